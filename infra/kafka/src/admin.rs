@@ -1,0 +1,98 @@
+//! [`ensure_topics`]: create missing topics through the Kafka admin API.
+
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::error::{KafkaError as RdKafkaError, RDKafkaErrorCode};
+use rdkafka::util::Timeout;
+
+use crate::config::{KafkaConfig, LogContext};
+use crate::error::KafkaError;
+
+/// How long the broker may take to create the topics, and then to show them in
+/// metadata with all their partitions.
+const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Creates each `(topic, partitions)` that does not exist yet (replication factor 1:
+/// the local stack has one broker; production topics come from infra/deploy), then
+/// waits until every topic is visible in metadata with at least that many partitions,
+/// so a producer or consumer started right after does not race the creation.
+///
+/// "Already exists" is success, whatever the existing partition count. Used against
+/// tansu, which has no topic auto-creation (notes/local-stack.md); the librdkafka mock
+/// cluster has no admin API — use [`EmbeddedBroker`](crate::EmbeddedBroker) there.
+/// Errors: [`KafkaError::TopicCreation`] when the broker refuses a topic,
+/// [`KafkaError::Timeout`] (transient) after 30 s.
+pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[(&str, i32)]) -> Result<(), KafkaError> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + ADMIN_TIMEOUT;
+    let admin: AdminClient<LogContext> = cfg
+        .client_config(&[])
+        .create_with_context(LogContext)
+        .map_err(|e| KafkaError::client("create admin client", e))?;
+    let new_topics: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Timeout::After(ADMIN_TIMEOUT)))
+        .request_timeout(Some(Timeout::After(ADMIN_TIMEOUT)));
+    let results = admin
+        .create_topics(&new_topics, &options)
+        .await
+        .map_err(|e| KafkaError::client("create topics", e))?;
+    for result in results {
+        match result {
+            Ok(topic) => tracing::info!(messaging.destination.name = topic, "Topic created."),
+            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::debug!(messaging.destination.name = topic, "Topic already exists.");
+            }
+            Err((topic, code)) => return Err(KafkaError::TopicCreation { topic, code }),
+        }
+    }
+    let wanted: Vec<(String, usize)> = topics
+        .iter()
+        .map(|(name, partitions)| ((*name).to_owned(), usize::try_from(*partitions).unwrap_or(0)))
+        .collect();
+    tokio::task::spawn_blocking(move || wait_for_metadata(&admin, &wanted, deadline))
+        .await
+        // The blocking task panicked or the runtime is shutting down.
+        .map_err(|_| KafkaError::client("create topics", RdKafkaError::Canceled))?
+}
+
+/// Polls metadata until every wanted topic has its partitions (blocking).
+fn wait_for_metadata(
+    admin: &AdminClient<LogContext>,
+    wanted: &[(String, usize)],
+    deadline: Instant,
+) -> Result<(), KafkaError> {
+    for (topic, partitions) in wanted {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(KafkaError::Timeout {
+                    op: "create topics",
+                    after: ADMIN_TIMEOUT,
+                });
+            }
+            let visible = admin
+                .inner()
+                .fetch_metadata(Some(topic), Timeout::After(left))
+                .ok()
+                .and_then(|metadata| {
+                    metadata
+                        .topics()
+                        .iter()
+                        .find(|t| t.name() == topic && t.error().is_none())
+                        .map(|t| t.partitions().len())
+                });
+            if visible.is_some_and(|n| n >= *partitions) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100).min(left));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! Integration tests of `tenantry-kafka` against a real Kafka-API broker (tansu on the
+//! local stack: `TENANTRY_BOOTSTRAP`, default `127.0.0.1:9092`), plus the embedded
+//! broker (`embedded`), which needs nothing running. Every test uses a fresh topic and
+//! consumer group and waits on conditions with a deadline.
+
+mod dead_letter;
+mod embedded;
+mod offsets;
+mod order;
+mod read_to_end;
+mod rebalance;
+mod support;

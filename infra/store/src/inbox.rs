@@ -1,0 +1,114 @@
+//! The inbox side of exactly-once: dedup by event id, the tenant's event
+//! stream, and the tenant spec that later sagas start from. All functions take
+//! the caller's transaction so the state change and the dedup row commit
+//! together (DESIGN.md, "Exactly-once effects from at-least-once delivery").
+
+use crate::store::{StoreError, now_ms};
+use sqlx::{Any, Transaction};
+use tenantry_sagas::saga::TenantSpec;
+use tenantry_schemas::{CommerceRecord, TenantId};
+
+/// Where a record came from, for the event stream.
+#[derive(Debug, Clone)]
+pub struct Source<'a> {
+    /// Topic.
+    pub topic: &'a str,
+    /// Partition.
+    pub partition: i32,
+    /// Offset.
+    pub offset: i64,
+}
+
+/// Records `record` as processed and appends it to its tenant's event stream.
+/// Returns `false` when its event id was already processed (a redelivery):
+/// then nothing is written and the caller must not act on it again.
+pub async fn record_commerce(
+    tx: &mut Transaction<'static, Any>,
+    record: &CommerceRecord,
+    source: &Source<'_>,
+) -> Result<bool, StoreError> {
+    let env = &record.envelope;
+    let now = now_ms();
+    let inserted = sqlx::query(
+        "INSERT INTO processed_events (event_id, tenant_id, processed_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(env.event_id.to_string())
+    .bind(env.tenant_id.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        return Ok(false);
+    }
+    sqlx::query(
+        "INSERT INTO tenant_events (tenant_id, sequence, event_id, kind, record, source_topic, \
+         source_partition, source_offset, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(env.tenant_id.as_str())
+    .bind(env.sequence)
+    .bind(env.event_id.to_string())
+    .bind(record.event.kind())
+    .bind(serde_json::to_string(record)?)
+    .bind(source.topic)
+    .bind(source.partition)
+    .bind(source.offset)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(true)
+}
+
+/// Stores the tenant spec from `tenant_created`; the first one wins (a second
+/// `tenant_created` for the same tenant does not change it). Returns whether
+/// this call created it.
+pub async fn save_tenant(
+    tx: &mut Transaction<'static, Any>,
+    tenant_id: &TenantId,
+    spec: &TenantSpec,
+) -> Result<bool, StoreError> {
+    let inserted = sqlx::query(
+        "INSERT INTO tenants (tenant_id, spec, created_at) VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant_id) DO NOTHING",
+    )
+    .bind(tenant_id.as_str())
+    .bind(serde_json::to_string(spec)?)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(inserted == 1)
+}
+
+/// Loads the tenant spec, if the tenant was created.
+pub async fn load_tenant(
+    tx: &mut Transaction<'static, Any>,
+    tenant_id: &TenantId,
+) -> Result<Option<TenantSpec>, StoreError> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT spec FROM tenants WHERE tenant_id = $1")
+        .bind(tenant_id.as_str())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|(spec,)| serde_json::from_str(&spec).map_err(StoreError::from))
+        .transpose()
+}
+
+/// Records that the event was rejected by a guard, with the reason.
+pub async fn reject(
+    tx: &mut Transaction<'static, Any>,
+    record: &CommerceRecord,
+    reason: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO rejections (event_id, tenant_id, reason, rejected_at) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (event_id) DO NOTHING",
+    )
+    .bind(record.envelope.event_id.to_string())
+    .bind(record.envelope.tenant_id.as_str())
+    .bind(reason)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

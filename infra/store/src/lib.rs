@@ -1,0 +1,28 @@
+//! sqlx adapters for PostgreSQL (local stack, production) and SQLite (embedded
+//! mode), through one code path: sqlx's `Any` driver with SQL that both accept.
+//!
+//! - [`Store`]: connection, backend detection, migrations (`migrations/postgres`,
+//!   `migrations/sqlite`, kept in step).
+//! - [`inbox`]: dedup by event id + the tenant's event stream + tenant specs.
+//! - [`sagas`]: saga store with compare-and-set on the saga version.
+//! - [`outbox`]: provisioning records written in the state-change transaction,
+//!   and the relay's queries.
+//! - [`contexts`]: the tenant context store read by edges.
+//! - [`effects`]: the local adapters of the seven provisioning steps.
+//! - [`product_db`]: product databases — a PostgreSQL schema per tenant and
+//!   product, or a SQLite file per tenant and product in embedded mode.
+//!
+//! Depends on `tenantry-sagas` and `tenantry-schemas`; nothing depends on services.
+
+pub mod contexts;
+pub mod effects;
+pub mod inbox;
+pub mod outbox;
+pub mod product_db;
+pub mod sagas;
+mod store;
+
+pub use contexts::ContextStore;
+pub use effects::{EffectsConfig, LocalEffects};
+pub use product_db::ProductDatabases;
+pub use store::{Backend, Store, StoreError, now_ms};

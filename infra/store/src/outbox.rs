@@ -1,0 +1,136 @@
+//! Transactional outbox for `provisioning.events.v1`.
+//!
+//! Rows are written in the same transaction as the saga state change that
+//! produced them, each with a deterministic event id and a per-tenant
+//! sequence. The relay claims unpublished rows by *state* (`published_at IS
+//! NULL`), never by a "last id" cursor, so a transaction that commits after a
+//! higher id was published is still picked up (case D6). A crash between
+//! publishing and marking re-sends the same row — same event id, same key —
+//! and consumers drop it by sequence/event id. On PostgreSQL rows are claimed
+//! with `FOR UPDATE SKIP LOCKED`, so several relays do not publish the same
+//! row in the normal case.
+
+use crate::store::{Backend, StoreError, now_ms};
+use sqlx::{Any, Transaction};
+use tenantry_sagas::SagaState;
+use tenantry_schemas::{Envelope, ProvisioningEvent, ProvisioningRecord};
+use uuid::Uuid;
+
+/// Source name on provisioning envelopes.
+pub const SOURCE: &str = "tenantry-provisioner";
+
+/// Namespace for outbox event ids (UUID v5 of saga id + version + index).
+const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x2b7e_1516_28ae_d2a6_abf7_1588_09cf_4f3c);
+
+/// Appends `events` of `saga` (just produced by one transition, so `saga.version`
+/// identifies it) to the outbox, allocating the tenant's next provisioning
+/// sequence numbers. Event ids are derived from (saga id, version, index), so a
+/// transition can only ever produce the same ids.
+pub async fn enqueue(
+    tx: &mut Transaction<'static, Any>,
+    saga: &SagaState,
+    events: Vec<ProvisioningEvent>,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let count = events.len() as i64;
+    let (last,): (i64,) = sqlx::query_as(
+        "INSERT INTO tenant_sequences (tenant_id, provisioning_seq) VALUES ($1, $2) \
+         ON CONFLICT (tenant_id) DO UPDATE SET provisioning_seq = tenant_sequences.provisioning_seq + $2 \
+         RETURNING provisioning_seq",
+    )
+    .bind(saga.tenant_id.as_str())
+    .bind(count)
+    .fetch_one(&mut **tx)
+    .await?;
+    let now = now_ms();
+    for (index, event) in events.into_iter().enumerate() {
+        let name = format!("{}:{}:{index}", saga.saga_id, saga.version);
+        let record = ProvisioningRecord {
+            envelope: Envelope {
+                event_id: Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()),
+                tenant_id: saga.tenant_id.clone(),
+                sequence: last - count + 1 + index as i64,
+                occurred_at_ms: now,
+                source: SOURCE.to_owned(),
+                correlation_id: Some(saga.saga_id.to_string()),
+                causation_id: Some(saga.trigger_event_id.to_string()),
+            },
+            event,
+        };
+        sqlx::query(
+            "INSERT INTO outbox (event_id, tenant_id, record, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(record.envelope.event_id.to_string())
+        .bind(saga.tenant_id.as_str())
+        .bind(serde_json::to_string(&record)?)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// One claimed outbox row.
+#[derive(Debug, Clone)]
+pub struct OutboxRow {
+    /// Row id.
+    pub id: i64,
+    /// The record to publish (key = tenant id).
+    pub record: ProvisioningRecord,
+}
+
+/// Claims up to `limit` unpublished rows in id order, locking them for this
+/// transaction on PostgreSQL (`FOR UPDATE SKIP LOCKED`).
+pub async fn claim(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    limit: i64,
+) -> Result<Vec<OutboxRow>, StoreError> {
+    let sql = match backend {
+        Backend::Postgres => {
+            "SELECT id, record FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1 \
+             FOR UPDATE SKIP LOCKED"
+        }
+        Backend::Sqlite => {
+            "SELECT id, record FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1"
+        }
+    };
+    let rows: Vec<(i64, String)> = sqlx::query_as(sql)
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.into_iter()
+        .map(|(id, record)| {
+            Ok(OutboxRow {
+                id,
+                record: serde_json::from_str(&record)?,
+            })
+        })
+        .collect()
+}
+
+/// Marks rows as published.
+pub async fn mark_published(
+    tx: &mut Transaction<'static, Any>,
+    ids: &[i64],
+) -> Result<(), StoreError> {
+    let now = now_ms();
+    for id in ids {
+        sqlx::query("UPDATE outbox SET published_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(*id)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Number of rows not yet published.
+pub async fn pending(pool: &sqlx::AnyPool) -> Result<i64, StoreError> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox WHERE published_at IS NULL")
+        .fetch_one(pool)
+        .await?;
+    Ok(n)
+}

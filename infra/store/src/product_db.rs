@@ -1,0 +1,135 @@
+//! Product databases (step 6): where a tenant's product data lives.
+//!
+//! Local stack: a PostgreSQL schema per tenant and product on the local server
+//! (standing in for a database on an RDS shard). Embedded mode: a SQLite file
+//! per tenant and product in the data directory. Both are idempotent: creating
+//! an existing database or dropping a missing one succeeds.
+
+use crate::store::StoreError;
+use sqlx::AnyPool;
+use sqlx::any::AnyPoolOptions;
+use std::path::PathBuf;
+use uuid::Uuid;
+
+/// PostgreSQL's identifier limit (NAMEDATALEN − 1), the bound for names.
+pub const MAX_NAME_LEN: usize = 63;
+
+/// Where product databases are created.
+#[derive(Debug, Clone)]
+pub enum ProductDatabases {
+    /// A schema per database on this PostgreSQL pool.
+    PostgresSchemas(AnyPool),
+    /// A SQLite file per database in this directory.
+    SqliteFiles(PathBuf),
+}
+
+/// Database name for a tenant and product: `t_<tenant>__<product>` with `-`
+/// as `_`; names over [`MAX_NAME_LEN`] are cut and suffixed with a hash of the
+/// full name so they stay unique and deterministic.
+pub fn database_name(tenant_id: &str, product: &str) -> String {
+    let full = format!("t_{tenant_id}__{product}").replace('-', "_");
+    if full.len() <= MAX_NAME_LEN {
+        return full;
+    }
+    let hash = Uuid::new_v5(&Uuid::NAMESPACE_OID, full.as_bytes()).simple().to_string();
+    format!("{}_{}", &full[..MAX_NAME_LEN - 13], &hash[..12])
+}
+
+fn quoted(name: &str) -> Result<String, StoreError> {
+    if name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        Ok(format!("\"{name}\""))
+    } else {
+        Err(StoreError::Corrupt(format!("unsafe database name {name:?}")))
+    }
+}
+
+impl ProductDatabases {
+    /// Creates database `name` (idempotent).
+    pub async fn create(&self, name: &str) -> Result<(), StoreError> {
+        match self {
+            ProductDatabases::PostgresSchemas(pool) => {
+                let q = quoted(name)?;
+                sqlx::raw_sql(&format!(
+                    "CREATE SCHEMA IF NOT EXISTS {q}; \
+                     CREATE TABLE IF NOT EXISTS {q}.tenantry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+                ))
+                .execute(pool)
+                .await?;
+            }
+            ProductDatabases::SqliteFiles(dir) => {
+                tokio::fs::create_dir_all(dir)
+                    .await
+                    .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+                let url = format!("sqlite://{}?mode=rwc", self.sqlite_path(dir, name).display());
+                let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await?;
+                sqlx::query(
+                    "CREATE TABLE IF NOT EXISTS tenantry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+                )
+                .execute(&pool)
+                .await?;
+                pool.close().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops database `name` (idempotent).
+    pub async fn drop_database(&self, name: &str) -> Result<(), StoreError> {
+        match self {
+            ProductDatabases::PostgresSchemas(pool) => {
+                sqlx::raw_sql(&format!("DROP SCHEMA IF EXISTS {} CASCADE", quoted(name)?))
+                    .execute(pool)
+                    .await?;
+            }
+            ProductDatabases::SqliteFiles(dir) => {
+                match tokio::fs::remove_file(self.sqlite_path(dir, name)).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::Database(sqlx::Error::Io(e))),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether database `name` exists.
+    pub async fn exists(&self, name: &str) -> Result<bool, StoreError> {
+        match self {
+            ProductDatabases::PostgresSchemas(pool) => {
+                let (n,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = $1",
+                )
+                .bind(name)
+                .fetch_one(pool)
+                .await?;
+                Ok(n == 1)
+            }
+            ProductDatabases::SqliteFiles(dir) => {
+                Ok(tokio::fs::try_exists(self.sqlite_path(dir, name))
+                    .await
+                    .unwrap_or(false))
+            }
+        }
+    }
+
+    fn sqlite_path(&self, dir: &std::path::Path, name: &str) -> PathBuf {
+        dir.join(format!("{name}.sqlite"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe_bounded_and_distinct() {
+        assert_eq!(database_name("t1", "jira"), "t_t1__jira");
+        assert_eq!(database_name("acme-corp", "jira"), "t_acme_corp__jira");
+        let long_a = database_name(&"a".repeat(63), "confluence");
+        let long_b = database_name(&"a".repeat(62), "confluence");
+        assert!(long_a.len() <= MAX_NAME_LEN);
+        assert_ne!(long_a, long_b);
+        assert!(quoted(&long_a).is_ok());
+        assert!(quoted("x\"; drop").is_err());
+    }
+}

@@ -1,0 +1,1 @@
+//! tenantry-integration-tests (being written).

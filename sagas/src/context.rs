@@ -1,0 +1,315 @@
+//! The tenant context (the seed's "tenant context service" record) and its fold.
+//!
+//! The context is folded from two streams: commerce events (what the tenant
+//! *asked for*: site name, residency pin, licences, product requests) and
+//! provisioning events (what sagas *did*: host, region, shard, database,
+//! groups, apps). Each stream is applied in its own per-tenant order, guarded by
+//! its own sequence number, and every derived field is recomputed from the raw
+//! fields of both — so the result does not depend on how the two topics
+//! interleave, and replaying them into an empty store gives the live context.
+//! The fold reads nothing but events: no clock, no lookups.
+
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use tenantry_schemas::{
+    AppKey, CommerceEvent, CommerceRecord, Edition, ProductKey, ProvisioningEvent,
+    ProvisioningRecord, Region, TenantId,
+};
+
+/// Lifecycle of a tenant as edges see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TenantStatus {
+    /// Only provisioning or product events seen so far.
+    Pending,
+    /// Tenant created; its saga has not finished.
+    Provisioning,
+    /// Tenant saga completed.
+    Active,
+    /// Tenant saga failed.
+    Failed,
+    /// Tenant destroyed.
+    Destroyed,
+}
+
+/// A product's state as edges see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProductState {
+    /// Activation requested; its saga has not completed.
+    Provisioning,
+    /// Provisioned and usable.
+    Active,
+    /// Access suspended, data kept.
+    Suspended,
+    /// Licence ended.
+    Deactivated,
+    /// The activation saga failed.
+    Failed,
+}
+
+/// Licence of one product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Licence {
+    /// Licensed seats.
+    pub seats: i32,
+    /// Edition.
+    pub edition: Edition,
+}
+
+/// What commerce asked for a product (commerce stream).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Requested {
+    /// Activated (or re-activated) at this commerce sequence.
+    Active {
+        /// Commerce sequence of the activation.
+        since: i64,
+    },
+    /// Suspended.
+    Suspended,
+    /// Deactivated.
+    Deactivated,
+}
+
+/// One product in the context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductContext {
+    /// Derived state (see [`TenantContext::refresh`]).
+    pub state: ProductState,
+    /// Licence from commerce.
+    pub licence: Option<Licence>,
+    /// Shard holding the product database.
+    pub shard: Option<String>,
+    /// Product database name.
+    pub database: Option<String>,
+    /// Installed apps.
+    pub installed_apps: Vec<AppKey>,
+    /// Raw: what commerce asked for.
+    pub requested: Option<Requested>,
+    /// Raw: trigger sequence of the last completed product saga.
+    pub provisioned_sequence: i64,
+    /// Raw: trigger sequence of the last failed product saga, with its reason.
+    pub failed: Option<(i64, String)>,
+}
+
+impl ProductContext {
+    fn empty() -> Self {
+        Self {
+            state: ProductState::Provisioning,
+            licence: None,
+            shard: None,
+            database: None,
+            installed_apps: Vec::new(),
+            requested: None,
+            provisioned_sequence: 0,
+            failed: None,
+        }
+    }
+}
+
+/// How far each stream has been applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ContextVersion {
+    /// Last commerce sequence applied.
+    pub commerce_sequence: i64,
+    /// Last provisioning sequence applied.
+    pub provisioning_sequence: i64,
+    /// Number of events applied from both streams.
+    pub events_applied: i64,
+}
+
+/// Everything an edge needs about a tenant on every request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantContext {
+    /// Tenant id.
+    pub tenant_id: TenantId,
+    /// Derived status.
+    pub status: TenantStatus,
+    /// Site name from commerce.
+    pub site: Option<String>,
+    /// Site host `<site>.<domain>`, once created.
+    pub site_host: Option<String>,
+    /// Region the tenant lives in, once placed.
+    pub region: Option<Region>,
+    /// Whether the region is a data-residency pin.
+    pub region_pinned: bool,
+    /// Products by key.
+    pub products: BTreeMap<ProductKey, ProductContext>,
+    /// Identity groups (`site-admins`, `jira-users`).
+    pub groups: BTreeSet<String>,
+    /// Last saga failure reason, if the latest saga failed.
+    pub last_failure: Option<String>,
+    /// Stream positions.
+    pub version: ContextVersion,
+    /// Raw: tenant_created seen.
+    pub created: bool,
+    /// Raw: tenant_destroyed seen.
+    pub destroyed: bool,
+    /// Raw: tenant saga outcome (`Some(true)` completed, `Some(false)` failed).
+    pub tenant_saga_succeeded: Option<bool>,
+}
+
+impl TenantContext {
+    /// The context of a tenant no event has touched.
+    pub fn empty(tenant_id: TenantId) -> Self {
+        Self {
+            tenant_id,
+            status: TenantStatus::Pending,
+            site: None,
+            site_host: None,
+            region: None,
+            region_pinned: false,
+            products: BTreeMap::new(),
+            groups: BTreeSet::new(),
+            last_failure: None,
+            version: ContextVersion::default(),
+            created: false,
+            destroyed: false,
+            tenant_saga_succeeded: None,
+        }
+    }
+
+    /// Applies a commerce record. Returns `false` (and changes nothing) when its
+    /// sequence is not newer than the last applied one (duplicate or stale).
+    pub fn apply_commerce(&mut self, record: &CommerceRecord) -> bool {
+        let sequence = record.envelope.sequence;
+        if sequence <= self.version.commerce_sequence {
+            return false;
+        }
+        self.version.commerce_sequence = sequence;
+        self.version.events_applied += 1;
+        match &record.event {
+            CommerceEvent::TenantCreated(e) => {
+                self.created = true;
+                self.site = Some(e.site.to_string());
+            }
+            CommerceEvent::TenantDestroyed(_) => self.destroyed = true,
+            CommerceEvent::ProductActivated(e) => {
+                let product = self.product_mut(&e.product);
+                product.requested = Some(Requested::Active { since: sequence });
+                product.licence = Some(Licence {
+                    seats: e.seats,
+                    edition: e.edition,
+                });
+            }
+            CommerceEvent::ProductDeactivated(e) => {
+                self.product_mut(&e.product).requested = Some(Requested::Deactivated);
+            }
+            CommerceEvent::ProductSuspended(e) => {
+                self.product_mut(&e.product).requested = Some(Requested::Suspended);
+            }
+            CommerceEvent::ProductUnsuspended(e) => {
+                let product = self.product_mut(&e.product);
+                if product.requested == Some(Requested::Suspended) {
+                    product.requested = Some(Requested::Active { since: 0 });
+                }
+            }
+            CommerceEvent::LicenceUpdated(e) => {
+                self.product_mut(&e.product).licence = Some(Licence {
+                    seats: e.seats,
+                    edition: e.edition,
+                });
+            }
+        }
+        self.refresh();
+        true
+    }
+
+    /// Applies a provisioning record; same sequence guard as commerce.
+    pub fn apply_provisioning(&mut self, record: &ProvisioningRecord) -> bool {
+        let sequence = record.envelope.sequence;
+        if sequence <= self.version.provisioning_sequence {
+            return false;
+        }
+        self.version.provisioning_sequence = sequence;
+        self.version.events_applied += 1;
+        match &record.event {
+            ProvisioningEvent::SagaCompleted(done) => {
+                let outcome = &done.outcome;
+                if outcome.site_host.is_some() {
+                    self.site_host.clone_from(&outcome.site_host);
+                }
+                if outcome.region.is_some() {
+                    self.region = outcome.region;
+                    self.region_pinned = outcome.region_pinned;
+                }
+                self.groups.extend(outcome.groups.iter().cloned());
+                self.last_failure = None;
+                match &done.product {
+                    None => self.tenant_saga_succeeded = Some(true),
+                    Some(key) => {
+                        let product = self.product_mut(key);
+                        product.provisioned_sequence =
+                            product.provisioned_sequence.max(done.trigger_sequence);
+                        product.shard.clone_from(&outcome.shard);
+                        product.database.clone_from(&outcome.database);
+                        product.installed_apps.clone_from(&outcome.installed_apps);
+                    }
+                }
+            }
+            ProvisioningEvent::SagaFailed(failed) => {
+                self.last_failure = Some(failed.reason.clone());
+                match &failed.product {
+                    None => self.tenant_saga_succeeded = Some(false),
+                    Some(key) => {
+                        self.product_mut(key).failed =
+                            Some((failed.trigger_sequence, failed.reason.clone()));
+                    }
+                }
+            }
+            // Started, step and compensation events carry progress, not context.
+            _ => {}
+        }
+        self.refresh();
+        true
+    }
+
+    fn product_mut(&mut self, key: &ProductKey) -> &mut ProductContext {
+        self.products
+            .entry(key.clone())
+            .or_insert_with(ProductContext::empty)
+    }
+
+    /// Recomputes derived fields from raw ones. A pure function of the raw
+    /// fields, which is what makes the fold independent of stream interleaving.
+    pub fn refresh(&mut self) {
+        self.status = if self.destroyed {
+            TenantStatus::Destroyed
+        } else {
+            match (self.created, self.tenant_saga_succeeded) {
+                (_, Some(true)) => TenantStatus::Active,
+                (_, Some(false)) => TenantStatus::Failed,
+                (true, None) => TenantStatus::Provisioning,
+                (false, None) => TenantStatus::Pending,
+            }
+        };
+        for product in self.products.values_mut() {
+            product.state = product_state(product);
+        }
+    }
+}
+
+fn product_state(product: &ProductContext) -> ProductState {
+    let failed_at = product.failed.as_ref().map_or(0, |(seq, _)| *seq);
+    let provisioned = product.provisioned_sequence > 0;
+    match &product.requested {
+        Some(Requested::Deactivated) => ProductState::Deactivated,
+        Some(Requested::Suspended) => ProductState::Suspended,
+        Some(Requested::Active { since }) => {
+            if provisioned && product.provisioned_sequence >= *since {
+                ProductState::Active
+            } else if failed_at >= *since && failed_at > product.provisioned_sequence {
+                ProductState::Failed
+            } else {
+                ProductState::Provisioning
+            }
+        }
+        None if failed_at > product.provisioned_sequence => ProductState::Failed,
+        None if provisioned => ProductState::Active,
+        None => ProductState::Provisioning,
+    }
+}
+
+#[cfg(test)]
+mod tests;

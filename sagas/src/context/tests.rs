@@ -1,0 +1,210 @@
+//! Table-driven tests of the tenant-context fold.
+
+use super::*;
+use tenantry_schemas::*;
+use uuid::Uuid;
+
+fn envelope(sequence: i64) -> Envelope {
+    Envelope {
+        event_id: Uuid::from_u128(sequence as u128),
+        tenant_id: TenantId::parse("t1").unwrap(),
+        sequence,
+        occurred_at_ms: MIN_OCCURRED_AT_MS,
+        source: "test".into(),
+        correlation_id: None,
+        causation_id: None,
+    }
+}
+
+fn jira() -> ProductKey {
+    ProductKey::parse("jira").unwrap()
+}
+
+#[derive(Clone)]
+enum In {
+    C(CommerceRecord),
+    P(ProvisioningRecord),
+}
+
+fn c(sequence: i64, event: CommerceEvent) -> In {
+    In::C(CommerceRecord {
+        envelope: envelope(sequence),
+        event,
+    })
+}
+
+fn p(sequence: i64, event: ProvisioningEvent) -> In {
+    In::P(ProvisioningRecord {
+        envelope: envelope(sequence),
+        event,
+    })
+}
+
+fn created() -> CommerceEvent {
+    CommerceEvent::TenantCreated(TenantCreated {
+        site: SiteName::parse("acme").unwrap(),
+        owner_email: "o@acme.test".into(),
+        country: CountryCode::parse("DE").unwrap(),
+        residency_pin: Some(Region::Eu),
+    })
+}
+
+fn activated(seats: i32) -> CommerceEvent {
+    CommerceEvent::ProductActivated(ProductActivated {
+        product: jira(),
+        edition: Edition::Standard,
+        seats,
+        apps: vec![],
+    })
+}
+
+fn completed(product: Option<ProductKey>, trigger_sequence: i64) -> ProvisioningEvent {
+    let product_saga = product.is_some();
+    ProvisioningEvent::SagaCompleted(SagaCompleted {
+        saga_id: Uuid::from_u128(trigger_sequence as u128),
+        saga_kind: "k".into(),
+        trigger_sequence,
+        product,
+        outcome: ProvisionedOutcome {
+            site_host: Some("acme.tenantry.test".into()),
+            region: Some(Region::Eu),
+            region_pinned: true,
+            shard: product_saga.then(|| "eu-1".into()),
+            database: product_saga.then(|| "p_t1_jira".into()),
+            groups: vec!["site-admins".into()],
+            installed_apps: vec![],
+        },
+    })
+}
+
+fn failed(product: Option<ProductKey>, trigger_sequence: i64) -> ProvisioningEvent {
+    ProvisioningEvent::SagaFailed(SagaFailed {
+        saga_id: Uuid::from_u128(99),
+        saga_kind: "k".into(),
+        trigger_sequence,
+        product,
+        reason: "step 2 create_site: host taken".into(),
+        compensated: true,
+    })
+}
+
+fn fold(inputs: &[In]) -> TenantContext {
+    let mut ctx = TenantContext::empty(TenantId::parse("t1").unwrap());
+    for input in inputs {
+        match input {
+            In::C(r) => ctx.apply_commerce(r),
+            In::P(r) => ctx.apply_provisioning(r),
+        };
+    }
+    ctx
+}
+
+#[test]
+fn fold_table() {
+    let cases: Vec<(&str, Vec<In>, TenantStatus, Option<ProductState>)> = vec![
+        ("nothing yet", vec![], TenantStatus::Pending, None),
+        ("created", vec![c(1, created())], TenantStatus::Provisioning, None),
+        (
+            "created + tenant saga done",
+            vec![c(1, created()), p(1, completed(None, 1))],
+            TenantStatus::Active,
+            None,
+        ),
+        (
+            "product requested, saga running",
+            vec![c(1, created()), p(1, completed(None, 1)), c(2, activated(25))],
+            TenantStatus::Active,
+            Some(ProductState::Provisioning),
+        ),
+        (
+            "product saga done",
+            vec![
+                c(1, created()),
+                p(1, completed(None, 1)),
+                c(2, activated(25)),
+                p(2, completed(Some(jira()), 2)),
+            ],
+            TenantStatus::Active,
+            Some(ProductState::Active),
+        ),
+        (
+            "product saga failed",
+            vec![c(1, created()), c(2, activated(25)), p(1, failed(Some(jira()), 2))],
+            TenantStatus::Provisioning,
+            Some(ProductState::Failed),
+        ),
+        (
+            "tenant saga failed",
+            vec![c(1, created()), p(1, failed(None, 1))],
+            TenantStatus::Failed,
+            None,
+        ),
+        (
+            "suspended after active",
+            vec![
+                c(1, created()),
+                c(2, activated(25)),
+                p(1, completed(Some(jira()), 2)),
+                c(3, CommerceEvent::ProductSuspended(ProductSuspended {
+                    product: jira(),
+                    reason: None,
+                })),
+            ],
+            TenantStatus::Provisioning,
+            Some(ProductState::Suspended),
+        ),
+        (
+            "destroyed",
+            vec![c(1, created()), c(2, CommerceEvent::TenantDestroyed(TenantDestroyed { reason: None }))],
+            TenantStatus::Destroyed,
+            None,
+        ),
+    ];
+    for (name, inputs, status, product) in cases {
+        let ctx = fold(&inputs);
+        assert_eq!(ctx.status, status, "{name}");
+        assert_eq!(ctx.products.get(&jira()).map(|p| p.state), product, "{name}");
+    }
+}
+
+#[test]
+fn stale_and_duplicate_sequences_are_no_ops() {
+    let mut ctx = fold(&[c(1, created()), c(2, activated(25))]);
+    let before = ctx.clone();
+    let In::C(dup) = c(2, activated(99)) else { unreachable!() };
+    assert!(!ctx.apply_commerce(&dup));
+    let In::C(stale) = c(1, activated(5)) else { unreachable!() };
+    assert!(!ctx.apply_commerce(&stale));
+    assert_eq!(ctx, before);
+}
+
+/// Replay equals live: every interleaving of the two streams (each kept in its
+/// own order) folds to the same context.
+#[test]
+fn interleaving_of_the_two_streams_does_not_matter() {
+    let commerce = vec![c(1, created()), c(2, activated(25))];
+    let provisioning = vec![p(1, completed(None, 1)), p(2, completed(Some(jira()), 2))];
+    let expected = fold(&[commerce.clone(), provisioning.clone()].concat());
+    // Choose positions of the commerce records among 4 slots.
+    for mask in 0u8..16 {
+        if mask.count_ones() != 2 {
+            continue;
+        }
+        let (mut ci, mut pi) = (commerce.iter(), provisioning.iter());
+        let order: Vec<In> = (0..4)
+            .map(|slot| {
+                if mask & (1 << slot) != 0 {
+                    ci.next().unwrap().clone()
+                } else {
+                    pi.next().unwrap().clone()
+                }
+            })
+            .collect();
+        assert_eq!(fold(&order), expected, "mask {mask:04b}");
+    }
+    let product = &expected.products[&jira()];
+    assert_eq!(product.state, ProductState::Active);
+    assert_eq!(product.licence.unwrap().seats, 25);
+    assert_eq!(expected.region, Some(Region::Eu));
+    assert!(expected.region_pinned);
+}

@@ -1,0 +1,401 @@
+//! The provisioning saga as a state machine.
+//!
+//! The state machine performs no effects: the runner asks [`SagaState::next_action`]
+//! what to do, performs it through [`crate::StepEffects`], and feeds the result
+//! back (`step_succeeded`, `step_failed`, `compensated`, `compensation_failed`).
+//! Each transition bumps [`SagaState::version`] and returns the provisioning
+//! events to write to the outbox in the same transaction. A result for a step
+//! that is not the one expected (a stale or duplicate message) is rejected with
+//! [`SagaError::Stale`] and changes nothing.
+
+use crate::ports::{StepError, StepOutput};
+use crate::steps::Step;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tenantry_schemas::{
+    AppKey, CompensationCompleted, CountryCode, Edition, Envelope, ProductKey, ProvisionedOutcome,
+    ProvisioningEvent, Region, SagaCompleted, SagaFailed, SagaStarted, SiteName, StepCompleted,
+    StepFailed, TenantId,
+};
+use uuid::Uuid;
+
+/// Keys of [`StepOutput`] that the saga reads to build its outcome.
+pub mod detail {
+    /// Step 2: site host.
+    pub const HOST: &str = "host";
+    /// Step 3: region code.
+    pub const REGION: &str = "region";
+    /// Step 3: `true` when the region is a residency pin.
+    pub const PINNED: &str = "pinned";
+    /// Step 5: identity groups, comma-separated.
+    pub const GROUPS: &str = "groups";
+    /// Step 6: shard id.
+    pub const SHARD: &str = "shard";
+    /// Step 6: database name on the shard.
+    pub const DATABASE: &str = "database";
+    /// Step 7: installed apps, comma-separated.
+    pub const APPS: &str = "apps";
+}
+
+/// Which saga.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SagaKind {
+    /// Tenant created: licence state, site, region, metadata, owner and
+    /// `site-admins` (steps 6 and 7 have nothing to do without a product).
+    ProvisionTenant,
+    /// Product activated: all seven steps for one product.
+    ProvisionProduct,
+}
+
+impl SagaKind {
+    /// Snake-case name as published in saga events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SagaKind::ProvisionTenant => "provision_tenant",
+            SagaKind::ProvisionProduct => "provision_product",
+        }
+    }
+}
+
+/// The tenant part of a saga's input (from `TenantCreated`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TenantSpec {
+    /// Site name.
+    pub site: SiteName,
+    /// Owner, the first site admin.
+    pub owner_email: String,
+    /// Country of most users.
+    pub country: CountryCode,
+    /// Data-residency pin.
+    pub residency_pin: Option<Region>,
+}
+
+/// The product part of a saga's input (from `ProductActivated`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductSpec {
+    /// Product key.
+    pub product: ProductKey,
+    /// Licence edition.
+    pub edition: Edition,
+    /// Licensed seats.
+    pub seats: i32,
+    /// Licensed apps.
+    pub apps: Vec<AppKey>,
+}
+
+/// Everything a saga's steps need as input, fixed when it starts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SagaSpec {
+    /// The tenant.
+    pub tenant: TenantSpec,
+    /// The product, for [`SagaKind::ProvisionProduct`].
+    pub product: Option<ProductSpec>,
+}
+
+/// Where a saga is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SagaStatus {
+    /// Steps are running forward.
+    Running,
+    /// A step failed permanently; completed steps are being undone.
+    Compensating,
+    /// All steps completed.
+    Completed,
+    /// Failed and fully compensated.
+    Failed,
+    /// A compensation failed: resources may be left behind; an operator must look.
+    CompensationFailed,
+}
+
+impl SagaStatus {
+    /// Snake-case name, as stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SagaStatus::Running => "running",
+            SagaStatus::Compensating => "compensating",
+            SagaStatus::Completed => "completed",
+            SagaStatus::Failed => "failed",
+            SagaStatus::CompensationFailed => "compensation_failed",
+        }
+    }
+
+    /// True when nothing more will happen without an operator.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            SagaStatus::Completed | SagaStatus::Failed | SagaStatus::CompensationFailed
+        )
+    }
+}
+
+/// What the runner must do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SagaAction {
+    /// Execute this step.
+    Run(Step),
+    /// Compensate this completed step.
+    Compensate(Step),
+    /// Nothing: the saga is in a terminal state.
+    Done,
+}
+
+/// A transition that does not apply to the current state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SagaError {
+    /// The message is for a step or phase the saga is not in (stale or duplicate).
+    #[error("stale saga message: expected {expected:?}, got {got}")]
+    Stale {
+        /// What the saga expects now.
+        expected: SagaAction,
+        /// What arrived.
+        got: String,
+    },
+}
+
+/// Persisted state of one saga. Serialised as JSON in the saga store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SagaState {
+    /// Saga id (UUID v5 of the trigger event id, so a redelivered trigger maps
+    /// to the same saga).
+    pub saga_id: Uuid,
+    /// Tenant.
+    pub tenant_id: TenantId,
+    /// Kind.
+    pub kind: SagaKind,
+    /// Commerce event that started it.
+    pub trigger_event_id: Uuid,
+    /// Commerce sequence of that event.
+    pub trigger_sequence: i64,
+    /// Input.
+    pub spec: SagaSpec,
+    /// Status.
+    pub status: SagaStatus,
+    /// Compare-and-set version, +1 per transition.
+    pub version: i64,
+    /// Outputs of completed steps.
+    pub results: BTreeMap<Step, StepOutput>,
+    /// Steps already compensated.
+    pub compensated: Vec<Step>,
+    /// Why the saga failed, when it did.
+    pub failure: Option<String>,
+}
+
+/// Namespace for saga ids derived from trigger event ids (UUID v5).
+const SAGA_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_5b2e_9d0a_4c3e_8f7b_1a2b_3c4d_5e6f);
+
+impl SagaState {
+    /// Starts a saga for the commerce event in `trigger`. Returns the state
+    /// (version 1, status running) and the `SagaStarted` event.
+    pub fn start(kind: SagaKind, trigger: &Envelope, spec: SagaSpec) -> (Self, ProvisioningEvent) {
+        let saga_id = Uuid::new_v5(&SAGA_NAMESPACE, trigger.event_id.as_bytes());
+        let state = Self {
+            saga_id,
+            tenant_id: trigger.tenant_id.clone(),
+            kind,
+            trigger_event_id: trigger.event_id,
+            trigger_sequence: trigger.sequence,
+            spec,
+            status: SagaStatus::Running,
+            version: 1,
+            results: BTreeMap::new(),
+            compensated: Vec::new(),
+            failure: None,
+        };
+        let event = ProvisioningEvent::SagaStarted(SagaStarted {
+            saga_id,
+            saga_kind: kind.as_str().to_owned(),
+            trigger_event_id: trigger.event_id,
+            trigger_sequence: trigger.sequence,
+            product: state.product().cloned(),
+        });
+        (state, event)
+    }
+
+    /// Product of a product saga.
+    pub fn product(&self) -> Option<&ProductKey> {
+        self.spec.product.as_ref().map(|p| &p.product)
+    }
+
+    /// The next thing to do, derived from status and results only.
+    pub fn next_action(&self) -> SagaAction {
+        match self.status {
+            SagaStatus::Running => Step::ALL
+                .into_iter()
+                .find(|s| !self.results.contains_key(s))
+                .map_or(SagaAction::Done, SagaAction::Run),
+            SagaStatus::Compensating => self
+                .results
+                .keys()
+                .rev()
+                .find(|s| !self.compensated.contains(s))
+                .map_or(SagaAction::Done, |s| SagaAction::Compensate(*s)),
+            _ => SagaAction::Done,
+        }
+    }
+
+    fn expect(&self, wanted: SagaAction) -> Result<(), SagaError> {
+        let expected = self.next_action();
+        if expected == wanted {
+            Ok(())
+        } else {
+            Err(SagaError::Stale {
+                expected,
+                got: format!("{wanted:?}"),
+            })
+        }
+    }
+
+    /// Records `output` for `step`. Emits `StepCompleted`, plus `SagaCompleted`
+    /// after the last step.
+    pub fn step_succeeded(
+        &mut self,
+        step: Step,
+        output: StepOutput,
+    ) -> Result<Vec<ProvisioningEvent>, SagaError> {
+        self.expect(SagaAction::Run(step))?;
+        self.results.insert(step, output.clone());
+        self.version += 1;
+        let mut events = vec![ProvisioningEvent::StepCompleted(StepCompleted {
+            saga_id: self.saga_id,
+            step: step.number(),
+            step_name: step.name().to_owned(),
+            detail: output,
+        })];
+        if self.next_action() == SagaAction::Done {
+            self.status = SagaStatus::Completed;
+            events.push(ProvisioningEvent::SagaCompleted(SagaCompleted {
+                saga_id: self.saga_id,
+                saga_kind: self.kind.as_str().to_owned(),
+                trigger_sequence: self.trigger_sequence,
+                product: self.product().cloned(),
+                outcome: self.outcome(),
+            }));
+        }
+        Ok(events)
+    }
+
+    /// Records a failed attempt of `step`. A retryable error only emits
+    /// `StepFailed`; a permanent one starts compensation (or fails the saga
+    /// at once when no step had completed).
+    pub fn step_failed(
+        &mut self,
+        step: Step,
+        error: &StepError,
+        attempt: i32,
+    ) -> Result<Vec<ProvisioningEvent>, SagaError> {
+        self.expect(SagaAction::Run(step))?;
+        self.version += 1;
+        let mut events = vec![ProvisioningEvent::StepFailed(StepFailed {
+            saga_id: self.saga_id,
+            step: step.number(),
+            step_name: step.name().to_owned(),
+            attempt,
+            reason: error.reason.clone(),
+            retryable: error.retryable,
+        })];
+        if !error.retryable {
+            self.failure = Some(format!("step {} {}: {}", step.number(), step.name(), error.reason));
+            self.status = SagaStatus::Compensating;
+            events.extend(self.finish_if_compensated());
+        }
+        Ok(events)
+    }
+
+    /// Records that `step` was compensated. Emits `CompensationCompleted`, and
+    /// `SagaFailed { compensated: true }` after the last one.
+    pub fn compensated(&mut self, step: Step) -> Result<Vec<ProvisioningEvent>, SagaError> {
+        self.expect(SagaAction::Compensate(step))?;
+        self.compensated.push(step);
+        self.version += 1;
+        let mut events = vec![ProvisioningEvent::CompensationCompleted(
+            CompensationCompleted {
+                saga_id: self.saga_id,
+                step: step.number(),
+                step_name: step.name().to_owned(),
+            },
+        )];
+        events.extend(self.finish_if_compensated());
+        Ok(events)
+    }
+
+    /// Records that compensating `step` failed for good: the saga ends in
+    /// `compensation_failed`, never reported as compensated.
+    pub fn compensation_failed(
+        &mut self,
+        step: Step,
+        error: &StepError,
+    ) -> Result<Vec<ProvisioningEvent>, SagaError> {
+        self.expect(SagaAction::Compensate(step))?;
+        self.version += 1;
+        self.status = SagaStatus::CompensationFailed;
+        let reason = format!(
+            "{}; compensation of step {} {} failed: {}",
+            self.failure.as_deref().unwrap_or("saga failed"),
+            step.number(),
+            step.name(),
+            error.reason
+        );
+        self.failure = Some(reason.clone());
+        Ok(vec![self.failed_event(reason, false)])
+    }
+
+    fn finish_if_compensated(&mut self) -> Option<ProvisioningEvent> {
+        if self.next_action() != SagaAction::Done {
+            return None;
+        }
+        self.status = SagaStatus::Failed;
+        let reason = self.failure.clone().unwrap_or_default();
+        Some(self.failed_event(reason, true))
+    }
+
+    fn failed_event(&self, reason: String, compensated: bool) -> ProvisioningEvent {
+        ProvisioningEvent::SagaFailed(SagaFailed {
+            saga_id: self.saga_id,
+            saga_kind: self.kind.as_str().to_owned(),
+            trigger_sequence: self.trigger_sequence,
+            product: self.product().cloned(),
+            reason,
+            compensated,
+        })
+    }
+
+    fn detail(&self, step: Step, key: &str) -> Option<&str> {
+        self.results
+            .get(&step)
+            .and_then(|out| out.get(key))
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The outcome built from step results (what the context shows).
+    pub fn outcome(&self) -> ProvisionedOutcome {
+        let list = |step, key| -> Vec<String> {
+            self.detail(step, key)
+                .map(|v| v.split(',').map(str::to_owned).collect())
+                .unwrap_or_default()
+        };
+        ProvisionedOutcome {
+            site_host: self.detail(Step::CreateSite, detail::HOST).map(str::to_owned),
+            region: self
+                .detail(Step::PlaceRegion, detail::REGION)
+                .and_then(|r| Region::parse(r, detail::REGION).ok()),
+            region_pinned: self.detail(Step::PlaceRegion, detail::PINNED) == Some("true"),
+            shard: self
+                .detail(Step::ProvisionDatabase, detail::SHARD)
+                .map(str::to_owned),
+            database: self
+                .detail(Step::ProvisionDatabase, detail::DATABASE)
+                .map(str::to_owned),
+            groups: list(Step::CreateIdentity, detail::GROUPS),
+            installed_apps: list(Step::InstallApps, detail::APPS)
+                .iter()
+                .filter_map(|a| AppKey::parse(a).ok())
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

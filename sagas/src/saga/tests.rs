@@ -1,0 +1,174 @@
+//! Table-driven tests of the saga state machine: a script of step results in,
+//! the final status, emitted event kinds and compensation order out.
+
+use super::*;
+use tenantry_schemas::ProvisioningEvent as Ev;
+
+fn envelope() -> Envelope {
+    Envelope {
+        event_id: Uuid::from_u128(42),
+        tenant_id: TenantId::parse("t1").unwrap(),
+        sequence: 2,
+        occurred_at_ms: 1_767_225_600_000,
+        source: "commerce".into(),
+        correlation_id: None,
+        causation_id: None,
+    }
+}
+
+fn spec() -> SagaSpec {
+    SagaSpec {
+        tenant: TenantSpec {
+            site: SiteName::parse("acme").unwrap(),
+            owner_email: "owner@acme.test".into(),
+            country: CountryCode::parse("DE").unwrap(),
+            residency_pin: Some(Region::Eu),
+        },
+        product: Some(ProductSpec {
+            product: ProductKey::parse("jira").unwrap(),
+            edition: Edition::Standard,
+            seats: 25,
+            apps: vec![],
+        }),
+    }
+}
+
+fn output(step: Step) -> StepOutput {
+    let pairs: &[(&str, &str)] = match step {
+        Step::CreateSite => &[(detail::HOST, "acme.tenantry.test")],
+        Step::PlaceRegion => &[(detail::REGION, "eu"), (detail::PINNED, "true")],
+        Step::CreateIdentity => &[(detail::GROUPS, "jira-users,site-admins")],
+        Step::ProvisionDatabase => &[(detail::SHARD, "eu-1"), (detail::DATABASE, "p_t1_jira")],
+        _ => &[],
+    };
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+/// What the runner observes for each action, in order.
+#[derive(Clone, Copy, Debug)]
+enum Obs {
+    Ok,
+    Retryable,
+    Permanent,
+    CompensationFails,
+}
+
+/// Drives a saga with `script` (one observation per action) and returns the
+/// final state, the emitted event kinds and the order of compensations.
+fn drive(script: &[Obs]) -> (SagaState, Vec<&'static str>, Vec<Step>) {
+    let (mut saga, started) = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
+    let mut kinds = vec![started.kind()];
+    let mut compensations = vec![];
+    for obs in script {
+        let events = match (saga.next_action(), obs) {
+            (SagaAction::Run(step), Obs::Ok) => saga.step_succeeded(step, output(step)),
+            (SagaAction::Run(step), Obs::Retryable) => {
+                saga.step_failed(step, &StepError::retryable("timeout"), 1)
+            }
+            (SagaAction::Run(step), _) => {
+                saga.step_failed(step, &StepError::permanent("site taken"), 1)
+            }
+            (SagaAction::Compensate(step), Obs::CompensationFails) => {
+                saga.compensation_failed(step, &StepError::permanent("drop failed"))
+            }
+            (SagaAction::Compensate(step), _) => {
+                compensations.push(step);
+                saga.compensated(step)
+            }
+            (SagaAction::Done, _) => panic!("script longer than the saga"),
+        }
+        .expect("transition applies");
+        kinds.extend(events.iter().map(Ev::kind));
+    }
+    (saga, kinds, compensations)
+}
+
+#[test]
+fn scripted_sagas_end_where_expected() {
+    use Obs::*;
+    let cases: &[(&str, Vec<Obs>, SagaStatus, usize, Vec<Step>)] = &[
+        ("all seven succeed", vec![Ok; 7], SagaStatus::Completed, 1, vec![]),
+        (
+            "retryable failure then success",
+            [vec![Ok, Retryable], vec![Ok; 6]].concat(),
+            SagaStatus::Completed,
+            1,
+            vec![],
+        ),
+        (
+            "first step fails: nothing to compensate",
+            vec![Permanent],
+            SagaStatus::Failed,
+            1,
+            vec![],
+        ),
+        (
+            "step 3 fails: 2 then 1 compensated",
+            vec![Ok, Ok, Permanent, Ok, Ok],
+            SagaStatus::Failed,
+            1,
+            vec![Step::CreateSite, Step::RecordLicence],
+        ),
+        (
+            "compensation fails: compensation_failed",
+            vec![Ok, Ok, Permanent, CompensationFails],
+            SagaStatus::CompensationFailed,
+            1,
+            vec![],
+        ),
+    ];
+    for (name, script, status, terminal_events, compensations) in cases {
+        let (saga, kinds, done) = drive(script);
+        assert_eq!(saga.status, *status, "{name}");
+        assert_eq!(saga.next_action(), SagaAction::Done, "{name}");
+        let terminal = kinds
+            .iter()
+            .filter(|k| **k == "saga_completed" || **k == "saga_failed")
+            .count();
+        assert_eq!(terminal, *terminal_events, "{name}: {kinds:?}");
+        assert_eq!(&done, compensations, "{name}");
+        assert_eq!(saga.version as usize, script.len() + 1, "{name}");
+    }
+}
+
+#[test]
+fn compensation_failure_is_never_reported_as_compensated() {
+    let (saga, _, _) = drive(&[Obs::Ok, Obs::Permanent, Obs::CompensationFails]);
+    assert_eq!(saga.status, SagaStatus::CompensationFailed);
+    assert!(saga.failure.as_deref().unwrap().contains("compensation of step 1"));
+}
+
+#[test]
+fn stale_messages_are_rejected_without_change() {
+    let (mut saga, _) = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
+    saga.step_succeeded(Step::RecordLicence, output(Step::RecordLicence))
+        .unwrap();
+    let before = saga.clone();
+    // A duplicate result for step 1 and a result for a step not yet due.
+    assert!(saga.step_succeeded(Step::RecordLicence, StepOutput::new()).is_err());
+    assert!(saga.step_succeeded(Step::InstallApps, StepOutput::new()).is_err());
+    assert!(saga.compensated(Step::RecordLicence).is_err());
+    assert_eq!(saga, before);
+}
+
+#[test]
+fn outcome_comes_from_step_results() {
+    let (saga, _, _) = drive(&[Obs::Ok; 7]);
+    let outcome = saga.outcome();
+    assert_eq!(outcome.site_host.as_deref(), Some("acme.tenantry.test"));
+    assert_eq!(outcome.region, Some(Region::Eu));
+    assert!(outcome.region_pinned);
+    assert_eq!(outcome.shard.as_deref(), Some("eu-1"));
+    assert_eq!(outcome.database.as_deref(), Some("p_t1_jira"));
+    assert_eq!(outcome.groups, vec!["jira-users", "site-admins"]);
+}
+
+#[test]
+fn saga_id_is_stable_for_a_redelivered_trigger() {
+    let (a, _) = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
+    let (b, _) = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
+    assert_eq!(a.saga_id, b.saga_id);
+}

@@ -1,0 +1,27 @@
+//! The contract of Tenantry.
+//!
+//! - [`ids`]: identifier newtypes parsed at the boundary (tenant, site, product, region…).
+//! - [`events`]: the envelope, the seven commerce events and the provisioning events.
+//! - `*.avsc` files beside this crate: the Avro schemas, one file per record type.
+//! - [`catalog`]: those files compiled in and composed into one self-contained
+//!   schema per event kind, and the compatibility check between versions.
+//! - [`registry`]: the [`SchemaRegistry`] port, an embedded registry built from the
+//!   repo's `.avsc` files, and a client for the Confluent REST API.
+//! - [`codec`]: Confluent wire format (magic byte 0, 4-byte big-endian schema id,
+//!   Avro binary body) for commerce and provisioning records.
+//!
+//! Depends on nothing else in the workspace.
+
+pub mod catalog;
+pub mod codec;
+pub mod events;
+pub mod ids;
+pub mod registry;
+pub mod topics;
+
+pub use catalog::{Catalog, EventSchema, Family};
+pub use codec::{Codec, DecodeError, EncodeError};
+pub use events::*;
+pub use ids::*;
+pub use registry::{ConfluentRegistry, EmbeddedRegistry, RegistryError, SchemaRegistry};
+pub use topics::Topics;

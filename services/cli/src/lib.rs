@@ -1,0 +1,1 @@
+//! tenantry-cli (being written).

@@ -1,0 +1,1 @@
+//! tenantry-context-api (being written).

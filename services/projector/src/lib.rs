@@ -1,0 +1,1 @@
+//! tenantry-projector (being written).

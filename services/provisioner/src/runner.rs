@@ -1,0 +1,197 @@
+//! Drives a saga to a terminal state.
+//!
+//! Each step is executed through [`StepEffects`] (idempotent), then the
+//! transition is persisted with compare-and-set on the saga version together
+//! with its outbox rows, before the next step starts. A retryable step error is
+//! retried with exponential backoff and jitter up to `step_attempts`; then it
+//! counts as permanent and compensation runs in reverse order. A lost
+//! compare-and-set means another runner owns the saga: this one stops.
+
+use crate::backoff;
+use std::sync::Arc;
+use std::time::Duration;
+use tenantry_sagas::{SagaAction, SagaState, StepEffects, StepError};
+use tenantry_schemas::ProvisioningEvent;
+use tenantry_store::{LocalEffects, Store, StoreError, outbox, sagas};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+/// Runs sagas on the local adapters.
+#[derive(Clone)]
+pub struct SagaRunner {
+    store: Store,
+    effects: LocalEffects,
+    step_attempts: usize,
+    relay_wakeup: Arc<Notify>,
+}
+
+/// Why driving stopped before a terminal state.
+#[derive(Debug)]
+pub enum Interrupted {
+    /// Shutdown was requested; the saga resumes at the next start.
+    Shutdown,
+    /// Another runner changed the saga first (compare-and-set lost).
+    Stale,
+}
+
+impl SagaRunner {
+    /// A runner that wakes the relay after each persisted transition.
+    pub fn new(
+        store: Store,
+        effects: LocalEffects,
+        step_attempts: usize,
+        relay_wakeup: Arc<Notify>,
+    ) -> Self {
+        Self {
+            store,
+            effects,
+            step_attempts: step_attempts.max(1),
+            relay_wakeup,
+        }
+    }
+
+    /// Resumes every saga left running or compensating by a previous process.
+    pub async fn resume_unfinished(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
+        let unfinished = sagas::unfinished(self.store.pool()).await?;
+        if !unfinished.is_empty() {
+            tracing::info!(count = unfinished.len(), "Resuming unfinished sagas.");
+        }
+        for saga in unfinished {
+            if let Err(Interrupted::Shutdown) = self.drive(saga, shutdown).await {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drives `saga` until it is completed, failed or compensation-failed.
+    pub async fn drive(
+        &self,
+        mut saga: SagaState,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interrupted> {
+        loop {
+            match saga.next_action() {
+                SagaAction::Done => {
+                    tracing::info!(saga_id = %saga.saga_id, tenant_id = %saga.tenant_id,
+                        status = saga.status.as_str(), "Saga finished.");
+                    return Ok(());
+                }
+                SagaAction::Run(step) => {
+                    let mut delays = backoff().take(self.step_attempts - 1);
+                    let mut attempt = 1;
+                    loop {
+                        let result = self.effects.execute(&saga, step).await;
+                        let expected = saga.version;
+                        let events = match result {
+                            Ok(output) => saga.step_succeeded(step, output),
+                            Err(error) => {
+                                let delay = if error.retryable { delays.next() } else { None };
+                                let error = match (error.retryable, delay) {
+                                    (true, None) => StepError::permanent(format!(
+                                        "{} (gave up after {attempt} attempts)",
+                                        error.reason
+                                    )),
+                                    _ => error,
+                                };
+                                tracing::warn!(saga_id = %saga.saga_id, step = step.name(), attempt,
+                                    retryable = error.retryable, reason = %error.reason, "Saga step failed.");
+                                let events = saga.step_failed(step, &error, attempt);
+                                self.persist(&saga, expected, events, shutdown).await?;
+                                if let Some(delay) = delay.filter(|_| error.retryable) {
+                                    sleep(delay, shutdown).await?;
+                                    attempt += 1;
+                                    continue;
+                                }
+                                break;
+                            }
+                        };
+                        self.persist(&saga, expected, events, shutdown).await?;
+                        break;
+                    }
+                }
+                SagaAction::Compensate(step) => {
+                    let mut delays = backoff().take(self.step_attempts - 1);
+                    loop {
+                        let expected = saga.version;
+                        match self.effects.compensate(&saga, step).await {
+                            Ok(()) => {
+                                let events = saga.compensated(step);
+                                self.persist(&saga, expected, events, shutdown).await?;
+                                break;
+                            }
+                            Err(error) => {
+                                if let Some(delay) = delays.next().filter(|_| error.retryable) {
+                                    tracing::warn!(saga_id = %saga.saga_id, step = step.name(),
+                                        reason = %error.reason, "Compensation failed; retrying.");
+                                    sleep(delay, shutdown).await?;
+                                    continue;
+                                }
+                                tracing::error!(saga_id = %saga.saga_id, step = step.name(),
+                                    reason = %error.reason, "Compensation failed; saga needs an operator.");
+                                let events = saga.compensation_failed(step, &error);
+                                self.persist(&saga, expected, events, shutdown).await?;
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Persists a transition (CAS + outbox) in one transaction, retrying while
+    /// the database is unreachable.
+    async fn persist(
+        &self,
+        saga: &SagaState,
+        expected_version: i64,
+        events: Result<Vec<ProvisioningEvent>, tenantry_sagas::saga::SagaError>,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interrupted> {
+        let events = match events {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(saga_id = %saga.saga_id, %error, "Stale saga transition rejected.");
+                return Err(Interrupted::Stale);
+            }
+        };
+        let mut delays = backoff().chain(std::iter::repeat(Duration::from_secs(5)));
+        loop {
+            match self.try_persist(saga, expected_version, events.clone()).await {
+                Ok(()) => {
+                    self.relay_wakeup.notify_one();
+                    return Ok(());
+                }
+                Err(StoreError::Stale(reason)) => {
+                    tracing::warn!(saga_id = %saga.saga_id, %reason, "Saga changed by another runner; stopping.");
+                    return Err(Interrupted::Stale);
+                }
+                Err(error) => {
+                    tracing::warn!(saga_id = %saga.saga_id, %error, "Persisting saga failed; retrying.");
+                    sleep(delays.next().unwrap_or(Duration::from_secs(5)), shutdown).await?;
+                }
+            }
+        }
+    }
+
+    async fn try_persist(
+        &self,
+        saga: &SagaState,
+        expected_version: i64,
+        events: Vec<ProvisioningEvent>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.store.pool().begin().await?;
+        sagas::compare_and_set(&mut tx, saga, expected_version).await?;
+        outbox::enqueue(&mut tx, saga, events).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+async fn sleep(delay: Duration, shutdown: &CancellationToken) -> Result<(), Interrupted> {
+    tokio::select! {
+        () = shutdown.cancelled() => Err(Interrupted::Shutdown),
+        () = tokio::time::sleep(delay) => Ok(()),
+    }
+}
