@@ -39,12 +39,63 @@ impl ContextStore {
             .transpose()
     }
 
-    /// Upserts `context`. The fold already guarantees it only moves forward.
+    /// The context of `tenant_id` with its revision, for [`ContextStore::put_if`].
+    pub async fn get_with_revision(
+        &self,
+        tenant_id: &TenantId,
+    ) -> Result<Option<(TenantContext, i64)>, StoreError> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT context, revision FROM tenant_contexts WHERE tenant_id = $1")
+                .bind(tenant_id.as_str())
+                .fetch_optional(self.store.pool())
+                .await?;
+        row.map(|(c, revision)| Ok((serde_json::from_str(&c)?, revision)))
+            .transpose()
+    }
+
+    /// Writes `context` if the stored revision is still `expected` (`None`:
+    /// no row yet). Returns `false` when another writer got there first — the
+    /// caller re-reads and re-applies. This keeps two projector instances that
+    /// own the same tenant's partitions of different topics from losing updates.
+    pub async fn put_if(
+        &self,
+        context: &TenantContext,
+        expected: Option<i64>,
+    ) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(context)?;
+        let query = match expected {
+            None => sqlx::query(
+                "INSERT INTO tenant_contexts (tenant_id, site_host, context, revision, updated_at) \
+                 VALUES ($1, $2, $3, 1, $4) ON CONFLICT (tenant_id) DO NOTHING",
+            ),
+            Some(_) => sqlx::query(
+                "UPDATE tenant_contexts SET site_host = $2, context = $3, revision = revision + 1, \
+                 updated_at = $4 WHERE tenant_id = $1 AND revision = $5",
+            ),
+        };
+        let query = query
+            .bind(context.tenant_id.as_str())
+            .bind(context.site_host.as_deref())
+            .bind(json)
+            .bind(now_ms());
+        let query = match expected {
+            Some(revision) => query.bind(revision),
+            None => query,
+        };
+        let written = query
+            .execute(self.store.pool())
+            .await?
+            .rows_affected();
+        Ok(written == 1)
+    }
+
+    /// Upserts `context` unconditionally (replay into an empty store).
     pub async fn put(&self, context: &TenantContext) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO tenant_contexts (tenant_id, site_host, context, updated_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id) DO UPDATE SET site_host = excluded.site_host, \
-             context = excluded.context, updated_at = excluded.updated_at",
+            "INSERT INTO tenant_contexts (tenant_id, site_host, context, revision, updated_at) \
+             VALUES ($1, $2, $3, 1, $4) ON CONFLICT (tenant_id) DO UPDATE SET \
+             site_host = excluded.site_host, context = excluded.context, \
+             revision = tenant_contexts.revision + 1, updated_at = excluded.updated_at",
         )
         .bind(context.tenant_id.as_str())
         .bind(context.site_host.as_deref())
@@ -53,6 +104,22 @@ impl ContextStore {
         .execute(self.store.pool())
         .await?;
         Ok(())
+    }
+
+    /// Every stored context, ordered by tenant id.
+    pub async fn all(&self) -> Result<Vec<TenantContext>, StoreError> {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT context FROM tenant_contexts ORDER BY tenant_id")
+                .fetch_all(self.store.pool())
+                .await?;
+        rows.into_iter()
+            .map(|(c,)| serde_json::from_str(&c).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// The underlying store (readiness checks).
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
     /// Deletes every context (used by `tenantry replay` into an empty store).

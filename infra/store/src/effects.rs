@@ -131,7 +131,7 @@ impl LocalEffects {
                 let (region, pinned) = place(&t.country, t.residency_pin);
                 sqlx::query("INSERT INTO placements (tenant_id, region, pinned) VALUES ($1, $2, $3) \
                     ON CONFLICT (tenant_id) DO NOTHING")
-                    .bind(tenant).bind(region.as_str()).bind(pinned)
+                    .bind(tenant).bind(region.as_str()).bind(i64::from(pinned))
                     .execute(&mut *tx).await.map_err(StoreError::from)?;
                 let (region, pinned) = placement(&mut tx, tenant).await?;
                 out(&[(detail::REGION, region), (detail::PINNED, pinned.to_string())])
@@ -330,9 +330,10 @@ async fn site_host(tx: &mut Tx, tenant: &str) -> Result<String, StepError> {
 }
 
 async fn placement(tx: &mut Tx, tenant: &str) -> Result<(String, bool), StepError> {
-    let row: Option<(String, bool)> = sqlx::query_as("SELECT region, pinned FROM placements WHERE tenant_id = $1")
+    // `pinned` is 0/1: sqlx's Any driver cannot decode SQLite booleans.
+    let row: Option<(String, i64)> = sqlx::query_as("SELECT region, pinned FROM placements WHERE tenant_id = $1")
         .bind(tenant).fetch_optional(&mut **tx).await.map_err(StoreError::from)?;
-    row.ok_or_else(|| StepError::permanent(format!("tenant {tenant} has no region: its tenant_created saga has not completed")))
+    row.map(|(region, pinned)| (region, pinned != 0)).ok_or_else(|| StepError::permanent(format!("tenant {tenant} has no region: its tenant_created saga has not completed")))
 }
 
 impl StepEffects for LocalEffects {

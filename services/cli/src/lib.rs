@@ -1,1 +1,67 @@
-//! tenantry-cli (being written).
+//! The `tenantry` command line: one binary for every role.
+//!
+//! - `publish`: one commerce event from flags, or a JSON-lines batch ([`publish`]).
+//! - `provisioner`, `projector`, `context-api`: run one service ([`services`]).
+//! - `replay`: rebuild the context store from the topics.
+//! - `dev [--demo]`: everything in one process on the embedded default —
+//!   librdkafka's mock cluster and SQLite files ([`dev`]).
+//! - `sagas show`: inspect a tenant's sagas.
+//!
+//! Settings come from flags, then `TENANTRY_*` environment variables, then
+//! defaults ([`settings::Settings`]).
+
+pub mod dev;
+pub mod publish;
+pub mod services;
+pub mod settings;
+
+use clap::{Parser, Subcommand};
+use settings::Settings;
+
+/// Tenantry: event-sourced tenant provisioning.
+#[derive(Debug, Parser)]
+#[command(name = "tenantry", version, about)]
+pub struct Cli {
+    /// Shared settings.
+    #[command(flatten)]
+    pub settings: Settings,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Publish commerce events to commerce.lifecycle.v1.
+    Publish(publish::PublishArgs),
+    /// Rebuild the tenant context store from both topics, from the beginning.
+    Replay,
+    /// Run the provisioner (commerce events → sagas → outbox → provisioning events).
+    Provisioner,
+    /// Run the projector (events → tenant context store).
+    Projector,
+    /// Run the context API (HTTP read side).
+    ContextApi,
+    /// Run everything in one process on an embedded broker and SQLite.
+    Dev(dev::DevArgs),
+    /// Inspect sagas.
+    Sagas(services::SagasArgs),
+}
+
+/// Runs a parsed command line.
+///
+/// Errors: anything that stops the command, as one chain of reasons.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let quiet = matches!(cli.command, Command::Dev(_) | Command::Publish(_) | Command::Replay | Command::Sagas(_));
+    settings::init_tracing(&cli.settings, quiet);
+    match cli.command {
+        Command::Publish(args) => publish::run(&cli.settings, args).await,
+        Command::Replay => services::replay(&cli.settings).await,
+        Command::Provisioner => services::provisioner(&cli.settings).await,
+        Command::Projector => services::projector(&cli.settings).await,
+        Command::ContextApi => services::context_api(&cli.settings).await,
+        Command::Dev(args) => dev::run(&cli.settings, args).await,
+        Command::Sagas(args) => services::sagas(&cli.settings, args).await,
+    }
+}

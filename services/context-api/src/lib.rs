@@ -1,1 +1,84 @@
-//! tenantry-context-api (being written).
+//! tenantry-context-api: the read side of Tenantry. Edges call it on every
+//! request to learn where a tenant lives, what it is licensed for and how to
+//! reach its data; it only reads the tenant context store that the projector
+//! writes.
+//!
+//! Modules:
+//! - [`view`]: [`ContextView`], the JSON shape edges get (no fold internals).
+//! - [`host`]: [`SiteHost`], site host names validated per RFC 1123.
+//! - [`error`]: [`ApiError`], every failure mapped to a status and JSON body
+//!   in one place.
+//! - `routes`: the handlers; `telemetry`: one tracing span per request.
+//!
+//! Routes (all bodies are JSON, including every error):
+//!
+//! | route | success | errors |
+//! |---|---|---|
+//! | `GET /v1/tenants/{tenant_id}/context` | `200` [`ContextView`] | `400` `invalid_tenant_id`, `404` `tenant_not_found`, `503` |
+//! | `GET /v1/sites/{host}/context` | `200` [`ContextView`] | `400` `invalid_host`, `404` `site_not_found`, `503` |
+//! | `GET /healthz` | `200` `{"status":"ok"}` | — |
+//! | `GET /readyz` | `200` `{"status":"ready"}` | `503` `{"status":"unavailable","reason":…}` |
+//! | any other path | — | `404` `not_found` |
+//! | other method on a route | — | `405` `method_not_allowed` (with `Allow`) |
+//!
+//! Depends on the store adapter and the domain; nothing depends on it.
+
+pub mod error;
+pub mod host;
+mod routes;
+mod telemetry;
+pub mod view;
+
+pub use error::ApiError;
+pub use host::SiteHost;
+pub use view::{ContextView, LicenceView, ProductView, RegionView, SiteView, VersionView};
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::middleware;
+use axum::routing::get;
+use tenantry_store::{ContextStore, Store};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The context API over `store` (a migrated [`Store`]): contexts are read
+/// with [`ContextStore`], readiness pings the same pool. See the crate docs
+/// for routes, statuses and bodies.
+pub fn router(store: Store) -> Router {
+    let state = routes::AppState {
+        contexts: ContextStore::new(store.clone()),
+        store,
+    };
+    Router::new()
+        .route(
+            "/v1/tenants/{tenant_id}/context",
+            get(routes::context_by_tenant),
+        )
+        .route("/v1/sites/{host}/context", get(routes::context_by_host))
+        .route("/healthz", get(routes::healthz))
+        .route("/readyz", get(routes::readyz))
+        // Must follow the routes: it applies to those already registered.
+        .method_not_allowed_fallback(routes::method_not_allowed)
+        .fallback(routes::not_found)
+        .layer(middleware::from_fn(telemetry::trace))
+        .with_state(state)
+}
+
+/// Serves [`router`] on `listener` until `shutdown` is cancelled, then stops
+/// accepting connections and waits for in-flight requests to finish.
+///
+/// Errors: when accepting or serving fails at the socket level.
+pub async fn serve(
+    listener: TcpListener,
+    store: Store,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
+    let address = listener.local_addr().context("listener has no address")?;
+    tracing::info!(%address, "Context API listening.");
+    axum::serve(listener, router(store))
+        .with_graceful_shutdown(async move { shutdown.cancelled().await })
+        .await
+        .context("context API server failed")?;
+    tracing::info!(%address, "Context API stopped.");
+    Ok(())
+}

@@ -96,7 +96,7 @@ CREATE TABLE site_products (
 CREATE TABLE placements (
     tenant_id     TEXT PRIMARY KEY,
     region        TEXT NOT NULL,
-    pinned        BOOLEAN NOT NULL
+    pinned        INTEGER NOT NULL
 );
 CREATE TABLE site_metadata (
     tenant_id     TEXT NOT NULL,
@@ -152,5 +152,6 @@ CREATE TABLE tenant_contexts (
     tenant_id     TEXT PRIMARY KEY,
     site_host     TEXT UNIQUE,
     context       TEXT NOT NULL,
+    revision      BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL
 );

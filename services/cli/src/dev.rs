@@ -1,0 +1,149 @@
+//! `tenantry dev [--demo]`: provisioner, projector and context API in one
+//! process on the embedded default — librdkafka's mock cluster (in process,
+//! topics created through it) and SQLite files in a data directory.
+
+use crate::publish;
+use crate::services::{projector_config, provisioner_config, shutdown_on_signal};
+use crate::settings::Settings;
+use anyhow::Context;
+use clap::Args;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tenantry_context_api::ContextView;
+use tenantry_kafka::EmbeddedBroker;
+use tenantry_provisioner::ProductDbTarget;
+use tenantry_sagas::{ProductState, TenantContext, TenantStatus};
+use tenantry_schemas::{CommerceRecord, TenantId};
+use tenantry_store::{ContextStore, Store};
+use tokio_util::sync::CancellationToken;
+
+/// `tenantry dev` arguments.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Publish sample tenants and print their contexts once provisioned.
+    #[arg(long)]
+    pub demo: bool,
+    /// Keep SQLite files here (default: a temporary directory removed on exit,
+    /// since the embedded broker's topics do not outlive the process either).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Stop after the demo instead of serving until Ctrl-C.
+    #[arg(long, requires = "demo")]
+    pub exit_after_demo: bool,
+}
+
+/// Runs `tenantry dev`.
+pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
+    let temp = tempfile::Builder::new().prefix("tenantry-dev-").tempdir()?;
+    let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_owned());
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("data_dir: cannot create {}", data_dir.display()))?;
+
+    let topics = settings.topics();
+    let broker = EmbeddedBroker::start(&topics.with_partitions())?;
+    let mut settings = settings.clone();
+    settings.bootstrap = broker.bootstrap();
+    settings.database_url = format!("sqlite://{}", data_dir.join("provisioner.db").display());
+    settings.context_database_url = Some(format!("sqlite://{}", data_dir.join("context.db").display()));
+
+    let shutdown = shutdown_on_signal();
+    let context_store = Store::connect(settings.context_database_url(), 1).await?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("listen: cannot bind {} (use --listen 127.0.0.1:0 for any free port)", settings.listen))?;
+    let api = format!("http://{}", listener.local_addr()?);
+
+    let mut provisioner = provisioner_config(&settings)?;
+    provisioner.product_databases = ProductDbTarget::SqliteDir(data_dir.join("product-dbs"));
+    let projector = projector_config(&settings)?;
+    let tasks = [
+        tokio::spawn(tenantry_provisioner::run(provisioner, shutdown.clone())),
+        tokio::spawn(tenantry_projector::run(projector, ContextStore::new(context_store.clone()), shutdown.clone())),
+        tokio::spawn(tenantry_context_api::serve(listener, context_store.clone(), shutdown.clone())),
+    ];
+
+    println!("Tenantry dev is running (embedded Kafka broker, SQLite in {}).", data_dir.display());
+    println!("  Kafka bootstrap: {}", settings.bootstrap);
+    println!("  Context API:     {api}");
+    println!("Try:");
+    println!(
+        "  tenantry --bootstrap {} publish tenant_created --tenant t9 --site nine --owner-email owner@nine.test --country DE",
+        settings.bootstrap
+    );
+    println!("  curl {api}/v1/tenants/t9/context");
+
+    if args.demo {
+        demo(&settings, &ContextStore::new(context_store), &shutdown).await?;
+        if args.exit_after_demo {
+            shutdown.cancel();
+        }
+    }
+    if !shutdown.is_cancelled() {
+        println!("Serving until Ctrl-C.");
+    }
+    for task in tasks {
+        task.await??;
+    }
+    drop(broker);
+    Ok(())
+}
+
+/// The demo's tenants, as JSON lines (the `publish --file` format).
+pub const DEMO_EVENTS: &str = include_str!("../demo/tenants.jsonl");
+
+async fn demo(settings: &Settings, store: &ContextStore, shutdown: &CancellationToken) -> anyhow::Result<()> {
+    let records = publish::parse_batch(DEMO_EVENTS, 1)?;
+    let mut per_tenant: BTreeMap<TenantId, Vec<&CommerceRecord>> = BTreeMap::new();
+    for record in &records {
+        per_tenant.entry(record.envelope.tenant_id.clone()).or_default().push(record);
+    }
+    println!("\nDemo: publishing {} events for {} tenants…", records.len(), per_tenant.len());
+    let started = Instant::now();
+    publish::send(settings, &records).await?;
+    let mut pending: BTreeMap<TenantId, usize> = per_tenant
+        .iter()
+        .map(|(tenant, events)| (tenant.clone(), events.iter().filter(|r| r.event.product().is_some()).count()))
+        .collect();
+    let mut done: BTreeMap<TenantId, (Duration, TenantContext)> = BTreeMap::new();
+    let deadline = started + Duration::from_secs(60);
+    while !pending.is_empty() && Instant::now() < deadline && !shutdown.is_cancelled() {
+        for (tenant, products) in pending.clone() {
+            if let Some(context) = store.get(&tenant).await? {
+                if settled(&context, products) {
+                    pending.remove(&tenant);
+                    done.insert(tenant, (started.elapsed(), context));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for (tenant, (_, context)) in &done {
+        println!("\nGET /v1/tenants/{tenant}/context");
+        println!("{}", serde_json::to_string_pretty(&ContextView::from(context))?);
+    }
+    println!("\nPublish → context readable (all of a tenant's events, one batch):");
+    for (tenant, (latency, context)) in &done {
+        println!(
+            "  {tenant:<10} {:>7.1} ms  status={:?} host={}",
+            latency.as_secs_f64() * 1000.0,
+            context.status,
+            context.site_host.as_deref().unwrap_or("-")
+        );
+    }
+    for tenant in pending.keys() {
+        println!("  {tenant:<10} not provisioned within 60 s — see `tenantry sagas show {tenant}`");
+    }
+    Ok(())
+}
+
+/// A tenant is settled when its tenant saga ended and `products` products ended.
+fn settled(context: &TenantContext, products: usize) -> bool {
+    let tenant_done = matches!(context.status, TenantStatus::Active | TenantStatus::Failed);
+    let products_done = context
+        .products
+        .values()
+        .filter(|p| matches!(p.state, ProductState::Active | ProductState::Failed))
+        .count();
+    tenant_done && products_done >= products
+}

@@ -1,0 +1,301 @@
+//! `tenantry publish`: one event from flags, or a batch from JSON lines.
+//!
+//! A batch is validated completely before anything is sent: an invalid line
+//! is reported as `line N: field: reason` and nothing is published.
+
+use crate::settings::Settings;
+use anyhow::Context;
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tenantry_kafka::Producer;
+use tenantry_schemas::*;
+use uuid::Uuid;
+
+/// The seven commerce event kinds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[value(rename_all = "snake_case")]
+pub enum Kind {
+    /// Tenant created (needs --tenant, --site, --owner-email, --country).
+    #[value(alias = "tenant-created")]
+    TenantCreated,
+    /// Tenant destroyed.
+    #[value(alias = "tenant-destroyed")]
+    TenantDestroyed,
+    /// Product activated (needs --product, --seats).
+    #[value(alias = "product-activated")]
+    ProductActivated,
+    /// Product deactivated (needs --product).
+    #[value(alias = "product-deactivated")]
+    ProductDeactivated,
+    /// Product suspended (needs --product).
+    #[value(alias = "product-suspended")]
+    ProductSuspended,
+    /// Product unsuspended (needs --product).
+    #[value(alias = "product-unsuspended")]
+    ProductUnsuspended,
+    /// Licence updated (needs --product, --seats).
+    #[value(alias = "licence-updated")]
+    LicenceUpdated,
+}
+
+/// One event's fields, from flags or one JSON line. Unknown JSON fields are
+/// an error (a typo must not silently drop a value).
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventInput {
+    /// Tenant id (the record key).
+    #[arg(long = "tenant")]
+    pub tenant_id: Option<String>,
+    /// Per-tenant commerce sequence; default: current Unix time in ms (keeps one publisher's events in order).
+    #[arg(long)]
+    pub sequence: Option<i64>,
+    /// Event id (UUID); default: a new random one.
+    #[arg(long)]
+    pub event_id: Option<String>,
+    /// Site name (tenant_created).
+    #[arg(long)]
+    pub site: Option<String>,
+    /// Owner e-mail (tenant_created).
+    #[arg(long)]
+    pub owner_email: Option<String>,
+    /// ISO 3166-1 alpha-2 country of most users (tenant_created).
+    #[arg(long)]
+    pub country: Option<String>,
+    /// Data-residency pin: us, eu, uk, au, ca, de, in, jp, sg, kr, ch (tenant_created).
+    #[arg(long)]
+    pub residency_pin: Option<String>,
+    /// Product key (product events).
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Edition: free, standard, premium, enterprise (default standard).
+    #[arg(long)]
+    pub edition: Option<String>,
+    /// Licensed seats.
+    #[arg(long)]
+    pub seats: Option<i32>,
+    /// Licensed apps, comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    pub apps: Option<Vec<String>>,
+    /// Free-text reason (destroyed, suspended).
+    #[arg(long)]
+    pub reason: Option<String>,
+    /// Source system name.
+    #[arg(long)]
+    pub source: Option<String>,
+    /// Kind (JSON lines only; on the command line it is the positional argument).
+    #[arg(skip)]
+    pub kind: Option<Kind>,
+}
+
+/// `tenantry publish` arguments.
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// Event kind (omit with --file).
+    #[arg(required_unless_present = "file")]
+    pub kind: Option<Kind>,
+    /// JSON-lines file: one event per line with a "kind" field and the flag names in snake_case.
+    #[arg(long, conflicts_with = "kind")]
+    pub file: Option<PathBuf>,
+    /// Event fields.
+    #[command(flatten)]
+    pub input: EventInput,
+}
+
+fn required<'a>(value: &'a Option<String>, field: &str, kind: Kind) -> Result<&'a str, ValidationError> {
+    value.as_deref().ok_or_else(|| {
+        ValidationError::new(field, format!("is required for {}", kind_name(kind)))
+    })
+}
+
+fn kind_name(kind: Kind) -> String {
+    kind.to_possible_value()
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default()
+}
+
+impl EventInput {
+    /// Builds and validates a record. `default_sequence` is used when no
+    /// sequence is given. Errors name the field.
+    pub fn to_record(&self, kind: Kind, default_sequence: i64) -> Result<CommerceRecord, ValidationError> {
+        let tenant_id = TenantId::parse(required(&self.tenant_id, "tenant_id", kind)?)?;
+        let event_id = match &self.event_id {
+            Some(raw) => Uuid::parse_str(raw)
+                .map_err(|e| ValidationError::new("event_id", format!("must be a UUID: {e}")))?,
+            None => Uuid::new_v4(),
+        };
+        let product = || ProductKey::parse(required(&self.product, "product", kind)?);
+        let seats = || {
+            self.seats
+                .ok_or_else(|| ValidationError::new("seats", format!("is required for {}", kind_name(kind))))
+        };
+        let edition = || self.edition.as_deref().map_or(Ok(Edition::Standard), Edition::parse);
+        let event = match kind {
+            Kind::TenantCreated => CommerceEvent::TenantCreated(TenantCreated {
+                site: SiteName::parse(required(&self.site, "site", kind)?)?,
+                owner_email: required(&self.owner_email, "owner_email", kind)?.to_owned(),
+                country: CountryCode::parse(required(&self.country, "country", kind)?)?,
+                residency_pin: self
+                    .residency_pin
+                    .as_deref()
+                    .map(|r| Region::parse(r, "residency_pin"))
+                    .transpose()?,
+            }),
+            Kind::TenantDestroyed => CommerceEvent::TenantDestroyed(TenantDestroyed {
+                reason: self.reason.clone(),
+            }),
+            Kind::ProductActivated => CommerceEvent::ProductActivated(ProductActivated {
+                product: product()?,
+                edition: edition()?,
+                seats: seats()?,
+                apps: self
+                    .apps
+                    .iter()
+                    .flatten()
+                    .filter(|a| !a.is_empty())
+                    .map(|a| AppKey::parse(a))
+                    .collect::<Result<_, _>>()?,
+            }),
+            Kind::ProductDeactivated => CommerceEvent::ProductDeactivated(ProductDeactivated { product: product()? }),
+            Kind::ProductSuspended => CommerceEvent::ProductSuspended(ProductSuspended {
+                product: product()?,
+                reason: self.reason.clone(),
+            }),
+            Kind::ProductUnsuspended => CommerceEvent::ProductUnsuspended(ProductUnsuspended { product: product()? }),
+            Kind::LicenceUpdated => CommerceEvent::LicenceUpdated(LicenceUpdated {
+                product: product()?,
+                edition: edition()?,
+                seats: seats()?,
+            }),
+        };
+        let record = CommerceRecord {
+            envelope: Envelope {
+                event_id,
+                tenant_id,
+                sequence: self.sequence.unwrap_or(default_sequence),
+                occurred_at_ms: now_ms(),
+                source: self.source.clone().unwrap_or_else(|| "tenantry-cli".into()),
+                correlation_id: None,
+                causation_id: None,
+            },
+            event,
+        };
+        record.validate()?;
+        Ok(record)
+    }
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// Parses a JSON-lines batch; the first bad line fails the whole batch with
+/// `line N: field: reason`. Blank lines and lines starting with `#` are skipped.
+pub fn parse_batch(text: &str, base_sequence: i64) -> anyhow::Result<Vec<CommerceRecord>> {
+    let mut records = Vec::new();
+    for (index, line) in text.lines().enumerate() {
+        let number = index + 1;
+        let trimmed = line.trim();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let input: EventInput = serde_json::from_str(trimmed)
+            .map_err(|e| anyhow::anyhow!("line {number}: {e}"))?;
+        let kind = input
+            .kind
+            .ok_or_else(|| anyhow::anyhow!("line {number}: kind: is required (e.g. \"tenant_created\")"))?;
+        let record = input
+            .to_record(kind, base_sequence + index as i64)
+            .map_err(|e| anyhow::anyhow!("line {number}: {e}"))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+/// Encodes and sends `records` in order (key = tenant id).
+pub async fn send(settings: &Settings, records: &[CommerceRecord]) -> anyhow::Result<()> {
+    let topics = settings.topics();
+    let codec = settings.codec()?;
+    let producer = Producer::new(&settings.kafka("cli"))?;
+    for record in records {
+        let bytes = codec.encode_commerce(&topics.commerce, record).await?;
+        producer
+            .send(&topics.commerce, record.envelope.tenant_id.as_str(), &bytes, &[])
+            .await
+            .with_context(|| format!("publishing to {} at {}", topics.commerce, settings.bootstrap))?;
+    }
+    producer.flush(Duration::from_secs(10)).await?;
+    Ok(())
+}
+
+/// Runs `tenantry publish`.
+pub async fn run(settings: &Settings, args: PublishArgs) -> anyhow::Result<()> {
+    let records = match (&args.file, args.kind) {
+        (Some(path), _) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            parse_batch(&text, now_ms())?
+        }
+        (None, Some(kind)) => vec![args.input.to_record(kind, now_ms())?],
+        (None, None) => anyhow::bail!("kind: give an event kind or --file"),
+    };
+    send(settings, &records).await?;
+    for record in &records {
+        println!(
+            "published {} tenant={} sequence={} event_id={}",
+            record.event.kind(),
+            record.envelope.tenant_id,
+            record.envelope.sequence,
+            record.envelope.event_id
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batch_errors_name_line_and_field() {
+        let cases = [
+            (r#"{"kind":"tenant_created","tenant_id":"t1","site":"acme","owner_email":"o@acme.test","country":"DE"}"#, None),
+            (r#"{"kind":"tenant_created","tenant_id":"t1","site":"Acme!","owner_email":"o@acme.test","country":"DE"}"#, Some("line 1: site:")),
+            (r#"{"kind":"product_activated","tenant_id":"t1","product":"jira"}"#, Some("line 1: seats: is required")),
+            (r#"{"kind":"product_activated","tenant_id":"t1","product":"jira","seats":0}"#, Some("line 1: seats: must be between")),
+            (r#"{"tenant_id":"t1"}"#, Some("line 1: kind: is required")),
+            (r#"{"kind":"tenant_destroyed","tenant_id":"t1","colour":"red"}"#, Some("line 1: unknown field `colour`")),
+            (r#"{"kind":"tenant_created","tenant_id":"t1","site":"a","owner_email":"o@a.test","country":"DE","residency_pin":"mars"}"#, Some("line 1: residency_pin:")),
+        ];
+        for (line, expected) in cases {
+            let result = parse_batch(line, 1);
+            match expected {
+                None => assert_eq!(result.unwrap().len(), 1, "{line}"),
+                Some(prefix) => {
+                    let message = result.unwrap_err().to_string();
+                    assert!(message.starts_with(prefix), "{line}: {message}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn batch_keeps_order_and_skips_blank_lines() {
+        let text = "\n# comment\n{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\"}\n{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t2\",\"sequence\":7}\n";
+        let records = parse_batch(text, 100).unwrap();
+        assert_eq!(records.len(), 2);
+        assert_eq!(records[0].envelope.sequence, 102);
+        assert_eq!(records[1].envelope.sequence, 7);
+    }
+
+    #[test]
+    fn second_bad_line_fails_whole_batch() {
+        let text = "{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\"}\n{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"BAD\"}\n";
+        let message = parse_batch(text, 1).unwrap_err().to_string();
+        assert!(message.starts_with("line 2: tenant_id:"), "{message}");
+    }
+}

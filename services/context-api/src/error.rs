@@ -1,0 +1,101 @@
+//! Every way a request can fail, mapped to an HTTP status and a JSON body in
+//! one place ([`ApiError::status`] and its `IntoResponse`).
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use tenantry_schemas::{TenantId, ValidationError};
+use tenantry_store::StoreError;
+
+use crate::host::SiteHost;
+
+/// A failed request. Every variant becomes a JSON body
+/// `{"error":{"code":…, …}}`; only the store is allowed a 5xx.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// `400`: the tenant id in the path is not a valid [`TenantId`].
+    /// Body: `{"error":{"code":"invalid_tenant_id","field":"tenant_id","reason":…}}`.
+    #[error("invalid tenant id: {0}")]
+    InvalidTenantId(ValidationError),
+    /// `400`: the host in the path is not a valid [`SiteHost`].
+    /// Body: `{"error":{"code":"invalid_host","field":"host","reason":…}}`.
+    #[error("invalid host: {0}")]
+    InvalidHost(ValidationError),
+    /// `404`: no event has touched this tenant.
+    /// Body: `{"error":{"code":"tenant_not_found","message":…}}`.
+    #[error("no context for tenant {0}")]
+    TenantNotFound(TenantId),
+    /// `404`: no tenant has this site host.
+    /// Body: `{"error":{"code":"site_not_found","message":…}}`.
+    #[error("no tenant has site host {0}")]
+    SiteNotFound(SiteHost),
+    /// `404`: no route matches the path. Body code `not_found`.
+    #[error("no route for {0}")]
+    RouteNotFound(String),
+    /// `405`: the route exists but not for this method. Body code
+    /// `method_not_allowed`.
+    #[error("method {0} not allowed on this route")]
+    MethodNotAllowed(String),
+    /// `503`: the tenant context store failed; the edge may retry. Body code
+    /// `store_unavailable` (database unreachable or failing) or
+    /// `context_unreadable` (a stored document does not parse, e.g. written
+    /// by a newer projector during a rolling deploy). The cause is logged,
+    /// not returned.
+    #[error("tenant context store failed")]
+    Store(#[from] StoreError),
+}
+
+impl ApiError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::InvalidTenantId(_) | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
+            ApiError::TenantNotFound(_)
+            | ApiError::SiteNotFound(_)
+            | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The machine-readable `error.code`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::InvalidTenantId(_) => "invalid_tenant_id",
+            ApiError::InvalidHost(_) => "invalid_host",
+            ApiError::TenantNotFound(_) => "tenant_not_found",
+            ApiError::SiteNotFound(_) => "site_not_found",
+            ApiError::RouteNotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Store(StoreError::Corrupt(_)) => "context_unreadable",
+            ApiError::Store(_) => "store_unavailable",
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let code = self.code();
+        let body = match &self {
+            ApiError::InvalidTenantId(e) | ApiError::InvalidHost(e) => {
+                json!({"error": {"code": code, "field": e.field, "reason": e.reason}})
+            }
+            ApiError::Store(cause) => {
+                tracing::error!(
+                    error.message = %self,
+                    error.cause_chain = %cause,
+                    "Tenant context store failed."
+                );
+                json!({"error": {"code": code, "message": "the tenant context store is unavailable; retry later"}})
+            }
+            other => json!({"error": {"code": code, "message": other.to_string()}}),
+        };
+        let mut response = (status, Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+}

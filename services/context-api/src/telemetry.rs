@@ -1,0 +1,32 @@
+//! One tracing span per request, named with OpenTelemetry HTTP semantic
+//! conventions (`http.request.method`, `http.route`,
+//! `http.response.status_code`).
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use tracing::Instrument;
+use tracing::field::Empty;
+
+/// Wraps every route and the fallbacks. `http.route` is the route template
+/// (`/v1/tenants/{tenant_id}/context`), never the raw path, so a tenant id
+/// is only in `tenant.id`; unmatched paths are `unmatched`.
+pub(crate) async fn trace(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str)
+        .to_owned();
+    let span = tracing::info_span!(
+        "http.request",
+        http.request.method = %request.method(),
+        http.route = %route,
+        http.response.status_code = Empty,
+        tenant.id = Empty,
+    );
+    let response = next.run(request).instrument(span.clone()).await;
+    let status = response.status().as_u16();
+    span.record("http.response.status_code", status);
+    span.in_scope(|| tracing::debug!(status, "Request completed."));
+    response
+}
