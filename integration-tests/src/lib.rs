@@ -1,1 +1,2 @@
-//! tenantry-integration-tests (being written).
+//! End-to-end tests live in `tests/e2e/`: they need the local stack
+//! (`infra/local/up`) and the `tenantry` binary (`$TENANTRY_BIN`).

@@ -1,0 +1,10 @@
+//! End-to-end tests against the real local stack: the tansu Kafka-API broker
+//! (`TENANTRY_BOOTSTRAP`), PostgreSQL (`TENANTRY_DATABASE_URL`) and the
+//! `tenantry` binary (`TENANTRY_BIN`). `infra/local/test` sets all three.
+//! Every test gets fresh topics and fresh databases.
+
+mod cli;
+mod dead_letter;
+mod dev;
+mod local_stack;
+mod support;
