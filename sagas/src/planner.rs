@@ -45,9 +45,8 @@ pub fn plan(
             },
         })),
         CommerceEvent::ProductActivated(activated) => {
-            let tenant = tenant.ok_or_else(|| {
-                PlanError::UnknownTenant(record.envelope.tenant_id.to_string())
-            })?;
+            let tenant = tenant
+                .ok_or_else(|| PlanError::UnknownTenant(record.envelope.tenant_id.to_string()))?;
             Ok(Some(SagaPlan {
                 kind: SagaKind::ProvisionProduct,
                 spec: SagaSpec {
@@ -111,9 +110,26 @@ mod tests {
             product: jira.clone(),
             reason: None,
         });
-        let cases: Vec<(&str, CommerceEvent, Option<&TenantSpec>, Result<Option<SagaKind>, ()>)> = vec![
-            ("created", created, None, Ok(Some(SagaKind::ProvisionTenant))),
-            ("activated, known tenant", activated.clone(), Some(&tenant), Ok(Some(SagaKind::ProvisionProduct))),
+        // (name, event, tenant known before, expected saga kind or rejection)
+        type Case<'a> = (
+            &'a str,
+            CommerceEvent,
+            Option<&'a TenantSpec>,
+            Result<Option<SagaKind>, ()>,
+        );
+        let cases: Vec<Case> = vec![
+            (
+                "created",
+                created,
+                None,
+                Ok(Some(SagaKind::ProvisionTenant)),
+            ),
+            (
+                "activated, known tenant",
+                activated.clone(),
+                Some(&tenant),
+                Ok(Some(SagaKind::ProvisionProduct)),
+            ),
             ("activated, unknown tenant", activated, None, Err(())),
             ("suspended: no saga yet", suspended, Some(&tenant), Ok(None)),
         ];

@@ -296,7 +296,12 @@ impl SagaState {
             retryable: error.retryable,
         })];
         if !error.retryable {
-            self.failure = Some(format!("step {} {}: {}", step.number(), step.name(), error.reason));
+            self.failure = Some(format!(
+                "step {} {}: {}",
+                step.number(),
+                step.name(),
+                error.reason
+            ));
             self.status = SagaStatus::Compensating;
             events.extend(self.finish_if_compensated());
         }
@@ -377,7 +382,9 @@ impl SagaState {
                 .unwrap_or_default()
         };
         ProvisionedOutcome {
-            site_host: self.detail(Step::CreateSite, detail::HOST).map(str::to_owned),
+            site_host: self
+                .detail(Step::CreateSite, detail::HOST)
+                .map(str::to_owned),
             region: self
                 .detail(Step::PlaceRegion, detail::REGION)
                 .and_then(|r| Region::parse(r, detail::REGION).ok()),

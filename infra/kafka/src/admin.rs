@@ -54,7 +54,12 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[(&str, i32)]) -> Result<
     }
     let wanted: Vec<(String, usize)> = topics
         .iter()
-        .map(|(name, partitions)| ((*name).to_owned(), usize::try_from(*partitions).unwrap_or(0)))
+        .map(|(name, partitions)| {
+            (
+                (*name).to_owned(),
+                usize::try_from(*partitions).unwrap_or(0),
+            )
+        })
         .collect();
     tokio::task::spawn_blocking(move || wait_for_metadata(&admin, &wanted, deadline))
         .await

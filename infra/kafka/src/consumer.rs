@@ -231,7 +231,10 @@ impl ConsumerContext for GroupContext {
 
     fn commit_callback(&self, result: KafkaResult<()>, _offsets: &TopicPartitionList) {
         let Err(error) = result else { return };
-        if matches!(error, RdKafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) {
+        if matches!(
+            error,
+            RdKafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)
+        ) {
             return;
         }
         let error = KafkaError::client("commit", error);

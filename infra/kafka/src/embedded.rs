@@ -60,7 +60,10 @@ impl EmbeddedBroker {
         let bootstrap = ready_rx
             .recv()
             .map_err(|_| KafkaError::Embedded("broker thread exited during start".into()))??;
-        tracing::info!(bootstrap = bootstrap.as_str(), "Embedded Kafka broker started.");
+        tracing::info!(
+            bootstrap = bootstrap.as_str(),
+            "Embedded Kafka broker started."
+        );
         Ok(Self {
             bootstrap,
             commands: Some(commands),

@@ -66,7 +66,9 @@ impl KafkaError {
     /// Wraps librdkafka's error for `op`; client-creation errors become [`KafkaError::Config`].
     pub(crate) fn client(op: &'static str, source: RdKafkaError) -> Self {
         match source {
-            RdKafkaError::ClientConfig(..) | RdKafkaError::ClientCreation(_) => Self::Config(source),
+            RdKafkaError::ClientConfig(..) | RdKafkaError::ClientCreation(_) => {
+                Self::Config(source)
+            }
             source => Self::Client { op, source },
         }
     }

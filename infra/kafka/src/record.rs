@@ -50,7 +50,9 @@ impl Record {
 
     /// The key as UTF-8 (the tenant id for Tenantry topics); `None` when absent or not UTF-8.
     pub fn key_str(&self) -> Option<&str> {
-        self.key.as_deref().and_then(|k| std::str::from_utf8(k).ok())
+        self.key
+            .as_deref()
+            .and_then(|k| std::str::from_utf8(k).ok())
     }
 
     /// The value of the last header named `name` (Kafka allows duplicates; the last wins).

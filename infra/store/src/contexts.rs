@@ -82,10 +82,7 @@ impl ContextStore {
             Some(revision) => query.bind(revision),
             None => query,
         };
-        let written = query
-            .execute(self.store.pool())
-            .await?
-            .rows_affected();
+        let written = query.execute(self.store.pool()).await?.rows_affected();
         Ok(written == 1)
     }
 

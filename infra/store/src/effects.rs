@@ -80,11 +80,17 @@ impl LocalEffects {
         let output = match (step, saga.kind) {
             (Step::RecordLicence, SagaKind::ProvisionTenant) => {
                 let t = &saga.spec.tenant;
-                sqlx::query("INSERT INTO tenant_accounts (tenant_id, owner_email, country, residency_pin) \
-                    VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO NOTHING")
-                    .bind(tenant).bind(&t.owner_email).bind(t.country.as_str())
-                    .bind(t.residency_pin.map(|r| r.as_str()))
-                    .execute(&mut *tx).await.map_err(StoreError::from)?;
+                sqlx::query(
+                    "INSERT INTO tenant_accounts (tenant_id, owner_email, country, residency_pin) \
+                    VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id) DO NOTHING",
+                )
+                .bind(tenant)
+                .bind(&t.owner_email)
+                .bind(t.country.as_str())
+                .bind(t.residency_pin.map(|r| r.as_str()))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
                 out(&[("owner", t.owner_email.clone())])
             }
             (Step::RecordLicence, SagaKind::ProvisionProduct) => {
@@ -93,15 +99,22 @@ impl LocalEffects {
                     ON CONFLICT (tenant_id, product) DO UPDATE SET edition = excluded.edition, seats = excluded.seats")
                     .bind(tenant).bind(p.product.as_str()).bind(p.edition.as_str()).bind(p.seats)
                     .execute(&mut *tx).await.map_err(StoreError::from)?;
-                out(&[("edition", p.edition.as_str().to_owned()), ("seats", p.seats.to_string())])
+                out(&[
+                    ("edition", p.edition.as_str().to_owned()),
+                    ("seats", p.seats.to_string()),
+                ])
             }
             (Step::CreateSite, SagaKind::ProvisionTenant) => {
                 let site = saga.spec.tenant.site.as_str();
                 let host = format!("{site}.{}", self.config.site_domain);
                 exec(&mut tx, "INSERT INTO sites (host, tenant_id, site) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                     &[&host, tenant, site]).await?;
-                let owner: Option<(String,)> = sqlx::query_as("SELECT tenant_id FROM sites WHERE host = $1")
-                    .bind(&host).fetch_optional(&mut *tx).await.map_err(StoreError::from)?;
+                let owner: Option<(String,)> =
+                    sqlx::query_as("SELECT tenant_id FROM sites WHERE host = $1")
+                        .bind(&host)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(StoreError::from)?;
                 match owner {
                     Some((t,)) if t == tenant => out(&[(detail::HOST, host)]),
                     Some((other,)) => {
@@ -110,8 +123,12 @@ impl LocalEffects {
                         )));
                     }
                     None => {
-                        let (existing,): (String,) = sqlx::query_as("SELECT host FROM sites WHERE tenant_id = $1")
-                            .bind(tenant).fetch_one(&mut *tx).await.map_err(StoreError::from)?;
+                        let (existing,): (String,) =
+                            sqlx::query_as("SELECT host FROM sites WHERE tenant_id = $1")
+                                .bind(tenant)
+                                .fetch_one(&mut *tx)
+                                .await
+                                .map_err(StoreError::from)?;
                         return Err(StepError::permanent(format!(
                             "tenant {tenant} already has site {existing}; a tenant has one site"
                         )));
@@ -129,42 +146,74 @@ impl LocalEffects {
             (Step::PlaceRegion, SagaKind::ProvisionTenant) => {
                 let t = &saga.spec.tenant;
                 let (region, pinned) = place(&t.country, t.residency_pin);
-                sqlx::query("INSERT INTO placements (tenant_id, region, pinned) VALUES ($1, $2, $3) \
-                    ON CONFLICT (tenant_id) DO NOTHING")
-                    .bind(tenant).bind(region.as_str()).bind(i64::from(pinned))
-                    .execute(&mut *tx).await.map_err(StoreError::from)?;
+                sqlx::query(
+                    "INSERT INTO placements (tenant_id, region, pinned) VALUES ($1, $2, $3) \
+                    ON CONFLICT (tenant_id) DO NOTHING",
+                )
+                .bind(tenant)
+                .bind(region.as_str())
+                .bind(i64::from(pinned))
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
                 let (region, pinned) = placement(&mut tx, tenant).await?;
-                out(&[(detail::REGION, region), (detail::PINNED, pinned.to_string())])
+                out(&[
+                    (detail::REGION, region),
+                    (detail::PINNED, pinned.to_string()),
+                ])
             }
             (Step::PlaceRegion, SagaKind::ProvisionProduct) => {
                 let (region, pinned) = placement(&mut tx, tenant).await?;
-                out(&[(detail::REGION, region), (detail::PINNED, pinned.to_string())])
+                out(&[
+                    (detail::REGION, region),
+                    (detail::PINNED, pinned.to_string()),
+                ])
             }
             (Step::StoreMetadata, _) => {
                 let (scope, config) = match saga.product() {
-                    None => ("site".to_owned(), serde_json::json!({
-                        "site": saga.spec.tenant.site, "locale": "en-US", "time_zone": "UTC"
-                    })),
+                    None => (
+                        "site".to_owned(),
+                        serde_json::json!({
+                            "site": saga.spec.tenant.site, "locale": "en-US", "time_zone": "UTC"
+                        }),
+                    ),
                     Some(product) => {
                         let p = product_of(saga)?;
-                        (format!("product:{product}"), serde_json::json!({
-                            "product": product, "edition": p.edition.as_str(), "seats": p.seats,
-                            "features": default_features(p.edition.as_str()),
-                        }))
+                        (
+                            format!("product:{product}"),
+                            serde_json::json!({
+                                "product": product, "edition": p.edition.as_str(), "seats": p.seats,
+                                "features": default_features(p.edition.as_str()),
+                            }),
+                        )
                     }
                 };
-                exec(&mut tx, "INSERT INTO site_metadata (tenant_id, scope, config) VALUES ($1, $2, $3) \
+                exec(
+                    &mut tx,
+                    "INSERT INTO site_metadata (tenant_id, scope, config) VALUES ($1, $2, $3) \
                     ON CONFLICT (tenant_id, scope) DO NOTHING",
-                    &[tenant, &scope, &config.to_string()]).await?;
+                    &[tenant, &scope, &config.to_string()],
+                )
+                .await?;
                 out(&[("scope", scope)])
             }
             (Step::CreateIdentity, kind) => {
                 let owner = &saga.spec.tenant.owner_email;
-                let user_id = Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("{tenant}/{owner}").as_bytes()).to_string();
-                exec(&mut tx, "INSERT INTO identity_users (tenant_id, user_id, email) VALUES ($1, $2, $3) \
-                    ON CONFLICT DO NOTHING", &[tenant, &user_id, owner]).await?;
+                let user_id =
+                    Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("{tenant}/{owner}").as_bytes())
+                        .to_string();
+                exec(
+                    &mut tx,
+                    "INSERT INTO identity_users (tenant_id, user_id, email) VALUES ($1, $2, $3) \
+                    ON CONFLICT DO NOTHING",
+                    &[tenant, &user_id, owner],
+                )
+                .await?;
                 let (group, permissions): (String, Vec<String>) = match kind {
-                    SagaKind::ProvisionTenant => ("site-admins".into(), vec!["site:admin".into(), "site:read".into()]),
+                    SagaKind::ProvisionTenant => (
+                        "site-admins".into(),
+                        vec!["site:admin".into(), "site:read".into()],
+                    ),
                     SagaKind::ProvisionProduct => {
                         let p = product_of(saga)?.product.as_str();
                         (format!("{p}-users"), vec![format!("{p}:use")])
@@ -176,13 +225,21 @@ impl LocalEffects {
                     exec(&mut tx, "INSERT INTO identity_group_permissions (tenant_id, group_name, permission) \
                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", &[tenant, &group, permission]).await?;
                 }
-                exec(&mut tx, "INSERT INTO identity_group_members (tenant_id, group_name, user_id) \
-                    VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", &[tenant, &group, &user_id]).await?;
+                exec(
+                    &mut tx,
+                    "INSERT INTO identity_group_members (tenant_id, group_name, user_id) \
+                    VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                    &[tenant, &group, &user_id],
+                )
+                .await?;
                 let groups: Vec<(String,)> = sqlx::query_as(
                     "SELECT group_name FROM identity_groups WHERE tenant_id = $1 ORDER BY group_name")
                     .bind(tenant).fetch_all(&mut *tx).await.map_err(StoreError::from)?;
                 let groups: BTreeSet<String> = groups.into_iter().map(|(g,)| g).collect();
-                out(&[(detail::GROUPS, groups.into_iter().collect::<Vec<_>>().join(","))])
+                out(&[(
+                    detail::GROUPS,
+                    groups.into_iter().collect::<Vec<_>>().join(","),
+                )])
             }
             (Step::ProvisionDatabase, SagaKind::ProvisionTenant)
             | (Step::InstallApps, SagaKind::ProvisionTenant) => StepOutput::new(),
@@ -190,7 +247,11 @@ impl LocalEffects {
                 let product = product_of(saga)?.product.as_str();
                 let name = database_name(tenant, product);
                 let (shard, name) = self.place_database(&mut tx, tenant, product, &name).await?;
-                let output = Self::commit(tx, out(&[(detail::SHARD, shard), (detail::DATABASE, name.clone())])).await?;
+                let output = Self::commit(
+                    tx,
+                    out(&[(detail::SHARD, shard), (detail::DATABASE, name.clone())]),
+                )
+                .await?;
                 // DDL after the bookkeeping commits; idempotent, so a crash in
                 // between is repaired by the re-run.
                 self.databases.create(&name).await?;
@@ -199,8 +260,13 @@ impl LocalEffects {
             (Step::InstallApps, SagaKind::ProvisionProduct) => {
                 let p = product_of(saga)?;
                 for app in &p.apps {
-                    exec(&mut tx, "INSERT INTO installed_apps (tenant_id, product, app) VALUES ($1, $2, $3) \
-                        ON CONFLICT DO NOTHING", &[tenant, p.product.as_str(), app.as_str()]).await?;
+                    exec(
+                        &mut tx,
+                        "INSERT INTO installed_apps (tenant_id, product, app) VALUES ($1, $2, $3) \
+                        ON CONFLICT DO NOTHING",
+                        &[tenant, p.product.as_str(), app.as_str()],
+                    )
+                    .await?;
                 }
                 let apps: Vec<String> = p.apps.iter().map(ToString::to_string).collect();
                 out(&[(detail::APPS, apps.join(","))])
@@ -233,16 +299,31 @@ impl LocalEffects {
         let shard = match shard {
             Some((shard,)) => shard,
             None => {
-                let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM shards WHERE region = $1")
-                    .bind(&region).fetch_one(&mut **tx).await.map_err(StoreError::from)?;
+                let (count,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM shards WHERE region = $1")
+                        .bind(&region)
+                        .fetch_one(&mut **tx)
+                        .await
+                        .map_err(StoreError::from)?;
                 let shard = format!("{region}-shard-{}", count + 1);
-                sqlx::query("INSERT INTO shards (shard_id, region, capacity, used) VALUES ($1, $2, $3, 0)")
-                    .bind(&shard).bind(&region).bind(self.config.shard_capacity)
-                    .execute(&mut **tx).await.map_err(StoreError::from)?;
+                sqlx::query(
+                    "INSERT INTO shards (shard_id, region, capacity, used) VALUES ($1, $2, $3, 0)",
+                )
+                .bind(&shard)
+                .bind(&region)
+                .bind(self.config.shard_capacity)
+                .execute(&mut **tx)
+                .await
+                .map_err(StoreError::from)?;
                 shard
             }
         };
-        exec(tx, "UPDATE shards SET used = used + 1 WHERE shard_id = $1", &[&shard]).await?;
+        exec(
+            tx,
+            "UPDATE shards SET used = used + 1 WHERE shard_id = $1",
+            &[&shard],
+        )
+        .await?;
         exec(tx, "INSERT INTO product_databases (tenant_id, product, shard_id, database_name) VALUES ($1, $2, $3, $4)",
             &[tenant, product, &shard, name]).await?;
         Ok((shard, name.to_owned()))
@@ -254,32 +335,70 @@ impl LocalEffects {
         let mut tx = self.begin().await?;
         match (step, product.as_deref()) {
             (Step::RecordLicence, None) => {
-                exec(&mut tx, "DELETE FROM tenant_accounts WHERE tenant_id = $1", &[tenant]).await?
+                exec(
+                    &mut tx,
+                    "DELETE FROM tenant_accounts WHERE tenant_id = $1",
+                    &[tenant],
+                )
+                .await?
             }
             (Step::RecordLicence, Some(p)) => {
-                exec(&mut tx, "DELETE FROM licences WHERE tenant_id = $1 AND product = $2", &[tenant, p]).await?
+                exec(
+                    &mut tx,
+                    "DELETE FROM licences WHERE tenant_id = $1 AND product = $2",
+                    &[tenant, p],
+                )
+                .await?
             }
             (Step::CreateSite, None) => {
                 exec(&mut tx, "DELETE FROM sites WHERE tenant_id = $1", &[tenant]).await?
             }
             (Step::CreateSite, Some(p)) => {
-                exec(&mut tx, "DELETE FROM site_products WHERE tenant_id = $1 AND product = $2", &[tenant, p]).await?
+                exec(
+                    &mut tx,
+                    "DELETE FROM site_products WHERE tenant_id = $1 AND product = $2",
+                    &[tenant, p],
+                )
+                .await?
             }
             (Step::PlaceRegion, None) => {
-                exec(&mut tx, "DELETE FROM placements WHERE tenant_id = $1", &[tenant]).await?
+                exec(
+                    &mut tx,
+                    "DELETE FROM placements WHERE tenant_id = $1",
+                    &[tenant],
+                )
+                .await?
             }
             (Step::StoreMetadata, p) => {
                 let scope = p.map_or("site".to_owned(), |p| format!("product:{p}"));
-                exec(&mut tx, "DELETE FROM site_metadata WHERE tenant_id = $1 AND scope = $2", &[tenant, &scope]).await?
+                exec(
+                    &mut tx,
+                    "DELETE FROM site_metadata WHERE tenant_id = $1 AND scope = $2",
+                    &[tenant, &scope],
+                )
+                .await?
             }
             (Step::CreateIdentity, p) => {
                 let group = p.map_or("site-admins".to_owned(), |p| format!("{p}-users"));
-                for table in ["identity_group_members", "identity_group_permissions", "identity_groups"] {
-                    exec(&mut tx, &format!("DELETE FROM {table} WHERE tenant_id = $1 AND group_name = $2"),
-                        &[tenant, &group]).await?;
+                for table in [
+                    "identity_group_members",
+                    "identity_group_permissions",
+                    "identity_groups",
+                ] {
+                    exec(
+                        &mut tx,
+                        &format!("DELETE FROM {table} WHERE tenant_id = $1 AND group_name = $2"),
+                        &[tenant, &group],
+                    )
+                    .await?;
                 }
                 if p.is_none() {
-                    exec(&mut tx, "DELETE FROM identity_users WHERE tenant_id = $1", &[tenant]).await?;
+                    exec(
+                        &mut tx,
+                        "DELETE FROM identity_users WHERE tenant_id = $1",
+                        &[tenant],
+                    )
+                    .await?;
                 }
             }
             (Step::ProvisionDatabase, Some(p)) => {
@@ -288,15 +407,32 @@ impl LocalEffects {
                     .bind(tenant).bind(p).fetch_optional(&mut *tx).await.map_err(StoreError::from)?;
                 if let Some((shard, name)) = row {
                     self.databases.drop_database(&name).await?;
-                    exec(&mut tx, "DELETE FROM product_databases WHERE tenant_id = $1 AND product = $2", &[tenant, p]).await?;
-                    exec(&mut tx, "UPDATE shards SET used = used - 1 WHERE shard_id = $1", &[&shard]).await?;
+                    exec(
+                        &mut tx,
+                        "DELETE FROM product_databases WHERE tenant_id = $1 AND product = $2",
+                        &[tenant, p],
+                    )
+                    .await?;
+                    exec(
+                        &mut tx,
+                        "UPDATE shards SET used = used - 1 WHERE shard_id = $1",
+                        &[&shard],
+                    )
+                    .await?;
                 }
             }
             (Step::InstallApps, Some(p)) => {
-                exec(&mut tx, "DELETE FROM installed_apps WHERE tenant_id = $1 AND product = $2", &[tenant, p]).await?
+                exec(
+                    &mut tx,
+                    "DELETE FROM installed_apps WHERE tenant_id = $1 AND product = $2",
+                    &[tenant, p],
+                )
+                .await?
             }
             // Product placement reads the tenant's; tenant sagas have no steps 6 and 7.
-            (Step::PlaceRegion, Some(_)) | (Step::ProvisionDatabase, None) | (Step::InstallApps, None) => {}
+            (Step::PlaceRegion, Some(_))
+            | (Step::ProvisionDatabase, None)
+            | (Step::InstallApps, None) => {}
         }
         Self::commit(tx, ()).await
     }
@@ -323,17 +459,31 @@ async fn exec(tx: &mut Tx, sql: &str, params: &[&str]) -> Result<(), StepError> 
 
 async fn site_host(tx: &mut Tx, tenant: &str) -> Result<String, StepError> {
     let row: Option<(String,)> = sqlx::query_as("SELECT host FROM sites WHERE tenant_id = $1")
-        .bind(tenant).fetch_optional(&mut **tx).await.map_err(StoreError::from)?;
+        .bind(tenant)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(StoreError::from)?;
     row.map(|(h,)| h).ok_or_else(|| {
-        StepError::permanent(format!("tenant {tenant} has no site: its tenant_created saga has not completed"))
+        StepError::permanent(format!(
+            "tenant {tenant} has no site: its tenant_created saga has not completed"
+        ))
     })
 }
 
 async fn placement(tx: &mut Tx, tenant: &str) -> Result<(String, bool), StepError> {
     // `pinned` is 0/1: sqlx's Any driver cannot decode SQLite booleans.
-    let row: Option<(String, i64)> = sqlx::query_as("SELECT region, pinned FROM placements WHERE tenant_id = $1")
-        .bind(tenant).fetch_optional(&mut **tx).await.map_err(StoreError::from)?;
-    row.map(|(region, pinned)| (region, pinned != 0)).ok_or_else(|| StepError::permanent(format!("tenant {tenant} has no region: its tenant_created saga has not completed")))
+    let row: Option<(String, i64)> =
+        sqlx::query_as("SELECT region, pinned FROM placements WHERE tenant_id = $1")
+            .bind(tenant)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(StoreError::from)?;
+    row.map(|(region, pinned)| (region, pinned != 0))
+        .ok_or_else(|| {
+            StepError::permanent(format!(
+                "tenant {tenant} has no region: its tenant_created saga has not completed"
+            ))
+        })
 }
 
 impl StepEffects for LocalEffects {

@@ -97,10 +97,7 @@ pub async fn claim(
             "SELECT id, record FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1"
         }
     };
-    let rows: Vec<(i64, String)> = sqlx::query_as(sql)
-        .bind(limit)
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows: Vec<(i64, String)> = sqlx::query_as(sql).bind(limit).fetch_all(&mut **tx).await?;
     rows.into_iter()
         .map(|(id, record)| {
             Ok(OutboxRow {

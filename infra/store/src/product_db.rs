@@ -31,15 +31,22 @@ pub fn database_name(tenant_id: &str, product: &str) -> String {
     if full.len() <= MAX_NAME_LEN {
         return full;
     }
-    let hash = Uuid::new_v5(&Uuid::NAMESPACE_OID, full.as_bytes()).simple().to_string();
+    let hash = Uuid::new_v5(&Uuid::NAMESPACE_OID, full.as_bytes())
+        .simple()
+        .to_string();
     format!("{}_{}", &full[..MAX_NAME_LEN - 13], &hash[..12])
 }
 
 fn quoted(name: &str) -> Result<String, StoreError> {
-    if name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+    if name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
         Ok(format!("\"{name}\""))
     } else {
-        Err(StoreError::Corrupt(format!("unsafe database name {name:?}")))
+        Err(StoreError::Corrupt(format!(
+            "unsafe database name {name:?}"
+        )))
     }
 }
 
@@ -60,8 +67,14 @@ impl ProductDatabases {
                 tokio::fs::create_dir_all(dir)
                     .await
                     .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
-                let url = format!("sqlite://{}?mode=rwc", self.sqlite_path(dir, name).display());
-                let pool = AnyPoolOptions::new().max_connections(1).connect(&url).await?;
+                let url = format!(
+                    "sqlite://{}?mode=rwc",
+                    self.sqlite_path(dir, name).display()
+                );
+                let pool = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&url)
+                    .await?;
                 sqlx::query(
                     "CREATE TABLE IF NOT EXISTS tenantry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
                 )

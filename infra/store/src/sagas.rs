@@ -88,12 +88,11 @@ pub async fn unfinished(pool: &AnyPool) -> Result<Vec<SagaState>, StoreError> {
 
 /// All sagas of a tenant, oldest first (for `tenantry sagas`).
 pub async fn for_tenant(pool: &AnyPool, tenant_id: &str) -> Result<Vec<SagaState>, StoreError> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT state FROM sagas WHERE tenant_id = $1 ORDER BY created_at, saga_id",
-    )
-    .bind(tenant_id)
-    .fetch_all(pool)
-    .await?;
+    let rows: Vec<(String,)> =
+        sqlx::query_as("SELECT state FROM sagas WHERE tenant_id = $1 ORDER BY created_at, saga_id")
+            .bind(tenant_id)
+            .fetch_all(pool)
+            .await?;
     rows.into_iter()
         .map(|(s,)| serde_json::from_str(&s).map_err(StoreError::from))
         .collect()

@@ -94,7 +94,11 @@ impl Store {
 
     async fn migrate(&self) -> Result<(), StoreError> {
         let result = match self.backend {
-            Backend::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await,
+            Backend::Postgres => {
+                sqlx::migrate!("./migrations/postgres")
+                    .run(&self.pool)
+                    .await
+            }
             Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await,
         };
         result.map_err(|e| StoreError::Database(e.into()))

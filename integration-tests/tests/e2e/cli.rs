@@ -7,19 +7,78 @@ use tenantry_kafka::{KafkaConfig, read_to_end};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_flags_exit_non_zero_with_one_line_naming_the_field() {
     let (suffix, _) = fresh_topics().await;
-    let env = [("TENANTRY_BOOTSTRAP", bootstrap()), ("TENANTRY_TOPIC_SUFFIX", suffix)];
+    let env = [
+        ("TENANTRY_BOOTSTRAP", bootstrap()),
+        ("TENANTRY_TOPIC_SUFFIX", suffix),
+    ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let cases: &[(&[&str], &str)] = &[
-        (&["publish", "product_activated", "--tenant", "t1", "--product", "jira"], "seats"),
-        (&["publish", "tenant_created", "--tenant", "T 1", "--site", "a", "--owner-email", "o@a.test", "--country", "DE"], "tenant_id"),
-        (&["publish", "tenant_created", "--tenant", "t1", "--site", "a", "--owner-email", "o@a.test", "--country", "DE", "--residency-pin", "mars"], "residency_pin"),
-        (&["publish", "licence_updated", "--tenant", "t1", "--product", "jira", "--seats", "-3"], "seats"),
+        (
+            &[
+                "publish",
+                "product_activated",
+                "--tenant",
+                "t1",
+                "--product",
+                "jira",
+            ],
+            "seats",
+        ),
+        (
+            &[
+                "publish",
+                "tenant_created",
+                "--tenant",
+                "T 1",
+                "--site",
+                "a",
+                "--owner-email",
+                "o@a.test",
+                "--country",
+                "DE",
+            ],
+            "tenant_id",
+        ),
+        (
+            &[
+                "publish",
+                "tenant_created",
+                "--tenant",
+                "t1",
+                "--site",
+                "a",
+                "--owner-email",
+                "o@a.test",
+                "--country",
+                "DE",
+                "--residency-pin",
+                "mars",
+            ],
+            "residency_pin",
+        ),
+        (
+            &[
+                "publish",
+                "licence_updated",
+                "--tenant",
+                "t1",
+                "--product",
+                "jira",
+                "--seats",
+                "-3",
+            ],
+            "seats",
+        ),
     ];
     for (args, field) in cases {
         let output = tenantry(args, &env).await;
         assert!(!output.status.success(), "{args:?} must fail");
         let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(stderr.trim().lines().count(), 1, "{args:?}: one line, got {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{args:?}: one line, got {stderr}"
+        );
         assert!(stderr.contains(field), "{args:?}: {stderr}");
     }
 }
@@ -33,15 +92,22 @@ async fn a_batch_with_a_bad_line_sends_nothing() {
         "{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\"}\n{\"kind\":\"product_suspended\",\"tenant_id\":\"t1\"}\n",
     )
     .unwrap();
-    let env = [("TENANTRY_BOOTSTRAP", bootstrap()), ("TENANTRY_TOPIC_SUFFIX", suffix)];
+    let env = [
+        ("TENANTRY_BOOTSTRAP", bootstrap()),
+        ("TENANTRY_TOPIC_SUFFIX", suffix),
+    ];
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let output = tenantry(&["publish", "--file", file.to_str().unwrap()], &env).await;
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("line 2: product:"), "{stderr}");
-    let sent = read_to_end(&KafkaConfig::new(bootstrap(), "it-reader"), &topics.commerce, Duration::from_secs(10))
-        .await
-        .unwrap();
+    let sent = read_to_end(
+        &KafkaConfig::new(bootstrap(), "it-reader"),
+        &topics.commerce,
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     assert!(sent.is_empty(), "nothing published, found {}", sent.len());
     std::fs::remove_file(file).ok();
 }
@@ -51,11 +117,38 @@ async fn a_batch_with_a_bad_line_sends_nothing() {
 async fn a_redelivered_event_is_applied_once() {
     let stack = Stack::start().await;
     let id = uuid::Uuid::new_v4().to_string();
-    let created = ["publish", "tenant_created", "--tenant", "t5", "--site", "five", "--owner-email",
-        "o@five.test", "--country", "CA", "--sequence", "1", "--event-id", id.as_str()];
+    let created = [
+        "publish",
+        "tenant_created",
+        "--tenant",
+        "t5",
+        "--site",
+        "five",
+        "--owner-email",
+        "o@five.test",
+        "--country",
+        "CA",
+        "--sequence",
+        "1",
+        "--event-id",
+        id.as_str(),
+    ];
     stack.cli(&created).await;
     stack.cli(&created).await;
-    stack.cli(&["publish", "product_activated", "--tenant", "t5", "--product", "confluence", "--seats", "3", "--sequence", "2"]).await;
+    stack
+        .cli(&[
+            "publish",
+            "product_activated",
+            "--tenant",
+            "t5",
+            "--product",
+            "confluence",
+            "--seats",
+            "3",
+            "--sequence",
+            "2",
+        ])
+        .await;
     let context = wait_for_product(&stack.api, "t5", "confluence", "active").await;
     assert_eq!(context["region"]["code"], "ca");
     let (sagas,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sagas WHERE tenant_id = 't5'")
@@ -63,10 +156,14 @@ async fn a_redelivered_event_is_applied_once() {
         .await
         .unwrap();
     assert_eq!(sagas, 2, "one tenant saga and one product saga");
-    let (events,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM tenant_events WHERE tenant_id = 't5'")
-        .fetch_one(stack.store.pool())
-        .await
-        .unwrap();
-    assert_eq!(events, 2, "the duplicate is not appended to the event stream");
+    let (events,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM tenant_events WHERE tenant_id = 't5'")
+            .fetch_one(stack.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        events, 2,
+        "the duplicate is not appended to the event stream"
+    );
     stack.stop().await;
 }

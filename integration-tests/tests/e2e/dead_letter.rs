@@ -27,18 +27,24 @@ async fn d3_poison_records_are_dead_lettered_and_the_partition_keeps_flowing() {
     let stack = Stack::start().await;
     let codec = Codec::embedded();
     let topic = stack.topics.commerce.clone();
-    let created = record(1, CommerceEvent::TenantCreated(TenantCreated {
-        site: SiteName::parse("t3site").unwrap(),
-        owner_email: "o@t3.test".into(),
-        country: CountryCode::parse("SG").unwrap(),
-        residency_pin: None,
-    }));
-    let activated = record(2, CommerceEvent::ProductActivated(ProductActivated {
-        product: ProductKey::parse("jira").unwrap(),
-        edition: Edition::Standard,
-        seats: 5,
-        apps: vec![],
-    }));
+    let created = record(
+        1,
+        CommerceEvent::TenantCreated(TenantCreated {
+            site: SiteName::parse("t3site").unwrap(),
+            owner_email: "o@t3.test".into(),
+            country: CountryCode::parse("SG").unwrap(),
+            residency_pin: None,
+        }),
+    );
+    let activated = record(
+        2,
+        CommerceEvent::ProductActivated(ProductActivated {
+            product: ProductKey::parse("jira").unwrap(),
+            edition: Edition::Standard,
+            seats: 5,
+            apps: vec![],
+        }),
+    );
     let mut unknown_schema = vec![0u8, 0, 0, 0x27, 0x0f]; // magic 0, schema id 9999
     unknown_schema.extend_from_slice(&[2, 4, 6]);
     let payloads: Vec<Vec<u8>> = vec![
@@ -61,25 +67,42 @@ async fn d3_poison_records_are_dead_lettered_and_the_partition_keeps_flowing() {
         let config = config.clone();
         let dlq = stack.topics.commerce_dlq.clone();
         async move {
-            let records = read_to_end(&config, &dlq, Duration::from_secs(10)).await.ok()?;
+            let records = read_to_end(&config, &dlq, Duration::from_secs(10))
+                .await
+                .ok()?;
             (records.len() >= 3).then_some(records)
         }
     })
     .await;
     assert_eq!(dead.len(), 3, "exactly the three poison records");
     let header = |r: &tenantry_kafka::Record, name: &str| {
-        String::from_utf8_lossy(r.header(name).unwrap_or_else(|| panic!("header {name}"))).into_owned()
+        String::from_utf8_lossy(r.header(name).unwrap_or_else(|| panic!("header {name}")))
+            .into_owned()
     };
-    let mut offsets: Vec<i64> = dead.iter().map(|r| header(r, "dlq.source.offset").parse().unwrap()).collect();
+    let mut offsets: Vec<i64> = dead
+        .iter()
+        .map(|r| header(r, "dlq.source.offset").parse().unwrap())
+        .collect();
     offsets.sort();
     let first = offsets[0];
-    assert_eq!(offsets, vec![first, first + 1, first + 2], "records 2-4 of the partition");
+    assert_eq!(
+        offsets,
+        vec![first, first + 1, first + 2],
+        "records 2-4 of the partition"
+    );
     for r in &dead {
         assert_eq!(header(r, "dlq.source.topic"), topic);
         assert!(header(r, "dlq.source.partition").parse::<i32>().is_ok());
         assert!(!header(r, "dlq.reason").is_empty());
     }
-    let unknown = dead.iter().find(|r| r.payload.as_deref() == Some(&payloads[3][..])).unwrap();
-    assert!(header(unknown, "dlq.reason").contains("9999"), "{}", header(unknown, "dlq.reason"));
+    let unknown = dead
+        .iter()
+        .find(|r| r.payload.as_deref() == Some(&payloads[3][..]))
+        .unwrap();
+    assert!(
+        header(unknown, "dlq.reason").contains("9999"),
+        "{}",
+        header(unknown, "dlq.reason")
+    );
     stack.stop().await;
 }

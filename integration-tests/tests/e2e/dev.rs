@@ -35,12 +35,41 @@ async fn dev_mode_provisions_a_tenant_readable_over_http() {
     let (bootstrap, api) = (bootstrap.unwrap(), api.unwrap());
     let env = [("TENANTRY_BOOTSTRAP", bootstrap.as_str())];
     for args in [
-        &["publish", "tenant_created", "--tenant", "t1", "--site", "acme", "--owner-email", "ada@acme.test",
-            "--country", "DE", "--residency-pin", "eu", "--sequence", "1"][..],
-        &["publish", "product_activated", "--tenant", "t1", "--product", "jira", "--seats", "25", "--sequence", "2"][..],
+        &[
+            "publish",
+            "tenant_created",
+            "--tenant",
+            "t1",
+            "--site",
+            "acme",
+            "--owner-email",
+            "ada@acme.test",
+            "--country",
+            "DE",
+            "--residency-pin",
+            "eu",
+            "--sequence",
+            "1",
+        ][..],
+        &[
+            "publish",
+            "product_activated",
+            "--tenant",
+            "t1",
+            "--product",
+            "jira",
+            "--seats",
+            "25",
+            "--sequence",
+            "2",
+        ][..],
     ] {
         let output = tenantry(args, &env).await;
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let context = wait_for_product(&api, "t1", "jira", "active").await;
     assert_eq!(context["site"]["host"], "acme.tenantry.test");
@@ -48,7 +77,13 @@ async fn dev_mode_provisions_a_tenant_readable_over_http() {
     assert_eq!(context["region"]["pinned"], true);
     assert_eq!(context["products"]["jira"]["licence"]["seats"], 25);
     assert!(context["products"]["jira"]["database"].is_string());
-    assert!(context["groups"].as_array().unwrap().iter().any(|g| g == "site-admins"));
+    assert!(
+        context["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g == "site-admins")
+    );
     let (status, by_host) = get_json(&format!("{api}/v1/sites/acme.tenantry.test/context")).await;
     assert_eq!(status, 200);
     assert_eq!(by_host, context);

@@ -9,12 +9,36 @@ use tenantry_store::{ContextStore, Store, product_db::ProductDatabases};
 async fn tenant_created_and_product_activated_become_a_readable_context() {
     let stack = Stack::start().await;
     stack
-        .cli(&["publish", "tenant_created", "--tenant", "t1", "--site", "acme",
-            "--owner-email", "ada@acme.test", "--country", "DE", "--residency-pin", "eu", "--sequence", "1"])
+        .cli(&[
+            "publish",
+            "tenant_created",
+            "--tenant",
+            "t1",
+            "--site",
+            "acme",
+            "--owner-email",
+            "ada@acme.test",
+            "--country",
+            "DE",
+            "--residency-pin",
+            "eu",
+            "--sequence",
+            "1",
+        ])
         .await;
     stack
-        .cli(&["publish", "product_activated", "--tenant", "t1", "--product", "jira",
-            "--seats", "25", "--sequence", "2"])
+        .cli(&[
+            "publish",
+            "product_activated",
+            "--tenant",
+            "t1",
+            "--product",
+            "jira",
+            "--seats",
+            "25",
+            "--sequence",
+            "2",
+        ])
         .await;
 
     let context = wait_for_product(&stack.api, "t1", "jira", "active").await;
@@ -28,14 +52,22 @@ async fn tenant_created_and_product_activated_become_a_readable_context() {
     assert_eq!(jira["licence"]["seats"], 25);
     assert_eq!(jira["licence"]["edition"], "standard");
     assert_eq!(jira["shard"], "eu-shard-1");
-    let groups: Vec<&str> = context["groups"].as_array().unwrap().iter().filter_map(|g| g.as_str()).collect();
+    let groups: Vec<&str> = context["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|g| g.as_str())
+        .collect();
     assert!(groups.contains(&"site-admins"), "{groups:?}");
     assert!(groups.contains(&"jira-users"), "{groups:?}");
 
     // The product database really exists in PostgreSQL.
     let database = jira["database"].as_str().expect("database name");
     let databases = ProductDatabases::PostgresSchemas(stack.store.pool().clone());
-    assert!(databases.exists(database).await.unwrap(), "schema {database} exists");
+    assert!(
+        databases.exists(database).await.unwrap(),
+        "schema {database} exists"
+    );
 
     // The same context by site host.
     let (status, by_host) = stack.get(&format!("/v1/sites/{host}/context")).await;
@@ -48,7 +80,11 @@ async fn tenant_created_and_product_activated_become_a_readable_context() {
     env.push(("TENANTRY_CONTEXT_DATABASE_URL", replay_url.clone()));
     let env_refs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let output = crate::support::tenantry(&["replay"], &env_refs).await;
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report = String::from_utf8_lossy(&output.stdout);
     assert!(report.contains("wrote 1 tenant contexts"), "{report}");
     let replayed = ContextStore::new(Store::connect(&replay_url, 2).await.unwrap());
@@ -71,14 +107,20 @@ async fn taken_site_name_fails_the_saga_with_a_clear_reason() {
          {\"kind\":\"tenant_created\",\"tenant_id\":\"t2\",\"sequence\":1,\"site\":\"acme\",\"owner_email\":\"b@acme.test\",\"country\":\"FR\"}\n",
     )
     .unwrap();
-    stack.cli(&["publish", "--file", file.to_str().unwrap()]).await;
-    let failed = crate::support::wait_for(std::time::Duration::from_secs(60), "t2 failed", || async {
-        let (status, body) = stack.get("/v1/tenants/t2/context").await;
-        (status == 200 && body["status"] == "failed").then_some(body)
-    })
-    .await;
+    stack
+        .cli(&["publish", "--file", file.to_str().unwrap()])
+        .await;
+    let failed =
+        crate::support::wait_for(std::time::Duration::from_secs(60), "t2 failed", || async {
+            let (status, body) = stack.get("/v1/tenants/t2/context").await;
+            (status == 200 && body["status"] == "failed").then_some(body)
+        })
+        .await;
     let reason = failed["last_failure"].as_str().unwrap();
-    assert!(reason.contains("acme.tenantry.test is taken by tenant t1"), "{reason}");
+    assert!(
+        reason.contains("acme.tenantry.test is taken by tenant t1"),
+        "{reason}"
+    );
     let (_, first) = stack.get("/v1/tenants/t1/context").await;
     assert_eq!(first["status"], "active");
     // The failed saga left no second site behind: the host still maps to t1.

@@ -47,9 +47,12 @@ pub async fn fresh_database() -> String {
 pub async fn fresh_topics() -> (String, Topics) {
     let suffix = Uuid::new_v4().simple().to_string()[..12].to_owned();
     let topics = Topics::with_suffix(&suffix);
-    ensure_topics(&KafkaConfig::new(bootstrap(), "tenantry-it"), &topics.with_partitions())
-        .await
-        .expect("broker from TENANTRY_BOOTSTRAP is reachable (run infra/local/up)");
+    ensure_topics(
+        &KafkaConfig::new(bootstrap(), "tenantry-it"),
+        &topics.with_partitions(),
+    )
+    .await
+    .expect("broker from TENANTRY_BOOTSTRAP is reachable (run infra/local/up)");
     (suffix, topics)
 }
 
@@ -74,7 +77,10 @@ pub async fn tenantry(args: &[&str], env: &[(&str, &str)]) -> Output {
             command.env_remove(name);
         }
     }
-    command.args(args).envs(env.iter().copied()).kill_on_drop(true);
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .kill_on_drop(true);
     tokio::time::timeout(Duration::from_secs(120), command.output())
         .await
         .expect("tenantry finishes within 120 s")
@@ -92,7 +98,10 @@ where
         if let Some(value) = probe().await {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -141,10 +150,27 @@ impl Stack {
         let api = format!("http://{}", listener.local_addr().unwrap());
         let tasks = vec![
             tokio::spawn(tenantry_provisioner::run(provisioner, shutdown.clone())),
-            tokio::spawn(tenantry_projector::run(projector, contexts.clone(), shutdown.clone())),
-            tokio::spawn(tenantry_context_api::serve(listener, store.clone(), shutdown.clone())),
+            tokio::spawn(tenantry_projector::run(
+                projector,
+                contexts.clone(),
+                shutdown.clone(),
+            )),
+            tokio::spawn(tenantry_context_api::serve(
+                listener,
+                store.clone(),
+                shutdown.clone(),
+            )),
         ];
-        Self { suffix, topics, database_url, api, store, contexts, shutdown, tasks }
+        Self {
+            suffix,
+            topics,
+            database_url,
+            api,
+            store,
+            contexts,
+            shutdown,
+            tasks,
+        }
     }
 
     /// Environment for `tenantry` so it talks to this stack.
@@ -178,7 +204,9 @@ impl Stack {
     pub async fn stop(self) {
         self.shutdown.cancel();
         for task in self.tasks {
-            task.await.expect("task joins").expect("service ends cleanly");
+            task.await
+                .expect("task joins")
+                .expect("service ends cleanly");
         }
     }
 }
@@ -192,14 +220,23 @@ pub async fn get_json(url: &str) -> (u16, serde_json::Value) {
 }
 
 /// Waits until the tenant's product is in `state` via the API; returns the context.
-pub async fn wait_for_product(api: &str, tenant: &str, product: &str, state: &str) -> serde_json::Value {
+pub async fn wait_for_product(
+    api: &str,
+    tenant: &str,
+    product: &str,
+    state: &str,
+) -> serde_json::Value {
     let url = format!("{api}/v1/tenants/{tenant}/context");
-    wait_for(Duration::from_secs(60), &format!("{tenant} {product} {state}"), || {
-        let url = url.clone();
-        async move {
-            let (status, body) = get_json(&url).await;
-            (status == 200 && body["products"][product]["state"] == state).then_some(body)
-        }
-    })
+    wait_for(
+        Duration::from_secs(60),
+        &format!("{tenant} {product} {state}"),
+        || {
+            let url = url.clone();
+            async move {
+                let (status, body) = get_json(&url).await;
+                (status == 200 && body["products"][product]["state"] == state).then_some(body)
+            }
+        },
+    )
     .await
 }

@@ -103,7 +103,12 @@ fn fold(inputs: &[In]) -> TenantContext {
 fn fold_table() {
     let cases: Vec<(&str, Vec<In>, TenantStatus, Option<ProductState>)> = vec![
         ("nothing yet", vec![], TenantStatus::Pending, None),
-        ("created", vec![c(1, created())], TenantStatus::Provisioning, None),
+        (
+            "created",
+            vec![c(1, created())],
+            TenantStatus::Provisioning,
+            None,
+        ),
         (
             "created + tenant saga done",
             vec![c(1, created()), p(1, completed(None, 1))],
@@ -112,7 +117,11 @@ fn fold_table() {
         ),
         (
             "product requested, saga running",
-            vec![c(1, created()), p(1, completed(None, 1)), c(2, activated(25))],
+            vec![
+                c(1, created()),
+                p(1, completed(None, 1)),
+                c(2, activated(25)),
+            ],
             TenantStatus::Active,
             Some(ProductState::Provisioning),
         ),
@@ -129,7 +138,11 @@ fn fold_table() {
         ),
         (
             "product saga failed",
-            vec![c(1, created()), c(2, activated(25)), p(1, failed(Some(jira()), 2))],
+            vec![
+                c(1, created()),
+                c(2, activated(25)),
+                p(1, failed(Some(jira()), 2)),
+            ],
             TenantStatus::Provisioning,
             Some(ProductState::Failed),
         ),
@@ -145,17 +158,26 @@ fn fold_table() {
                 c(1, created()),
                 c(2, activated(25)),
                 p(1, completed(Some(jira()), 2)),
-                c(3, CommerceEvent::ProductSuspended(ProductSuspended {
-                    product: jira(),
-                    reason: None,
-                })),
+                c(
+                    3,
+                    CommerceEvent::ProductSuspended(ProductSuspended {
+                        product: jira(),
+                        reason: None,
+                    }),
+                ),
             ],
             TenantStatus::Provisioning,
             Some(ProductState::Suspended),
         ),
         (
             "destroyed",
-            vec![c(1, created()), c(2, CommerceEvent::TenantDestroyed(TenantDestroyed { reason: None }))],
+            vec![
+                c(1, created()),
+                c(
+                    2,
+                    CommerceEvent::TenantDestroyed(TenantDestroyed { reason: None }),
+                ),
+            ],
             TenantStatus::Destroyed,
             None,
         ),
@@ -163,7 +185,11 @@ fn fold_table() {
     for (name, inputs, status, product) in cases {
         let ctx = fold(&inputs);
         assert_eq!(ctx.status, status, "{name}");
-        assert_eq!(ctx.products.get(&jira()).map(|p| p.state), product, "{name}");
+        assert_eq!(
+            ctx.products.get(&jira()).map(|p| p.state),
+            product,
+            "{name}"
+        );
     }
 }
 
@@ -171,9 +197,13 @@ fn fold_table() {
 fn stale_and_duplicate_sequences_are_no_ops() {
     let mut ctx = fold(&[c(1, created()), c(2, activated(25))]);
     let before = ctx.clone();
-    let In::C(dup) = c(2, activated(99)) else { unreachable!() };
+    let In::C(dup) = c(2, activated(99)) else {
+        unreachable!()
+    };
     assert!(!ctx.apply_commerce(&dup));
-    let In::C(stale) = c(1, activated(5)) else { unreachable!() };
+    let In::C(stale) = c(1, activated(5)) else {
+        unreachable!()
+    };
     assert!(!ctx.apply_commerce(&stale));
     assert_eq!(ctx, before);
 }

@@ -89,8 +89,16 @@ fn drive(script: &[Obs]) -> (SagaState, Vec<&'static str>, Vec<Step>) {
 #[test]
 fn scripted_sagas_end_where_expected() {
     use Obs::*;
-    let cases: &[(&str, Vec<Obs>, SagaStatus, usize, Vec<Step>)] = &[
-        ("all seven succeed", vec![Ok; 7], SagaStatus::Completed, 1, vec![]),
+    // (name, script, final status, terminal events, compensation order)
+    type Case = (&'static str, Vec<Obs>, SagaStatus, usize, Vec<Step>);
+    let cases: &[Case] = &[
+        (
+            "all seven succeed",
+            vec![Ok; 7],
+            SagaStatus::Completed,
+            1,
+            vec![],
+        ),
         (
             "retryable failure then success",
             [vec![Ok, Retryable], vec![Ok; 6]].concat(),
@@ -138,7 +146,12 @@ fn scripted_sagas_end_where_expected() {
 fn compensation_failure_is_never_reported_as_compensated() {
     let (saga, _, _) = drive(&[Obs::Ok, Obs::Permanent, Obs::CompensationFails]);
     assert_eq!(saga.status, SagaStatus::CompensationFailed);
-    assert!(saga.failure.as_deref().unwrap().contains("compensation of step 1"));
+    assert!(
+        saga.failure
+            .as_deref()
+            .unwrap()
+            .contains("compensation of step 1")
+    );
 }
 
 #[test]
@@ -148,8 +161,14 @@ fn stale_messages_are_rejected_without_change() {
         .unwrap();
     let before = saga.clone();
     // A duplicate result for step 1 and a result for a step not yet due.
-    assert!(saga.step_succeeded(Step::RecordLicence, StepOutput::new()).is_err());
-    assert!(saga.step_succeeded(Step::InstallApps, StepOutput::new()).is_err());
+    assert!(
+        saga.step_succeeded(Step::RecordLicence, StepOutput::new())
+            .is_err()
+    );
+    assert!(
+        saga.step_succeeded(Step::InstallApps, StepOutput::new())
+            .is_err()
+    );
     assert!(saga.compensated(Step::RecordLicence).is_err());
     assert_eq!(saga, before);
 }

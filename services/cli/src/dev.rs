@@ -36,7 +36,10 @@ pub struct DevArgs {
 /// Runs `tenantry dev`.
 pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     let temp = tempfile::Builder::new().prefix("tenantry-dev-").tempdir()?;
-    let data_dir = args.data_dir.clone().unwrap_or_else(|| temp.path().to_owned());
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("data_dir: cannot create {}", data_dir.display()))?;
 
@@ -45,13 +48,21 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     let mut settings = settings.clone();
     settings.bootstrap = broker.bootstrap();
     settings.database_url = format!("sqlite://{}", data_dir.join("provisioner.db").display());
-    settings.context_database_url = Some(format!("sqlite://{}", data_dir.join("context.db").display()));
+    settings.context_database_url = Some(format!(
+        "sqlite://{}",
+        data_dir.join("context.db").display()
+    ));
 
     let shutdown = shutdown_on_signal();
     let context_store = Store::connect(settings.context_database_url(), 1).await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
-        .with_context(|| format!("listen: cannot bind {} (use --listen 127.0.0.1:0 for any free port)", settings.listen))?;
+        .with_context(|| {
+            format!(
+                "listen: cannot bind {} (use --listen 127.0.0.1:0 for any free port)",
+                settings.listen
+            )
+        })?;
     let api = format!("http://{}", listener.local_addr()?);
 
     let mut provisioner = provisioner_config(&settings)?;
@@ -59,11 +70,22 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     let projector = projector_config(&settings)?;
     let tasks = [
         tokio::spawn(tenantry_provisioner::run(provisioner, shutdown.clone())),
-        tokio::spawn(tenantry_projector::run(projector, ContextStore::new(context_store.clone()), shutdown.clone())),
-        tokio::spawn(tenantry_context_api::serve(listener, context_store.clone(), shutdown.clone())),
+        tokio::spawn(tenantry_projector::run(
+            projector,
+            ContextStore::new(context_store.clone()),
+            shutdown.clone(),
+        )),
+        tokio::spawn(tenantry_context_api::serve(
+            listener,
+            context_store.clone(),
+            shutdown.clone(),
+        )),
     ];
 
-    println!("Tenantry dev is running (embedded Kafka broker, SQLite in {}).", data_dir.display());
+    println!(
+        "Tenantry dev is running (embedded Kafka broker, SQLite in {}).",
+        data_dir.display()
+    );
     println!("  Kafka bootstrap: {}", settings.bootstrap);
     println!("  Context API:     {api}");
     println!("Try:");
@@ -92,35 +114,57 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
 /// The demo's tenants, as JSON lines (the `publish --file` format).
 pub const DEMO_EVENTS: &str = include_str!("../demo/tenants.jsonl");
 
-async fn demo(settings: &Settings, store: &ContextStore, shutdown: &CancellationToken) -> anyhow::Result<()> {
+async fn demo(
+    settings: &Settings,
+    store: &ContextStore,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<()> {
     let records = publish::parse_batch(DEMO_EVENTS, 1)?;
     let mut per_tenant: BTreeMap<TenantId, Vec<&CommerceRecord>> = BTreeMap::new();
     for record in &records {
-        per_tenant.entry(record.envelope.tenant_id.clone()).or_default().push(record);
+        per_tenant
+            .entry(record.envelope.tenant_id.clone())
+            .or_default()
+            .push(record);
     }
-    println!("\nDemo: publishing {} events for {} tenants…", records.len(), per_tenant.len());
+    println!(
+        "\nDemo: publishing {} events for {} tenants…",
+        records.len(),
+        per_tenant.len()
+    );
     let started = Instant::now();
     publish::send(settings, &records).await?;
     let mut pending: BTreeMap<TenantId, usize> = per_tenant
         .iter()
-        .map(|(tenant, events)| (tenant.clone(), events.iter().filter(|r| r.event.product().is_some()).count()))
+        .map(|(tenant, events)| {
+            (
+                tenant.clone(),
+                events
+                    .iter()
+                    .filter(|r| r.event.product().is_some())
+                    .count(),
+            )
+        })
         .collect();
     let mut done: BTreeMap<TenantId, (Duration, TenantContext)> = BTreeMap::new();
     let deadline = started + Duration::from_secs(60);
     while !pending.is_empty() && Instant::now() < deadline && !shutdown.is_cancelled() {
         for (tenant, products) in pending.clone() {
-            if let Some(context) = store.get(&tenant).await? {
-                if settled(&context, products) {
-                    pending.remove(&tenant);
-                    done.insert(tenant, (started.elapsed(), context));
-                }
+            if let Some(context) = store.get(&tenant).await?
+                && settled(&context, products)
+            {
+                pending.remove(&tenant);
+                done.insert(tenant, (started.elapsed(), context));
             }
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     for (tenant, (_, context)) in &done {
         println!("\nGET /v1/tenants/{tenant}/context");
-        println!("{}", serde_json::to_string_pretty(&ContextView::from(context))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&ContextView::from(context))?
+        );
     }
     println!("\nPublish → context readable (all of a tenant's events, one batch):");
     for (tenant, (latency, context)) in &done {

@@ -34,7 +34,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Publish commerce events to commerce.lifecycle.v1.
-    Publish(publish::PublishArgs),
+    Publish(Box<publish::PublishArgs>),
     /// Rebuild the tenant context store from both topics, from the beginning.
     Replay,
     /// Run the provisioner (commerce events → sagas → outbox → provisioning events).
@@ -53,10 +53,13 @@ pub enum Command {
 ///
 /// Errors: anything that stops the command, as one chain of reasons.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let quiet = matches!(cli.command, Command::Dev(_) | Command::Publish(_) | Command::Replay | Command::Sagas(_));
+    let quiet = matches!(
+        cli.command,
+        Command::Dev(_) | Command::Publish(_) | Command::Replay | Command::Sagas(_)
+    );
     settings::init_tracing(&cli.settings, quiet);
     match cli.command {
-        Command::Publish(args) => publish::run(&cli.settings, args).await,
+        Command::Publish(args) => publish::run(&cli.settings, *args).await,
         Command::Replay => services::replay(&cli.settings).await,
         Command::Provisioner => services::provisioner(&cli.settings).await,
         Command::Projector => services::projector(&cli.settings).await,

@@ -104,10 +104,14 @@ pub struct PublishArgs {
     pub input: EventInput,
 }
 
-fn required<'a>(value: &'a Option<String>, field: &str, kind: Kind) -> Result<&'a str, ValidationError> {
-    value.as_deref().ok_or_else(|| {
-        ValidationError::new(field, format!("is required for {}", kind_name(kind)))
-    })
+fn required<'a>(
+    value: &'a Option<String>,
+    field: &str,
+    kind: Kind,
+) -> Result<&'a str, ValidationError> {
+    value
+        .as_deref()
+        .ok_or_else(|| ValidationError::new(field, format!("is required for {}", kind_name(kind))))
 }
 
 fn kind_name(kind: Kind) -> String {
@@ -119,7 +123,11 @@ fn kind_name(kind: Kind) -> String {
 impl EventInput {
     /// Builds and validates a record. `default_sequence` is used when no
     /// sequence is given. Errors name the field.
-    pub fn to_record(&self, kind: Kind, default_sequence: i64) -> Result<CommerceRecord, ValidationError> {
+    pub fn to_record(
+        &self,
+        kind: Kind,
+        default_sequence: i64,
+    ) -> Result<CommerceRecord, ValidationError> {
         let tenant_id = TenantId::parse(required(&self.tenant_id, "tenant_id", kind)?)?;
         let event_id = match &self.event_id {
             Some(raw) => Uuid::parse_str(raw)
@@ -128,10 +136,15 @@ impl EventInput {
         };
         let product = || ProductKey::parse(required(&self.product, "product", kind)?);
         let seats = || {
-            self.seats
-                .ok_or_else(|| ValidationError::new("seats", format!("is required for {}", kind_name(kind))))
+            self.seats.ok_or_else(|| {
+                ValidationError::new("seats", format!("is required for {}", kind_name(kind)))
+            })
         };
-        let edition = || self.edition.as_deref().map_or(Ok(Edition::Standard), Edition::parse);
+        let edition = || {
+            self.edition
+                .as_deref()
+                .map_or(Ok(Edition::Standard), Edition::parse)
+        };
         let event = match kind {
             Kind::TenantCreated => CommerceEvent::TenantCreated(TenantCreated {
                 site: SiteName::parse(required(&self.site, "site", kind)?)?,
@@ -158,12 +171,16 @@ impl EventInput {
                     .map(|a| AppKey::parse(a))
                     .collect::<Result<_, _>>()?,
             }),
-            Kind::ProductDeactivated => CommerceEvent::ProductDeactivated(ProductDeactivated { product: product()? }),
+            Kind::ProductDeactivated => CommerceEvent::ProductDeactivated(ProductDeactivated {
+                product: product()?,
+            }),
             Kind::ProductSuspended => CommerceEvent::ProductSuspended(ProductSuspended {
                 product: product()?,
                 reason: self.reason.clone(),
             }),
-            Kind::ProductUnsuspended => CommerceEvent::ProductUnsuspended(ProductUnsuspended { product: product()? }),
+            Kind::ProductUnsuspended => CommerceEvent::ProductUnsuspended(ProductUnsuspended {
+                product: product()?,
+            }),
             Kind::LicenceUpdated => CommerceEvent::LicenceUpdated(LicenceUpdated {
                 product: product()?,
                 edition: edition()?,
@@ -203,11 +220,11 @@ pub fn parse_batch(text: &str, base_sequence: i64) -> anyhow::Result<Vec<Commerc
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let input: EventInput = serde_json::from_str(trimmed)
-            .map_err(|e| anyhow::anyhow!("line {number}: {e}"))?;
-        let kind = input
-            .kind
-            .ok_or_else(|| anyhow::anyhow!("line {number}: kind: is required (e.g. \"tenant_created\")"))?;
+        let input: EventInput =
+            serde_json::from_str(trimmed).map_err(|e| anyhow::anyhow!("line {number}: {e}"))?;
+        let kind = input.kind.ok_or_else(|| {
+            anyhow::anyhow!("line {number}: kind: is required (e.g. \"tenant_created\")")
+        })?;
         let record = input
             .to_record(kind, base_sequence + index as i64)
             .map_err(|e| anyhow::anyhow!("line {number}: {e}"))?;
@@ -224,9 +241,19 @@ pub async fn send(settings: &Settings, records: &[CommerceRecord]) -> anyhow::Re
     for record in records {
         let bytes = codec.encode_commerce(&topics.commerce, record).await?;
         producer
-            .send(&topics.commerce, record.envelope.tenant_id.as_str(), &bytes, &[])
+            .send(
+                &topics.commerce,
+                record.envelope.tenant_id.as_str(),
+                &bytes,
+                &[],
+            )
             .await
-            .with_context(|| format!("publishing to {} at {}", topics.commerce, settings.bootstrap))?;
+            .with_context(|| {
+                format!(
+                    "publishing to {} at {}",
+                    topics.commerce, settings.bootstrap
+                )
+            })?;
     }
     producer.flush(Duration::from_secs(10)).await?;
     Ok(())
@@ -263,13 +290,31 @@ mod tests {
     #[test]
     fn batch_errors_name_line_and_field() {
         let cases = [
-            (r#"{"kind":"tenant_created","tenant_id":"t1","site":"acme","owner_email":"o@acme.test","country":"DE"}"#, None),
-            (r#"{"kind":"tenant_created","tenant_id":"t1","site":"Acme!","owner_email":"o@acme.test","country":"DE"}"#, Some("line 1: site:")),
-            (r#"{"kind":"product_activated","tenant_id":"t1","product":"jira"}"#, Some("line 1: seats: is required")),
-            (r#"{"kind":"product_activated","tenant_id":"t1","product":"jira","seats":0}"#, Some("line 1: seats: must be between")),
+            (
+                r#"{"kind":"tenant_created","tenant_id":"t1","site":"acme","owner_email":"o@acme.test","country":"DE"}"#,
+                None,
+            ),
+            (
+                r#"{"kind":"tenant_created","tenant_id":"t1","site":"Acme!","owner_email":"o@acme.test","country":"DE"}"#,
+                Some("line 1: site:"),
+            ),
+            (
+                r#"{"kind":"product_activated","tenant_id":"t1","product":"jira"}"#,
+                Some("line 1: seats: is required"),
+            ),
+            (
+                r#"{"kind":"product_activated","tenant_id":"t1","product":"jira","seats":0}"#,
+                Some("line 1: seats: must be between"),
+            ),
             (r#"{"tenant_id":"t1"}"#, Some("line 1: kind: is required")),
-            (r#"{"kind":"tenant_destroyed","tenant_id":"t1","colour":"red"}"#, Some("line 1: unknown field `colour`")),
-            (r#"{"kind":"tenant_created","tenant_id":"t1","site":"a","owner_email":"o@a.test","country":"DE","residency_pin":"mars"}"#, Some("line 1: residency_pin:")),
+            (
+                r#"{"kind":"tenant_destroyed","tenant_id":"t1","colour":"red"}"#,
+                Some("line 1: unknown field `colour`"),
+            ),
+            (
+                r#"{"kind":"tenant_created","tenant_id":"t1","site":"a","owner_email":"o@a.test","country":"DE","residency_pin":"mars"}"#,
+                Some("line 1: residency_pin:"),
+            ),
         ];
         for (line, expected) in cases {
             let result = parse_batch(line, 1);

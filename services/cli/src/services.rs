@@ -16,8 +16,9 @@ pub fn shutdown_on_signal() -> CancellationToken {
     tokio::spawn(async move {
         #[cfg(unix)]
         {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-                .expect("SIGTERM handler");
+            let mut term =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                    .expect("SIGTERM handler");
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => {}
                 _ = term.recv() => {}
@@ -64,7 +65,12 @@ pub async fn provisioner(settings: &Settings) -> anyhow::Result<()> {
 pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
     let store = connect_store(settings.context_database_url(), &shutdown).await?;
-    tenantry_projector::run(projector_config(settings)?, ContextStore::new(store), shutdown).await
+    tenantry_projector::run(
+        projector_config(settings)?,
+        ContextStore::new(store),
+        shutdown,
+    )
+    .await
 }
 
 /// `tenantry context-api`.
@@ -135,7 +141,9 @@ pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
             saga.version,
             saga.product().map_or("-".into(), ToString::to_string),
             steps.join(","),
-            saga.failure.map(|f| format!("  failure: {f}")).unwrap_or_default()
+            saga.failure
+                .map(|f| format!("  failure: {f}"))
+                .unwrap_or_default()
         );
     }
     Ok(())

@@ -10,11 +10,20 @@ use tenantry_store::EffectsConfig;
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Kafka bootstrap servers (host:port, comma-separated).
-    #[arg(long, global = true, env = "TENANTRY_BOOTSTRAP", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_BOOTSTRAP",
+        default_value = "127.0.0.1:9092"
+    )]
     pub bootstrap: String,
     /// Saga and event store (postgres://… or sqlite://…).
-    #[arg(long, global = true, env = "TENANTRY_DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/tenantry")]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/tenantry"
+    )]
     pub database_url: String,
     /// Tenant context store; defaults to --database-url.
     #[arg(long, global = true, env = "TENANTRY_CONTEXT_DATABASE_URL")]
@@ -23,19 +32,39 @@ pub struct Settings {
     #[arg(long, global = true, env = "TENANTRY_TOPIC_SUFFIX")]
     pub topic_suffix: Option<String>,
     /// Domain of site hosts: site `acme` → `acme.<domain>` (default: the RFC 2606 `.test` TLD).
-    #[arg(long, global = true, env = "TENANTRY_SITE_DOMAIN", default_value = "tenantry.test")]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_SITE_DOMAIN",
+        default_value = "tenantry.test"
+    )]
     pub site_domain: String,
     /// Confluent-compatible schema registry; without it the registry embedded in the binary is used.
     #[arg(long, global = true, env = "TENANTRY_SCHEMA_REGISTRY_URL")]
     pub schema_registry_url: Option<String>,
     /// Context API listen address.
-    #[arg(long, global = true, env = "TENANTRY_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
     pub listen: String,
     /// Consumer group prefix: groups are <prefix>-provisioner and <prefix>-projector.
-    #[arg(long, global = true, env = "TENANTRY_GROUP_PREFIX", default_value = "tenantry")]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_GROUP_PREFIX",
+        default_value = "tenantry"
+    )]
     pub group_prefix: String,
     /// Product databases per shard before a new shard is created.
-    #[arg(long, global = true, env = "TENANTRY_SHARD_CAPACITY", default_value_t = 500)]
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_SHARD_CAPACITY",
+        default_value_t = 500
+    )]
     pub shard_capacity: i64,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `tenantry_provisioner=debug`.
     #[arg(long, global = true, env = "TENANTRY_LOG")]
@@ -82,7 +111,11 @@ impl Settings {
 
 /// Logs to stderr. `quiet` commands (CLI tools, dev) default to warnings only.
 pub fn init_tracing(settings: &Settings, quiet: bool) {
-    let default = if quiet { "warn" } else { "info,rdkafka=warn,sqlx=warn" };
+    let default = if quiet {
+        "warn"
+    } else {
+        "info,rdkafka=warn,sqlx=warn"
+    };
     let filter = tracing_subscriber::EnvFilter::try_new(settings.log.as_deref().unwrap_or(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

@@ -63,4 +63,3 @@ pub async fn replay(
         tenants: contexts.len(),
     })
 }
-

@@ -65,7 +65,9 @@ impl Ingest {
             offset: record.offset,
         };
         let saga = self
-            .retry(shutdown, "record commerce event", || self.record(&commerce, &source))
+            .retry(shutdown, "record commerce event", || {
+                self.record(&commerce, &source)
+            })
             .await?;
         if let Some(saga) = saga {
             match self.runner.drive(saga, shutdown).await {
@@ -123,7 +125,10 @@ impl Ingest {
         }
         let existing = inbox::load_tenant(&mut tx, &env.tenant_id).await?;
         if matches!(commerce.event, CommerceEvent::TenantCreated(_)) && existing.is_some() {
-            let reason = format!("tenant {} was already created; tenant_created ignored", env.tenant_id);
+            let reason = format!(
+                "tenant {} was already created; tenant_created ignored",
+                env.tenant_id
+            );
             tracing::warn!(event_id = %env.event_id, %reason, "Commerce event rejected.");
             inbox::reject(&mut tx, commerce, &reason).await?;
             tx.commit().await?;

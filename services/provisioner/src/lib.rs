@@ -82,7 +82,11 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
 
     runner.resume_unfinished(&shutdown).await?;
 
-    let consumer = Consumer::new(&config.kafka, &config.group_id, &[config.topics.commerce.as_str()])?;
+    let consumer = Consumer::new(
+        &config.kafka,
+        &config.group_id,
+        &[config.topics.commerce.as_str()],
+    )?;
     let ingest = ingest::Ingest {
         store,
         codec: config.codec.clone(),

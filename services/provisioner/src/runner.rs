@@ -158,7 +158,10 @@ impl SagaRunner {
         };
         let mut delays = backoff().chain(std::iter::repeat(Duration::from_secs(5)));
         loop {
-            match self.try_persist(saga, expected_version, events.clone()).await {
+            match self
+                .try_persist(saga, expected_version, events.clone())
+                .await
+            {
                 Ok(()) => {
                     self.relay_wakeup.notify_one();
                     return Ok(());

@@ -7,7 +7,10 @@ use tenantry_kafka::{Producer, dead_letter, read_to_end};
 use crate::support::{broker, fresh_topic};
 
 fn now_ms() -> i64 {
-    let ms = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis();
+    let ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
     i64::try_from(ms).unwrap()
 }
 
@@ -68,5 +71,8 @@ async fn d3_dead_letter_keeps_key_payload_headers_and_adds_the_source() {
         .collect();
     assert_eq!(reasons, [b"still broken".as_slice()]);
     assert_eq!(twice[0].header("dlq.source.topic"), Some(dlq.as_bytes()));
-    assert_eq!(twice[0].header("traceparent"), Some(b"00-abc-def-01".as_slice()));
+    assert_eq!(
+        twice[0].header("traceparent"),
+        Some(b"00-abc-def-01".as_slice())
+    );
 }

@@ -12,7 +12,12 @@ async fn embedded_broker_round_trip() {
     assert!(!broker.bootstrap().is_empty());
     let cfg = broker.config("embedded-test");
     let producer = Producer::new(&cfg).unwrap();
-    for event in ["created(t1)", "created(t2)", "activated(t1,jira)", "activated(t2,jira)"] {
+    for event in [
+        "created(t1)",
+        "created(t2)",
+        "activated(t1,jira)",
+        "activated(t2,jira)",
+    ] {
         let tenant = &event[event.find('(').unwrap() + 1..event.find([',', ')']).unwrap()];
         producer
             .send("commerce.lifecycle.v1", tenant, event.as_bytes(), &[])
@@ -30,7 +35,10 @@ async fn embedded_broker_round_trip() {
             .collect();
         assert_eq!(
             events,
-            [format!("created({tenant})"), format!("activated({tenant},jira)")]
+            [
+                format!("created({tenant})"),
+                format!("activated({tenant},jira)")
+            ]
         );
     }
     for record in &records {

@@ -11,7 +11,11 @@ async fn d1_a_new_group_member_resumes_after_the_last_stored_record() {
     let cfg = broker().await;
     let topic = fresh_topic(&cfg, "d1", 1).await;
     let producer = Producer::new(&cfg).unwrap();
-    for event in ["created(t1)", "activated(t1,jira)", "activated(t1,confluence)"] {
+    for event in [
+        "created(t1)",
+        "activated(t1,jira)",
+        "activated(t1,confluence)",
+    ] {
         producer
             .send(&topic, "t1", event.as_bytes(), &[])
             .await

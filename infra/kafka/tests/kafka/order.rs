@@ -43,7 +43,9 @@ async fn records_of_each_tenant_arrive_in_the_order_they_were_sent() {
         assert!(record.timestamp_ms.is_some());
         let seq = std::str::from_utf8(record.header("seq").unwrap()).unwrap();
         assert_eq!(text(record), format!("{tenant}:{seq}"));
-        seen.entry(tenant).or_default().push(text(record).to_owned());
+        seen.entry(tenant)
+            .or_default()
+            .push(text(record).to_owned());
     }
     for tenant in tenants {
         let expected: Vec<String> = (0..10).map(|seq| format!("{tenant}:{seq}")).collect();

@@ -27,7 +27,10 @@ async fn read_to_end_returns_every_record_in_partition_order() {
     let positions: Vec<(i32, i64)> = records.iter().map(|r| (r.partition, r.offset)).collect();
     let mut sorted = positions.clone();
     sorted.sort_unstable();
-    assert_eq!(positions, sorted, "partition by partition, offsets ascending");
+    assert_eq!(
+        positions, sorted,
+        "partition by partition, offsets ascending"
+    );
     for partition in 0..3 {
         let offsets: Vec<i64> = positions
             .iter()

@@ -64,7 +64,12 @@ async fn d2_stored_offsets_are_committed_before_partitions_are_revoked() {
             .await
             .unwrap();
     }
-    while after_join.iter().filter(|r| text(r).starts_with("new:")).count() < 2 {
+    while after_join
+        .iter()
+        .filter(|r| text(r).starts_with("new:"))
+        .count()
+        < 2
+    {
         assert!(Instant::now() < deadline, "new records did not arrive");
         let tick = sleep_until(Instant::now() + Duration::from_millis(200));
         tokio::select! {
