@@ -2,11 +2,15 @@
 //!
 //! Offset rule (case D1): librdkafka auto-commits (`enable.auto.commit=true`) only the
 //! offsets stored with [`Consumer::store`] (`enable.auto.offset.store=false`), and the
-//! caller stores a record only after its effect is durable. Rebalance rule (case D2):
-//! the consumer context commits the stored offsets synchronously before partitions are
-//! revoked, so the next owner starts after the finished work instead of redelivering
-//! up to an auto-commit interval of it (notes/local-stack.md: thousands of duplicates
-//! on tansu without it).
+//! caller stores a record only after its effect is durable.
+//!
+//! Rebalance rule (case D2): the consumer context commits the stored offsets
+//! synchronously before partitions are revoked, so the next owner starts after the
+//! finished work (notes/local-stack.md: thousands of duplicates on tansu without it).
+//! With `enable.auto.commit=true` librdkafka also commits the stored offsets of
+//! unassigned partitions itself (`rdkafka_assignment.c`, "unassigned partitions"); the
+//! callback keeps the rule when an operator turns auto-commit off through the
+//! overrides, and logs the outcome. Tests `d2_*` cover both settings.
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{

@@ -4,7 +4,21 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = tenantry_cli::Cli::parse();
+    let cli = match tenantry_cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version.
+            let _ = error.print();
+            return std::process::ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            // One readable line; `tenantry <command> --help` has the rest.
+            let rendered = error.to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{first} (see tenantry --help)");
+            return std::process::ExitCode::from(2);
+        }
+    };
     match tenantry_cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {

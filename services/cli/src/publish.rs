@@ -50,7 +50,7 @@ pub struct EventInput {
     #[arg(long = "tenant")]
     pub tenant_id: Option<String>,
     /// Per-tenant commerce sequence; default: current Unix time in ms (keeps one publisher's events in order).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub sequence: Option<i64>,
     /// Event id (UUID); default: a new random one.
     #[arg(long)]
@@ -74,7 +74,7 @@ pub struct EventInput {
     #[arg(long)]
     pub edition: Option<String>,
     /// Licensed seats.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seats: Option<i32>,
     /// Licensed apps, comma-separated.
     #[arg(long, value_delimiter = ',')]
