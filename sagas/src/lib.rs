@@ -24,4 +24,4 @@ pub use placement::place;
 pub use planner::{PlanError, SagaPlan, plan};
 pub use ports::{StepEffects, StepError, StepOutput};
 pub use saga::{SagaAction, SagaKind, SagaSpec, SagaState, SagaStatus};
-pub use steps::Step;
+pub use steps::{Compensation, Step, StepPolicy};

@@ -346,6 +346,32 @@ impl SagaState {
         Ok(vec![self.failed_event(reason, false)])
     }
 
+    /// Operator retry of a failed saga (`tenantry sagas retry`): a saga that
+    /// failed and was compensated starts again from step 1; one whose
+    /// compensation failed resumes compensating. Emits nothing; the steps
+    /// that run again emit their own events.
+    ///
+    /// Errors: [`SagaError::Stale`] when the saga is not failed.
+    pub fn retry(&mut self) -> Result<(), SagaError> {
+        match self.status {
+            SagaStatus::Failed => {
+                self.status = SagaStatus::Running;
+                self.results.clear();
+                self.compensated.clear();
+                self.failure = None;
+            }
+            SagaStatus::CompensationFailed => self.status = SagaStatus::Compensating,
+            _ => {
+                return Err(SagaError::Stale {
+                    expected: self.next_action(),
+                    got: "retry".into(),
+                });
+            }
+        }
+        self.version += 1;
+        Ok(())
+    }
+
     fn finish_if_compensated(&mut self) -> Option<ProvisioningEvent> {
         if self.next_action() != SagaAction::Done {
             return None;

@@ -2,6 +2,38 @@
 //! DESIGN.md, "The seven steps").
 
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// How a step is retried and bounded.
+///
+/// Attempts back off exponentially from `initial_backoff`, doubling up to
+/// `max_backoff`, with full jitter; only errors the adapter marks retryable
+/// (lost connections, timeouts) are retried — a business-rule failure is
+/// permanent at once. An attempt longer than `timeout` counts as a retryable
+/// failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StepPolicy {
+    /// Attempts before a retryable failure counts as permanent (≥ 1).
+    pub max_attempts: usize,
+    /// First backoff.
+    pub initial_backoff: Duration,
+    /// Backoff cap.
+    pub max_backoff: Duration,
+    /// Per-attempt timeout.
+    pub timeout: Duration,
+}
+
+/// What undoes a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compensation {
+    /// The step has an undo action, run in reverse order when a later step fails.
+    Undo,
+    /// A pivot: once it completed the saga only moves forward — later failures
+    /// are retried, never compensated. (No provisioning step is a pivot today:
+    /// every effect, including the product database and app installs, can be
+    /// undone; issue #4 asks that a failed step 7 leave no database behind.)
+    Pivot,
+}
 
 /// One provisioning step. The order of the variants is the order of execution;
 /// compensation runs completed steps in reverse.
@@ -59,6 +91,28 @@ impl Step {
             Step::ProvisionDatabase => "provision_database",
             Step::InstallApps => "install_apps",
         }
+    }
+
+    /// Retry and timeout policy. Steps that only touch the local database get
+    /// short timeouts; creating a product database (DDL, or an RDS instance at
+    /// scale) and calling apps get longer ones.
+    pub fn policy(self) -> StepPolicy {
+        let timeout = match self {
+            Step::ProvisionDatabase => Duration::from_secs(60),
+            Step::InstallApps => Duration::from_secs(30),
+            _ => Duration::from_secs(10),
+        };
+        StepPolicy {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            timeout,
+        }
+    }
+
+    /// How the step is undone.
+    pub fn compensation(self) -> Compensation {
+        Compensation::Undo
     }
 
     /// The step after this one, if any.

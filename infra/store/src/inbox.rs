@@ -19,13 +19,10 @@ pub struct Source<'a> {
     pub offset: i64,
 }
 
-/// Records `record` as processed and appends it to its tenant's event stream.
-/// Returns `false` when its event id was already processed (a redelivery):
-/// then nothing is written and the caller must not act on it again.
-pub async fn record_commerce(
+/// Records the event id as processed; `false` when it already was.
+pub async fn mark_processed(
     tx: &mut Transaction<'static, Any>,
     record: &CommerceRecord,
-    source: &Source<'_>,
 ) -> Result<bool, StoreError> {
     let env = &record.envelope;
     let now = now_ms();
@@ -39,12 +36,21 @@ pub async fn record_commerce(
     .execute(&mut **tx)
     .await?
     .rows_affected();
-    if inserted == 0 {
-        return Ok(false);
-    }
+    Ok(inserted == 1)
+}
+
+/// Appends the event to its tenant's stream with `state` (see
+/// [`crate::parking`] for the states).
+pub async fn append(
+    tx: &mut Transaction<'static, Any>,
+    record: &CommerceRecord,
+    source: &Source<'_>,
+    state: &str,
+) -> Result<(), StoreError> {
+    let env = &record.envelope;
     sqlx::query(
         "INSERT INTO tenant_events (tenant_id, sequence, event_id, kind, record, source_topic, \
-         source_partition, source_offset, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         source_partition, source_offset, recorded_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(env.tenant_id.as_str())
     .bind(env.sequence)
@@ -54,10 +60,11 @@ pub async fn record_commerce(
     .bind(source.topic)
     .bind(source.partition)
     .bind(source.offset)
-    .bind(now)
+    .bind(now_ms())
+    .bind(state)
     .execute(&mut **tx)
     .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Stores the tenant spec from `tenant_created`; the first one wins (a second

@@ -7,6 +7,7 @@
 //! - [`sagas`]: saga store with compare-and-set on the saga version.
 //! - [`outbox`]: provisioning records written in the state-change transaction,
 //!   and the relay's queries.
+//! - [`parking`]: per-tenant release order, stale and held events, parked tenants.
 //! - [`contexts`]: the tenant context store read by edges.
 //! - [`effects`]: the local adapters of the seven provisioning steps.
 //! - [`product_db`]: product databases — a PostgreSQL schema per tenant and
@@ -18,6 +19,7 @@ pub mod contexts;
 pub mod effects;
 pub mod inbox;
 pub mod outbox;
+pub mod parking;
 pub mod product_db;
 pub mod sagas;
 mod store;

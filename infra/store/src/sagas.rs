@@ -97,3 +97,16 @@ pub async fn for_tenant(pool: &AnyPool, tenant_id: &str) -> Result<Vec<SagaState
         .map(|(s,)| serde_json::from_str(&s).map_err(StoreError::from))
         .collect()
 }
+
+/// Sagas not completed (running, compensating, failed, compensation_failed),
+/// oldest first.
+pub async fn not_completed(pool: &AnyPool) -> Result<Vec<SagaState>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT state FROM sagas WHERE status <> 'completed' ORDER BY created_at, saga_id",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(s,)| serde_json::from_str(&s).map_err(StoreError::from))
+        .collect()
+}

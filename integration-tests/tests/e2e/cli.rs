@@ -62,12 +62,18 @@ async fn invalid_flags_exit_non_zero_with_one_line_naming_the_field() {
                 "licence_updated",
                 "--tenant",
                 "t1",
+                "--sequence",
+                "2",
                 "--product",
                 "jira",
                 "--seats",
                 "-3",
             ],
             "seats",
+        ),
+        (
+            &["publish", "tenant_destroyed", "--tenant", "t1"],
+            "sequence",
         ),
     ];
     for (args, field) in cases {
@@ -89,7 +95,7 @@ async fn a_batch_with_a_bad_line_sends_nothing() {
     let file = std::env::temp_dir().join(format!("tenantry-it-{suffix}.jsonl"));
     std::fs::write(
         &file,
-        "{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\"}\n{\"kind\":\"product_suspended\",\"tenant_id\":\"t1\"}\n",
+        "{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\",\"sequence\":1}\n{\"kind\":\"product_suspended\",\"tenant_id\":\"t1\",\"sequence\":2}\n",
     )
     .unwrap();
     let env = [

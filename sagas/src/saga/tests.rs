@@ -191,3 +191,23 @@ fn saga_id_is_stable_for_a_redelivered_trigger() {
     let (b, _) = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
     assert_eq!(a.saga_id, b.saga_id);
 }
+
+#[test]
+fn retry_restarts_a_compensated_saga_and_resumes_a_failed_compensation() {
+    let (mut failed, _, _) = drive(&[Obs::Ok, Obs::Permanent, Obs::Ok]);
+    assert_eq!(failed.status, SagaStatus::Failed);
+    failed.retry().unwrap();
+    assert_eq!(failed.next_action(), SagaAction::Run(Step::RecordLicence));
+    assert!(failed.failure.is_none());
+
+    let (mut stuck, _, _) = drive(&[Obs::Ok, Obs::Ok, Obs::Permanent, Obs::CompensationFails]);
+    stuck.retry().unwrap();
+    assert_eq!(stuck.status, SagaStatus::Compensating);
+    assert_eq!(
+        stuck.next_action(),
+        SagaAction::Compensate(Step::CreateSite)
+    );
+
+    let (mut done, _, _) = drive(&[Obs::Ok; 7]);
+    assert!(done.retry().is_err(), "a completed saga cannot be retried");
+}

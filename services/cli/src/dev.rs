@@ -90,7 +90,7 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     println!("  Context API:     {api}");
     println!("Try:");
     println!(
-        "  tenantry --bootstrap {} publish tenant_created --tenant t9 --site nine --owner-email owner@nine.test --country DE",
+        "  tenantry --bootstrap {} publish tenant_created --tenant t9 --sequence 1 --site nine --owner-email owner@nine.test --country DE",
         settings.bootstrap
     );
     println!("  curl {api}/v1/tenants/t9/context");
@@ -119,7 +119,7 @@ async fn demo(
     store: &ContextStore,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<()> {
-    let records = publish::parse_batch(DEMO_EVENTS, 1)?;
+    let records = publish::parse_batch(DEMO_EVENTS)?;
     let mut per_tenant: BTreeMap<TenantId, Vec<&CommerceRecord>> = BTreeMap::new();
     for record in &records {
         per_tenant

@@ -5,12 +5,15 @@
 //! - `replay`: rebuild the context store from the topics.
 //! - `dev [--demo]`: everything in one process on the embedded default —
 //!   librdkafka's mock cluster and SQLite files ([`dev`]).
-//! - `sagas show`: inspect a tenant's sagas.
+//! - `sagas list|show|retry|skip`: inspect sagas, release parked tenants.
+//! - `dlq list|redrive`: the commerce dead-letter topic.
 //!
 //! Settings come from flags, then `TENANTRY_*` environment variables, then
 //! defaults ([`settings::Settings`]).
 
+pub mod bench;
 pub mod dev;
+pub mod dlq;
 pub mod publish;
 pub mod services;
 pub mod settings;
@@ -45,8 +48,12 @@ pub enum Command {
     ContextApi,
     /// Run everything in one process on an embedded broker and SQLite.
     Dev(dev::DevArgs),
-    /// Inspect sagas.
+    /// Inspect sagas; retry or skip parked tenants.
     Sagas(services::SagasArgs),
+    /// Inspect and redrive the commerce dead-letter topic.
+    Dlq(dlq::DlqArgs),
+    /// Benchmark: provision N tenants on the local stack; print throughput, latency, CPU, RSS.
+    Bench(bench::BenchArgs),
 }
 
 /// Runs a parsed command line.
@@ -55,7 +62,11 @@ pub enum Command {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let quiet = matches!(
         cli.command,
-        Command::Dev(_) | Command::Publish(_) | Command::Replay | Command::Sagas(_)
+        Command::Dev(_)
+            | Command::Publish(_)
+            | Command::Replay
+            | Command::Sagas(_)
+            | Command::Dlq(_)
     );
     settings::init_tracing(&cli.settings, quiet);
     match cli.command {
@@ -66,5 +77,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ContextApi => services::context_api(&cli.settings).await,
         Command::Dev(args) => dev::run(&cli.settings, args).await,
         Command::Sagas(args) => services::sagas(&cli.settings, args).await,
+        Command::Dlq(args) => dlq::run(&cli.settings, args).await,
+        Command::Bench(args) => bench::run(&cli.settings, args).await,
     }
 }

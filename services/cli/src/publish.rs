@@ -49,7 +49,8 @@ pub struct EventInput {
     /// Tenant id (the record key).
     #[arg(long = "tenant")]
     pub tenant_id: Option<String>,
-    /// Per-tenant commerce sequence; default: current Unix time in ms (keeps one publisher's events in order).
+    /// Per-tenant commerce sequence: 1 for the tenant's first event, then +1
+    /// per event. Events are applied in this order; a gap holds later events.
     #[arg(long, allow_negative_numbers = true)]
     pub sequence: Option<i64>,
     /// Event id (UUID); default: a new random one.
@@ -121,13 +122,8 @@ fn kind_name(kind: Kind) -> String {
 }
 
 impl EventInput {
-    /// Builds and validates a record. `default_sequence` is used when no
-    /// sequence is given. Errors name the field.
-    pub fn to_record(
-        &self,
-        kind: Kind,
-        default_sequence: i64,
-    ) -> Result<CommerceRecord, ValidationError> {
+    /// Builds and validates a record. Errors name the field.
+    pub fn to_record(&self, kind: Kind) -> Result<CommerceRecord, ValidationError> {
         let tenant_id = TenantId::parse(required(&self.tenant_id, "tenant_id", kind)?)?;
         let event_id = match &self.event_id {
             Some(raw) => Uuid::parse_str(raw)
@@ -191,7 +187,12 @@ impl EventInput {
             envelope: Envelope {
                 event_id,
                 tenant_id,
-                sequence: self.sequence.unwrap_or(default_sequence),
+                sequence: self.sequence.ok_or_else(|| {
+                    ValidationError::new(
+                        "sequence",
+                        "is required: the tenant's commerce sequence, 1 for its first event",
+                    )
+                })?,
                 occurred_at_ms: now_ms(),
                 source: self.source.clone().unwrap_or_else(|| "tenantry-cli".into()),
                 correlation_id: None,
@@ -212,7 +213,7 @@ fn now_ms() -> i64 {
 
 /// Parses a JSON-lines batch; the first bad line fails the whole batch with
 /// `line N: field: reason`. Blank lines and lines starting with `#` are skipped.
-pub fn parse_batch(text: &str, base_sequence: i64) -> anyhow::Result<Vec<CommerceRecord>> {
+pub fn parse_batch(text: &str) -> anyhow::Result<Vec<CommerceRecord>> {
     let mut records = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
@@ -226,7 +227,7 @@ pub fn parse_batch(text: &str, base_sequence: i64) -> anyhow::Result<Vec<Commerc
             anyhow::anyhow!("line {number}: kind: is required (e.g. \"tenant_created\")")
         })?;
         let record = input
-            .to_record(kind, base_sequence + index as i64)
+            .to_record(kind)
             .map_err(|e| anyhow::anyhow!("line {number}: {e}"))?;
         records.push(record);
     }
@@ -265,9 +266,9 @@ pub async fn run(settings: &Settings, args: PublishArgs) -> anyhow::Result<()> {
         (Some(path), _) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading {}", path.display()))?;
-            parse_batch(&text, now_ms())?
+            parse_batch(&text)?
         }
-        (None, Some(kind)) => vec![args.input.to_record(kind, now_ms())?],
+        (None, Some(kind)) => vec![args.input.to_record(kind)?],
         (None, None) => anyhow::bail!("kind: give an event kind or --file"),
     };
     send(settings, &records).await?;
@@ -291,19 +292,23 @@ mod tests {
     fn batch_errors_name_line_and_field() {
         let cases = [
             (
-                r#"{"kind":"tenant_created","tenant_id":"t1","site":"acme","owner_email":"o@acme.test","country":"DE"}"#,
+                r#"{"kind":"tenant_created","tenant_id":"t1","sequence":1,"site":"acme","owner_email":"o@acme.test","country":"DE"}"#,
                 None,
             ),
             (
-                r#"{"kind":"tenant_created","tenant_id":"t1","site":"Acme!","owner_email":"o@acme.test","country":"DE"}"#,
+                r#"{"kind":"tenant_created","tenant_id":"t1","site":"acme","owner_email":"o@acme.test","country":"DE"}"#,
+                Some("line 1: sequence: is required"),
+            ),
+            (
+                r#"{"kind":"tenant_created","tenant_id":"t1","sequence":1,"site":"Acme!","owner_email":"o@acme.test","country":"DE"}"#,
                 Some("line 1: site:"),
             ),
             (
-                r#"{"kind":"product_activated","tenant_id":"t1","product":"jira"}"#,
+                r#"{"kind":"product_activated","tenant_id":"t1","sequence":2,"product":"jira"}"#,
                 Some("line 1: seats: is required"),
             ),
             (
-                r#"{"kind":"product_activated","tenant_id":"t1","product":"jira","seats":0}"#,
+                r#"{"kind":"product_activated","tenant_id":"t1","sequence":2,"product":"jira","seats":0}"#,
                 Some("line 1: seats: must be between"),
             ),
             (r#"{"tenant_id":"t1"}"#, Some("line 1: kind: is required")),
@@ -312,12 +317,12 @@ mod tests {
                 Some("line 1: unknown field `colour`"),
             ),
             (
-                r#"{"kind":"tenant_created","tenant_id":"t1","site":"a","owner_email":"o@a.test","country":"DE","residency_pin":"mars"}"#,
+                r#"{"kind":"tenant_created","tenant_id":"t1","sequence":1,"site":"a","owner_email":"o@a.test","country":"DE","residency_pin":"mars"}"#,
                 Some("line 1: residency_pin:"),
             ),
         ];
         for (line, expected) in cases {
-            let result = parse_batch(line, 1);
+            let result = parse_batch(line);
             match expected {
                 None => assert_eq!(result.unwrap().len(), 1, "{line}"),
                 Some(prefix) => {
@@ -330,17 +335,17 @@ mod tests {
 
     #[test]
     fn batch_keeps_order_and_skips_blank_lines() {
-        let text = "\n# comment\n{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\"}\n{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t2\",\"sequence\":7}\n";
-        let records = parse_batch(text, 100).unwrap();
+        let text = "\n# comment\n{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\",\"sequence\":3}\n{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t2\",\"sequence\":7}\n";
+        let records = parse_batch(text).unwrap();
         assert_eq!(records.len(), 2);
-        assert_eq!(records[0].envelope.sequence, 102);
+        assert_eq!(records[0].envelope.sequence, 3);
         assert_eq!(records[1].envelope.sequence, 7);
     }
 
     #[test]
     fn second_bad_line_fails_whole_batch() {
-        let text = "{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\"}\n{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"BAD\"}\n";
-        let message = parse_batch(text, 1).unwrap_err().to_string();
+        let text = "{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\",\"sequence\":1}\n{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"BAD\",\"sequence\":1}\n";
+        let message = parse_batch(text).unwrap_err().to_string();
         assert!(message.starts_with("line 2: tenant_id:"), "{message}");
     }
 }

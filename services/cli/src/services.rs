@@ -6,6 +6,8 @@ use clap::{Args, Subcommand};
 use std::time::Duration;
 use tenantry_projector::ProjectorConfig;
 use tenantry_provisioner::{ProductDbTarget, ProvisionerConfig, connect_store};
+use tenantry_schemas::TenantId;
+use tenantry_store::parking::{self, OperatorAction};
 use tenantry_store::{ContextStore, sagas as saga_store};
 use tokio_util::sync::CancellationToken;
 
@@ -107,44 +109,118 @@ pub async fn replay(settings: &Settings) -> anyhow::Result<()> {
 /// `tenantry sagas …` arguments.
 #[derive(Debug, Args)]
 pub struct SagasArgs {
-    /// What to show.
+    /// What to do.
     #[command(subcommand)]
     pub command: SagasCommand,
 }
 
-/// Saga inspection commands.
+/// Saga inspection and operator commands.
 #[derive(Debug, Subcommand)]
 pub enum SagasCommand {
+    /// List sagas that are not completed, or with --parked the parked tenants.
+    List {
+        /// Only parked tenants (failed saga or sequence gap) and what waits behind them.
+        #[arg(long)]
+        parked: bool,
+    },
     /// Show every saga of a tenant, with status, steps done and failure reason.
     Show {
         /// Tenant id.
         tenant: String,
     },
+    /// Run a parked tenant's failed saga again, then release its waiting events.
+    Retry {
+        /// Tenant id.
+        tenant: String,
+    },
+    /// Leave a parked tenant's failed saga (or missing sequences) behind and release its waiting events.
+    Skip {
+        /// Tenant id.
+        tenant: String,
+    },
 }
 
-/// `tenantry sagas show <tenant>`.
+/// `tenantry sagas …`.
 pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
-    let SagasCommand::Show { tenant } = args.command;
-    let tenant = tenantry_schemas::TenantId::parse(&tenant)?;
     let store = tenantry_store::Store::connect(&settings.database_url, 2).await?;
-    let sagas = saga_store::for_tenant(store.pool(), tenant.as_str()).await?;
-    if sagas.is_empty() {
-        anyhow::bail!("tenant: no sagas recorded for {tenant}");
-    }
-    for saga in sagas {
-        let steps: Vec<&str> = saga.results.keys().map(|s| s.name()).collect();
-        println!(
-            "{}  {:<17} {:<19} v{:<3} product={} steps=[{}]{}",
-            saga.saga_id,
-            saga.kind.as_str(),
-            saga.status.as_str(),
-            saga.version,
-            saga.product().map_or("-".into(), ToString::to_string),
-            steps.join(","),
-            saga.failure
-                .map(|f| format!("  failure: {f}"))
-                .unwrap_or_default()
-        );
+    match args.command {
+        SagasCommand::List { parked: true } => {
+            let parked = parking::list(store.pool()).await?;
+            if parked.is_empty() {
+                println!("no parked tenants");
+            }
+            for p in parked {
+                println!(
+                    "{:<12} {:<13} waiting={:<3} action={:<5} {}",
+                    p.tenant_id,
+                    p.kind,
+                    p.waiting,
+                    p.action.as_deref().unwrap_or("-"),
+                    p.reason
+                );
+            }
+        }
+        SagasCommand::List { parked: false } => {
+            let sagas = saga_store::not_completed(store.pool()).await?;
+            if sagas.is_empty() {
+                println!("every saga completed");
+            }
+            for saga in sagas {
+                print_saga(&saga);
+            }
+        }
+        SagasCommand::Show { tenant } => {
+            let tenant = TenantId::parse(&tenant)?;
+            let sagas = saga_store::for_tenant(store.pool(), tenant.as_str()).await?;
+            if sagas.is_empty() {
+                anyhow::bail!("tenant: no sagas recorded for {tenant}");
+            }
+            for saga in sagas {
+                print_saga(&saga);
+            }
+            if let Some(p) = parking::get(store.pool(), &tenant).await? {
+                println!(
+                    "parked ({}), {} event(s) waiting: {}",
+                    p.kind, p.waiting, p.reason
+                );
+            }
+        }
+        SagasCommand::Retry { tenant } => request(&store, &tenant, OperatorAction::Retry).await?,
+        SagasCommand::Skip { tenant } => request(&store, &tenant, OperatorAction::Skip).await?,
     }
     Ok(())
+}
+
+async fn request(
+    store: &tenantry_store::Store,
+    tenant: &str,
+    action: OperatorAction,
+) -> anyhow::Result<()> {
+    let tenant = TenantId::parse(tenant)?;
+    if !parking::request(store.pool(), &tenant, action).await? {
+        anyhow::bail!("tenant: {tenant} is not parked (see tenantry sagas list --parked)");
+    }
+    println!(
+        "{} requested for {tenant}; the provisioner carries it out within a second",
+        action.as_str()
+    );
+    Ok(())
+}
+
+fn print_saga(saga: &tenantry_sagas::SagaState) {
+    let steps: Vec<&str> = saga.results.keys().map(|s| s.name()).collect();
+    println!(
+        "{} {:<6} {:<17} {:<19} v{:<3} product={} steps=[{}]{}",
+        saga.saga_id,
+        saga.tenant_id,
+        saga.kind.as_str(),
+        saga.status.as_str(),
+        saga.version,
+        saga.product().map_or("-".into(), ToString::to_string),
+        steps.join(","),
+        saga.failure
+            .as_ref()
+            .map(|f| format!("  failure: {f}"))
+            .unwrap_or_default()
+    );
 }

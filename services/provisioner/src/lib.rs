@@ -6,10 +6,13 @@
 //! - [`runner`]: drives a saga through its steps with retries and compensations,
 //!   persisting each transition (compare-and-set) with its outbox rows.
 //! - [`relay`]: publishes outbox rows.
+//! - [`operator`]: operator retry/skip of parked tenants and the retry
+//!   schedule of failed compensations.
 //!
 //! [`run`] wires them; binaries and tests call it with a shutdown token.
 
 pub mod ingest;
+pub mod operator;
 pub mod relay;
 pub mod runner;
 
@@ -95,9 +98,23 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         runner,
     };
     tracing::info!(group = %config.group_id, topic = %config.topics.commerce, "Provisioner consuming.");
+    let mut operator_tick = tokio::time::interval(operator::OPERATOR_POLL);
+    let mut compensation_tick = tokio::time::interval(operator::COMPENSATION_RETRY);
     loop {
         let record = tokio::select! {
             () = shutdown.cancelled() => break,
+            _ = operator_tick.tick() => {
+                if operator::carry_out(&ingest, &shutdown).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            _ = compensation_tick.tick() => {
+                if operator::retry_compensations(&ingest, &shutdown).await.is_err() {
+                    break;
+                }
+                continue;
+            }
             record = consumer.recv() => record,
         };
         match record {

@@ -1,17 +1,20 @@
 //! Drives a saga to a terminal state.
 //!
-//! Each step is executed through [`StepEffects`] (idempotent), then the
-//! transition is persisted with compare-and-set on the saga version together
-//! with its outbox rows, before the next step starts. A retryable step error is
-//! retried with exponential backoff and jitter up to `step_attempts`; then it
-//! counts as permanent and compensation runs in reverse order. A lost
-//! compare-and-set means another runner owns the saga: this one stops.
+//! Each step is executed through [`StepEffects`] (idempotent), bounded by its
+//! [`StepPolicy`] timeout, then the transition is persisted with
+//! compare-and-set on the saga version together with its outbox rows, before
+//! the next step starts. A retryable step error is retried with exponential
+//! backoff and jitter up to the policy's attempts; then it counts as permanent
+//! and compensation runs in reverse order. A saga that ends failed parks its
+//! tenant in the same transaction. A lost compare-and-set means another runner
+//! owns the saga: this one stops (case S1).
 
 use crate::backoff;
 use std::sync::Arc;
 use std::time::Duration;
-use tenantry_sagas::{SagaAction, SagaState, StepEffects, StepError};
+use tenantry_sagas::{SagaAction, SagaState, SagaStatus, StepEffects, StepError, StepPolicy};
 use tenantry_schemas::ProvisioningEvent;
+use tenantry_store::parking::{self, ParkKind};
 use tenantry_store::{LocalEffects, Store, StoreError, outbox, sagas};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -78,10 +81,20 @@ impl SagaRunner {
                     return Ok(());
                 }
                 SagaAction::Run(step) => {
-                    let mut delays = backoff().take(self.step_attempts - 1);
+                    let policy = step.policy();
+                    let attempts = policy.max_attempts.min(self.step_attempts).max(1);
+                    let mut delays = step_backoff(&policy).take(attempts - 1);
                     let mut attempt = 1;
                     loop {
-                        let result = self.effects.execute(&saga, step).await;
+                        let result =
+                            tokio::time::timeout(policy.timeout, self.effects.execute(&saga, step))
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Err(StepError::retryable(format!(
+                                        "timed out after {:?}",
+                                        policy.timeout
+                                    )))
+                                });
                         let expected = saga.version;
                         let events = match result {
                             Ok(output) => saga.step_succeeded(step, output),
@@ -111,10 +124,23 @@ impl SagaRunner {
                     }
                 }
                 SagaAction::Compensate(step) => {
-                    let mut delays = backoff().take(self.step_attempts - 1);
+                    let policy = step.policy();
+                    let attempts = policy.max_attempts.min(self.step_attempts).max(1);
+                    let mut delays = step_backoff(&policy).take(attempts - 1);
                     loop {
                         let expected = saga.version;
-                        match self.effects.compensate(&saga, step).await {
+                        let result = tokio::time::timeout(
+                            policy.timeout,
+                            self.effects.compensate(&saga, step),
+                        )
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(StepError::retryable(format!(
+                                "timed out after {:?}",
+                                policy.timeout
+                            )))
+                        });
+                        match result {
                             Ok(()) => {
                                 let events = saga.compensated(step);
                                 self.persist(&saga, expected, events, shutdown).await?;
@@ -187,9 +213,82 @@ impl SagaRunner {
         let mut tx = self.store.pool().begin().await?;
         sagas::compare_and_set(&mut tx, saga, expected_version).await?;
         outbox::enqueue(&mut tx, saga, events).await?;
+        if matches!(
+            saga.status,
+            SagaStatus::Failed | SagaStatus::CompensationFailed
+        ) {
+            // Case D4: the tenant's later events wait until an operator acts.
+            let reason = format!(
+                "{} saga {} {}: {}",
+                saga.kind.as_str(),
+                saga.saga_id,
+                saga.status.as_str(),
+                saga.failure.as_deref().unwrap_or("failed")
+            );
+            parking::park(
+                &mut tx,
+                &saga.tenant_id,
+                ParkKind::SagaFailed,
+                &reason,
+                Some(&saga.saga_id.to_string()),
+                Some(&saga.trigger_event_id.to_string()),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
+
+    /// Operator retry (or the compensation retry schedule): moves a failed
+    /// saga back to running (or a compensation-failed one back to
+    /// compensating) with compare-and-set, and drives it.
+    /// `unpark`: an operator retry releases the tenant; the compensation
+    /// schedule leaves it parked (a new failure updates the reason).
+    pub async fn retry(
+        &self,
+        saga_id: uuid::Uuid,
+        unpark: bool,
+        shutdown: &CancellationToken,
+    ) -> Result<(), Interrupted> {
+        let Ok(Some(mut saga)) = sagas::load(self.store.pool(), saga_id).await else {
+            tracing::warn!(%saga_id, "Retry requested for an unknown saga.");
+            return Ok(());
+        };
+        let expected = saga.version;
+        if let Err(error) = saga.retry() {
+            tracing::warn!(%saga_id, %error, "Saga cannot be retried.");
+            return Ok(());
+        }
+        let result: Result<(), StoreError> = async {
+            let mut tx = self.store.pool().begin().await?;
+            sagas::compare_and_set(&mut tx, &saga, expected).await?;
+            if unpark {
+                parking::unpark(&mut tx, &saga.tenant_id).await?;
+            }
+            tx.commit().await?;
+            Ok(())
+        }
+        .await;
+        match result {
+            Ok(()) => self.drive(saga, shutdown).await,
+            Err(StoreError::Stale(_)) => Err(Interrupted::Stale),
+            Err(error) => {
+                tracing::warn!(%saga_id, %error, "Saga retry not persisted; the operator can ask again.");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Exponential backoff with jitter from a step's policy.
+fn step_backoff(policy: &StepPolicy) -> impl Iterator<Item = Duration> {
+    use backon::BackoffBuilder;
+    backon::ExponentialBuilder::default()
+        .with_min_delay(policy.initial_backoff)
+        .with_max_delay(policy.max_backoff)
+        .with_max_times(policy.max_attempts)
+        .with_jitter()
+        .build()
 }
 
 async fn sleep(delay: Duration, shutdown: &CancellationToken) -> Result<(), Interrupted> {

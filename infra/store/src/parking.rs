@@ -1,0 +1,324 @@
+//! Per-tenant order and parking (cases D4 and the sequence rule of issue #3).
+//!
+//! Commerce events of a tenant are *released* to the saga planner strictly in
+//! commerce-sequence order, starting at 1. An event whose sequence is not newer
+//! than the last released one is stale (recorded, no effect). An event after a
+//! gap, or any event of a *parked* tenant, waits in the event stream (state
+//! `waiting`) until the gap fills or an operator releases the tenant. A tenant
+//! is parked when a saga for it fails; other tenants keep flowing.
+
+use crate::store::{StoreError, now_ms};
+use sqlx::{Any, AnyPool, Transaction};
+use tenantry_schemas::{CommerceRecord, TenantId};
+
+/// Why a tenant is parked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParkKind {
+    /// A saga failed (or its compensation did).
+    SagaFailed,
+    /// The next commerce sequence has not arrived.
+    SequenceGap,
+}
+
+impl ParkKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            ParkKind::SagaFailed => "saga_failed",
+            ParkKind::SequenceGap => "sequence_gap",
+        }
+    }
+}
+
+/// An operator's decision on a parked tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorAction {
+    /// Run the failed saga again, then release waiting events.
+    Retry,
+    /// Leave the failed saga (or the missing sequence) behind and release waiting events.
+    Skip,
+}
+
+impl OperatorAction {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorAction::Retry => "retry",
+            OperatorAction::Skip => "skip",
+        }
+    }
+}
+
+/// A parked tenant, as listed by `tenantry sagas list --parked`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Parked {
+    /// Tenant.
+    pub tenant_id: String,
+    /// `saga_failed` or `sequence_gap`.
+    pub kind: String,
+    /// Operator-facing reason.
+    pub reason: String,
+    /// Failed saga, for `saga_failed`.
+    pub saga_id: Option<String>,
+    /// Event the tenant is parked at.
+    pub event_id: Option<String>,
+    /// Pending operator action.
+    pub action: Option<String>,
+    /// When, Unix ms.
+    pub parked_at: i64,
+    /// Events waiting behind it.
+    pub waiting: i64,
+}
+
+/// What to do with an arriving commerce event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    /// Next in order and the tenant is not parked: release it now.
+    Release,
+    /// Not newer than the last released sequence: record only.
+    Stale,
+    /// Hold it (tenant parked, or a gap before it).
+    Wait,
+}
+
+type Tx = Transaction<'static, Any>;
+
+/// Last released sequence of a tenant (0 when none).
+pub async fn cursor(tx: &mut Tx, tenant_id: &TenantId) -> Result<i64, StoreError> {
+    let row: Option<(i64,)> =
+        sqlx::query_as("SELECT last_sequence FROM tenant_cursors WHERE tenant_id = $1")
+            .bind(tenant_id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map_or(0, |(s,)| s))
+}
+
+/// Sets the last released sequence.
+pub async fn advance(tx: &mut Tx, tenant_id: &TenantId, sequence: i64) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO tenant_cursors (tenant_id, last_sequence) VALUES ($1, $2) \
+         ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = excluded.last_sequence",
+    )
+    .bind(tenant_id.as_str())
+    .bind(sequence)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// The tenant's parking row: (kind, action).
+pub async fn parked(
+    tx: &mut Tx,
+    tenant_id: &TenantId,
+) -> Result<Option<(String, Option<String>)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT kind, action FROM parked_tenants WHERE tenant_id = $1")
+            .bind(tenant_id.as_str())
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
+}
+
+/// Decides what to do with `record` given the cursor and parking state. A gap
+/// parks the tenant (kind `sequence_gap`) when it is not parked already; the
+/// event that fills a gap un-parks it.
+pub async fn admit(tx: &mut Tx, record: &CommerceRecord) -> Result<Admission, StoreError> {
+    let tenant = &record.envelope.tenant_id;
+    let sequence = record.envelope.sequence;
+    let last = cursor(tx, tenant).await?;
+    if sequence <= last {
+        return Ok(Admission::Stale);
+    }
+    match parked(tx, tenant).await? {
+        Some((kind, _)) if kind == ParkKind::SequenceGap.as_str() && sequence == last + 1 => {
+            unpark(tx, tenant).await?;
+            Ok(Admission::Release)
+        }
+        Some(_) => Ok(Admission::Wait),
+        None if sequence == last + 1 => Ok(Admission::Release),
+        None => {
+            let reason = format!(
+                "sequence gap: waiting for commerce sequence {}, received {sequence}",
+                last + 1
+            );
+            park(
+                tx,
+                tenant,
+                ParkKind::SequenceGap,
+                &reason,
+                None,
+                Some(&record.envelope.event_id.to_string()),
+            )
+            .await?;
+            Ok(Admission::Wait)
+        }
+    }
+}
+
+/// Parks a tenant (first reason wins if already parked).
+pub async fn park(
+    tx: &mut Tx,
+    tenant_id: &TenantId,
+    kind: ParkKind,
+    reason: &str,
+    saga_id: Option<&str>,
+    event_id: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO parked_tenants (tenant_id, kind, reason, saga_id, event_id, parked_at) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET \
+         kind = excluded.kind, reason = excluded.reason, saga_id = excluded.saga_id, \
+         event_id = excluded.event_id, action = NULL, parked_at = excluded.parked_at",
+    )
+    .bind(tenant_id.as_str())
+    .bind(kind.as_str())
+    .bind(reason)
+    .bind(saga_id)
+    .bind(event_id)
+    .bind(now_ms())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Removes the tenant's parking row.
+pub async fn unpark(tx: &mut Tx, tenant_id: &TenantId) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM parked_tenants WHERE tenant_id = $1")
+        .bind(tenant_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// The next waiting event of a tenant, lowest sequence first.
+pub async fn next_waiting(
+    tx: &mut Tx,
+    tenant_id: &TenantId,
+) -> Result<Option<CommerceRecord>, StoreError> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT record FROM tenant_events WHERE tenant_id = $1 AND state = 'waiting' \
+         ORDER BY sequence LIMIT 1",
+    )
+    .bind(tenant_id.as_str())
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.map(|(r,)| serde_json::from_str(&r).map_err(StoreError::from))
+        .transpose()
+}
+
+/// Sets the state of a recorded event.
+pub async fn set_state(tx: &mut Tx, event_id: &str, state: &str) -> Result<(), StoreError> {
+    sqlx::query("UPDATE tenant_events SET state = $1 WHERE event_id = $2")
+        .bind(state)
+        .bind(event_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Requests an operator action on a parked tenant (written by the CLI,
+/// carried out by the provisioner). Returns `false` when it is not parked.
+pub async fn request(
+    pool: &AnyPool,
+    tenant_id: &TenantId,
+    action: OperatorAction,
+) -> Result<bool, StoreError> {
+    let updated = sqlx::query("UPDATE parked_tenants SET action = $1 WHERE tenant_id = $2")
+        .bind(action.as_str())
+        .bind(tenant_id.as_str())
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(updated == 1)
+}
+
+/// Parked tenants with a pending operator action.
+pub async fn requested(pool: &AnyPool) -> Result<Vec<(TenantId, OperatorAction)>, StoreError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT tenant_id, action FROM parked_tenants WHERE action IS NOT NULL ORDER BY parked_at",
+    )
+    .fetch_all(pool)
+    .await?;
+    rows.into_iter()
+        .map(|(tenant, action)| {
+            let tenant =
+                TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let action = match action.as_str() {
+                "retry" => OperatorAction::Retry,
+                "skip" => OperatorAction::Skip,
+                other => {
+                    return Err(StoreError::Corrupt(format!(
+                        "unknown operator action {other:?}"
+                    )));
+                }
+            };
+            Ok((tenant, action))
+        })
+        .collect()
+}
+
+/// Every parked tenant with the number of events waiting behind it.
+pub async fn list(pool: &AnyPool) -> Result<Vec<Parked>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT p.tenant_id, p.kind, p.reason, p.saga_id, p.event_id, p.action, p.parked_at, \
+         (SELECT COUNT(*) FROM tenant_events e WHERE e.tenant_id = p.tenant_id AND e.state = 'waiting') AS waiting \
+         FROM parked_tenants p ORDER BY p.parked_at, p.tenant_id",
+    )
+    .fetch_all(pool)
+    .await?)
+}
+
+/// One parked tenant, if parked.
+pub async fn get(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<Parked>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT p.tenant_id, p.kind, p.reason, p.saga_id, p.event_id, p.action, p.parked_at, \
+         (SELECT COUNT(*) FROM tenant_events e WHERE e.tenant_id = p.tenant_id AND e.state = 'waiting') AS waiting \
+         FROM parked_tenants p WHERE p.tenant_id = $1",
+    )
+    .bind(tenant_id.as_str())
+    .fetch_optional(pool)
+    .await?)
+}
+
+/// Clears a pending operator action that cannot be carried out.
+pub async fn clear_action(pool: &AnyPool, tenant_id: &TenantId) -> Result<(), StoreError> {
+    sqlx::query("UPDATE parked_tenants SET action = NULL WHERE tenant_id = $1")
+        .bind(tenant_id.as_str())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Operator skip: un-parks the tenant; for a sequence gap the missing
+/// sequences are given up (the cursor moves to just before the lowest waiting
+/// event), so the waiting events can be released.
+pub async fn skip(pool: &AnyPool, tenant_id: &TenantId) -> Result<(), StoreError> {
+    let mut tx = pool.begin().await?;
+    if let Some((kind, _)) = parked(&mut tx, tenant_id).await?
+        && kind == ParkKind::SequenceGap.as_str()
+    {
+        let lowest: Option<(i64,)> = sqlx::query_as(
+            "SELECT MIN(sequence) FROM tenant_events WHERE tenant_id = $1 AND state = 'waiting'",
+        )
+        .bind(tenant_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let Some((lowest,)) = lowest {
+            advance(&mut tx, tenant_id, lowest - 1).await?;
+        }
+    }
+    unpark(&mut tx, tenant_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Sagas in `compensation_failed` whose tenant is still parked on them (an
+/// operator's skip takes a saga off the retry schedule).
+pub async fn compensation_failed(pool: &AnyPool) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT s.saga_id FROM sagas s JOIN parked_tenants p ON p.saga_id = s.saga_id \
+         WHERE s.status = 'compensation_failed' ORDER BY s.updated_at",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
