@@ -148,6 +148,15 @@ pub struct TenantContext {
     pub destroyed: bool,
     /// Raw: tenant saga outcome (`Some(true)` completed, `Some(false)` failed).
     pub tenant_saga_succeeded: Option<bool>,
+    /// Raw: commerce events that arrived after a gap, by sequence, held until
+    /// the gap fills (or the provisioner vouches it released past it).
+    #[serde(default)]
+    pub held: BTreeMap<i64, CommerceRecord>,
+    /// Raw: highest commerce sequence the provisioner released (from the
+    /// `trigger_sequence` of saga events); held events up to it are applied
+    /// even across a gap an operator skipped.
+    #[serde(default)]
+    pub released_floor: i64,
 }
 
 impl TenantContext {
@@ -167,16 +176,45 @@ impl TenantContext {
             created: false,
             destroyed: false,
             tenant_saga_succeeded: None,
+            held: BTreeMap::new(),
+            released_floor: 0,
         }
     }
 
-    /// Applies a commerce record. Returns `false` (and changes nothing) when its
-    /// sequence is not newer than the last applied one (duplicate or stale).
+    /// Applies a commerce record in commerce-sequence order. Returns `false`
+    /// (and changes nothing) when its sequence is not newer than the last
+    /// applied one (duplicate or stale) or it is already held. A record after
+    /// a gap is held and applied once the gap fills.
     pub fn apply_commerce(&mut self, record: &CommerceRecord) -> bool {
         let sequence = record.envelope.sequence;
-        if sequence <= self.version.commerce_sequence {
+        if sequence <= self.version.commerce_sequence || self.held.contains_key(&sequence) {
             return false;
         }
+        self.held.insert(sequence, record.clone());
+        self.release_held();
+        true
+    }
+
+    /// Applies held commerce records that are next in order (or vouched for
+    /// by the provisioner), lowest sequence first.
+    fn release_held(&mut self) {
+        while let Some(entry) = self.held.first_entry() {
+            let sequence = *entry.key();
+            if sequence <= self.version.commerce_sequence {
+                entry.remove();
+            } else if sequence == self.version.commerce_sequence + 1
+                || sequence <= self.released_floor
+            {
+                let record = entry.remove();
+                self.apply_in_order(&record);
+            } else {
+                break;
+            }
+        }
+    }
+
+    fn apply_in_order(&mut self, record: &CommerceRecord) {
+        let sequence = record.envelope.sequence;
         self.version.commerce_sequence = sequence;
         self.version.events_applied += 1;
         match &record.event {
@@ -213,7 +251,6 @@ impl TenantContext {
             }
         }
         self.refresh();
-        true
     }
 
     /// Applies a provisioning record; same sequence guard as commerce.
@@ -224,6 +261,16 @@ impl TenantContext {
         }
         self.version.provisioning_sequence = sequence;
         self.version.events_applied += 1;
+        let trigger = match &record.event {
+            ProvisioningEvent::SagaStarted(e) => e.trigger_sequence,
+            ProvisioningEvent::SagaCompleted(e) => e.trigger_sequence,
+            ProvisioningEvent::SagaFailed(e) => e.trigger_sequence,
+            _ => 0,
+        };
+        if trigger > self.released_floor {
+            self.released_floor = trigger;
+            self.release_held();
+        }
         match &record.event {
             ProvisioningEvent::SagaCompleted(done) => {
                 let outcome = &done.outcome;

@@ -28,15 +28,25 @@ impl ContextStore {
             .transpose()
     }
 
-    /// The context of the tenant whose site host is `host` (exact, lower case).
+    /// The context of the tenant whose site host is `host` (exact, lower
+    /// case). When several contexts name the host (it moved to a new tenant),
+    /// a tenant that is not destroyed wins, then the most recently updated.
     pub async fn get_by_host(&self, host: &str) -> Result<Option<TenantContext>, StoreError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT context FROM tenant_contexts WHERE site_host = $1")
-                .bind(host)
-                .fetch_optional(self.store.pool())
-                .await?;
-        row.map(|(c,)| serde_json::from_str(&c).map_err(StoreError::from))
-            .transpose()
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT context FROM tenant_contexts WHERE site_host = $1 ORDER BY updated_at DESC",
+        )
+        .bind(host)
+        .fetch_all(self.store.pool())
+        .await?;
+        let contexts = rows
+            .into_iter()
+            .map(|(c,)| serde_json::from_str::<TenantContext>(&c).map_err(StoreError::from))
+            .collect::<Result<Vec<_>, _>>()?;
+        let live = contexts
+            .iter()
+            .position(|c| c.status != tenantry_sagas::TenantStatus::Destroyed)
+            .unwrap_or(0);
+        Ok(contexts.into_iter().nth(live))
     }
 
     /// The context of `tenant_id` with its revision, for [`ContextStore::put_if`].

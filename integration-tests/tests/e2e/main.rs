@@ -7,4 +7,5 @@ mod cli;
 mod dead_letter;
 mod dev;
 mod local_stack;
+mod parking;
 mod support;

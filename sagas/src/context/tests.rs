@@ -238,3 +238,42 @@ fn interleaving_of_the_two_streams_does_not_matter() {
     assert_eq!(expected.region, Some(Region::Eu));
     assert!(expected.region_pinned);
 }
+
+#[test]
+fn a_gap_is_held_until_it_fills() {
+    let in_order = fold(&[c(1, created()), c(2, activated(10)), c(3, licence(50))]);
+    let mut ctx = fold(&[c(1, created())]);
+    let In::C(third) = c(3, licence(50)) else {
+        unreachable!()
+    };
+    assert!(ctx.apply_commerce(&third));
+    assert_eq!(ctx.version.commerce_sequence, 1, "3 is held behind the gap");
+    assert!(ctx.products.is_empty());
+    let In::C(second) = c(2, activated(10)) else {
+        unreachable!()
+    };
+    assert!(ctx.apply_commerce(&second));
+    assert_eq!(ctx, in_order);
+    assert_eq!(ctx.products[&jira()].licence.unwrap().seats, 50);
+}
+
+#[test]
+fn a_saga_for_a_later_sequence_releases_held_events_past_a_skipped_gap() {
+    // The provisioner skipped missing sequences 2-4 and ran a saga for 5.
+    let ctx = fold(&[
+        c(1, created()),
+        c(5, activated(7)),
+        p(1, completed(Some(jira()), 5)),
+    ]);
+    assert_eq!(ctx.version.commerce_sequence, 5);
+    assert!(ctx.held.is_empty());
+    assert_eq!(ctx.products[&jira()].state, ProductState::Active);
+}
+
+fn licence(seats: i32) -> CommerceEvent {
+    CommerceEvent::LicenceUpdated(LicenceUpdated {
+        product: jira(),
+        edition: Edition::Premium,
+        seats,
+    })
+}

@@ -147,11 +147,15 @@ CREATE TABLE installed_apps (
     PRIMARY KEY (tenant_id, product, app)
 );
 
--- Tenant context store (projection), read by the context API.
+-- Tenant context store (projection), read by the context API. site_host is
+-- not unique here: uniqueness is the provisioner's rule (step 2); a host can
+-- move to a new tenant after the old one is destroyed or repaired, and the
+-- projection must never block on that.
 CREATE TABLE tenant_contexts (
     tenant_id     TEXT PRIMARY KEY,
-    site_host     TEXT UNIQUE,
+    site_host     TEXT,
     context       TEXT NOT NULL,
     revision      BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL
 );
+CREATE INDEX tenant_contexts_site_host ON tenant_contexts (site_host);

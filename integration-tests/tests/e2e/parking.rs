@@ -1,0 +1,350 @@
+//! Case D4 and the sequence rule: a tenant whose saga fails is parked, its
+//! later events wait, other tenants keep flowing, and an operator's retry or
+//! skip releases the waiting events in order. Out-of-order commerce events
+//! never regress state: stale ones are no-ops, a gap is held and reported.
+
+use crate::support::{Stack, wait_for, wait_for_product};
+use std::time::Duration;
+
+async fn count(stack: &Stack, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql)
+        .fetch_one(stack.store.pool())
+        .await
+        .unwrap();
+    n
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry() {
+    let stack = Stack::start().await;
+    stack
+        .cli(&[
+            "publish",
+            "tenant_created",
+            "--tenant",
+            "t1",
+            "--sequence",
+            "1",
+            "--site",
+            "acme",
+            "--owner-email",
+            "a@acme.test",
+            "--country",
+            "DE",
+        ])
+        .await;
+    wait_for(Duration::from_secs(60), "t1 active", || async {
+        let (_, body) = stack.get("/v1/tenants/t1/context").await;
+        (body["status"] == "active").then_some(())
+    })
+    .await;
+    // t4 asks for the same site name: its tenant saga fails permanently.
+    stack
+        .cli(&[
+            "publish",
+            "tenant_created",
+            "--tenant",
+            "t4",
+            "--sequence",
+            "1",
+            "--site",
+            "acme",
+            "--owner-email",
+            "b@acme.test",
+            "--country",
+            "FR",
+        ])
+        .await;
+    stack
+        .cli(&[
+            "publish",
+            "product_activated",
+            "--tenant",
+            "t4",
+            "--sequence",
+            "2",
+            "--product",
+            "jira",
+            "--seats",
+            "10",
+        ])
+        .await;
+    stack
+        .cli(&[
+            "publish",
+            "licence_updated",
+            "--tenant",
+            "t4",
+            "--sequence",
+            "3",
+            "--product",
+            "jira",
+            "--seats",
+            "50",
+        ])
+        .await;
+    // Another tenant keeps flowing meanwhile.
+    stack
+        .cli(&[
+            "publish",
+            "tenant_created",
+            "--tenant",
+            "t7",
+            "--sequence",
+            "1",
+            "--site",
+            "seven",
+            "--owner-email",
+            "c@seven.test",
+            "--country",
+            "JP",
+        ])
+        .await;
+    stack
+        .cli(&[
+            "publish",
+            "product_activated",
+            "--tenant",
+            "t7",
+            "--sequence",
+            "2",
+            "--product",
+            "confluence",
+            "--seats",
+            "3",
+        ])
+        .await;
+    wait_for_product(&stack.api, "t7", "confluence", "active").await;
+
+    let listed = wait_for(
+        Duration::from_secs(30),
+        "t4 parked with 2 waiting",
+        || async {
+            let out = stack.cli(&["sagas", "list", "--parked"]).await;
+            out.lines()
+                .any(|l| {
+                    l.starts_with("t4") && l.contains("saga_failed") && l.contains("waiting=2")
+                })
+                .then_some(out)
+        },
+    )
+    .await;
+    assert!(listed.contains("is taken by tenant t1"), "{listed}");
+    assert_eq!(
+        count(&stack, "SELECT COUNT(*) FROM sagas WHERE tenant_id = 't4'").await,
+        1,
+        "no product saga started for a parked tenant"
+    );
+
+    // The operator frees the host name and retries.
+    sqlx::query("DELETE FROM sites WHERE tenant_id = 't1'")
+        .execute(stack.store.pool())
+        .await
+        .unwrap();
+    stack.cli(&["sagas", "retry", "t4"]).await;
+    let context = wait_for(Duration::from_secs(60), "t4 jira with 50 seats", || async {
+        let (_, body) = stack.get("/v1/tenants/t4/context").await;
+        (body["products"]["jira"]["state"] == "active"
+            && body["products"]["jira"]["licence"]["seats"] == 50)
+            .then_some(body)
+    })
+    .await;
+    assert_eq!(context["status"], "active");
+    assert_eq!(context["site"]["host"], "acme.tenantry.test");
+    assert_eq!(
+        count(&stack, "SELECT COUNT(*) FROM parked_tenants").await,
+        0
+    );
+    assert_eq!(
+        count(
+            &stack,
+            "SELECT COUNT(*) FROM tenant_events WHERE state = 'waiting'"
+        )
+        .await,
+        0
+    );
+
+    // Asking again for a tenant that is not parked is a clear error.
+    let env = stack.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let output = crate::support::tenantry(&["sagas", "retry", "t4"], &env).await;
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("t4 is not parked"));
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_sequence_gap_is_held_and_reported_and_stale_events_are_no_ops() {
+    let stack = Stack::start().await;
+    stack
+        .cli(&[
+            "publish",
+            "tenant_created",
+            "--tenant",
+            "t6",
+            "--sequence",
+            "1",
+            "--site",
+            "six",
+            "--owner-email",
+            "o@six.test",
+            "--country",
+            "IN",
+        ])
+        .await;
+    // Sequence 3 before 2: held.
+    stack
+        .cli(&[
+            "publish",
+            "licence_updated",
+            "--tenant",
+            "t6",
+            "--sequence",
+            "3",
+            "--product",
+            "jira",
+            "--seats",
+            "50",
+        ])
+        .await;
+    wait_for(Duration::from_secs(30), "t6 gap reported", || async {
+        let out = stack.cli(&["sagas", "list", "--parked"]).await;
+        out.lines()
+            .any(|l| {
+                l.starts_with("t6")
+                    && l.contains("sequence_gap")
+                    && l.contains("waiting for commerce sequence 2")
+            })
+            .then_some(())
+    })
+    .await;
+    stack
+        .cli(&[
+            "publish",
+            "product_activated",
+            "--tenant",
+            "t6",
+            "--sequence",
+            "2",
+            "--product",
+            "jira",
+            "--seats",
+            "10",
+        ])
+        .await;
+    wait_for(Duration::from_secs(60), "t6 jira active", || async {
+        let (_, body) = stack.get("/v1/tenants/t6/context").await;
+        (body["products"]["jira"]["state"] == "active"
+            && body["products"]["jira"]["licence"]["seats"] == 50)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        count(&stack, "SELECT COUNT(*) FROM parked_tenants").await,
+        0
+    );
+    // A late duplicate of sequence 2 (new event id) changes nothing.
+    stack
+        .cli(&[
+            "publish",
+            "product_activated",
+            "--tenant",
+            "t6",
+            "--sequence",
+            "2",
+            "--product",
+            "jira",
+            "--seats",
+            "99",
+        ])
+        .await;
+    wait_for(Duration::from_secs(30), "stale event recorded", || async {
+        (count(
+            &stack,
+            "SELECT COUNT(*) FROM tenant_events WHERE state = 'stale'",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        count(&stack, "SELECT COUNT(*) FROM sagas WHERE tenant_id = 't6'").await,
+        2
+    );
+    let (_, body) = stack.get("/v1/tenants/t6/context").await;
+    assert_eq!(
+        body["products"]["jira"]["licence"]["seats"], 50,
+        "stale event did not regress the licence"
+    );
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn skipping_a_gap_releases_the_waiting_events() {
+    let stack = Stack::start().await;
+    stack
+        .cli(&[
+            "publish",
+            "tenant_created",
+            "--tenant",
+            "t8",
+            "--sequence",
+            "1",
+            "--site",
+            "eight",
+            "--owner-email",
+            "o@eight.test",
+            "--country",
+            "KR",
+        ])
+        .await;
+    stack
+        .cli(&[
+            "publish",
+            "product_activated",
+            "--tenant",
+            "t8",
+            "--sequence",
+            "5",
+            "--product",
+            "jira",
+            "--seats",
+            "7",
+        ])
+        .await;
+    wait_for(Duration::from_secs(30), "t8 parked", || async {
+        (count(
+            &stack,
+            "SELECT COUNT(*) FROM parked_tenants WHERE tenant_id = 't8'",
+        )
+        .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    stack.cli(&["sagas", "skip", "t8"]).await;
+    // The provisioner released sequence 5 past the gap; the projector, which
+    // holds its fold to commerce order too, follows once the saga for 5 ran.
+    wait_for(
+        Duration::from_secs(60),
+        "t8 product saga completed",
+        || async {
+            (count(
+                &stack,
+                "SELECT COUNT(*) FROM sagas WHERE tenant_id = 't8' AND status = 'completed'",
+            )
+            .await
+                == 2)
+                .then_some(())
+        },
+    )
+    .await;
+    assert_eq!(
+        count(&stack, "SELECT COUNT(*) FROM parked_tenants").await,
+        0
+    );
+    let context = wait_for_product(&stack.api, "t8", "jira", "active").await;
+    assert_eq!(context["products"]["jira"]["licence"]["seats"], 7);
+    stack.stop().await;
+}
