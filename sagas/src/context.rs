@@ -157,6 +157,9 @@ pub struct TenantContext {
     /// even across a gap an operator skipped.
     #[serde(default)]
     pub released_floor: i64,
+    /// Raw: provisioning records that arrived after a gap, by sequence.
+    #[serde(default)]
+    pub held_provisioning: BTreeMap<i64, ProvisioningRecord>,
 }
 
 impl TenantContext {
@@ -178,6 +181,7 @@ impl TenantContext {
             tenant_saga_succeeded: None,
             held: BTreeMap::new(),
             released_floor: 0,
+            held_provisioning: BTreeMap::new(),
         }
     }
 
@@ -253,12 +257,32 @@ impl TenantContext {
         self.refresh();
     }
 
-    /// Applies a provisioning record; same sequence guard as commerce.
+    /// Applies a provisioning record in provisioning-sequence order; `false`
+    /// for a duplicate or stale one.
+    ///
+    /// Provisioning sequences are contiguous per tenant (the outbox allocates
+    /// them), so a record after a gap — several relays publishing one tenant's
+    /// rows out of order — is held until the gap fills.
     pub fn apply_provisioning(&mut self, record: &ProvisioningRecord) -> bool {
         let sequence = record.envelope.sequence;
-        if sequence <= self.version.provisioning_sequence {
+        if sequence <= self.version.provisioning_sequence
+            || self.held_provisioning.contains_key(&sequence)
+        {
             return false;
         }
+        self.held_provisioning.insert(sequence, record.clone());
+        while let Some(entry) = self.held_provisioning.first_entry() {
+            if *entry.key() != self.version.provisioning_sequence + 1 {
+                break;
+            }
+            let next = entry.remove();
+            self.apply_provisioning_in_order(&next);
+        }
+        true
+    }
+
+    fn apply_provisioning_in_order(&mut self, record: &ProvisioningRecord) {
+        let sequence = record.envelope.sequence;
         self.version.provisioning_sequence = sequence;
         self.version.events_applied += 1;
         let trigger = match &record.event {
@@ -309,7 +333,6 @@ impl TenantContext {
             _ => {}
         }
         self.refresh();
-        true
     }
 
     fn product_mut(&mut self, key: &ProductKey) -> &mut ProductContext {

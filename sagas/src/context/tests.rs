@@ -277,3 +277,21 @@ fn licence(seats: i32) -> CommerceEvent {
         seats,
     })
 }
+
+#[test]
+fn provisioning_records_out_of_order_are_applied_in_order() {
+    let in_order = fold(&[
+        c(1, created()),
+        p(1, completed(None, 1)),
+        p(2, failed(None, 1)),
+        p(3, completed(None, 1)),
+    ]);
+    let swapped = fold(&[
+        c(1, created()),
+        p(1, completed(None, 1)),
+        p(3, completed(None, 1)),
+        p(2, failed(None, 1)),
+    ]);
+    assert_eq!(swapped, in_order);
+    assert_eq!(swapped.status, TenantStatus::Active);
+}

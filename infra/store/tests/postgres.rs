@@ -1,0 +1,179 @@
+//! Store behaviour on the real PostgreSQL of the local stack
+//! (`TENANTRY_DATABASE_URL`'s server); each test gets a fresh database.
+
+use sqlx::Connection;
+use tenantry_sagas::saga::{SagaSpec, TenantSpec};
+use tenantry_sagas::{SagaKind, SagaState};
+use tenantry_schemas::*;
+use tenantry_store::{Backend, Store, StoreError, outbox, sagas};
+use uuid::Uuid;
+
+async fn fresh_store() -> Store {
+    let url = std::env::var("TENANTRY_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tenantry".into());
+    let server = url
+        .rsplit_once('/')
+        .map_or(url.clone(), |(s, _)| s.to_owned());
+    let name = format!("tenantry_st_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("PostgreSQL reachable (infra/local/up)");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    Store::connect(&format!("{server}/{name}"), 4)
+        .await
+        .unwrap()
+}
+
+fn saga(tenant: &str) -> SagaState {
+    let envelope = Envelope {
+        event_id: Uuid::new_v4(),
+        tenant_id: TenantId::parse(tenant).unwrap(),
+        sequence: 1,
+        occurred_at_ms: MIN_OCCURRED_AT_MS,
+        source: "test".into(),
+        correlation_id: None,
+        causation_id: None,
+    };
+    let spec = SagaSpec {
+        tenant: TenantSpec {
+            site: SiteName::parse(tenant).unwrap(),
+            owner_email: "o@x.test".into(),
+            country: CountryCode::parse("DE").unwrap(),
+            residency_pin: None,
+        },
+        product: None,
+    };
+    SagaState::start(SagaKind::ProvisionTenant, &envelope, spec).0
+}
+
+/// Case S1: two writers holding the same saga version — a late timeout and
+/// a stale resume — race; exactly one compare-and-set wins.
+#[tokio::test]
+async fn s1_only_one_writer_of_a_saga_version_wins() {
+    let store = fresh_store().await;
+    let original = saga("t9");
+    let mut tx = store.pool().begin().await.unwrap();
+    assert!(sagas::insert(&mut tx, &original).await.unwrap());
+    tx.commit().await.unwrap();
+
+    let mut first = original.clone();
+    first.version += 1;
+    let mut second = original.clone();
+    second.version += 1;
+    second.failure = Some("stale resume".into());
+
+    let mut tx = store.pool().begin().await.unwrap();
+    sagas::compare_and_set(&mut tx, &first, original.version)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    let lost = sagas::compare_and_set(&mut tx, &second, original.version).await;
+    assert!(matches!(lost, Err(StoreError::Stale(_))), "{lost:?}");
+    tx.rollback().await.unwrap();
+    let stored = sagas::load(store.pool(), original.saga_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, first, "the stale writer changed nothing");
+}
+
+/// Case D6: the relay claims rows by state, not by a "last id" cursor. Row
+/// 101 (transaction A, still open) commits after row 102 was published and is
+/// still published; a row published but not marked (crash) is claimed again
+/// with the same event id and key.
+#[tokio::test]
+async fn d6_outbox_rows_are_neither_skipped_nor_lost() {
+    let store = fresh_store().await;
+    assert_eq!(store.backend(), Backend::Postgres);
+    let (t6, t7) = (saga("t6"), saga("t7"));
+    let started = |s: &SagaState| {
+        vec![ProvisioningEvent::SagaStarted(SagaStarted {
+            saga_id: s.saga_id,
+            saga_kind: "provision_tenant".into(),
+            trigger_event_id: s.trigger_event_id,
+            trigger_sequence: 1,
+            product: None,
+        })]
+    };
+
+    // A inserts and stays open; B inserts and commits.
+    let mut a = store.pool().begin().await.unwrap();
+    outbox::enqueue(&mut a, &t6, started(&t6)).await.unwrap();
+    let mut b = store.pool().begin().await.unwrap();
+    outbox::enqueue(&mut b, &t7, started(&t7)).await.unwrap();
+    b.commit().await.unwrap();
+
+    // The relay publishes what it can see: B's row only.
+    let mut relay = store.pool().begin().await.unwrap();
+    let rows = outbox::claim(&mut relay, store.backend(), 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].record.envelope.tenant_id.as_str(), "t7");
+    outbox::mark_published(&mut relay, &[rows[0].id])
+        .await
+        .unwrap();
+    relay.commit().await.unwrap();
+
+    // A commits later; its lower id is still claimed.
+    a.commit().await.unwrap();
+    let mut relay = store.pool().begin().await.unwrap();
+    let rows = outbox::claim(&mut relay, store.backend(), 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].record.envelope.tenant_id.as_str(), "t6");
+    let first_attempt = rows[0].record.clone();
+    // Crash between publish and mark: the transaction never commits.
+    drop(relay);
+
+    let mut relay = store.pool().begin().await.unwrap();
+    let rows = outbox::claim(&mut relay, store.backend(), 10)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "the unmarked row is sent again");
+    assert_eq!(rows[0].record, first_attempt, "same event id, key and body");
+    outbox::mark_published(&mut relay, &[rows[0].id])
+        .await
+        .unwrap();
+    relay.commit().await.unwrap();
+    assert_eq!(outbox::pending(store.pool()).await.unwrap(), 0);
+}
+
+/// Two relays at once do not claim the same row (`FOR UPDATE SKIP LOCKED`).
+#[tokio::test]
+async fn concurrent_relays_claim_disjoint_rows() {
+    let store = fresh_store().await;
+    for i in 0..6 {
+        let s = saga(&format!("t{i}"));
+        let mut tx = store.pool().begin().await.unwrap();
+        outbox::enqueue(
+            &mut tx,
+            &s,
+            vec![ProvisioningEvent::CompensationCompleted(
+                CompensationCompleted {
+                    saga_id: s.saga_id,
+                    step: 1,
+                    step_name: "record_licence".into(),
+                },
+            )],
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+    let mut first = store.pool().begin().await.unwrap();
+    let mut second = store.pool().begin().await.unwrap();
+    let a = outbox::claim(&mut first, store.backend(), 3).await.unwrap();
+    let b = outbox::claim(&mut second, store.backend(), 10)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 3);
+    assert_eq!(b.len(), 3);
+    let ids_a: Vec<i64> = a.iter().map(|r| r.id).collect();
+    assert!(b.iter().all(|r| !ids_a.contains(&r.id)));
+}
