@@ -231,13 +231,24 @@ pub async fn request(
     Ok(updated == 1)
 }
 
-/// Parked tenants with a pending operator action.
-pub async fn requested(pool: &AnyPool) -> Result<Vec<(TenantId, OperatorAction)>, StoreError> {
+/// Takes the pending operator actions: returns them and clears them, so each
+/// is carried out once (if the provisioner stops before finishing one, the
+/// operator asks again).
+pub async fn take_requested(pool: &AnyPool) -> Result<Vec<(TenantId, OperatorAction)>, StoreError> {
+    let mut tx = pool.begin().await?;
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT tenant_id, action FROM parked_tenants WHERE action IS NOT NULL ORDER BY parked_at",
     )
-    .fetch_all(pool)
+    .fetch_all(&mut *tx)
     .await?;
+    for (tenant, action) in &rows {
+        sqlx::query("UPDATE parked_tenants SET action = NULL WHERE tenant_id = $1 AND action = $2")
+            .bind(tenant)
+            .bind(action)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
     rows.into_iter()
         .map(|(tenant, action)| {
             let tenant =
@@ -279,15 +290,6 @@ pub async fn get(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<Parked>,
     .await?)
 }
 
-/// Clears a pending operator action that cannot be carried out.
-pub async fn clear_action(pool: &AnyPool, tenant_id: &TenantId) -> Result<(), StoreError> {
-    sqlx::query("UPDATE parked_tenants SET action = NULL WHERE tenant_id = $1")
-        .bind(tenant_id.as_str())
-        .execute(pool)
-        .await?;
-    Ok(())
-}
-
 /// Operator skip: un-parks the tenant; for a sequence gap the missing
 /// sequences are given up (the cursor moves to just before the lowest waiting
 /// event), so the waiting events can be released.
@@ -313,12 +315,12 @@ pub async fn skip(pool: &AnyPool, tenant_id: &TenantId) -> Result<(), StoreError
 
 /// Sagas in `compensation_failed` whose tenant is still parked on them (an
 /// operator's skip takes a saga off the retry schedule).
-pub async fn compensation_failed(pool: &AnyPool) -> Result<Vec<String>, StoreError> {
-    let rows: Vec<(String,)> = sqlx::query_as(
-        "SELECT s.saga_id FROM sagas s JOIN parked_tenants p ON p.saga_id = s.saga_id \
+/// Returns `(saga id, tenant id)` pairs.
+pub async fn compensation_failed(pool: &AnyPool) -> Result<Vec<(String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT s.saga_id, s.tenant_id FROM sagas s JOIN parked_tenants p ON p.saga_id = s.saga_id \
          WHERE s.status = 'compensation_failed' ORDER BY s.updated_at",
     )
     .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    .await?)
 }

@@ -110,22 +110,45 @@ async fn taken_site_name_fails_the_saga_with_a_clear_reason() {
     stack
         .cli(&["publish", "--file", file.to_str().unwrap()])
         .await;
-    let failed =
-        crate::support::wait_for(std::time::Duration::from_secs(60), "t2 failed", || async {
-            let (status, body) = stack.get("/v1/tenants/t2/context").await;
-            (status == 200 && body["status"] == "failed").then_some(body)
-        })
-        .await;
+    // t1 and t2 are provisioned in parallel: whichever reaches step 2 first
+    // gets the host; the other saga fails with the reason and is compensated.
+    let (winner, loser, failed) = crate::support::wait_for(
+        std::time::Duration::from_secs(60),
+        "one of t1, t2 failed",
+        || async {
+            for (winner, loser) in [("t1", "t2"), ("t2", "t1")] {
+                let (status, body) = stack.get(&format!("/v1/tenants/{loser}/context")).await;
+                if status == 200 && body["status"] == "failed" {
+                    return Some((winner, loser, body));
+                }
+            }
+            None
+        },
+    )
+    .await;
     let reason = failed["last_failure"].as_str().unwrap();
     assert!(
-        reason.contains("acme.tenantry.test is taken by tenant t1"),
+        reason.contains(&format!("acme.tenantry.test is taken by tenant {winner}")),
         "{reason}"
     );
-    let (_, first) = stack.get("/v1/tenants/t1/context").await;
+    assert_eq!(
+        failed["site"]["host"],
+        serde_json::Value::Null,
+        "{loser} has no host"
+    );
+    let (_, first) = stack.get(&format!("/v1/tenants/{winner}/context")).await;
     assert_eq!(first["status"], "active");
-    // The failed saga left no second site behind: the host still maps to t1.
+    // The failed saga left no second site behind: the host maps to the winner.
     let (_, by_host) = stack.get("/v1/sites/acme.tenantry.test/context").await;
-    assert_eq!(by_host["tenant_id"], "t1");
+    assert_eq!(by_host["tenant_id"], winner);
+    let (sites,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sites")
+        .fetch_one(stack.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        sites, 1,
+        "compensation removed nothing of the winner's and left nothing of the loser's"
+    );
     std::fs::remove_file(file).ok();
     stack.stop().await;
 }

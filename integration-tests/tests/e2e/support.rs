@@ -138,6 +138,7 @@ impl Stack {
                 shard_capacity: 100,
             },
             step_attempts: 3,
+            workers: 4,
             codec: codec.clone(),
         };
         let projector = ProjectorConfig {

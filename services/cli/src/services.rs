@@ -43,6 +43,7 @@ pub fn provisioner_config(settings: &Settings) -> anyhow::Result<ProvisionerConf
         product_databases: ProductDbTarget::PostgresSchemas,
         effects: settings.effects(),
         step_attempts: 5,
+        workers: settings.workers,
         codec: settings.codec()?,
     })
 }
@@ -66,7 +67,7 @@ pub async fn provisioner(settings: &Settings) -> anyhow::Result<()> {
 /// `tenantry projector`.
 pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
-    let store = connect_store(settings.context_database_url(), &shutdown).await?;
+    let store = connect_store(settings.context_database_url(), 8, &shutdown).await?;
     tenantry_projector::run(
         projector_config(settings)?,
         ContextStore::new(store),
@@ -78,7 +79,7 @@ pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
 /// `tenantry context-api`.
 pub async fn context_api(settings: &Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
-    let store = connect_store(settings.context_database_url(), &shutdown).await?;
+    let store = connect_store(settings.context_database_url(), 8, &shutdown).await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
@@ -89,7 +90,8 @@ pub async fn context_api(settings: &Settings) -> anyhow::Result<()> {
 /// `tenantry replay`.
 pub async fn replay(settings: &Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
-    let store = ContextStore::new(connect_store(settings.context_database_url(), &shutdown).await?);
+    let store =
+        ContextStore::new(connect_store(settings.context_database_url(), 8, &shutdown).await?);
     let codec = settings.codec()?;
     let report = tenantry_projector::replay(
         &settings.kafka("replay"),

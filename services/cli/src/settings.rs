@@ -66,6 +66,9 @@ pub struct Settings {
         default_value_t = 500
     )]
     pub shard_capacity: i64,
+    /// Provisioner workers: tenants handled in parallel (a tenant's events stay in order on one worker).
+    #[arg(long, global = true, env = "TENANTRY_WORKERS", default_value_t = 16)]
+    pub workers: usize,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `tenantry_provisioner=debug`.
     #[arg(long, global = true, env = "TENANTRY_LOG")]
     pub log: Option<String>,

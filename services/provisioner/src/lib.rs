@@ -11,6 +11,7 @@
 //!
 //! [`run`] wires them; binaries and tests call it with a shutdown token.
 
+pub mod dispatch;
 pub mod ingest;
 pub mod operator;
 pub mod relay;
@@ -21,7 +22,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tenantry_kafka::{Consumer, KafkaConfig, Producer};
 use tenantry_schemas::{Codec, Topics};
+use tenantry_store::parking;
 use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases, Store};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// Where product databases (step 6) are created.
@@ -48,8 +51,10 @@ pub struct ProvisionerConfig {
     pub product_databases: ProductDbTarget,
     /// Step adapter settings.
     pub effects: EffectsConfig,
-    /// Attempts per step before a retryable failure counts as permanent.
+    /// Upper bound on attempts per step (each step's policy may allow fewer).
     pub step_attempts: usize,
+    /// Parallel workers; a tenant's records always go to the same one.
+    pub workers: usize,
     /// Codec (schema registry) for records.
     pub codec: Arc<Codec>,
 }
@@ -60,7 +65,7 @@ pub struct ProvisionerConfig {
 /// Errors: the store is unreachable at start-up after retries, or the Kafka
 /// clients cannot be created (bad configuration).
 pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = connect_store(&config.database_url, &shutdown).await?;
+    let store = connect_store(&config.database_url, config.workers as u32 + 4, &shutdown).await?;
     let databases = match &config.product_databases {
         ProductDbTarget::PostgresSchemas => ProductDatabases::PostgresSchemas(store.pool().clone()),
         ProductDbTarget::SqliteDir(dir) => ProductDatabases::SqliteFiles(dir.clone()),
@@ -90,45 +95,84 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         &config.group_id,
         &[config.topics.commerce.as_str()],
     )?;
-    let ingest = ingest::Ingest {
-        store,
+    let ingest = Arc::new(ingest::Ingest {
+        store: store.clone(),
         codec: config.codec.clone(),
         producer,
         dlq_topic: config.topics.commerce_dlq.clone(),
         runner,
-    };
-    tracing::info!(group = %config.group_id, topic = %config.topics.commerce, "Provisioner consuming.");
+    });
+    let workers = config.workers.max(1);
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel();
+    let mut queues = Vec::with_capacity(workers);
+    let mut handles = Vec::with_capacity(workers);
+    for _ in 0..workers {
+        let (tx, rx) = mpsc::channel(WORKER_QUEUE);
+        queues.push(tx);
+        handles.push(tokio::spawn(dispatch::worker(
+            ingest.clone(),
+            rx,
+            done_tx.clone(),
+            shutdown.clone(),
+        )));
+    }
+    drop(done_tx);
+    tracing::info!(group = %config.group_id, topic = %config.topics.commerce, workers,
+        "Provisioner consuming.");
+    let mut tracker = dispatch::OffsetTracker::default();
     let mut operator_tick = tokio::time::interval(operator::OPERATOR_POLL);
     let mut compensation_tick = tokio::time::interval(operator::COMPENSATION_RETRY);
+    let route = |key: &str| &queues[dispatch::worker_for(key, workers)];
     loop {
-        let record = tokio::select! {
+        tokio::select! {
             () = shutdown.cancelled() => break,
+            Some(position) = done_rx.recv() => store_finished(&consumer, &mut tracker, &position),
             _ = operator_tick.tick() => {
-                if operator::carry_out(&ingest, &shutdown).await.is_err() {
-                    break;
+                match parking::take_requested(store.pool()).await {
+                    Ok(requests) => {
+                        for (tenant, action) in requests {
+                            let queue = route(tenant.as_str());
+                            let _ = queue.send(dispatch::Job::Operator(tenant, action)).await;
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "Reading operator requests failed."),
                 }
-                continue;
             }
             _ = compensation_tick.tick() => {
-                if operator::retry_compensations(&ingest, &shutdown).await.is_err() {
-                    break;
+                match parking::compensation_failed(store.pool()).await {
+                    Ok(sagas) => {
+                        for (saga_id, tenant) in sagas {
+                            if let Ok(saga_id) = uuid::Uuid::parse_str(&saga_id) {
+                                let _ = route(&tenant).send(dispatch::Job::RetryCompensation(saga_id)).await;
+                            }
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "Reading failed compensations failed."),
                 }
-                continue;
             }
-            record = consumer.recv() => record,
-        };
-        match record {
-            Ok(record) => {
-                if ingest.handle(&record, &shutdown).await.is_err() {
-                    break; // shutting down mid-record: leave its offset unstored
+            record = consumer.recv() => match record {
+                Ok(record) => {
+                    tracker.begin(&dispatch::Position::of(&record));
+                    let queue = route(record.key_str().unwrap_or(""));
+                    if queue.send(dispatch::Job::Record(record)).await.is_err() {
+                        break;
+                    }
                 }
-                consumer.store(&record)?;
-            }
-            Err(error) => {
-                tracing::warn!(%error, "Kafka receive failed; retrying.");
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
+                Err(error) => {
+                    tracing::warn!(%error, "Kafka receive failed; retrying.");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            },
         }
+    }
+    // Stop handing out work; let workers finish (or abandon, on shutdown) what
+    // they hold, store what finished, commit.
+    drop(queues);
+    for handle in handles {
+        let _ = handle.await;
+    }
+    while let Ok(position) = done_rx.try_recv() {
+        store_finished(&consumer, &mut tracker, &position);
     }
     if let Err(error) = consumer.commit_now() {
         tracing::debug!(%error, "Final offset commit failed.");
@@ -137,11 +181,41 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
     Ok(())
 }
 
+/// Records per worker queue before the consumer loop waits (back-pressure).
+const WORKER_QUEUE: usize = 64;
+
+fn store_finished(
+    consumer: &Consumer,
+    tracker: &mut dispatch::OffsetTracker,
+    position: &dispatch::Position,
+) {
+    let Some(done) = tracker.finish(position) else {
+        return;
+    };
+    let marker = tenantry_kafka::Record {
+        topic: done.topic,
+        partition: done.partition,
+        offset: done.offset,
+        key: None,
+        payload: None,
+        headers: Vec::new(),
+        timestamp_ms: None,
+    };
+    if let Err(error) = consumer.store(&marker) {
+        // Revoked by a rebalance: the new owner re-reads it; dedup makes that harmless.
+        tracing::debug!(%error, "Offset not stored.");
+    }
+}
+
 /// Connects to the store, retrying with backoff while it is unreachable.
-pub async fn connect_store(url: &str, shutdown: &CancellationToken) -> anyhow::Result<Store> {
+pub async fn connect_store(
+    url: &str,
+    max_connections: u32,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Store> {
     let mut delays = backoff();
     loop {
-        match Store::connect(url, 8).await {
+        match Store::connect(url, max_connections).await {
             Ok(store) => return Ok(store),
             Err(error) => {
                 let Some(delay) = delays.next() else {
