@@ -13,8 +13,12 @@ use crate::error::KafkaError;
 /// metadata with all their partitions.
 const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// Creates each `(topic, partitions)` that does not exist yet (replication factor 1:
-/// the local stack has one broker; production topics come from infra/deploy), then
+/// Replication factor -1 asks the broker for its `default.replication.factor`
+/// (KIP-464, CreateTopics v4+), so the same call suits one local broker and a cluster.
+const BROKER_DEFAULT_REPLICATION: i32 = -1;
+
+/// Creates each `(topic, partitions)` that does not exist yet, with the broker's
+/// `default.replication.factor` (replication factor -1, KIP-464; tansu accepts it), then
 /// waits until every topic is visible in metadata with at least that many partitions,
 /// so a producer or consumer started right after does not race the creation.
 ///
@@ -34,7 +38,13 @@ pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[(&str, i32)]) -> Result<
         .map_err(|e| KafkaError::client("create admin client", e))?;
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
-        .map(|(name, partitions)| NewTopic::new(name, *partitions, TopicReplication::Fixed(1)))
+        .map(|(name, partitions)| {
+            NewTopic::new(
+                name,
+                *partitions,
+                TopicReplication::Fixed(BROKER_DEFAULT_REPLICATION),
+            )
+        })
         .collect();
     let options = AdminOptions::new()
         .operation_timeout(Some(Timeout::After(ADMIN_TIMEOUT)))

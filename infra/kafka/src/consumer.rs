@@ -63,7 +63,7 @@ impl Consumer {
     /// [`ConsumerOptions::default`] (start from the beginning when the group has no
     /// committed offset). Defaults: `enable.auto.commit=true`,
     /// `enable.auto.offset.store=false`, `auto.commit.interval.ms=1000`,
-    /// `fetch.wait.max.ms=50`, `session.timeout.ms=10000` (see `config.rs`).
+    /// `fetch.wait.max.ms=100`, `session.timeout.ms=10000` (see `config.rs`).
     ///
     /// Connects lazily: the group is joined while [`recv`](Consumer::recv) is polled.
     /// Errors: [`KafkaError::Config`] for a bad property; a subscription error.

@@ -88,7 +88,8 @@ impl KafkaError {
 
     /// True when retrying later can succeed without anyone changing anything: the
     /// broker is unreachable or slow, a partition leader or group coordinator is moving,
-    /// a rebalance is under way, the local queue is full, or a deadline passed.
+    /// a rebalance is under way, the broker failed internally (UNKNOWN_SERVER_ERROR),
+    /// the local queue is full, or a deadline passed.
     ///
     /// Source of the list: the Kafka protocol's retriable error codes (the Java
     /// client's `RetriableException` subclasses) plus librdkafka's local transport,
@@ -156,6 +157,10 @@ fn is_transient_code(code: RDKafkaErrorCode) -> bool {
             | C::EligibleLeadersNotAvailable
             | C::UnstableOffsetCommit
             | C::ThrottlingQuotaExceeded
+            // The broker's UNKNOWN_SERVER_ERROR: an internal broker failure, never a
+            // verdict on the record (tansu 0.6 answers it to every request while it
+            // shuts down on SIGTERM, for about 6 s).
+            | C::Unknown
             // Group membership churn: the consumer rejoins by itself.
             | C::RebalanceInProgress
             | C::IllegalGeneration
@@ -174,6 +179,7 @@ mod tests {
             RDKafkaErrorCode::MessageTimedOut,
             RDKafkaErrorCode::BrokerTransportFailure,
             RDKafkaErrorCode::RequestTimedOut,
+            RDKafkaErrorCode::Unknown,
         ] {
             let error = KafkaError::client("produce", RdKafkaError::MessageProduction(code));
             assert!(error.is_transient(), "{code:?}");

@@ -1,9 +1,11 @@
 //! Local adapters of the seven provisioning steps, on the store's database.
 //!
-//! Every effect is keyed by its natural key (tenant, product, host…) and
-//! written with `ON CONFLICT`, so re-running a step whose effect already
-//! happened is a no-op that returns the recorded result, and compensating
-//! twice is a no-op ([`StepEffects`] contract).
+//! Every effect carries an idempotency key derived from (saga id, step),
+//! recorded in `step_effects` in the effect's own transaction: re-running a
+//! step whose effect already happened returns the recorded result without
+//! acting again. Effects are also keyed by their natural key (tenant, product,
+//! host…) and written with `ON CONFLICT`, and compensating twice is a no-op
+//! ([`StepEffects`] contract).
 
 use crate::product_db::{ProductDatabases, database_name};
 use crate::store::{Store, StoreError};
@@ -74,7 +76,28 @@ impl LocalEffects {
         Ok(value)
     }
 
-    async fn run(&self, saga: &SagaState, step: Step) -> Result<StepOutput, StepError> {
+    /// Runs the step unless its idempotency key is recorded, in which case
+    /// the recorded result is returned (the product database DDL, which runs
+    /// after its bookkeeping commits, is repeated: it is idempotent).
+    async fn execute_once(&self, saga: &SagaState, step: Step) -> Result<StepOutput, StepError> {
+        let key = idempotency_key(saga, step);
+        let recorded: Option<(String,)> =
+            sqlx::query_as("SELECT result FROM step_effects WHERE idempotency_key = $1")
+                .bind(&key)
+                .fetch_optional(self.store.pool())
+                .await
+                .map_err(StoreError::from)?;
+        if let Some((result,)) = recorded {
+            let output: StepOutput = serde_json::from_str(&result).map_err(StoreError::from)?;
+            if let Some(name) = output.get(detail::DATABASE) {
+                self.databases.create(name).await?;
+            }
+            return Ok(output);
+        }
+        self.run(saga, step, &key).await
+    }
+
+    async fn run(&self, saga: &SagaState, step: Step, key: &str) -> Result<StepOutput, StepError> {
         let tenant = saga.tenant_id.as_str();
         let mut tx = self.begin().await?;
         let output = match (step, saga.kind) {
@@ -247,11 +270,9 @@ impl LocalEffects {
                 let product = product_of(saga)?.product.as_str();
                 let name = database_name(tenant, product);
                 let (shard, name) = self.place_database(&mut tx, tenant, product, &name).await?;
-                let output = Self::commit(
-                    tx,
-                    out(&[(detail::SHARD, shard), (detail::DATABASE, name.clone())]),
-                )
-                .await?;
+                let output = out(&[(detail::SHARD, shard), (detail::DATABASE, name.clone())]);
+                record_effect(&mut tx, key, &output).await?;
+                let output = Self::commit(tx, output).await?;
                 // DDL after the bookkeeping commits; idempotent, so a crash in
                 // between is repaired by the re-run.
                 self.databases.create(&name).await?;
@@ -272,6 +293,7 @@ impl LocalEffects {
                 out(&[(detail::APPS, apps.join(","))])
             }
         };
+        record_effect(&mut tx, key, &output).await?;
         Self::commit(tx, output).await
     }
 
@@ -333,6 +355,12 @@ impl LocalEffects {
         let tenant = saga.tenant_id.as_str();
         let product = saga.product().map(|p| p.to_string());
         let mut tx = self.begin().await?;
+        exec(
+            &mut tx,
+            "DELETE FROM step_effects WHERE idempotency_key = $1",
+            &[&idempotency_key(saga, step)],
+        )
+        .await?;
         match (step, product.as_deref()) {
             (Step::RecordLicence, None) => {
                 exec(
@@ -438,6 +466,25 @@ impl LocalEffects {
     }
 }
 
+/// Idempotency key of a step's effect: `<saga id>:<step name>`, the same for
+/// every attempt, so a redelivered or resumed step finds its recorded result.
+pub fn idempotency_key(saga: &SagaState, step: Step) -> String {
+    format!("{}:{}", saga.saga_id, step.name())
+}
+
+async fn record_effect(tx: &mut Tx, key: &str, output: &StepOutput) -> Result<(), StepError> {
+    sqlx::query(
+        "INSERT INTO step_effects (idempotency_key, result, recorded_at) VALUES ($1, $2, $3)",
+    )
+    .bind(key)
+    .bind(serde_json::to_string(output).map_err(StoreError::from)?)
+    .bind(crate::store::now_ms())
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::from)?;
+    Ok(())
+}
+
 /// Default feature flags of an edition (stored as product configuration, step 4).
 fn default_features(edition: &str) -> Vec<&'static str> {
     match edition {
@@ -488,7 +535,7 @@ async fn placement(tx: &mut Tx, tenant: &str) -> Result<(String, bool), StepErro
 
 impl StepEffects for LocalEffects {
     async fn execute(&self, saga: &SagaState, step: Step) -> Result<StepOutput, StepError> {
-        self.run(saga, step).await
+        self.execute_once(saga, step).await
     }
 
     async fn compensate(&self, saga: &SagaState, step: Step) -> Result<(), StepError> {

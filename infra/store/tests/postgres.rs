@@ -177,3 +177,45 @@ async fn concurrent_relays_claim_disjoint_rows() {
     let ids_a: Vec<i64> = a.iter().map(|r| r.id).collect();
     assert!(b.iter().all(|r| !ids_a.contains(&r.id)));
 }
+
+/// A step redelivered or resumed after a crash acts once: the second run
+/// returns the recorded result (same idempotency key); compensating twice is a
+/// no-op, and after compensation the step acts again.
+#[tokio::test]
+async fn a_step_runs_once_per_idempotency_key() {
+    use tenantry_sagas::{Step, StepEffects};
+    use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases};
+    let store = fresh_store().await;
+    let effects = LocalEffects::new(
+        store.clone(),
+        ProductDatabases::PostgresSchemas(store.pool().clone()),
+        EffectsConfig {
+            site_domain: "tenantry.test".into(),
+            shard_capacity: 10,
+        },
+    );
+    let saga = saga("t1");
+    let groups = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM identity_group_members")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        n
+    };
+    let first = effects.execute(&saga, Step::CreateIdentity).await.unwrap();
+    let second = effects.execute(&saga, Step::CreateIdentity).await.unwrap();
+    assert_eq!(first, second);
+    assert_eq!(first["groups"], "site-admins");
+    assert_eq!(groups().await, 1);
+    effects
+        .compensate(&saga, Step::CreateIdentity)
+        .await
+        .unwrap();
+    effects
+        .compensate(&saga, Step::CreateIdentity)
+        .await
+        .unwrap();
+    assert_eq!(groups().await, 0);
+    effects.execute(&saga, Step::CreateIdentity).await.unwrap();
+    assert_eq!(groups().await, 1, "after compensation the step acts again");
+}

@@ -136,8 +136,15 @@ async fn taken_site_name_fails_the_saga_with_a_clear_reason() {
         serde_json::Value::Null,
         "{loser} has no host"
     );
-    let (_, first) = stack.get(&format!("/v1/tenants/{winner}/context")).await;
-    assert_eq!(first["status"], "active");
+    crate::support::wait_for(
+        std::time::Duration::from_secs(60),
+        "the winner active",
+        || async {
+            let (_, body) = stack.get(&format!("/v1/tenants/{winner}/context")).await;
+            (body["status"] == "active").then_some(())
+        },
+    )
+    .await;
     // The failed saga left no second site behind: the host maps to the winner.
     let (_, by_host) = stack.get("/v1/sites/acme.tenantry.test/context").await;
     assert_eq!(by_host["tenant_id"], winner);

@@ -21,7 +21,7 @@ use crate::settings::Settings;
 use anyhow::{Context, bail};
 use clap::Args;
 use hdrhistogram::Histogram;
-use sqlx::Connection;
+use sqlx::{ConnectOptions, Connection};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
@@ -222,7 +222,11 @@ async fn drive(
     tracing::info!(elapsed = ?warm_up_started.elapsed(), tenants = args.tenants, rate = ?args.rate, "Warm-up done; publishing.");
 
     let mut tracker = Tracker::new(&tenants, products);
-    let before = [services[0].stats()?, services[1].stats()?];
+    let before = [
+        services[0].stats()?,
+        services[1].stats()?,
+        os::stats(std::process::id())?,
+    ];
     let started = Instant::now();
     let schedule = args.rate.map_or(Duration::ZERO, |rate| {
         Duration::from_secs_f64(f64::from(args.tenants) / rate)
@@ -259,7 +263,11 @@ async fn drive(
         }
     }
     let finished = Instant::now();
-    let after = [services[0].stats()?, services[1].stats()?];
+    let after = [
+        services[0].stats()?,
+        services[1].stats()?,
+        os::stats(std::process::id())?,
+    ];
     let published = match published {
         Some(published) => published,
         None => publisher.await.context("publisher task")??,
@@ -274,6 +282,7 @@ async fn drive(
         span: tracker.last_readable.unwrap_or(finished) - started,
         provisioner: ServiceFigures::between(&before[0], &after[0]),
         projector: ServiceFigures::between(&before[1], &after[1]),
+        bench: ServiceFigures::between(&before[2], &after[2]),
     })
 }
 
@@ -687,6 +696,8 @@ struct Report {
     span: Duration,
     provisioner: ServiceFigures,
     projector: ServiceFigures,
+    /// This process: the load generator and the poller, which share the cores.
+    bench: ServiceFigures,
 }
 
 impl std::fmt::Display for Report {
@@ -715,16 +726,30 @@ impl std::fmt::Display for Report {
         )?;
         writeln!(
             f,
-            "  readable={readable} failed={} in {:.2} s (published in {:.2} s)  latency max={:.1} ms  \
-             projector cpu={:.2} s peak_rss={:.1} MiB  provisioner cpu/tenant={:.2} ms",
+            "  {readable} readable, {} failed, in {:.2} s (published in {:.2} s); latency max={:.1} ms",
             self.failed.len(),
             self.span.as_secs_f64(),
             self.publish_span.as_secs_f64(),
             ms(1.0),
-            self.projector.cpu.as_secs_f64(),
-            mib(self.projector.peak_rss),
-            self.provisioner.cpu.as_secs_f64() * 1000.0 / f64::from(self.tenants),
         )?;
+        let per_tenant =
+            |figures: &ServiceFigures| figures.cpu.as_secs_f64() * 1000.0 / f64::from(self.tenants);
+        writeln!(
+            f,
+            "  cpu per tenant: provisioner={:.2} ms projector={:.2} ms bench={:.2} ms; \
+             projector peak_rss={:.1} MiB",
+            per_tenant(&self.provisioner),
+            per_tenant(&self.projector),
+            per_tenant(&self.bench),
+            mib(self.projector.peak_rss),
+        )?;
+        if let Some(rate) = self.rate.filter(|r| readable as f64 / seconds < 0.95 * r) {
+            writeln!(
+                f,
+                "  saturated: throughput is below the offered {rate}/s, so latencies are \
+                 queueing time and grow with --tenants"
+            )?;
+        }
         for (tenant, reason) in self.failed.iter().take(5) {
             writeln!(f, "  failed: {tenant}: {reason}")?;
         }
@@ -747,7 +772,10 @@ impl BenchDatabase {
                 "database_url: tenantry bench needs PostgreSQL (postgres://…), got another scheme"
             );
         }
-        let mut admin = sqlx::PgConnection::connect(&with_database(database_url, "postgres")?)
+        let options: sqlx::postgres::PgConnectOptions =
+            with_database(database_url, "postgres")?.parse()?;
+        // CREATE/DROP DATABASE wait for a checkpoint: not worth a slow-statement warning.
+        let mut admin = sqlx::PgConnection::connect_with(&options.disable_statement_logging())
             .await
             .context("database_url: cannot connect to the PostgreSQL server")?;
         sqlx::query(&format!("CREATE DATABASE {name}"))
