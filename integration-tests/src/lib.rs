@@ -1,2 +1,40 @@
-//! End-to-end tests live in `tests/e2e/`: they need the local stack
-//! (`infra/local/up`) and the `tenantry` binary (`$TENANTRY_BIN`).
+//! `tenantry_integration_tests` — the harness every end-to-end test binary of
+//! this crate shares. The tests themselves live in `tests/`:
+//!
+//! | binary | what it proves |
+//! |---|---|
+//! | `tests/e2e/` | the walking skeleton, CLI, dead letters, parking, dev mode (services in-process) |
+//! | `tests/crash/` | issue #3 "Delivery you can trust": SIGKILL of the provisioner process, broker and database restarts |
+//!
+//! They need the local stack (`infra/local/up`: tansu on `TENANTRY_BOOTSTRAP`,
+//! PostgreSQL on `TENANTRY_DATABASE_URL`) and the `tenantry` binary
+//! (`TENANTRY_BIN`); `infra/local/test` sets all three.
+//!
+//! | module | owns |
+//! |---|---|
+//! | [`env`] | addresses and binaries of the local stack, from `TENANTRY_*` variables |
+//! | [`fresh`] | a fresh PostgreSQL database and fresh, uniquely named topics per test |
+//! | [`wait`] | polling a condition with a deadline (never a bare sleep as an assertion) |
+//! | [`process`] | `tenantry` as a child process: one-shot CLI runs and long-running services with a log file, SIGKILL and SIGTERM |
+//! | [`tansu`] | a private tansu broker on a free port that a test may kill and restart |
+//! | [`postgres`] | a private PostgreSQL cluster on a free port that a test may stop and start |
+//! | [`logs`] | a directory per test run for child-process logs, kept when the test fails |
+//!
+//! Rules the helpers keep: topics are never deleted (tansu 0.6.0 deletes every
+//! topic when one is deleted), every child process is killed when its handle
+//! drops, and the shared broker and PostgreSQL server are never stopped —
+//! tests that restart infrastructure start their own.
+
+pub mod env;
+pub mod fresh;
+pub mod logs;
+pub mod postgres;
+pub mod process;
+pub mod tansu;
+pub mod wait;
+
+pub use env::{DOMAIN, bootstrap, server_url, tenantry_bin};
+pub use fresh::{fresh_database, fresh_database_on, fresh_topics, fresh_topics_on};
+pub use logs::RunDir;
+pub use process::{ServiceProcess, tenantry, tenantry_command};
+pub use wait::{Poll, wait_for, wait_until};

@@ -9,11 +9,12 @@
 //! interleave, and replaying them into an empty store gives the live context.
 //! The fold reads nothing but events: no clock, no lookups.
 
+use crate::desired::{DesiredProduct, DesiredState, Goal, Licence, Rejection};
+use crate::saga::SagaKind;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use tenantry_schemas::{
-    AppKey, CommerceEvent, CommerceRecord, Edition, ProductKey, ProvisioningEvent,
-    ProvisioningRecord, Region, TenantId,
+    AppKey, CommerceRecord, ProductKey, ProvisioningEvent, ProvisioningRecord, Region, TenantId,
 };
 
 /// Lifecycle of a tenant as edges see it.
@@ -48,36 +49,12 @@ pub enum ProductState {
     Failed,
 }
 
-/// Licence of one product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Licence {
-    /// Licensed seats.
-    pub seats: i32,
-    /// Edition.
-    pub edition: Edition,
-}
-
-/// What commerce asked for a product (commerce stream).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Requested {
-    /// Activated (or re-activated) at this commerce sequence.
-    Active {
-        /// Commerce sequence of the activation.
-        since: i64,
-    },
-    /// Suspended.
-    Suspended,
-    /// Deactivated.
-    Deactivated,
-}
-
 /// One product in the context.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProductContext {
     /// Derived state (see [`TenantContext::refresh`]).
     pub state: ProductState,
-    /// Licence from commerce.
+    /// Licence, as commerce last set it.
     pub licence: Option<Licence>,
     /// Shard holding the product database.
     pub shard: Option<String>,
@@ -85,10 +62,11 @@ pub struct ProductContext {
     pub database: Option<String>,
     /// Installed apps.
     pub installed_apps: Vec<AppKey>,
-    /// Raw: what commerce asked for.
-    pub requested: Option<Requested>,
-    /// Raw: trigger sequence of the last completed product saga.
+    /// Raw: trigger sequence of the last completed provisioning (0: none).
     pub provisioned_sequence: i64,
+    /// Raw: access suspended by a completed suspension saga.
+    #[serde(default)]
+    pub suspended: bool,
     /// Raw: trigger sequence of the last failed product saga, with its reason.
     pub failed: Option<(i64, String)>,
 }
@@ -101,8 +79,8 @@ impl ProductContext {
             shard: None,
             database: None,
             installed_apps: Vec::new(),
-            requested: None,
             provisioned_sequence: 0,
+            suspended: false,
             failed: None,
         }
     }
@@ -140,14 +118,20 @@ pub struct TenantContext {
     pub groups: BTreeSet<String>,
     /// Last saga failure reason, if the latest saga failed.
     pub last_failure: Option<String>,
+    /// Commerce events the guards refused, newest last (at most
+    /// [`MAX_REJECTIONS`]).
+    #[serde(default)]
+    pub rejections: Vec<Rejection>,
     /// Stream positions.
     pub version: ContextVersion,
-    /// Raw: tenant_created seen.
-    pub created: bool,
-    /// Raw: tenant_destroyed seen.
-    pub destroyed: bool,
+    /// Raw: what commerce asked for (the same pure state the provisioner plans from).
+    #[serde(default)]
+    pub desired: DesiredState,
     /// Raw: tenant saga outcome (`Some(true)` completed, `Some(false)` failed).
     pub tenant_saga_succeeded: Option<bool>,
+    /// Raw: the destruction saga completed.
+    #[serde(default)]
+    pub destruction_done: bool,
     /// Raw: commerce events that arrived after a gap, by sequence, held until
     /// the gap fills (or the provisioner vouches it released past it).
     #[serde(default)]
@@ -175,10 +159,11 @@ impl TenantContext {
             products: BTreeMap::new(),
             groups: BTreeSet::new(),
             last_failure: None,
+            rejections: Vec::new(),
             version: ContextVersion::default(),
-            created: false,
-            destroyed: false,
+            desired: DesiredState::default(),
             tenant_saga_succeeded: None,
+            destruction_done: false,
             held: BTreeMap::new(),
             released_floor: 0,
             held_provisioning: BTreeMap::new(),
@@ -218,40 +203,12 @@ impl TenantContext {
     }
 
     fn apply_in_order(&mut self, record: &CommerceRecord) {
-        let sequence = record.envelope.sequence;
-        self.version.commerce_sequence = sequence;
+        self.version.commerce_sequence = record.envelope.sequence;
         self.version.events_applied += 1;
-        match &record.event {
-            CommerceEvent::TenantCreated(e) => {
-                self.created = true;
-                self.site = Some(e.site.to_string());
-            }
-            CommerceEvent::TenantDestroyed(_) => self.destroyed = true,
-            CommerceEvent::ProductActivated(e) => {
-                let product = self.product_mut(&e.product);
-                product.requested = Some(Requested::Active { since: sequence });
-                product.licence = Some(Licence {
-                    seats: e.seats,
-                    edition: e.edition,
-                });
-            }
-            CommerceEvent::ProductDeactivated(e) => {
-                self.product_mut(&e.product).requested = Some(Requested::Deactivated);
-            }
-            CommerceEvent::ProductSuspended(e) => {
-                self.product_mut(&e.product).requested = Some(Requested::Suspended);
-            }
-            CommerceEvent::ProductUnsuspended(e) => {
-                let product = self.product_mut(&e.product);
-                if product.requested == Some(Requested::Suspended) {
-                    product.requested = Some(Requested::Active { since: 0 });
-                }
-            }
-            CommerceEvent::LicenceUpdated(e) => {
-                self.product_mut(&e.product).licence = Some(Licence {
-                    seats: e.seats,
-                    edition: e.edition,
-                });
+        if let Err(rejection) = self.desired.apply(record) {
+            self.rejections.push(rejection);
+            if self.rejections.len() > MAX_REJECTIONS {
+                self.rejections.remove(0);
             }
         }
         self.refresh();
@@ -297,32 +254,16 @@ impl TenantContext {
         }
         match &record.event {
             ProvisioningEvent::SagaCompleted(done) => {
-                let outcome = &done.outcome;
-                if outcome.site_host.is_some() {
-                    self.site_host.clone_from(&outcome.site_host);
-                }
-                if outcome.region.is_some() {
-                    self.region = outcome.region;
-                    self.region_pinned = outcome.region_pinned;
-                }
-                self.groups.extend(outcome.groups.iter().cloned());
                 self.last_failure = None;
-                match &done.product {
-                    None => self.tenant_saga_succeeded = Some(true),
-                    Some(key) => {
-                        let product = self.product_mut(key);
-                        product.provisioned_sequence =
-                            product.provisioned_sequence.max(done.trigger_sequence);
-                        product.shard.clone_from(&outcome.shard);
-                        product.database.clone_from(&outcome.database);
-                        product.installed_apps.clone_from(&outcome.installed_apps);
-                    }
-                }
+                self.apply_completed(done);
             }
             ProvisioningEvent::SagaFailed(failed) => {
                 self.last_failure = Some(failed.reason.clone());
                 match &failed.product {
-                    None => self.tenant_saga_succeeded = Some(false),
+                    None if failed.saga_kind == SagaKind::ProvisionTenant.as_str() => {
+                        self.tenant_saga_succeeded = Some(false);
+                    }
+                    None => {}
                     Some(key) => {
                         self.product_mut(key).failed =
                             Some((failed.trigger_sequence, failed.reason.clone()));
@@ -335,6 +276,56 @@ impl TenantContext {
         self.refresh();
     }
 
+    fn apply_completed(&mut self, done: &tenantry_schemas::SagaCompleted) {
+        let outcome = &done.outcome;
+        if outcome.site_host.is_some() {
+            self.site_host.clone_from(&outcome.site_host);
+        }
+        if outcome.region.is_some() {
+            self.region = outcome.region;
+            self.region_pinned = outcome.region_pinned;
+        }
+        if !outcome.groups.is_empty() || done.saga_kind == SagaKind::DeactivateProduct.as_str() {
+            self.groups = outcome.groups.iter().cloned().collect();
+        }
+        let kind = SagaKind::parse(&done.saga_kind);
+        match (kind, &done.product) {
+            (Some(SagaKind::ProvisionTenant), _) => self.tenant_saga_succeeded = Some(true),
+            (Some(SagaKind::DestroyTenant), _) => {
+                self.destruction_done = true;
+                self.site_host = None;
+                self.groups.clear();
+                for product in self.products.values_mut() {
+                    product.provisioned_sequence = 0;
+                    product.shard = None;
+                    product.database = None;
+                    product.installed_apps.clear();
+                }
+            }
+            (Some(SagaKind::ProvisionProduct), Some(key)) => {
+                let product = self.product_mut(key);
+                product.provisioned_sequence =
+                    product.provisioned_sequence.max(done.trigger_sequence);
+                product.suspended = false;
+                product.shard.clone_from(&outcome.shard);
+                product.database.clone_from(&outcome.database);
+                product.installed_apps.clone_from(&outcome.installed_apps);
+            }
+            (Some(SagaKind::SuspendProduct), Some(key)) => self.product_mut(key).suspended = true,
+            (Some(SagaKind::UnsuspendProduct), Some(key)) => {
+                self.product_mut(key).suspended = false
+            }
+            (Some(SagaKind::DeactivateProduct), Some(key)) => {
+                let product = self.product_mut(key);
+                product.provisioned_sequence = 0;
+                product.shard = None;
+                product.database = None;
+                product.installed_apps.clear();
+            }
+            _ => {}
+        }
+    }
+
     fn product_mut(&mut self, key: &ProductKey) -> &mut ProductContext {
         self.products
             .entry(key.clone())
@@ -342,34 +333,51 @@ impl TenantContext {
     }
 
     /// Recomputes derived fields from raw ones. A pure function of the raw
-    /// fields, which is what makes the fold independent of stream interleaving.
+    /// fields, which is what makes the fold independent of stream
+    /// interleaving. Access is shown conservatively: a product commerce has
+    /// suspended or deactivated is shown so at once, before its saga ends.
     pub fn refresh(&mut self) {
-        self.status = if self.destroyed {
+        self.site = self.desired.tenant.as_ref().map(|t| t.site.to_string());
+        self.status = if self.desired.destroyed || self.destruction_done {
             TenantStatus::Destroyed
         } else {
-            match (self.created, self.tenant_saga_succeeded) {
+            match (self.desired.tenant.is_some(), self.tenant_saga_succeeded) {
                 (_, Some(true)) => TenantStatus::Active,
                 (_, Some(false)) => TenantStatus::Failed,
                 (true, None) => TenantStatus::Provisioning,
                 (false, None) => TenantStatus::Pending,
             }
         };
-        for product in self.products.values_mut() {
-            product.state = product_state(product);
+        for key in self.desired.products.keys() {
+            self.products
+                .entry(key.clone())
+                .or_insert_with(ProductContext::empty);
+        }
+        for (key, product) in self.products.iter_mut() {
+            let wanted = self.desired.products.get(key);
+            product.licence = wanted.map(|d| d.licence);
+            product.state = product_state(product, wanted);
         }
     }
 }
 
-fn product_state(product: &ProductContext) -> ProductState {
+/// Most rejections kept on a context.
+pub const MAX_REJECTIONS: usize = 20;
+
+fn product_state(product: &ProductContext, wanted: Option<&DesiredProduct>) -> ProductState {
     let failed_at = product.failed.as_ref().map_or(0, |(seq, _)| *seq);
     let provisioned = product.provisioned_sequence > 0;
-    match &product.requested {
-        Some(Requested::Deactivated) => ProductState::Deactivated,
-        Some(Requested::Suspended) => ProductState::Suspended,
-        Some(Requested::Active { since }) => {
-            if provisioned && product.provisioned_sequence >= *since {
-                ProductState::Active
-            } else if failed_at >= *since && failed_at > product.provisioned_sequence {
+    match wanted {
+        Some(d) if d.goal == Goal::Deactivated => ProductState::Deactivated,
+        Some(d) if d.goal == Goal::Suspended => ProductState::Suspended,
+        Some(d) => {
+            if provisioned && product.provisioned_sequence >= d.activated_at {
+                if product.suspended {
+                    ProductState::Suspended
+                } else {
+                    ProductState::Active
+                }
+            } else if failed_at >= d.activated_at && failed_at > product.provisioned_sequence {
                 ProductState::Failed
             } else {
                 ProductState::Provisioning

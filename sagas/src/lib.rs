@@ -6,22 +6,25 @@
 //!   no effects: it returns the next [`saga::SagaAction`] and the provisioning
 //!   events to append to the outbox; adapters behind [`ports::StepEffects`] do
 //!   the work.
-//! - [`planner`]: which saga (if any) a commerce event starts.
+//! - [`desired`]: what commerce asked for, and the guards that reject events.
+//! - [`reconciler`]: desired × provisioned state → the next saga, or nothing.
 //! - [`context`]: the tenant context and its fold, a pure function of events, so
 //!   replaying the topics into an empty store yields the live context.
 //!
 //! Depends only on `tenantry-schemas` (the contract).
 
 pub mod context;
+pub mod desired;
 pub mod placement;
-pub mod planner;
 pub mod ports;
+pub mod reconciler;
 pub mod saga;
 pub mod steps;
 
 pub use context::{ProductContext, ProductState, TenantContext, TenantStatus};
+pub use desired::{DesiredState, Goal, Licence, Rejection};
 pub use placement::place;
-pub use planner::{PlanError, SagaPlan, plan};
 pub use ports::{StepEffects, StepError, StepOutput};
+pub use reconciler::{ProvisionedState, SagaPlan, reconcile};
 pub use saga::{SagaAction, SagaKind, SagaSpec, SagaState, SagaStatus};
 pub use steps::{Compensation, Step, StepPolicy};

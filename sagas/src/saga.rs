@@ -9,7 +9,7 @@
 //! [`SagaError::Stale`] and changes nothing.
 
 use crate::ports::{StepError, StepOutput};
-use crate::steps::Step;
+use crate::steps::{Compensation, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tenantry_schemas::{
@@ -46,7 +46,30 @@ pub enum SagaKind {
     ProvisionTenant,
     /// Product activated: all seven steps for one product.
     ProvisionProduct,
+    /// Product suspended: access disabled, data untouched.
+    SuspendProduct,
+    /// Product un-suspended: access re-enabled.
+    UnsuspendProduct,
+    /// Licence updated: seats and edition.
+    UpdateLicence,
+    /// Product deactivated: apps uninstalled, group removed, database
+    /// snapshotted then retired, licence ended.
+    DeactivateProduct,
+    /// Tenant destroyed: products deactivated in reverse order, host released,
+    /// identity removed, data key destroyed.
+    DestroyTenant,
 }
+
+/// The seven provisioning steps in the seed's order.
+const PROVISION: &[Step] = &[
+    Step::RecordLicence,
+    Step::CreateSite,
+    Step::PlaceRegion,
+    Step::StoreMetadata,
+    Step::CreateIdentity,
+    Step::ProvisionDatabase,
+    Step::InstallApps,
+];
 
 impl SagaKind {
     /// Snake-case name as published in saga events.
@@ -54,7 +77,58 @@ impl SagaKind {
         match self {
             SagaKind::ProvisionTenant => "provision_tenant",
             SagaKind::ProvisionProduct => "provision_product",
+            SagaKind::SuspendProduct => "suspend_product",
+            SagaKind::UnsuspendProduct => "unsuspend_product",
+            SagaKind::UpdateLicence => "update_licence",
+            SagaKind::DeactivateProduct => "deactivate_product",
+            SagaKind::DestroyTenant => "destroy_tenant",
         }
+    }
+
+    /// The kind named `name` (the inverse of [`SagaKind::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            SagaKind::ProvisionTenant,
+            SagaKind::ProvisionProduct,
+            SagaKind::SuspendProduct,
+            SagaKind::UnsuspendProduct,
+            SagaKind::UpdateLicence,
+            SagaKind::DeactivateProduct,
+            SagaKind::DestroyTenant,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == name)
+    }
+
+    /// The saga's steps in execution order; compensation runs them backwards.
+    pub fn steps(self) -> &'static [Step] {
+        match self {
+            SagaKind::ProvisionTenant | SagaKind::ProvisionProduct => PROVISION,
+            SagaKind::SuspendProduct => &[Step::DisableAccess],
+            SagaKind::UnsuspendProduct => &[Step::EnableAccess],
+            SagaKind::UpdateLicence => &[Step::UpdateLicence],
+            SagaKind::DeactivateProduct => &[
+                Step::UninstallApps,
+                Step::RemoveProductGroup,
+                Step::SnapshotDatabase,
+                Step::RetireDatabase,
+                Step::EndLicence,
+            ],
+            SagaKind::DestroyTenant => &[
+                Step::DeactivateAllProducts,
+                Step::ReleaseHost,
+                Step::RemoveIdentity,
+                Step::ShredDataKey,
+            ],
+        }
+    }
+
+    /// 1-based position of `step` in this saga (0 if it is not one of its steps).
+    pub fn step_number(self, step: Step) -> i32 {
+        self.steps()
+            .iter()
+            .position(|s| *s == step)
+            .map_or(0, |i| i as i32 + 1)
     }
 }
 
@@ -89,8 +163,13 @@ pub struct ProductSpec {
 pub struct SagaSpec {
     /// The tenant.
     pub tenant: TenantSpec,
-    /// The product, for [`SagaKind::ProvisionProduct`].
+    /// The product, for product sagas (for a licence update: the new licence;
+    /// for a deactivation: the installed apps).
     pub product: Option<ProductSpec>,
+    /// For [`SagaKind::DestroyTenant`]: the provisioned products, in reverse
+    /// order of activation.
+    #[serde(default)]
+    pub products: Vec<ProductSpec>,
 }
 
 /// Where a saga is.
@@ -157,8 +236,8 @@ pub enum SagaError {
 /// Persisted state of one saga. Serialised as JSON in the saga store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SagaState {
-    /// Saga id (UUID v5 of the trigger event id, so a redelivered trigger maps
-    /// to the same saga).
+    /// Saga id (UUID v5 of trigger event id, kind and product, so a
+    /// redelivered trigger maps to the same saga).
     pub saga_id: Uuid,
     /// Tenant.
     pub tenant_id: TenantId,
@@ -189,7 +268,11 @@ impl SagaState {
     /// Starts a saga for the commerce event in `trigger`. Returns the state
     /// (version 1, status running) and the `SagaStarted` event.
     pub fn start(kind: SagaKind, trigger: &Envelope, spec: SagaSpec) -> (Self, ProvisioningEvent) {
-        let saga_id = Uuid::new_v5(&SAGA_NAMESPACE, trigger.event_id.as_bytes());
+        // One trigger can start several sagas (activating a product that is
+        // already wanted suspended: provision, then suspend), each once.
+        let product = spec.product.as_ref().map_or("", |p| p.product.as_str());
+        let name = format!("{}/{}/{product}", trigger.event_id, kind.as_str());
+        let saga_id = Uuid::new_v5(&SAGA_NAMESPACE, name.as_bytes());
         let state = Self {
             saga_id,
             tenant_id: trigger.tenant_id.clone(),
@@ -221,15 +304,18 @@ impl SagaState {
     /// The next thing to do, derived from status and results only.
     pub fn next_action(&self) -> SagaAction {
         match self.status {
-            SagaStatus::Running => Step::ALL
-                .into_iter()
+            SagaStatus::Running => self
+                .kind
+                .steps()
+                .iter()
                 .find(|s| !self.results.contains_key(s))
-                .map_or(SagaAction::Done, SagaAction::Run),
+                .map_or(SagaAction::Done, |s| SagaAction::Run(*s)),
             SagaStatus::Compensating => self
-                .results
-                .keys()
+                .kind
+                .steps()
+                .iter()
                 .rev()
-                .find(|s| !self.compensated.contains(s))
+                .find(|s| self.results.contains_key(s) && !self.compensated.contains(s))
                 .map_or(SagaAction::Done, |s| SagaAction::Compensate(*s)),
             _ => SagaAction::Done,
         }
@@ -259,7 +345,7 @@ impl SagaState {
         self.version += 1;
         let mut events = vec![ProvisioningEvent::StepCompleted(StepCompleted {
             saga_id: self.saga_id,
-            step: step.number(),
+            step: self.kind.step_number(step),
             step_name: step.name().to_owned(),
             detail: output,
         })];
@@ -289,21 +375,34 @@ impl SagaState {
         self.version += 1;
         let mut events = vec![ProvisioningEvent::StepFailed(StepFailed {
             saga_id: self.saga_id,
-            step: step.number(),
+            step: self.kind.step_number(step),
             step_name: step.name().to_owned(),
             attempt,
             reason: error.reason.clone(),
             retryable: error.retryable,
         })];
         if !error.retryable {
-            self.failure = Some(format!(
+            let reason = format!(
                 "step {} {}: {}",
-                step.number(),
+                self.kind.step_number(step),
                 step.name(),
                 error.reason
-            ));
-            self.status = SagaStatus::Compensating;
-            events.extend(self.finish_if_compensated());
+            );
+            if let Some(pivot) = self.completed_pivot() {
+                // Past a pivot the saga only moves forward: no compensation;
+                // an operator's retry resumes at this step.
+                let reason = format!(
+                    "{reason} (after pivot step {}: not compensated; `tenantry sagas retry` resumes here)",
+                    pivot.name()
+                );
+                self.failure = Some(reason.clone());
+                self.status = SagaStatus::Failed;
+                events.push(self.failed_event(reason, false));
+            } else {
+                self.failure = Some(reason);
+                self.status = SagaStatus::Compensating;
+                events.extend(self.finish_if_compensated());
+            }
         }
         Ok(events)
     }
@@ -317,7 +416,7 @@ impl SagaState {
         let mut events = vec![ProvisioningEvent::CompensationCompleted(
             CompensationCompleted {
                 saga_id: self.saga_id,
-                step: step.number(),
+                step: self.kind.step_number(step),
                 step_name: step.name().to_owned(),
             },
         )];
@@ -338,7 +437,7 @@ impl SagaState {
         let reason = format!(
             "{}; compensation of step {} {} failed: {}",
             self.failure.as_deref().unwrap_or("saga failed"),
-            step.number(),
+            self.kind.step_number(step),
             step.name(),
             error.reason
         );
@@ -354,6 +453,10 @@ impl SagaState {
     /// Errors: [`SagaError::Stale`] when the saga is not failed.
     pub fn retry(&mut self) -> Result<(), SagaError> {
         match self.status {
+            SagaStatus::Failed if self.completed_pivot().is_some() => {
+                self.status = SagaStatus::Running;
+                self.failure = None;
+            }
             SagaStatus::Failed => {
                 self.status = SagaStatus::Running;
                 self.results.clear();
@@ -370,6 +473,16 @@ impl SagaState {
         }
         self.version += 1;
         Ok(())
+    }
+
+    /// The last completed pivot step, if any.
+    fn completed_pivot(&self) -> Option<Step> {
+        self.kind
+            .steps()
+            .iter()
+            .rev()
+            .find(|s| self.results.contains_key(s) && s.compensation() == Compensation::Pivot)
+            .copied()
     }
 
     fn finish_if_compensated(&mut self) -> Option<ProvisioningEvent> {
@@ -392,37 +505,35 @@ impl SagaState {
         })
     }
 
-    fn detail(&self, step: Step, key: &str) -> Option<&str> {
-        self.results
-            .get(&step)
-            .and_then(|out| out.get(key))
+    /// The value of `key` in the latest step result (in step order) that has it.
+    fn detail(&self, key: &str) -> Option<&str> {
+        self.kind
+            .steps()
+            .iter()
+            .rev()
+            .filter_map(|step| self.results.get(step))
+            .find_map(|out| out.get(key))
             .map(String::as_str)
             .filter(|v| !v.is_empty())
     }
 
     /// The outcome built from step results (what the context shows).
     pub fn outcome(&self) -> ProvisionedOutcome {
-        let list = |step, key| -> Vec<String> {
-            self.detail(step, key)
+        let list = |key| -> Vec<String> {
+            self.detail(key)
                 .map(|v| v.split(',').map(str::to_owned).collect())
                 .unwrap_or_default()
         };
         ProvisionedOutcome {
-            site_host: self
-                .detail(Step::CreateSite, detail::HOST)
-                .map(str::to_owned),
+            site_host: self.detail(detail::HOST).map(str::to_owned),
             region: self
-                .detail(Step::PlaceRegion, detail::REGION)
+                .detail(detail::REGION)
                 .and_then(|r| Region::parse(r, detail::REGION).ok()),
-            region_pinned: self.detail(Step::PlaceRegion, detail::PINNED) == Some("true"),
-            shard: self
-                .detail(Step::ProvisionDatabase, detail::SHARD)
-                .map(str::to_owned),
-            database: self
-                .detail(Step::ProvisionDatabase, detail::DATABASE)
-                .map(str::to_owned),
-            groups: list(Step::CreateIdentity, detail::GROUPS),
-            installed_apps: list(Step::InstallApps, detail::APPS)
+            region_pinned: self.detail(detail::PINNED) == Some("true"),
+            shard: self.detail(detail::SHARD).map(str::to_owned),
+            database: self.detail(detail::DATABASE).map(str::to_owned),
+            groups: list(detail::GROUPS),
+            installed_apps: list(detail::APPS)
                 .iter()
                 .filter_map(|a| AppKey::parse(a).ok())
                 .collect(),

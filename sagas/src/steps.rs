@@ -28,15 +28,18 @@ pub struct StepPolicy {
 pub enum Compensation {
     /// The step has an undo action, run in reverse order when a later step fails.
     Undo,
-    /// A pivot: once it completed the saga only moves forward — later failures
-    /// are retried, never compensated. (No provisioning step is a pivot today:
-    /// every effect, including the product database and app installs, can be
-    /// undone; issue #4 asks that a failed step 7 leave no database behind.)
+    /// A pivot: once it completed the saga only moves forward. A later
+    /// permanent failure is not compensated: the saga ends `failed`
+    /// (`compensated: false`), the tenant is parked, and `tenantry sagas
+    /// retry` resumes at the failed step. (None of the seven provisioning
+    /// steps is a pivot: issue #4 asks that a failed step 7 leave no database
+    /// behind.)
     Pivot,
 }
 
-/// One provisioning step. The order of the variants is the order of execution;
-/// compensation runs completed steps in reverse.
+/// One saga step. The seven provisioning steps come first, in the seed's
+/// order; the others belong to the lifecycle sagas of issue #4. Which steps a
+/// saga runs, in which order, is [`crate::SagaKind::steps`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -52,35 +55,38 @@ pub enum Step {
     CreateIdentity,
     /// 6. Provision the product database on a shard in the region.
     ProvisionDatabase,
-    /// 7. Install the licensed apps.
+    /// 7. Install the licensed apps (lifecycle callback to each app).
     InstallApps,
+    /// Suspension: the product group loses its permission; data untouched.
+    DisableAccess,
+    /// Un-suspension: the product group regains its permission.
+    EnableAccess,
+    /// Licence update: seats and edition; fewer seats than users is recorded
+    /// as over-licence, nothing is removed.
+    UpdateLicence,
+    /// Deactivation: uninstall the product's apps (lifecycle callback).
+    UninstallApps,
+    /// Deactivation: remove the `<product>-users` group.
+    RemoveProductGroup,
+    /// Deactivation: snapshot the product database (the seed's backups).
+    SnapshotDatabase,
+    /// Deactivation: drop or archive the product database per retention. A
+    /// pivot: a dropped database cannot be un-dropped.
+    RetireDatabase,
+    /// Deactivation: the product's licence and site entry end.
+    EndLicence,
+    /// Destruction: deactivate every product, in reverse order of activation.
+    DeactivateAllProducts,
+    /// Destruction: release the site host (reusable after a quarantine).
+    ReleaseHost,
+    /// Destruction: remove the tenant's identity data.
+    RemoveIdentity,
+    /// Destruction: destroy the tenant's data key (crypto-shredding).
+    ShredDataKey,
 }
 
 impl Step {
-    /// All steps in execution order.
-    pub const ALL: [Step; 7] = [
-        Step::RecordLicence,
-        Step::CreateSite,
-        Step::PlaceRegion,
-        Step::StoreMetadata,
-        Step::CreateIdentity,
-        Step::ProvisionDatabase,
-        Step::InstallApps,
-    ];
-
-    /// Step number 1..=7 as in the seed.
-    pub fn number(self) -> i32 {
-        Step::ALL.iter().position(|s| *s == self).unwrap_or(0) as i32 + 1
-    }
-
-    /// Step for a number 1..=7.
-    pub fn from_number(number: i32) -> Option<Step> {
-        usize::try_from(number - 1)
-            .ok()
-            .and_then(|i| Step::ALL.get(i).copied())
-    }
-
-    /// Snake-case name (`create_site`), used in events and logs.
+    /// Snake-case name (`create_site`), used in events, logs and idempotency keys.
     pub fn name(self) -> &'static str {
         match self {
             Step::RecordLicence => "record_licence",
@@ -90,16 +96,31 @@ impl Step {
             Step::CreateIdentity => "create_identity",
             Step::ProvisionDatabase => "provision_database",
             Step::InstallApps => "install_apps",
+            Step::DisableAccess => "disable_access",
+            Step::EnableAccess => "enable_access",
+            Step::UpdateLicence => "update_licence",
+            Step::UninstallApps => "uninstall_apps",
+            Step::RemoveProductGroup => "remove_product_group",
+            Step::SnapshotDatabase => "snapshot_database",
+            Step::RetireDatabase => "retire_database",
+            Step::EndLicence => "end_licence",
+            Step::DeactivateAllProducts => "deactivate_all_products",
+            Step::ReleaseHost => "release_host",
+            Step::RemoveIdentity => "remove_identity",
+            Step::ShredDataKey => "shred_data_key",
         }
     }
 
     /// Retry and timeout policy. Steps that only touch the local database get
-    /// short timeouts; creating a product database (DDL, or an RDS instance at
-    /// scale) and calling apps get longer ones.
+    /// short timeouts; databases (DDL, or an RDS instance at scale),
+    /// snapshots and app callbacks get longer ones.
     pub fn policy(self) -> StepPolicy {
         let timeout = match self {
-            Step::ProvisionDatabase => Duration::from_secs(60),
-            Step::InstallApps => Duration::from_secs(30),
+            Step::ProvisionDatabase
+            | Step::SnapshotDatabase
+            | Step::RetireDatabase
+            | Step::DeactivateAllProducts => Duration::from_secs(60),
+            Step::InstallApps | Step::UninstallApps => Duration::from_secs(30),
             _ => Duration::from_secs(10),
         };
         StepPolicy {
@@ -110,14 +131,17 @@ impl Step {
         }
     }
 
-    /// How the step is undone.
+    /// How the step is undone. Destroying data (retiring a database,
+    /// destroying a tenant) cannot be undone: those steps are pivots.
     pub fn compensation(self) -> Compensation {
-        Compensation::Undo
-    }
-
-    /// The step after this one, if any.
-    pub fn next(self) -> Option<Step> {
-        Step::from_number(self.number() + 1)
+        match self {
+            Step::RetireDatabase
+            | Step::DeactivateAllProducts
+            | Step::ReleaseHost
+            | Step::RemoveIdentity
+            | Step::ShredDataKey => Compensation::Pivot,
+            _ => Compensation::Undo,
+        }
     }
 }
 
@@ -126,14 +150,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn numbers_round_trip_in_order() {
-        for (i, step) in Step::ALL.iter().enumerate() {
-            assert_eq!(step.number(), i as i32 + 1);
-            assert_eq!(Step::from_number(step.number()), Some(*step));
+    fn destructive_steps_are_pivots() {
+        let cases = [
+            (Step::CreateSite, Compensation::Undo),
+            (Step::ProvisionDatabase, Compensation::Undo),
+            (Step::SnapshotDatabase, Compensation::Undo),
+            (Step::RetireDatabase, Compensation::Pivot),
+            (Step::ShredDataKey, Compensation::Pivot),
+        ];
+        for (step, compensation) in cases {
+            assert_eq!(step.compensation(), compensation, "{}", step.name());
         }
-        assert_eq!(Step::from_number(0), None);
-        assert_eq!(Step::from_number(8), None);
-        assert_eq!(Step::InstallApps.next(), None);
-        assert_eq!(Step::RecordLicence.next(), Some(Step::CreateSite));
     }
 }

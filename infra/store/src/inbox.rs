@@ -5,8 +5,7 @@
 
 use crate::store::{StoreError, now_ms};
 use sqlx::{Any, Transaction};
-use tenantry_sagas::saga::TenantSpec;
-use tenantry_schemas::{CommerceRecord, TenantId};
+use tenantry_schemas::CommerceRecord;
 
 /// Where a record came from, for the event stream.
 #[derive(Debug, Clone)]
@@ -65,40 +64,6 @@ pub async fn append(
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// Stores the tenant spec from `tenant_created`; the first one wins (a second
-/// `tenant_created` for the same tenant does not change it). Returns whether
-/// this call created it.
-pub async fn save_tenant(
-    tx: &mut Transaction<'static, Any>,
-    tenant_id: &TenantId,
-    spec: &TenantSpec,
-) -> Result<bool, StoreError> {
-    let inserted = sqlx::query(
-        "INSERT INTO tenants (tenant_id, spec, created_at) VALUES ($1, $2, $3) \
-         ON CONFLICT (tenant_id) DO NOTHING",
-    )
-    .bind(tenant_id.as_str())
-    .bind(serde_json::to_string(spec)?)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
-    Ok(inserted == 1)
-}
-
-/// Loads the tenant spec, if the tenant was created.
-pub async fn load_tenant(
-    tx: &mut Transaction<'static, Any>,
-    tenant_id: &TenantId,
-) -> Result<Option<TenantSpec>, StoreError> {
-    let row: Option<(String,)> = sqlx::query_as("SELECT spec FROM tenants WHERE tenant_id = $1")
-        .bind(tenant_id.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-    row.map(|(spec,)| serde_json::from_str(&spec).map_err(StoreError::from))
-        .transpose()
 }
 
 /// Records that the event was rejected by a guard, with the reason.

@@ -8,6 +8,7 @@
 //! - [`outbox`]: provisioning records written in the state-change transaction,
 //!   and the relay's queries.
 //! - [`parking`]: per-tenant release order, stale and held events, parked tenants.
+//! - [`tenant_states`]: desired and provisioned state per tenant (the reconciler's input).
 //! - [`contexts`]: the tenant context store read by edges.
 //! - [`effects`]: the local adapters of the seven provisioning steps.
 //! - [`product_db`]: product databases — a PostgreSQL schema per tenant and
@@ -23,8 +24,9 @@ pub mod parking;
 pub mod product_db;
 pub mod sagas;
 mod store;
+pub mod tenant_states;
 
 pub use contexts::ContextStore;
-pub use effects::{EffectsConfig, LocalEffects};
+pub use effects::{EffectsConfig, LocalEffects, Retention};
 pub use product_db::ProductDatabases;
 pub use store::{Backend, Store, StoreError, now_ms};

@@ -105,6 +105,81 @@ impl ProductDatabases {
         Ok(())
     }
 
+    /// Copies database `source` to a new database `snapshot` (the seed's
+    /// backups): on PostgreSQL a schema with a copy of every table, in SQLite
+    /// `VACUUM INTO` a new file. Idempotent: an existing snapshot is kept.
+    pub async fn snapshot(&self, source: &str, snapshot: &str) -> Result<(), StoreError> {
+        if self.exists(snapshot).await? || !self.exists(source).await? {
+            return Ok(());
+        }
+        match self {
+            ProductDatabases::PostgresSchemas(pool) => {
+                let tables: Vec<(String,)> = sqlx::query_as(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
+                )
+                .bind(source)
+                .fetch_all(pool)
+                .await?;
+                let (src, dst) = (quoted(source)?, quoted(snapshot)?);
+                let mut sql = format!("CREATE SCHEMA {dst};");
+                for (table,) in tables {
+                    let table = quoted(&table)?;
+                    sql.push_str(&format!(
+                        "CREATE TABLE {dst}.{table} AS TABLE {src}.{table};"
+                    ));
+                }
+                // One simple-query message: PostgreSQL runs it as one implicit
+                // transaction, so a half-made snapshot never stays behind.
+                sqlx::raw_sql(&sql).execute(pool).await?;
+            }
+            ProductDatabases::SqliteFiles(dir) => {
+                let url = format!("sqlite://{}", self.sqlite_path(dir, source).display());
+                let pool = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&url)
+                    .await?;
+                let target = self.sqlite_path(dir, snapshot).display().to_string();
+                sqlx::query(&format!("VACUUM INTO '{}'", target.replace('\'', "''")))
+                    .execute(&pool)
+                    .await?;
+                pool.close().await;
+            }
+        }
+        Ok(())
+    }
+
+    /// Keeps database `name` under `archived_<name>` instead of dropping it.
+    /// Idempotent.
+    pub async fn archive(&self, name: &str) -> Result<(), StoreError> {
+        let archived: String = format!("archived_{name}")
+            .chars()
+            .take(MAX_NAME_LEN)
+            .collect();
+        if !self.exists(name).await? {
+            return Ok(());
+        }
+        match self {
+            ProductDatabases::PostgresSchemas(pool) => {
+                sqlx::raw_sql(&format!(
+                    "ALTER SCHEMA {} RENAME TO {}",
+                    quoted(name)?,
+                    quoted(&archived)?
+                ))
+                .execute(pool)
+                .await?;
+            }
+            ProductDatabases::SqliteFiles(dir) => {
+                tokio::fs::rename(
+                    self.sqlite_path(dir, name),
+                    self.sqlite_path(dir, &archived),
+                )
+                .await
+                .map_err(|e| StoreError::Database(sqlx::Error::Io(e)))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether database `name` exists.
     pub async fn exists(&self, name: &str) -> Result<bool, StoreError> {
         match self {

@@ -73,6 +73,19 @@ pub async fn load(pool: &AnyPool, saga_id: Uuid) -> Result<Option<SagaState>, St
         .transpose()
 }
 
+/// Loads one saga in the caller's transaction.
+pub async fn load_in(
+    tx: &mut Transaction<'static, Any>,
+    saga_id: Uuid,
+) -> Result<Option<SagaState>, StoreError> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT state FROM sagas WHERE saga_id = $1")
+        .bind(saga_id.to_string())
+        .fetch_optional(&mut **tx)
+        .await?;
+    row.map(|(s,)| serde_json::from_str(&s).map_err(StoreError::from))
+        .transpose()
+}
+
 /// Sagas not in a terminal state (running or compensating), oldest first —
 /// the ones to resume after a restart.
 pub async fn unfinished(pool: &AnyPool) -> Result<Vec<SagaState>, StoreError> {

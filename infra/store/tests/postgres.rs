@@ -45,6 +45,7 @@ fn saga(tenant: &str) -> SagaState {
             residency_pin: None,
         },
         product: None,
+        products: vec![],
     };
     SagaState::start(SagaKind::ProvisionTenant, &envelope, spec).0
 }
@@ -192,6 +193,8 @@ async fn a_step_runs_once_per_idempotency_key() {
         EffectsConfig {
             site_domain: "tenantry.test".into(),
             shard_capacity: 10,
+            host_quarantine_ms: 0,
+            retention: tenantry_store::Retention::Drop,
         },
     );
     let saga = saga("t1");

@@ -6,6 +6,7 @@
 mod cli;
 mod dead_letter;
 mod dev;
+mod lifecycle;
 mod local_stack;
 mod parking;
 mod support;

@@ -270,7 +270,8 @@ async fn a_sequence_gap_is_held_and_reported_and_stale_events_are_no_ops() {
     .await;
     assert_eq!(
         count(&stack, "SELECT COUNT(*) FROM sagas WHERE tenant_id = 't6'").await,
-        2
+        3,
+        "tenant, product, licence update; none for the stale event"
     );
     let (_, body) = stack.get("/v1/tenants/t6/context").await;
     assert_eq!(

@@ -1,113 +1,50 @@
-//! Test harness: fresh databases and topics, the services in-process, the
-//! CLI as a process, and polling with deadlines.
+//! Test harness of the e2e binary: the services in-process ([`Stack`]) and
+//! reading contexts over HTTP. Fresh databases and topics, the CLI as a
+//! process and polling with deadlines come from the crate's shared harness
+//! (`tenantry_integration_tests`, `src/`) and are re-exported here.
 
-use sqlx::Connection;
-use std::path::PathBuf;
-use std::process::Output;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
-use tenantry_kafka::{KafkaConfig, ensure_topics};
+use std::time::Duration;
+use tenantry_apps::recorder::AppRecorder;
+use tenantry_kafka::KafkaConfig;
 use tenantry_projector::ProjectorConfig;
 use tenantry_provisioner::{ProductDbTarget, ProvisionerConfig};
 use tenantry_schemas::{Codec, Topics};
 use tenantry_store::{ContextStore, EffectsConfig, Store};
 use tokio_util::sync::CancellationToken;
-use uuid::Uuid;
 
-/// Site domain used by the tests.
-pub const DOMAIN: &str = "tenantry.test";
-
-pub fn bootstrap() -> String {
-    std::env::var("TENANTRY_BOOTSTRAP").unwrap_or_else(|_| "127.0.0.1:9092".into())
-}
-
-fn server_url() -> String {
-    let url = std::env::var("TENANTRY_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tenantry".into());
-    match url.rsplit_once('/') {
-        Some((server, _)) => server.to_owned(),
-        None => url,
-    }
-}
-
-/// Creates an empty PostgreSQL database and returns its URL.
-pub async fn fresh_database() -> String {
-    let name = format!("tenantry_it_{}", Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&format!("{}/postgres", server_url()))
-        .await
-        .expect("PostgreSQL from TENANTRY_DATABASE_URL is reachable (run infra/local/up)");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .expect("create test database");
-    format!("{}/{name}", server_url())
-}
-
-/// Fresh topics with a unique suffix, created on the broker.
-pub async fn fresh_topics() -> (String, Topics) {
-    let suffix = Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let topics = Topics::with_suffix(&suffix);
-    ensure_topics(
-        &KafkaConfig::new(bootstrap(), "tenantry-it"),
-        &topics.with_partitions(),
-    )
-    .await
-    .expect("broker from TENANTRY_BOOTSTRAP is reachable (run infra/local/up)");
-    (suffix, topics)
-}
-
-/// The `tenantry` binary.
-pub fn tenantry_bin() -> PathBuf {
-    if let Ok(path) = std::env::var("TENANTRY_BIN") {
-        return path.into();
-    }
-    // target/debug/deps/e2e-… → target/debug/tenantry
-    let exe = std::env::current_exe().expect("test executable path");
-    exe.parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join("tenantry"))
-        .expect("target dir")
-}
-
-/// Runs `tenantry <args>` with a clean TENANTRY_* environment plus `env`.
-pub async fn tenantry(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = tokio::process::Command::new(tenantry_bin());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("TENANTRY_") {
-            command.env_remove(name);
-        }
-    }
-    command
-        .args(args)
-        .envs(env.iter().copied())
-        .kill_on_drop(true);
-    tokio::time::timeout(Duration::from_secs(120), command.output())
-        .await
-        .expect("tenantry finishes within 120 s")
-        .expect("tenantry binary runs (build it: cargo build --bin tenantry)")
-}
-
-/// Polls `probe` until it returns `Some` or `timeout` passes.
-pub async fn wait_for<T, F, Fut>(timeout: Duration, what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = probe().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+pub use tenantry_integration_tests::{
+    DOMAIN, bootstrap, fresh_database, fresh_topics, tenantry, tenantry_bin, wait_for,
+};
 
 /// Provisioner, projector and context API running in-process on the local
 /// stack, on fresh topics and databases.
+/// Apps the test stack registers, served by the recording app server.
+pub const APPS: &[&str] = &["jira-slack", "tempo-timesheets"];
+
+/// Starts the recording app server for [`APPS`] and the matching configuration.
+async fn start_apps() -> (AppRecorder, tenantry_apps::AppsConfig) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let secrets: std::collections::HashMap<String, String> = APPS
+        .iter()
+        .map(|app| {
+            (
+                (*app).to_owned(),
+                format!("secret-of-{app}-0123456789abcdef0123456789"),
+            )
+        })
+        .collect();
+    let recorder = tenantry_apps::recorder::start(listener, secrets.clone()).await;
+    let config = serde_json::json!({
+        "egress_allow": [recorder.addr().to_string()],
+        "apps": APPS.iter().map(|app| serde_json::json!({
+            "key": app, "base_url": recorder.base_url(app), "shared_secret": secrets[*app],
+        })).collect::<Vec<_>>(),
+    });
+    let config = tenantry_apps::AppsConfig::from_json(&config.to_string()).expect("apps config");
+    (recorder, config)
+}
+
 pub struct Stack {
     pub suffix: String,
     pub topics: Topics,
@@ -116,6 +53,11 @@ pub struct Stack {
     pub store: Store,
     pub contexts: ContextStore,
     pub shutdown: CancellationToken,
+    /// The apps' side of lifecycle callbacks.
+    pub apps: AppRecorder,
+    /// Tenant data keys (crypto-shredding).
+    pub keys: Arc<tenantry_keys::LocalKeyService>,
+    _keys_dir: tempfile::TempDir,
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
@@ -127,6 +69,9 @@ impl Stack {
         let contexts = ContextStore::new(store.clone());
         let codec = Arc::new(Codec::embedded());
         let shutdown = CancellationToken::new();
+        let (apps, apps_config) = start_apps().await;
+        let keys_dir = tempfile::tempdir().expect("keys dir");
+        let keys = Arc::new(tenantry_keys::LocalKeyService::new(keys_dir.path()).expect("keys"));
         let provisioner = ProvisionerConfig {
             kafka: KafkaConfig::new(bootstrap(), "it-provisioner"),
             topics: topics.clone(),
@@ -136,10 +81,14 @@ impl Stack {
             effects: EffectsConfig {
                 site_domain: DOMAIN.into(),
                 shard_capacity: 100,
+                host_quarantine_ms: 0,
+                retention: tenantry_store::Retention::Drop,
             },
             step_attempts: 3,
             workers: 4,
             codec: codec.clone(),
+            apps: apps_config,
+            keys: keys.clone(),
         };
         let projector = ProjectorConfig {
             kafka: KafkaConfig::new(bootstrap(), "it-projector"),
@@ -163,6 +112,9 @@ impl Stack {
             )),
         ];
         Self {
+            apps,
+            keys,
+            _keys_dir: keys_dir,
             suffix,
             topics,
             database_url,

@@ -62,7 +62,7 @@ fn completed(product: Option<ProductKey>, trigger_sequence: i64) -> Provisioning
     let product_saga = product.is_some();
     ProvisioningEvent::SagaCompleted(SagaCompleted {
         saga_id: Uuid::from_u128(trigger_sequence as u128),
-        saga_kind: "k".into(),
+        saga_kind: kind_of(product_saga).into(),
         trigger_sequence,
         product,
         outcome: ProvisionedOutcome {
@@ -77,10 +77,18 @@ fn completed(product: Option<ProductKey>, trigger_sequence: i64) -> Provisioning
     })
 }
 
+fn kind_of(product_saga: bool) -> &'static str {
+    if product_saga {
+        "provision_product"
+    } else {
+        "provision_tenant"
+    }
+}
+
 fn failed(product: Option<ProductKey>, trigger_sequence: i64) -> ProvisioningEvent {
     ProvisioningEvent::SagaFailed(SagaFailed {
         saga_id: Uuid::from_u128(99),
-        saga_kind: "k".into(),
+        saga_kind: kind_of(product.is_some()).into(),
         trigger_sequence,
         product,
         reason: "step 2 create_site: host taken".into(),

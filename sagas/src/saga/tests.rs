@@ -30,6 +30,7 @@ fn spec() -> SagaSpec {
             seats: 25,
             apps: vec![],
         }),
+        products: vec![],
     }
 }
 
@@ -210,4 +211,62 @@ fn retry_restarts_a_compensated_saga_and_resumes_a_failed_compensation() {
 
     let (mut done, _, _) = drive(&[Obs::Ok; 7]);
     assert!(done.retry().is_err(), "a completed saga cannot be retried");
+}
+
+#[test]
+fn past_a_pivot_a_failure_is_not_compensated_and_retry_resumes_there() {
+    let (mut saga, _) = SagaState::start(SagaKind::DeactivateProduct, &envelope(), spec());
+    for step in [
+        Step::UninstallApps,
+        Step::RemoveProductGroup,
+        Step::SnapshotDatabase,
+        Step::RetireDatabase,
+    ] {
+        assert_eq!(saga.next_action(), SagaAction::Run(step));
+        saga.step_succeeded(step, StepOutput::new()).unwrap();
+    }
+    let events = saga
+        .step_failed(Step::EndLicence, &StepError::permanent("boom"), 1)
+        .unwrap();
+    assert_eq!(saga.status, SagaStatus::Failed);
+    assert_eq!(
+        saga.next_action(),
+        SagaAction::Done,
+        "nothing to compensate past the pivot"
+    );
+    let Some(ProvisioningEvent::SagaFailed(failed)) = events.last() else {
+        panic!("saga_failed expected, got {events:?}")
+    };
+    assert!(!failed.compensated);
+    assert!(failed.reason.contains("after pivot step retire_database"));
+    saga.retry().unwrap();
+    assert_eq!(saga.next_action(), SagaAction::Run(Step::EndLicence));
+
+    // Before the pivot, the same failure compensates in reverse order.
+    let (mut early, _) = SagaState::start(SagaKind::DeactivateProduct, &envelope(), spec());
+    early
+        .step_succeeded(Step::UninstallApps, StepOutput::new())
+        .unwrap();
+    early
+        .step_failed(Step::RemoveProductGroup, &StepError::permanent("boom"), 1)
+        .unwrap();
+    assert_eq!(
+        early.next_action(),
+        SagaAction::Compensate(Step::UninstallApps)
+    );
+}
+
+#[test]
+fn every_kind_numbers_its_steps_from_one() {
+    for kind in [
+        SagaKind::ProvisionTenant,
+        SagaKind::SuspendProduct,
+        SagaKind::DeactivateProduct,
+        SagaKind::DestroyTenant,
+    ] {
+        for (i, step) in kind.steps().iter().enumerate() {
+            assert_eq!(kind.step_number(*step), i as i32 + 1);
+        }
+        assert_eq!(SagaKind::parse(kind.as_str()), Some(kind));
+    }
 }

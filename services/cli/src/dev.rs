@@ -9,6 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tenantry_context_api::ContextView;
 use tenantry_kafka::EmbeddedBroker;
@@ -67,6 +68,16 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
 
     let mut provisioner = provisioner_config(&settings)?;
     provisioner.product_databases = ProductDbTarget::SqliteDir(data_dir.join("product-dbs"));
+    provisioner.keys = Arc::new(tenantry_keys::LocalKeyService::new(data_dir.join("keys"))?);
+    // Apps: unless --apps-config names real ones, the demo apps are served by
+    // an in-process app that verifies each signed lifecycle callback.
+    let recorder = if settings.apps_config.is_none() {
+        let (recorder, apps) = demo_apps().await?;
+        provisioner.apps = apps;
+        Some(recorder)
+    } else {
+        None
+    };
     let projector = projector_config(&settings)?;
     let tasks = [
         tokio::spawn(tenantry_provisioner::run(provisioner, shutdown.clone())),
@@ -107,8 +118,50 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     for task in tasks {
         task.await??;
     }
+    if let Some(recorder) = recorder {
+        println!(
+            "Apps received {} signed lifecycle callbacks.",
+            recorder.calls().len()
+        );
+    }
     drop(broker);
     Ok(())
+}
+
+/// Apps of the demo tenants, registered in dev mode.
+pub const DEMO_APPS: &[&str] = &["jira-slack", "tempo-timesheets", "confluence-drawio"];
+
+/// Starts the in-process app for [`DEMO_APPS`] on a free loopback port and
+/// returns it with the matching configuration (one random secret per app).
+async fn demo_apps() -> anyhow::Result<(
+    tenantry_apps::recorder::AppRecorder,
+    tenantry_apps::AppsConfig,
+)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let secrets: std::collections::HashMap<String, String> = DEMO_APPS
+        .iter()
+        .map(|app| {
+            (
+                (*app).to_owned(),
+                format!(
+                    "{}{}",
+                    uuid::Uuid::new_v4().simple(),
+                    uuid::Uuid::new_v4().simple()
+                ),
+            )
+        })
+        .collect();
+    let recorder = tenantry_apps::recorder::start(listener, secrets.clone()).await;
+    let apps = serde_json::json!({
+        "egress_allow": [recorder.addr().to_string()],
+        "apps": DEMO_APPS.iter().map(|app| serde_json::json!({
+            "key": app,
+            "base_url": recorder.base_url(app),
+            "shared_secret": secrets[*app],
+        })).collect::<Vec<_>>(),
+    });
+    let config = tenantry_apps::AppsConfig::from_json(&apps.to_string())?;
+    Ok((recorder, config))
 }
 
 /// The demo's tenants, as JSON lines (the `publish --file` format).

@@ -45,6 +45,8 @@ pub fn provisioner_config(settings: &Settings) -> anyhow::Result<ProvisionerConf
         step_attempts: 5,
         workers: settings.workers,
         codec: settings.codec()?,
+        apps: settings.apps()?,
+        keys: settings.keys()?,
     })
 }
 

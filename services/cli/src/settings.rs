@@ -4,7 +4,7 @@ use clap::Args;
 use std::sync::Arc;
 use tenantry_kafka::KafkaConfig;
 use tenantry_schemas::{Codec, ConfluentRegistry, Topics};
-use tenantry_store::EffectsConfig;
+use tenantry_store::{EffectsConfig, Retention};
 
 /// Settings every command shares.
 #[derive(Debug, Clone, Args)]
@@ -66,6 +66,25 @@ pub struct Settings {
         default_value_t = 500
     )]
     pub shard_capacity: i64,
+    /// Seconds a destroyed tenant's site host stays unusable (default 30 days).
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_HOST_QUARANTINE_SECS",
+        default_value_t = 2_592_000
+    )]
+    pub host_quarantine_secs: i64,
+    /// Keep a deactivated product's database (renamed archived_<name>) instead of dropping it after its snapshot.
+    #[arg(long, global = true, env = "TENANTRY_ARCHIVE_DATABASES")]
+    pub archive_databases: bool,
+    /// JSON file of registered apps and the egress allow-list for lifecycle callbacks
+    /// ({"egress_allow": ["host:port"], "apps": [{"key", "base_url", "shared_secret"}]}).
+    /// Without it no app is registered, and activating a product with apps fails its step 7.
+    #[arg(long, global = true, env = "TENANTRY_APPS_CONFIG")]
+    pub apps_config: Option<std::path::PathBuf>,
+    /// Directory of the local tenant data keys (development key service; production uses KMS).
+    #[arg(long, global = true, env = "TENANTRY_KEYS_DIR")]
+    pub keys_dir: Option<std::path::PathBuf>,
     /// Provisioner workers: tenants handled in parallel (a tenant's events stay in order on one worker).
     #[arg(long, global = true, env = "TENANTRY_WORKERS", default_value_t = 16)]
     pub workers: usize,
@@ -100,7 +119,41 @@ impl Settings {
         EffectsConfig {
             site_domain: self.site_domain.clone(),
             shard_capacity: self.shard_capacity,
+            host_quarantine_ms: self.host_quarantine_secs.saturating_mul(1000),
+            retention: if self.archive_databases {
+                Retention::Archive
+            } else {
+                Retention::Drop
+            },
         }
+    }
+
+    /// Registered apps, from `--apps-config` (empty without it).
+    ///
+    /// Errors: the file cannot be read, or a field is invalid (named in the error).
+    pub fn apps(&self) -> anyhow::Result<tenantry_apps::AppsConfig> {
+        match &self.apps_config {
+            None => Ok(tenantry_apps::AppsConfig::empty()),
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("apps_config: cannot read {}: {e}", path.display())
+                })?;
+                Ok(tenantry_apps::AppsConfig::from_json(&text)
+                    .map_err(|e| anyhow::anyhow!("apps_config: {e}"))?)
+            }
+        }
+    }
+
+    /// The tenant key service: local key files in `--keys-dir` (default
+    /// `<temp dir>/tenantry-keys`).
+    pub fn keys(&self) -> anyhow::Result<Arc<dyn tenantry_keys::KeyService>> {
+        let dir = self
+            .keys_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join("tenantry-keys"));
+        let service = tenantry_keys::LocalKeyService::new(&dir)
+            .map_err(|e| anyhow::anyhow!("keys_dir: cannot use {}: {e}", dir.display()))?;
+        Ok(Arc::new(service))
     }
 
     /// The codec: Confluent registry when configured, else the embedded one.

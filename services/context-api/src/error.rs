@@ -26,6 +26,10 @@ pub enum ApiError {
     /// Body: `{"error":{"code":"tenant_not_found","message":…}}`.
     #[error("no context for tenant {0}")]
     TenantNotFound(TenantId),
+    /// `410`: the tenant was destroyed (issue #4); edges must stop serving it.
+    /// Body: `{"error":{"code":"tenant_destroyed","message":…}}`.
+    #[error("tenant {0} was destroyed")]
+    TenantDestroyed(TenantId),
     /// `404`: no tenant has this site host.
     /// Body: `{"error":{"code":"site_not_found","message":…}}`.
     #[error("no tenant has site host {0}")]
@@ -55,6 +59,7 @@ impl ApiError {
             | ApiError::SiteNotFound(_)
             | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::TenantDestroyed(_) => StatusCode::GONE,
             ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -65,6 +70,7 @@ impl ApiError {
             ApiError::InvalidTenantId(_) => "invalid_tenant_id",
             ApiError::InvalidHost(_) => "invalid_host",
             ApiError::TenantNotFound(_) => "tenant_not_found",
+            ApiError::TenantDestroyed(_) => "tenant_destroyed",
             ApiError::SiteNotFound(_) => "site_not_found",
             ApiError::RouteNotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::Duration;
+use tenantry_sagas::TenantStatus;
 use tenantry_schemas::{TenantId, ValidationError};
 use tenantry_store::{ContextStore, Store};
 
@@ -37,6 +38,9 @@ pub(crate) async fn context_by_tenant(
     let tenant_id = TenantId::parse(&raw).map_err(|e| ApiError::InvalidTenantId(short(e, &raw)))?;
     tracing::Span::current().record("tenant.id", tenant_id.as_str());
     match state.contexts.get(&tenant_id).await? {
+        Some(context) if context.status == TenantStatus::Destroyed => {
+            Err(ApiError::TenantDestroyed(tenant_id))
+        }
         Some(context) => Ok(context_response(&ContextView::from(&context))),
         None => Err(ApiError::TenantNotFound(tenant_id)),
     }
@@ -52,6 +56,9 @@ pub(crate) async fn context_by_host(
         .0;
     let host = SiteHost::parse(&raw).map_err(ApiError::InvalidHost)?;
     match state.contexts.get_by_host(host.as_str()).await? {
+        Some(context) if context.status == TenantStatus::Destroyed => {
+            Err(ApiError::TenantDestroyed(context.tenant_id))
+        }
         Some(context) => {
             tracing::Span::current().record("tenant.id", context.tenant_id.as_str());
             Ok(context_response(&ContextView::from(&context)))

@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tenantry_sagas::context::{ContextVersion, ProductContext};
-use tenantry_sagas::{ProductState, TenantContext, TenantStatus};
+use tenantry_sagas::{ProductState, Rejection, TenantContext, TenantStatus};
 use tenantry_schemas::{AppKey, Edition, ProductKey, Region, TenantId};
 
 /// The tenant context as edges see it: the body of a `200` from
@@ -68,6 +68,8 @@ pub struct ContextView {
     pub groups: Vec<String>,
     /// Reason of the latest saga failure, when the latest saga failed.
     pub last_failure: Option<String>,
+    /// Commerce events refused by a guard (sequence, kind, reason), newest last.
+    pub rejections: Vec<Rejection>,
     /// Stream positions.
     pub version: VersionView,
 }
@@ -146,6 +148,7 @@ impl From<&TenantContext> for ContextView {
                 .collect(),
             groups: context.groups.iter().cloned().collect(),
             last_failure: context.last_failure.clone(),
+            rejections: context.rejections.clone(),
             version: VersionView::from(context.version),
         }
     }

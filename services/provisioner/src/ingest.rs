@@ -8,7 +8,9 @@
 //!    no-op, or wait behind a parked tenant or a sequence gap), append it to
 //!    the tenant's event stream, apply guards, plan and insert the saga with
 //!    its `SagaStarted` outbox row (cases D1, D2, D4).
-//! 3. Drive the saga, then release the tenant's waiting events in order. The
+//! 3. Settle the tenant: the reconciler compares desired and provisioned
+//!    state and the saga that closes the gap runs to its end, again until they
+//!    agree; then the tenant's waiting events are released in order. The
 //!    caller stores the offset only after this returns.
 
 use crate::backoff;
@@ -17,11 +19,11 @@ use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_kafka::{Producer, Record, dead_letter};
-use tenantry_sagas::{SagaState, plan};
-use tenantry_schemas::{Codec, CommerceEvent, CommerceRecord, DecodeError, TenantId};
+use tenantry_sagas::{SagaState, reconcile};
+use tenantry_schemas::{Codec, CommerceRecord, DecodeError, TenantId};
 use tenantry_store::inbox::{self, Source};
 use tenantry_store::parking::{self, Admission, ParkKind};
-use tenantry_store::{Store, StoreError, outbox, sagas};
+use tenantry_store::{Store, StoreError, outbox, sagas, tenant_states};
 use tokio_util::sync::CancellationToken;
 
 /// Shutdown was requested while a record was in flight; its offset must not be stored.
@@ -68,18 +70,11 @@ impl Ingest {
             partition: record.partition,
             offset: record.offset,
         };
-        let saga = self
-            .retry(shutdown, "record commerce event", || {
-                self.record(&commerce, &source)
-            })
-            .await?;
-        if let Some(saga) = saga {
-            match self.runner.drive(saga, shutdown).await {
-                Ok(()) | Err(Interrupted::Stale) => {}
-                Err(Interrupted::Shutdown) => return Err(ShuttingDown),
-            }
-        }
-        self.drain(&commerce.envelope.tenant_id, shutdown).await
+        self.retry(shutdown, "record commerce event", || {
+            self.record(&commerce, &source)
+        })
+        .await?;
+        self.settle(&commerce.envelope.tenant_id, shutdown).await
     }
 
     /// Decodes; `Ok(Err(reason))` is a permanent failure to dead-letter.
@@ -120,50 +115,48 @@ impl Ingest {
         &self,
         commerce: &CommerceRecord,
         source: &Source<'_>,
-    ) -> Result<Option<SagaState>, StoreError> {
+    ) -> Result<(), StoreError> {
         let env = &commerce.envelope;
         let mut tx = self.store.pool().begin().await?;
         if !inbox::mark_processed(&mut tx, commerce).await? {
             tracing::debug!(event_id = %env.event_id, "Duplicate commerce event ignored.");
             tx.rollback().await?;
-            return Ok(None);
+            return Ok(());
         }
-        let saga = match parking::admit(&mut tx, commerce).await? {
+        match parking::admit(&mut tx, commerce).await? {
             Admission::Stale => {
                 tracing::warn!(tenant_id = %env.tenant_id, sequence = env.sequence,
                     "Stale commerce event recorded without effect.");
                 inbox::append(&mut tx, commerce, source, "stale").await?;
-                None
             }
             Admission::Wait => {
                 tracing::info!(tenant_id = %env.tenant_id, sequence = env.sequence,
                     "Commerce event waits: tenant parked or sequence gap.");
                 inbox::append(&mut tx, commerce, source, "waiting").await?;
-                None
             }
             Admission::Release => {
                 inbox::append(&mut tx, commerce, source, "processed").await?;
-                release(&mut tx, commerce).await?
+                release(&mut tx, commerce).await?;
             }
-        };
+        }
         tx.commit().await?;
-        Ok(saga)
+        Ok(())
     }
 
-    /// Releases waiting events of `tenant` in sequence order while it is not
-    /// parked, driving each one's saga before the next.
-    pub async fn drain(
+    /// Brings the tenant to its desired state: while it is not parked, runs
+    /// the saga the reconciler plans (one at a time, each to its end), and when
+    /// desired and provisioned agree releases the next waiting event. Returns
+    /// when nothing is left to do, the tenant is parked, or a gap blocks.
+    pub async fn settle(
         &self,
         tenant: &TenantId,
         shutdown: &CancellationToken,
     ) -> Result<(), ShuttingDown> {
-        loop {
-            let saga = self
-                .retry(shutdown, "release waiting event", || {
-                    self.release_next(tenant)
-                })
+        for _ in 0..MAX_SETTLE_ROUNDS {
+            let next = self
+                .retry(shutdown, "plan next saga", || self.next(tenant))
                 .await?;
-            match saga {
+            match next {
                 Next::Saga(saga) => match self.runner.drive(*saga, shutdown).await {
                     Ok(()) | Err(Interrupted::Stale) => {}
                     Err(Interrupted::Shutdown) => return Err(ShuttingDown),
@@ -172,31 +165,66 @@ impl Ingest {
                 Next::Blocked => return Ok(()),
             }
         }
+        tracing::error!(tenant_id = %tenant, rounds = MAX_SETTLE_ROUNDS,
+            "Tenant did not settle; it resumes with its next event.");
+        Ok(())
     }
 
-    async fn release_next(&self, tenant: &TenantId) -> Result<Next, StoreError> {
+    /// One round of [`Ingest::settle`] in one transaction.
+    async fn next(&self, tenant: &TenantId) -> Result<Next, StoreError> {
         let mut tx = self.store.pool().begin().await?;
         if parking::parked(&mut tx, tenant).await?.is_some() {
             tx.commit().await?;
             return Ok(Next::Blocked);
         }
-        let Some(next) = parking::next_waiting(&mut tx, tenant).await? else {
-            tx.commit().await?;
+        let (desired, provisioned) = tenant_states::load(&mut tx, tenant).await?;
+        if let (Some(plan), Some(trigger)) = (
+            reconcile(&desired, &provisioned),
+            desired.last_accepted.as_ref(),
+        ) {
+            let (saga, started) = SagaState::start(plan.kind, trigger, plan.spec);
+            if sagas::insert(&mut tx, &saga).await? {
+                outbox::enqueue(&mut tx, &saga, vec![started]).await?;
+                tx.commit().await?;
+                return Ok(Next::Saga(Box::new(saga)));
+            }
+            // Planned before from the same trigger: resume it if it is
+            // unfinished; if it ended (failed and skipped by an operator),
+            // release the next event instead of planning it again.
+            if let Some(existing) = sagas::load_in(&mut tx, saga.saga_id).await?
+                && !existing.status.is_terminal()
+            {
+                tx.commit().await?;
+                return Ok(Next::Saga(Box::new(existing)));
+            }
+        }
+        let result = self.release_next(&mut tx, tenant).await?;
+        tx.commit().await?;
+        Ok(result)
+    }
+
+    async fn release_next(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        tenant: &TenantId,
+    ) -> Result<Next, StoreError> {
+        let Some(next) = parking::next_waiting(tx, tenant).await? else {
             return Ok(Next::Blocked);
         };
         let event_id = next.envelope.event_id.to_string();
-        let last = parking::cursor(&mut tx, tenant).await?;
-        let result = if next.envelope.sequence <= last {
-            parking::set_state(&mut tx, &event_id, "stale").await?;
-            Next::Released
-        } else if next.envelope.sequence > last + 1 {
+        let last = parking::cursor(tx, tenant).await?;
+        if next.envelope.sequence <= last {
+            parking::set_state(tx, &event_id, "stale").await?;
+            return Ok(Next::Released);
+        }
+        if next.envelope.sequence > last + 1 {
             let reason = format!(
                 "sequence gap: waiting for commerce sequence {}, received {}",
                 last + 1,
                 next.envelope.sequence
             );
             parking::park(
-                &mut tx,
+                tx,
                 tenant,
                 ParkKind::SequenceGap,
                 &reason,
@@ -204,16 +232,11 @@ impl Ingest {
                 Some(&event_id),
             )
             .await?;
-            Next::Blocked
-        } else {
-            parking::set_state(&mut tx, &event_id, "processed").await?;
-            match release(&mut tx, &next).await? {
-                Some(saga) => Next::Saga(Box::new(saga)),
-                None => Next::Released,
-            }
-        };
-        tx.commit().await?;
-        Ok(result)
+            return Ok(Next::Blocked);
+        }
+        parking::set_state(tx, &event_id, "processed").await?;
+        release(tx, &next).await?;
+        Ok(Next::Released)
     }
 
     /// Retries an infrastructure operation with backoff until it succeeds or
@@ -242,55 +265,36 @@ impl Ingest {
     }
 }
 
-/// Outcome of releasing one waiting event.
+/// Rounds of [`Ingest::settle`] before giving up on a tenant that does not
+/// converge (a bug guard: every completed saga moves provisioned state
+/// towards desired state, so a handful of rounds always suffices).
+const MAX_SETTLE_ROUNDS: usize = 64;
+
+/// Outcome of one settle round.
 enum Next {
-    /// A saga started: drive it.
+    /// A saga to drive.
     Saga(Box<SagaState>),
-    /// Released without a saga (or stale).
+    /// An event was released (or found stale).
     Released,
-    /// Nothing to release: parked, gap, or no waiting event.
+    /// Nothing to do: parked, gap, or no waiting event.
     Blocked,
 }
 
-/// Plans a released event in the caller's transaction: guards, tenant spec,
-/// saga row and its `saga_started` outbox row. Returns the saga to drive.
+/// Releases a commerce event in the caller's transaction: advances the
+/// tenant's cursor and applies it to the desired state, or records the guard's
+/// rejection.
 async fn release(
     tx: &mut Transaction<'static, Any>,
     commerce: &CommerceRecord,
-) -> Result<Option<SagaState>, StoreError> {
+) -> Result<(), StoreError> {
     let env = &commerce.envelope;
     parking::advance(tx, &env.tenant_id, env.sequence).await?;
-    let existing = inbox::load_tenant(tx, &env.tenant_id).await?;
-    if matches!(commerce.event, CommerceEvent::TenantCreated(_)) && existing.is_some() {
-        let reason = format!(
-            "tenant {} was already created; tenant_created ignored",
-            env.tenant_id
-        );
-        tracing::warn!(event_id = %env.event_id, %reason, "Commerce event rejected.");
-        inbox::reject(tx, commerce, &reason).await?;
-        return Ok(None);
+    let (mut desired, provisioned) = tenant_states::load(tx, &env.tenant_id).await?;
+    if let Err(rejection) = desired.apply(commerce) {
+        tracing::warn!(event_id = %env.event_id, reason = %rejection.reason, "Commerce event rejected.");
+        inbox::reject(tx, commerce, &rejection.reason).await?;
     }
-    match plan(commerce, existing.as_ref()) {
-        Ok(Some(plan)) => {
-            if existing.is_none() {
-                inbox::save_tenant(tx, &env.tenant_id, &plan.spec.tenant).await?;
-            }
-            let (saga, started) = SagaState::start(plan.kind, env, plan.spec);
-            if sagas::insert(tx, &saga).await? {
-                outbox::enqueue(tx, &saga, vec![started]).await?;
-                Ok(Some(saga))
-            } else {
-                Ok(None)
-            }
-        }
-        Ok(None) => Ok(None),
-        Err(error) => {
-            let reason = error.to_string();
-            tracing::warn!(event_id = %env.event_id, %reason, "Commerce event rejected.");
-            inbox::reject(tx, commerce, &reason).await?;
-            Ok(None)
-        }
-    }
+    tenant_states::save(tx, &env.tenant_id, &desired, &provisioned).await
 }
 
 fn reason(error: &DecodeError) -> String {

@@ -12,6 +12,7 @@
 //! [`run`] wires them; binaries and tests call it with a shutdown token.
 
 pub mod dispatch;
+pub mod effects;
 pub mod ingest;
 pub mod operator;
 pub mod relay;
@@ -57,6 +58,10 @@ pub struct ProvisionerConfig {
     pub workers: usize,
     /// Codec (schema registry) for records.
     pub codec: Arc<Codec>,
+    /// Registered apps and the egress allow-list for lifecycle callbacks.
+    pub apps: tenantry_apps::AppsConfig,
+    /// Tenant data keys (created with the tenant, destroyed with it).
+    pub keys: Arc<dyn tenantry_keys::KeyService>,
 }
 
 /// Runs the provisioner until `shutdown` is cancelled: resumes unfinished
@@ -70,7 +75,13 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         ProductDbTarget::PostgresSchemas => ProductDatabases::PostgresSchemas(store.pool().clone()),
         ProductDbTarget::SqliteDir(dir) => ProductDatabases::SqliteFiles(dir.clone()),
     };
-    let effects = LocalEffects::new(store.clone(), databases, config.effects.clone());
+    let effects = effects::Effects {
+        local: LocalEffects::new(store.clone(), databases, config.effects.clone()),
+        apps: tenantry_apps::AppClient::new(config.apps.clone())?,
+        keys: config.keys.clone(),
+        site_domain: config.effects.site_domain.clone(),
+        store: store.clone(),
+    };
     let relay_wakeup = Arc::new(tokio::sync::Notify::new());
     let runner = runner::SagaRunner::new(
         store.clone(),

@@ -52,7 +52,7 @@ pub async fn carry_out_one(
             }
         }
     }
-    ingest.drain(tenant, shutdown).await
+    ingest.settle(tenant, shutdown).await
 }
 
 /// Compensates again one saga left in `compensation_failed`.

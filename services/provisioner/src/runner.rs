@@ -10,12 +10,13 @@
 //! owns the saga: this one stops (case S1).
 
 use crate::backoff;
+use crate::effects::Effects;
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_sagas::{SagaAction, SagaState, SagaStatus, StepEffects, StepError, StepPolicy};
 use tenantry_schemas::ProvisioningEvent;
 use tenantry_store::parking::{self, ParkKind};
-use tenantry_store::{LocalEffects, Store, StoreError, outbox, sagas};
+use tenantry_store::{Store, StoreError, outbox, sagas, tenant_states};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -23,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct SagaRunner {
     store: Store,
-    effects: LocalEffects,
+    effects: Effects,
     step_attempts: usize,
     relay_wakeup: Arc<Notify>,
 }
@@ -41,7 +42,7 @@ impl SagaRunner {
     /// A runner that wakes the relay after each persisted transition.
     pub fn new(
         store: Store,
-        effects: LocalEffects,
+        effects: Effects,
         step_attempts: usize,
         relay_wakeup: Arc<Notify>,
     ) -> Self {
@@ -213,6 +214,12 @@ impl SagaRunner {
         let mut tx = self.store.pool().begin().await?;
         sagas::compare_and_set(&mut tx, saga, expected_version).await?;
         outbox::enqueue(&mut tx, saga, events).await?;
+        if saga.status == SagaStatus::Completed {
+            // What the saga did, for the reconciler, in the same transaction.
+            let (desired, mut provisioned) = tenant_states::load(&mut tx, &saga.tenant_id).await?;
+            provisioned.apply_completed(saga);
+            tenant_states::save(&mut tx, &saga.tenant_id, &desired, &provisioned).await?;
+        }
         if matches!(
             saga.status,
             SagaStatus::Failed | SagaStatus::CompensationFailed

@@ -23,13 +23,7 @@ CREATE TABLE tenant_events (
     PRIMARY KEY (tenant_id, sequence, event_id)
 );
 
--- Tenant as created (input of every later saga) and guard rejections.
-CREATE TABLE tenants (
-    tenant_id     TEXT PRIMARY KEY,
-    spec          TEXT NOT NULL,
-    created_at    BIGINT NOT NULL
-);
-
+-- Commerce events refused by a guard, with the reason.
 CREATE TABLE rejections (
     event_id      TEXT PRIMARY KEY,
     tenant_id     TEXT NOT NULL,

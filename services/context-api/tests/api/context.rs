@@ -23,6 +23,7 @@ fn active_view() -> serde_json::Value {
         },
         "groups": ["jira-users", "site-admins"],
         "last_failure": null,
+        "rejections": [],
         "version": {"commerce_sequence": 2, "provisioning_sequence": 2, "events_applied": 4}
     })
 }
@@ -86,6 +87,7 @@ async fn a_failed_tenant_has_no_host_or_region_and_names_the_failure() {
             "products": {},
             "groups": [],
             "last_failure": "step 2 create_site: host taken",
+            "rejections": [],
             "version": {"commerce_sequence": 1, "provisioning_sequence": 1, "events_applied": 2}
         })
     );

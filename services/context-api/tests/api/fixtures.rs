@@ -47,7 +47,12 @@ fn completed(product: Option<ProductKey>, trigger_sequence: i64) -> Provisioning
     }
     ProvisioningEvent::SagaCompleted(SagaCompleted {
         saga_id: Uuid::new_v4(),
-        saga_kind: "provision".into(),
+        saga_kind: if product_saga {
+            "provision_product"
+        } else {
+            "provision_tenant"
+        }
+        .into(),
         trigger_sequence,
         product: product.clone(),
         outcome: ProvisionedOutcome {
@@ -95,7 +100,7 @@ pub fn failed_tenant() -> TenantContext {
         1,
         ProvisioningEvent::SagaFailed(SagaFailed {
             saga_id: Uuid::new_v4(),
-            saga_kind: "provision".into(),
+            saga_kind: "provision_tenant".into(),
             trigger_sequence: 1,
             product: None,
             reason: "step 2 create_site: host taken".into(),

@@ -7,6 +7,8 @@
 //! host…) and written with `ON CONFLICT`, and compensating twice is a no-op
 //! ([`StepEffects`] contract).
 
+mod lifecycle;
+
 use crate::product_db::{ProductDatabases, database_name};
 use crate::store::{Store, StoreError};
 use sqlx::{Any, Transaction};
@@ -22,6 +24,19 @@ pub struct EffectsConfig {
     pub site_domain: String,
     /// Product databases per shard before a new shard is created (step 6).
     pub shard_capacity: i64,
+    /// How long a destroyed tenant's host stays unusable, in milliseconds.
+    pub host_quarantine_ms: i64,
+    /// What happens to a deactivated product's database after its snapshot.
+    pub retention: Retention,
+}
+
+/// Retention of a deactivated product's database (after the snapshot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retention {
+    /// Drop it: only the snapshot remains.
+    Drop,
+    /// Keep it, renamed `archived_<name>`.
+    Archive,
 }
 
 /// The seven steps on the local database.
@@ -41,16 +56,16 @@ impl From<StoreError> for StepError {
     }
 }
 
-type Tx = Transaction<'static, Any>;
+pub(crate) type Tx = Transaction<'static, Any>;
 
-fn out(pairs: &[(&str, String)]) -> StepOutput {
+pub(crate) fn out(pairs: &[(&str, String)]) -> StepOutput {
     pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), v.clone()))
         .collect()
 }
 
-fn product_of(saga: &SagaState) -> Result<&ProductSpec, StepError> {
+pub(crate) fn product_of(saga: &SagaState) -> Result<&ProductSpec, StepError> {
     saga.spec
         .product
         .as_ref()
@@ -89,9 +104,7 @@ impl LocalEffects {
                 .map_err(StoreError::from)?;
         if let Some((result,)) = recorded {
             let output: StepOutput = serde_json::from_str(&result).map_err(StoreError::from)?;
-            if let Some(name) = output.get(detail::DATABASE) {
-                self.databases.create(name).await?;
-            }
+            lifecycle::redo_ddl(self, saga, step, &output).await?;
             return Ok(output);
         }
         self.run(saga, step, &key).await
@@ -130,6 +143,7 @@ impl LocalEffects {
             (Step::CreateSite, SagaKind::ProvisionTenant) => {
                 let site = saga.spec.tenant.site.as_str();
                 let host = format!("{site}.{}", self.config.site_domain);
+                lifecycle::check_quarantine(&mut tx, &host, tenant).await?;
                 exec(&mut tx, "INSERT INTO sites (host, tenant_id, site) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                     &[&host, tenant, site]).await?;
                 let owner: Option<(String,)> =
@@ -237,7 +251,7 @@ impl LocalEffects {
                         "site-admins".into(),
                         vec!["site:admin".into(), "site:read".into()],
                     ),
-                    SagaKind::ProvisionProduct => {
+                    _ => {
                         let p = product_of(saga)?.product.as_str();
                         (format!("{p}-users"), vec![format!("{p}:use")])
                     }
@@ -292,6 +306,7 @@ impl LocalEffects {
                 let apps: Vec<String> = p.apps.iter().map(ToString::to_string).collect();
                 out(&[(detail::APPS, apps.join(","))])
             }
+            (step, _) => return lifecycle::run(self, tx, saga, step, key).await,
         };
         record_effect(&mut tx, key, &output).await?;
         Self::commit(tx, output).await
@@ -349,6 +364,14 @@ impl LocalEffects {
         exec(tx, "INSERT INTO product_databases (tenant_id, product, shard_id, database_name) VALUES ($1, $2, $3, $4)",
             &[tenant, product, &shard, name]).await?;
         Ok((shard, name.to_owned()))
+    }
+
+    pub(crate) fn databases(&self) -> &ProductDatabases {
+        &self.databases
+    }
+
+    pub(crate) fn config(&self) -> &EffectsConfig {
+        &self.config
     }
 
     async fn undo(&self, saga: &SagaState, step: Step) -> Result<(), StepError> {
@@ -461,6 +484,7 @@ impl LocalEffects {
             (Step::PlaceRegion, Some(_))
             | (Step::ProvisionDatabase, None)
             | (Step::InstallApps, None) => {}
+            (step, _) => return lifecycle::undo(self, tx, saga, step).await,
         }
         Self::commit(tx, ()).await
     }
@@ -472,7 +496,11 @@ pub fn idempotency_key(saga: &SagaState, step: Step) -> String {
     format!("{}:{}", saga.saga_id, step.name())
 }
 
-async fn record_effect(tx: &mut Tx, key: &str, output: &StepOutput) -> Result<(), StepError> {
+pub(crate) async fn record_effect(
+    tx: &mut Tx,
+    key: &str,
+    output: &StepOutput,
+) -> Result<(), StepError> {
     sqlx::query(
         "INSERT INTO step_effects (idempotency_key, result, recorded_at) VALUES ($1, $2, $3)",
     )
@@ -495,7 +523,7 @@ fn default_features(edition: &str) -> Vec<&'static str> {
 }
 
 /// Runs `sql` with text parameters `$1..$n` in the step's transaction.
-async fn exec(tx: &mut Tx, sql: &str, params: &[&str]) -> Result<(), StepError> {
+pub(crate) async fn exec(tx: &mut Tx, sql: &str, params: &[&str]) -> Result<(), StepError> {
     let mut query = sqlx::query(sql);
     for value in params {
         query = query.bind(*value);

@@ -1,0 +1,163 @@
+//! How [`KmsKeyService`](crate::KmsKeyService) reaches KMS and how it behaves.
+
+use std::fmt;
+use std::time::Duration;
+
+use aws_sdk_kms::config::retry::RetryConfig;
+use aws_sdk_kms::config::timeout::TimeoutConfig;
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+
+use super::cache::CacheLimits;
+
+/// Where and as whom to call AWS KMS, given explicitly so the SDK never
+/// probes a profile file or instance metadata.
+#[derive(Clone)]
+pub struct KmsEndpoint {
+    /// AWS region, e.g. `us-east-1`.
+    pub region: String,
+    /// Endpoint override (`http://127.0.0.1:5000` for the local moto server);
+    /// `None` uses the regional AWS endpoint.
+    pub endpoint_url: Option<String>,
+    /// Static access key id.
+    pub access_key_id: String,
+    /// Static secret access key (never printed by `Debug`).
+    pub secret_access_key: String,
+    /// Session token for temporary credentials.
+    pub session_token: Option<String>,
+}
+
+/// A required environment variable is missing or not Unicode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("environment variable {0} is not set")]
+pub struct MissingEnv(pub &'static str);
+
+impl KmsEndpoint {
+    /// Reads `AWS_REGION` (else `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL`
+    /// (optional), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
+    /// `AWS_SESSION_TOKEN` (optional) — what `infra/local/env` exports.
+    ///
+    /// Errors: [`MissingEnv`] naming the first required variable not set.
+    pub fn from_env() -> Result<Self, MissingEnv> {
+        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
+        let required = |name: &'static str| var(name).ok_or(MissingEnv(name));
+        Ok(Self {
+            region: var("AWS_REGION")
+                .or_else(|| var("AWS_DEFAULT_REGION"))
+                .ok_or(MissingEnv("AWS_REGION"))?,
+            endpoint_url: var("AWS_ENDPOINT_URL"),
+            access_key_id: required("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: required("AWS_SECRET_ACCESS_KEY")?,
+            session_token: var("AWS_SESSION_TOKEN"),
+        })
+    }
+
+    /// Builds the SDK client: this endpoint, static credentials, the given
+    /// retry policy, 3 s connect and 10 s per-attempt timeouts.
+    pub fn client(&self, retry: &RetryPolicy) -> aws_sdk_kms::Client {
+        let credentials = Credentials::new(
+            &self.access_key_id,
+            &self.secret_access_key,
+            self.session_token.clone(),
+            None,
+            "tenantry-keys",
+        );
+        let mut config = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(credentials)
+            .retry_config(retry.to_sdk())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .build(),
+            );
+        if let Some(url) = &self.endpoint_url {
+            config = config.endpoint_url(url);
+        }
+        aws_sdk_kms::Client::from_conf(config.build())
+    }
+}
+
+impl fmt::Debug for KmsEndpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KmsEndpoint")
+            .field("region", &self.region)
+            .field("endpoint_url", &self.endpoint_url)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// Retries of one KMS call on throttling (`ThrottlingException`) and
+/// transient errors (HTTP 5xx, `KMSInternalException`, timeouts, connection
+/// failures): the SDK's standard mode, exponential backoff with full jitter
+/// (each wait is uniform in `0..min(initial_backoff · 2^attempt, max_backoff)`)
+/// and a client-wide retry quota, so a throttled KMS is not stormed (case K3).
+/// After `max_attempts` the call fails with [`KeyError::Unavailable`](crate::KeyError::Unavailable),
+/// which the saga retries later: throttling never fails an event for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts per call, the first included. Default 5.
+    pub max_attempts: u32,
+    /// Upper bound of the first wait. Default 100 ms.
+    pub initial_backoff: Duration,
+    /// Upper bound of any wait. Default 5 s.
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+        }
+    }
+}
+
+impl RetryPolicy {
+    fn to_sdk(self) -> RetryConfig {
+        RetryConfig::standard()
+            .with_max_attempts(self.max_attempts.max(1))
+            .with_initial_backoff(self.initial_backoff)
+            .with_max_backoff(self.max_backoff)
+    }
+}
+
+/// Behaviour of [`KmsKeyService`](crate::KmsKeyService).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KmsSettings {
+    /// Usage limits of cached data keys.
+    pub cache: CacheLimits,
+    /// Retries of each KMS call (used by [`KmsKeyService::from_env`](crate::KmsKeyService::from_env)).
+    pub retry: RetryPolicy,
+    /// Call `DescribeKey` before every `Decrypt` and before every
+    /// `GenerateDataKey` (cache misses only), and fail with
+    /// [`KeyError::Destroyed`](crate::KeyError::Destroyed) unless the key is
+    /// `Enabled`. Real KMS enforces the key state itself (`DisabledException`,
+    /// `KMSInvalidStateException`); moto 5.2 does not, so without this check a
+    /// destroyed key still decrypts there. Default `true` (fail closed), at
+    /// the cost of one more request per open; set `false` against real KMS.
+    pub check_key_state: bool,
+    /// `PendingWindowInDays` of `ScheduleKeyDeletion`: 7, the KMS minimum
+    /// (range 7–30). Decrypts fail from the moment of destruction anyway
+    /// (the key is disabled first).
+    pub deletion_window_days: i32,
+}
+
+impl Default for KmsSettings {
+    fn default() -> Self {
+        Self {
+            cache: CacheLimits::default(),
+            retry: RetryPolicy::default(),
+            check_key_state: true,
+            deletion_window_days: 7,
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! SDK errors → [`KeyError`], by the KMS error code (API reference, "Errors").
+
+use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use tenantry_schemas::TenantId;
+
+use crate::KeyError;
+
+/// Classifies a failed KMS call (after the SDK's retries) of `operation` for `tenant`:
+///
+/// | code | error |
+/// |---|---|
+/// | `NotFoundException` | `NotFound` |
+/// | `DisabledException`, `KMSInvalidStateException` | `Destroyed` (the key is disabled or pending deletion) |
+/// | `InvalidCiphertextException`, `IncorrectKeyException` | `Corrupt` |
+/// | anything else, and every transport error | `Unavailable` (retryable) |
+///
+/// `AccessDeniedException` stays retryable: an operator can fix a policy, and
+/// the saga parks the tenant once its own retries are spent. (moto also
+/// answers it for a `Decrypt` whose `KeyId` is not the ciphertext's key,
+/// where real KMS answers `IncorrectKeyException`.)
+pub(crate) fn classify<E, R>(tenant: &TenantId, operation: &str, error: SdkError<E, R>) -> KeyError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let Some(code) = code(&error) else {
+        // Transport: connection refused, timeout, unparsable response.
+        return KeyError::Unavailable(format!("KMS {operation}: {}", DisplayErrorContext(&error)));
+    };
+    match code {
+        "NotFoundException" => KeyError::NotFound(tenant.clone()),
+        "DisabledException" | "KMSInvalidStateException" => KeyError::Destroyed(tenant.clone()),
+        "InvalidCiphertextException" | "IncorrectKeyException" => KeyError::Corrupt(format!(
+            "KMS {operation} refused the wrapped data key ({code}): not sealed under tenant {tenant}'s key and context"
+        )),
+        _ => KeyError::Unavailable(format!(
+            "KMS {operation}: {code}: {}",
+            error.message().unwrap_or("no message")
+        )),
+    }
+}
+
+/// The error code of a failed call, if KMS answered one.
+pub(crate) fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
+    match error {
+        SdkError::ServiceError(service) => service.err().code(),
+        _ => None,
+    }
+}

@@ -1,0 +1,433 @@
+//! The delivery guarantees of issue #3, checked once a run is finished:
+//! every effect exactly once in the store, every provisioning event on the
+//! topic, exactly once after a consumer's dedup by event id.
+//!
+//! Every check runs and every violation is collected, so one failed run
+//! reports all that went wrong, with the rows that show it.
+
+use crate::workload::Workload;
+use sqlx::PgPool;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::time::Duration;
+use tenantry_kafka::{KafkaConfig, read_to_end};
+use tenantry_schemas::{Codec, ProvisioningEvent, ProvisioningRecord, Topics};
+use uuid::Uuid;
+
+/// What a consumer of `provisioning.events.v1` saw.
+#[derive(Debug, Clone, Default)]
+pub struct TopicReport {
+    /// Records on the topic.
+    pub records: usize,
+    /// Distinct event ids among them.
+    pub distinct: usize,
+    /// Records dropped by the dedup (`records - distinct`): at-least-once
+    /// delivery at work, allowed.
+    pub duplicates: usize,
+}
+
+/// Runs every check; panics listing every violation, else returns what the
+/// topic held.
+pub async fn assert_delivered_exactly_once(
+    pool: &PgPool,
+    bootstrap: &str,
+    topics: &Topics,
+    workload: &Workload,
+) -> TopicReport {
+    let mut violations = Vec::new();
+    let saga_ids = sagas(pool, workload, &mut violations).await;
+    commerce_events(pool, workload, &mut violations).await;
+    product_databases(pool, workload, &mut violations).await;
+    identity(pool, workload, &mut violations).await;
+    resources(pool, workload, &mut violations).await;
+    let outbox_ids = outbox(pool, &mut violations).await;
+    let report = topic(
+        bootstrap,
+        topics,
+        workload,
+        &saga_ids,
+        &outbox_ids,
+        &mut violations,
+    )
+    .await;
+    assert!(
+        violations.is_empty(),
+        "{} delivery guarantee violation(s):\n- {}",
+        violations.len(),
+        violations.join("\n- ")
+    );
+    report
+}
+
+async fn rows<T>(pool: &PgPool, sql: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    sqlx::query_as(sql)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+async fn count(pool: &PgPool, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql)
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    n
+}
+
+/// Sagas: one per commerce event, all completed, one `provision_tenant` and
+/// one `provision_product` per product for each tenant. Returns the saga ids.
+async fn sagas(
+    pool: &PgPool,
+    workload: &Workload,
+    violations: &mut Vec<String>,
+) -> BTreeSet<String> {
+    let sagas: Vec<(String, String, String, String)> =
+        rows(pool, "SELECT saga_id, tenant_id, kind, status FROM sagas").await;
+    if sagas.len() != workload.sagas() {
+        violations.push(format!(
+            "sagas: {} rows, expected {} (tenants {} + activations {})",
+            sagas.len(),
+            workload.sagas(),
+            workload.tenants.len(),
+            workload.activations()
+        ));
+    }
+    let not_completed: Vec<_> = sagas.iter().filter(|s| s.3 != "completed").collect();
+    if !not_completed.is_empty() {
+        violations.push(format!(
+            "sagas: {} not completed, e.g. {:?}",
+            not_completed.len(),
+            &not_completed[..not_completed.len().min(10)]
+        ));
+    }
+    let mut kinds: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
+    for (_, tenant, kind, _) in &sagas {
+        *kinds.entry(tenant).or_default().entry(kind).or_default() += 1;
+    }
+    for tenant in &workload.tenants {
+        let expected: BTreeMap<&str, usize> = [
+            ("provision_tenant", 1),
+            ("provision_product", tenant.products.len()),
+        ]
+        .into();
+        let got = kinds.remove(tenant.id.as_str()).unwrap_or_default();
+        if got != expected {
+            violations.push(format!(
+                "sagas of {}: {got:?}, expected {expected:?}",
+                tenant.id
+            ));
+        }
+    }
+    if !kinds.is_empty() {
+        violations.push(format!("sagas of unknown tenants: {kinds:?}"));
+    }
+    sagas.into_iter().map(|s| s.0).collect()
+}
+
+/// Every published commerce event recorded exactly once (dedup table), no other.
+async fn commerce_events(pool: &PgPool, workload: &Workload, violations: &mut Vec<String>) {
+    let recorded: Vec<(String,)> = rows(pool, "SELECT event_id FROM processed_events").await;
+    let recorded: HashSet<String> = recorded.into_iter().map(|(id,)| id).collect();
+    let expected = workload.event_ids();
+    let missing: Vec<_> = expected.difference(&recorded).take(10).collect();
+    let extra: Vec<_> = recorded.difference(&expected).take(10).collect();
+    if !missing.is_empty() || !extra.is_empty() {
+        violations.push(format!(
+            "processed_events: {} recorded, {} published; missing e.g. {missing:?}, extra e.g. {extra:?}",
+            recorded.len(),
+            expected.len()
+        ));
+    }
+}
+
+/// One product database per tenant and product: the `product_databases` rows
+/// and the PostgreSQL schemas are exactly the expected names.
+async fn product_databases(pool: &PgPool, workload: &Workload, violations: &mut Vec<String>) {
+    let expected = workload.databases();
+    let recorded: Vec<(String, String, String)> = rows(
+        pool,
+        "SELECT tenant_id, product, database_name FROM product_databases",
+    )
+    .await;
+    let recorded_set: BTreeSet<_> = recorded.iter().cloned().collect();
+    if recorded.len() != expected.len() || recorded_set != expected {
+        violations.push(format!(
+            "product_databases: {} rows, expected {}; missing {:?}; extra {:?}",
+            recorded.len(),
+            expected.len(),
+            expected
+                .difference(&recorded_set)
+                .take(10)
+                .collect::<Vec<_>>(),
+            recorded_set
+                .difference(&expected)
+                .take(10)
+                .collect::<Vec<_>>()
+        ));
+    }
+    let names: BTreeSet<String> = expected.into_iter().map(|(_, _, name)| name).collect();
+    let schemas: Vec<(String,)> = rows(
+        pool,
+        "SELECT schema_name::text FROM information_schema.schemata \
+         WHERE schema_name NOT LIKE 'pg\\_%' AND schema_name NOT IN ('public', 'information_schema')",
+    )
+    .await;
+    let schemas: BTreeSet<String> = schemas.into_iter().map(|(s,)| s).collect();
+    if schemas != names {
+        violations.push(format!(
+            "PostgreSQL schemas: {} product schemas, expected {}; missing {:?}; extra {:?}",
+            schemas.len(),
+            names.len(),
+            names.difference(&schemas).take(10).collect::<Vec<_>>(),
+            schemas.difference(&names).take(10).collect::<Vec<_>>()
+        ));
+    }
+}
+
+/// Identity (step 5): one owner user per tenant; `site-admins` and one
+/// `<product>-users` group per product, each with the owner as its only
+/// member; `site-admins` has 2 permissions, a product group 1.
+async fn identity(pool: &PgPool, workload: &Workload, violations: &mut Vec<String>) {
+    let tenants = workload.tenants.len() as i64;
+    let activations = workload.activations() as i64;
+    let users = count(pool, "SELECT COUNT(*) FROM identity_users").await;
+    let users_by_tenant: Vec<(String, i64)> = rows(
+        pool,
+        "SELECT tenant_id, COUNT(*) FROM identity_users GROUP BY tenant_id HAVING COUNT(*) <> 1",
+    )
+    .await;
+    if users != tenants || !users_by_tenant.is_empty() {
+        violations.push(format!(
+            "identity_users: {users} rows, expected {tenants} (one owner per tenant); \
+             tenants without exactly one: {users_by_tenant:?}"
+        ));
+    }
+    let expected = workload.groups();
+    let groups: Vec<(String, String)> =
+        rows(pool, "SELECT tenant_id, group_name FROM identity_groups").await;
+    let group_set: BTreeSet<_> = groups.iter().cloned().collect();
+    if groups.len() != expected.len() || group_set != expected {
+        violations.push(format!(
+            "identity_groups: {} rows, expected {}; missing {:?}; extra {:?}",
+            groups.len(),
+            expected.len(),
+            expected.difference(&group_set).take(10).collect::<Vec<_>>(),
+            group_set.difference(&expected).take(10).collect::<Vec<_>>()
+        ));
+    }
+    let members = count(pool, "SELECT COUNT(*) FROM identity_group_members").await;
+    let odd_groups: Vec<(String, String, i64)> = rows(
+        pool,
+        "SELECT tenant_id, group_name, COUNT(*) FROM identity_group_members \
+         GROUP BY tenant_id, group_name HAVING COUNT(*) <> 1 LIMIT 10",
+    )
+    .await;
+    if members != expected.len() as i64 || !odd_groups.is_empty() {
+        violations.push(format!(
+            "identity_group_members: {members} rows, expected {} (the owner in each group); \
+             groups without exactly one member: {odd_groups:?}",
+            expected.len()
+        ));
+    }
+    let permissions = count(pool, "SELECT COUNT(*) FROM identity_group_permissions").await;
+    if permissions != 2 * tenants + activations {
+        violations.push(format!(
+            "identity_group_permissions: {permissions} rows, expected {}",
+            2 * tenants + activations
+        ));
+    }
+}
+
+/// Other counted effects: one site per tenant; shard usage counts each
+/// product database once; nothing parked.
+async fn resources(pool: &PgPool, workload: &Workload, violations: &mut Vec<String>) {
+    let sites = count(pool, "SELECT COUNT(*) FROM sites").await;
+    if sites != workload.tenants.len() as i64 {
+        violations.push(format!(
+            "sites: {sites} rows, expected {}",
+            workload.tenants.len()
+        ));
+    }
+    let used = count(pool, "SELECT COALESCE(SUM(used), 0)::BIGINT FROM shards").await;
+    if used != workload.activations() as i64 {
+        violations.push(format!(
+            "shards: SUM(used) = {used}, expected {} (one per product database; \
+             more means a placement was counted twice)",
+            workload.activations()
+        ));
+    }
+    let parked: Vec<(String, String, String)> = rows(
+        pool,
+        "SELECT tenant_id, kind, reason FROM parked_tenants LIMIT 10",
+    )
+    .await;
+    if !parked.is_empty() {
+        violations.push(format!("parked tenants: {parked:?}"));
+    }
+}
+
+/// Nothing left unpublished. Returns every outbox event id.
+async fn outbox(pool: &PgPool, violations: &mut Vec<String>) -> HashSet<Uuid> {
+    let pending = count(
+        pool,
+        "SELECT COUNT(*) FROM outbox WHERE published_at IS NULL",
+    )
+    .await;
+    if pending != 0 {
+        violations.push(format!("outbox: {pending} rows with published_at IS NULL"));
+    }
+    let ids: Vec<(String,)> = rows(pool, "SELECT event_id FROM outbox").await;
+    ids.into_iter()
+        .map(|(id,)| Uuid::parse_str(&id).expect("outbox event id is a UUID"))
+        .collect()
+}
+
+/// The consumer's view of `provisioning.events.v1`, deduplicated by event
+/// id: a copy of an event is identical to it (key and content); the distinct
+/// events are exactly the outbox rows; each saga started and completed once,
+/// none failed; each tenant's sequences are 1..=n without gap or repeat.
+async fn topic(
+    bootstrap: &str,
+    topics: &Topics,
+    workload: &Workload,
+    saga_ids: &BTreeSet<String>,
+    outbox_ids: &HashSet<Uuid>,
+    violations: &mut Vec<String>,
+) -> TopicReport {
+    let records = read_to_end(
+        &KafkaConfig::new(bootstrap, "it-crash-reader"),
+        &topics.provisioning,
+        Duration::from_secs(120),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("read {}: {e}", topics.provisioning));
+    let codec = Codec::embedded();
+    let mut events: HashMap<Uuid, (String, ProvisioningRecord)> = HashMap::new();
+    for record in &records {
+        let at = format!("{}/{}@{}", record.topic, record.partition, record.offset);
+        let Some(payload) = record.payload.as_deref() else {
+            violations.push(format!("{at}: empty record"));
+            continue;
+        };
+        let decoded = match codec.decode_provisioning(payload).await {
+            Ok(decoded) => decoded,
+            Err(e) => {
+                violations.push(format!("{at}: does not decode: {e}"));
+                continue;
+            }
+        };
+        let key = record.key_str().unwrap_or_default().to_owned();
+        if key != decoded.envelope.tenant_id.as_str() {
+            violations.push(format!("{at}: key {key:?} is not the tenant id"));
+        }
+        let id = decoded.envelope.event_id;
+        match events.get(&id) {
+            Some(first) if *first != (key.clone(), decoded.clone()) => violations.push(format!(
+                "{at}: event {id} delivered again with other content: first {first:?}, now {:?}",
+                (key, decoded)
+            )),
+            Some(_) => {}
+            None => {
+                events.insert(id, (key, decoded));
+            }
+        }
+    }
+    let report = TopicReport {
+        records: records.len(),
+        distinct: events.len(),
+        duplicates: records.len() - events.len(),
+    };
+
+    let distinct: HashSet<Uuid> = events.keys().copied().collect();
+    if &distinct != outbox_ids {
+        violations.push(format!(
+            "topic vs outbox: {} distinct events, {} outbox rows; unpublished e.g. {:?}; \
+             not from the outbox e.g. {:?}",
+            distinct.len(),
+            outbox_ids.len(),
+            outbox_ids.difference(&distinct).take(5).collect::<Vec<_>>(),
+            distinct.difference(outbox_ids).take(5).collect::<Vec<_>>()
+        ));
+    }
+
+    let mut started: BTreeMap<String, usize> = BTreeMap::new();
+    let mut completed: BTreeMap<String, usize> = BTreeMap::new();
+    let mut triggers: HashSet<String> = HashSet::new();
+    let mut completed_products: BTreeSet<(String, String)> = BTreeSet::new();
+    let mut sequences: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for (_, record) in events.values() {
+        let tenant = record.envelope.tenant_id.as_str().to_owned();
+        sequences
+            .entry(tenant.clone())
+            .or_default()
+            .push(record.envelope.sequence);
+        match &record.event {
+            ProvisioningEvent::SagaStarted(e) => {
+                *started.entry(e.saga_id.to_string()).or_default() += 1;
+                triggers.insert(e.trigger_event_id.to_string());
+            }
+            ProvisioningEvent::SagaCompleted(e) => {
+                *completed.entry(e.saga_id.to_string()).or_default() += 1;
+                if let Some(product) = &e.product {
+                    completed_products.insert((tenant, product.as_str().to_owned()));
+                }
+            }
+            ProvisioningEvent::SagaFailed(e) => {
+                violations.push(format!("saga_failed on the topic: {e:?}"));
+            }
+            _ => {}
+        }
+    }
+    for (what, counts) in [("saga_started", &started), ("saga_completed", &completed)] {
+        let not_once: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).take(10).collect();
+        let sagas: BTreeSet<String> = counts.keys().cloned().collect();
+        if !not_once.is_empty() || &sagas != saga_ids || sagas.len() != workload.sagas() {
+            violations.push(format!(
+                "{what} after dedup: {} sagas (expected {}); not exactly once: {not_once:?}; \
+                 sagas without one e.g. {:?}; unknown sagas e.g. {:?}",
+                sagas.len(),
+                workload.sagas(),
+                saga_ids.difference(&sagas).take(5).collect::<Vec<_>>(),
+                sagas.difference(saga_ids).take(5).collect::<Vec<_>>()
+            ));
+        }
+    }
+    if triggers != workload.event_ids() {
+        violations.push(format!(
+            "saga_started triggers: {} commerce events started a saga, expected {}",
+            triggers.len(),
+            workload.event_ids().len()
+        ));
+    }
+    let expected_products: BTreeSet<(String, String)> = workload
+        .tenants
+        .iter()
+        .flat_map(|t| t.products.iter().map(|p| (t.id.clone(), (*p).to_owned())))
+        .collect();
+    if completed_products != expected_products {
+        violations.push(format!(
+            "saga_completed products: missing {:?}; extra {:?}",
+            expected_products
+                .difference(&completed_products)
+                .take(5)
+                .collect::<Vec<_>>(),
+            completed_products
+                .difference(&expected_products)
+                .take(5)
+                .collect::<Vec<_>>()
+        ));
+    }
+    for (tenant, mut seqs) in sequences {
+        seqs.sort_unstable();
+        let contiguous = seqs.iter().enumerate().all(|(i, s)| *s == i as i64 + 1);
+        if !contiguous {
+            violations.push(format!(
+                "provisioning sequences of {tenant} are not 1..={} without gap or repeat: {seqs:?}",
+                seqs.len()
+            ));
+        }
+    }
+    report
+}

@@ -1,0 +1,26 @@
+//! Issue #3, "Delivery you can trust": the engine keeps its delivery
+//! guarantees (cases D1, D2, D6 in `../shared/cases/README.md`) when its
+//! process is killed and when the infrastructure under it goes away.
+//!
+//! - [`kills`]: `tenantry provisioner` SIGKILLed at random moments, again and again.
+//! - [`infra`]: the Kafka-API broker killed and restarted mid-run (a private
+//!   tansu), and the database taken away mid-run (a private PostgreSQL
+//!   cluster stopped and started; connections terminated).
+//!
+//! Each test publishes its tenants with `tenantry publish --file`, runs the
+//! provisioner as a child process (`provisioner`), waits until every tenant
+//! is provisioned (`progress`) and then checks, in `guarantees`: every saga
+//! completed; exactly one product database per tenant and product (rows and
+//! PostgreSQL schemas); no duplicate identity rows; exactly one
+//! `saga_completed` per saga for a consumer that deduplicates by event id;
+//! nothing left in the outbox. Duplicates before the dedup are allowed and
+//! counted in the summary each test prints (`--no-capture` shows it).
+//!
+//! Needs the local stack (`infra/local/up`) and `cargo build --bin tenantry`.
+
+mod guarantees;
+mod infra;
+mod kills;
+mod progress;
+mod provisioner;
+mod workload;

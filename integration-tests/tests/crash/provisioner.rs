@@ -1,0 +1,168 @@
+//! `tenantry provisioner` as a child process that the tests kill and start
+//! again: each start is an *incarnation* with its own log file
+//! (`provisioner-NN.log` in the run directory: the process's stderr, where
+//! the provisioner logs).
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tenantry_integration_tests::logs::append_line;
+use tenantry_integration_tests::process::{ServiceProcess, tail};
+use tenantry_integration_tests::{DOMAIN, RunDir, tenantry_command};
+
+/// What the provisioner logs once its consumer has subscribed, i.e. once it
+/// has begun to join the consumer group (`services/provisioner/src/lib.rs`).
+pub const CONSUMING: &str = "Provisioner consuming";
+
+/// The consumer's `session.timeout.ms` (`infra/kafka/src/config.rs`,
+/// `CONSUMER_DEFAULTS`): how long the broker keeps a member that stopped
+/// heartbeating.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Log filter of the children: the services' default, plus the Kafka
+/// adapter's debug lines (partitions assigned and revoked), which show in
+/// each incarnation's log whether and when it got partitions.
+const LOG_FILTER: &str = "info,rdkafka=warn,sqlx=warn,tenantry_kafka=debug";
+
+/// The environment of one engine deployment under test.
+#[derive(Debug, Clone)]
+pub struct Deployment {
+    /// `TENANTRY_BOOTSTRAP`.
+    pub bootstrap: String,
+    /// `TENANTRY_TOPIC_SUFFIX`.
+    pub suffix: String,
+    /// `TENANTRY_DATABASE_URL`.
+    pub database_url: String,
+}
+
+impl Deployment {
+    /// Environment for `tenantry` (the provisioner and `publish`): this
+    /// deployment's broker, topics, database, and a consumer group of its own.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("TENANTRY_BOOTSTRAP", self.bootstrap.clone()),
+            ("TENANTRY_TOPIC_SUFFIX", self.suffix.clone()),
+            ("TENANTRY_DATABASE_URL", self.database_url.clone()),
+            ("TENANTRY_SITE_DOMAIN", DOMAIN.into()),
+            ("TENANTRY_GROUP_PREFIX", format!("it-crash-{}", self.suffix)),
+            ("TENANTRY_LOG", LOG_FILTER.into()),
+            ("NO_COLOR", "1".into()),
+        ]
+    }
+
+    /// [`Deployment::env`] as `(&str, &str)` pairs.
+    pub fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+        env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+}
+
+/// One kill of an incarnation.
+#[derive(Debug, Clone)]
+pub struct Killed {
+    /// Incarnation number, from 1.
+    pub incarnation: u32,
+    /// How long it ran.
+    pub lived: Duration,
+    /// When it was killed.
+    pub at: Instant,
+    /// Whether it had begun to join the consumer group (see [`CONSUMING`]).
+    pub joined_group: bool,
+}
+
+/// The provisioner under test: at most one incarnation at a time.
+#[derive(Debug)]
+pub struct Provisioner {
+    env: Vec<(&'static str, String)>,
+    logs: PathBuf,
+    incarnation: u32,
+    process: Option<ServiceProcess>,
+}
+
+impl Provisioner {
+    /// A provisioner for `deployment`, logging into `run`.
+    pub fn new(deployment: &Deployment, run: &RunDir) -> Self {
+        Self {
+            env: deployment.env(),
+            logs: run.path().to_owned(),
+            incarnation: 0,
+            process: None,
+        }
+    }
+
+    /// Starts the next incarnation.
+    pub fn start(&mut self) {
+        assert!(self.process.is_none(), "an incarnation is still running");
+        self.incarnation += 1;
+        let log = self
+            .logs
+            .join(format!("provisioner-{:02}.log", self.incarnation));
+        let env = Deployment::env_refs(&self.env);
+        let process = ServiceProcess::spawn(tenantry_command(&["provisioner"], &env), &log)
+            .expect("spawn tenantry provisioner (build it: cargo build --bin tenantry)");
+        self.process = Some(process);
+    }
+
+    /// SIGKILLs the running incarnation; panics if it had already exited on
+    /// its own (a crash the test did not cause).
+    pub async fn kill(&mut self) -> Killed {
+        let mut process = self.process.take().expect("an incarnation is running");
+        if let Some(status) = process.exited() {
+            panic!(
+                "provisioner incarnation {} exited on its own with {status}; log {}:\n{}",
+                self.incarnation,
+                process.log().display(),
+                process.log_tail(30)
+            );
+        }
+        let lived = process.age();
+        process.kill().await;
+        append_line(process.log(), "=== killed (SIGKILL) by the test");
+        Killed {
+            incarnation: self.incarnation,
+            lived,
+            at: Instant::now(),
+            joined_group: process.log_text().contains(CONSUMING),
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after 30 s. Returns whether it exited cleanly.
+    pub async fn stop(&mut self) -> bool {
+        match self.process.take() {
+            Some(mut process) => process.terminate(Duration::from_secs(30)).await.success(),
+            None => true,
+        }
+    }
+
+    /// Panics with the log tail if the running incarnation has exited.
+    pub fn assert_alive(&mut self) {
+        let incarnation = self.incarnation;
+        if let Some(process) = self.process.as_mut()
+            && let Some(status) = process.exited()
+        {
+            panic!(
+                "provisioner incarnation {incarnation} exited on its own with {status}; log {}:\n{}",
+                process.log().display(),
+                process.log_tail(30)
+            );
+        }
+    }
+
+    /// The last `lines` lines of the running (or last) incarnation's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let log = self
+            .logs
+            .join(format!("provisioner-{:02}.log", self.incarnation));
+        format!(
+            "{}:\n{}",
+            log.display(),
+            tail(
+                &tenantry_integration_tests::process::read_lossy(&log),
+                lines
+            )
+        )
+    }
+
+    /// Number of incarnations started.
+    pub fn incarnations(&self) -> u32 {
+        self.incarnation
+    }
+}

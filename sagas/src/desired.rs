@@ -1,0 +1,196 @@
+//! Desired state: what commerce asked for, per tenant, versioned by the
+//! commerce sequence — and the guards that reject what makes no sense.
+//!
+//! The same pure function runs in the provisioner (to plan sagas) and in the
+//! projector's fold (to show the tenant's licences and rejections), so both
+//! agree on every rejection without sharing anything but events.
+
+use crate::saga::TenantSpec;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tenantry_schemas::{AppKey, CommerceEvent, CommerceRecord, Edition, Envelope, ProductKey};
+
+/// Licence of one product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Licence {
+    /// Licensed seats.
+    pub seats: i32,
+    /// Edition.
+    pub edition: Edition,
+}
+
+/// What commerce wants for a product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Goal {
+    /// Usable.
+    Active,
+    /// Access suspended, data kept.
+    Suspended,
+    /// Licence ended.
+    Deactivated,
+}
+
+/// One product as commerce wants it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DesiredProduct {
+    /// Goal.
+    pub goal: Goal,
+    /// Licence.
+    pub licence: Licence,
+    /// Licensed apps.
+    pub apps: Vec<AppKey>,
+    /// Commerce sequence of the (latest) activation: orders products for
+    /// destruction (reverse order of activation) and tells a pending
+    /// provisioning from a finished one.
+    pub activated_at: i64,
+}
+
+/// A commerce event the guards refused, recorded on the tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rejection {
+    /// Commerce sequence of the event.
+    pub sequence: i64,
+    /// Event kind (`licence_updated`).
+    pub kind: String,
+    /// Why, for operators and edges.
+    pub reason: String,
+}
+
+/// What commerce asked for one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DesiredState {
+    /// The tenant as created; `None` before `tenant_created`.
+    pub tenant: Option<TenantSpec>,
+    /// `tenant_destroyed` was accepted.
+    pub destroyed: bool,
+    /// Products by key.
+    pub products: BTreeMap<ProductKey, DesiredProduct>,
+    /// Licence updates for products not active or suspended, applied when the
+    /// product becomes active (issue #4 guard).
+    pub pending_licences: BTreeMap<ProductKey, Licence>,
+    /// Envelope of the last accepted event: the trigger of sagas planned from
+    /// this state.
+    pub last_accepted: Option<Envelope>,
+}
+
+impl DesiredState {
+    /// Applies `record` if the guards accept it.
+    ///
+    /// Errors: a [`Rejection`] naming the rule — a product event for an
+    /// unknown or destroyed tenant; a second `tenant_created`; deactivating or
+    /// suspending a product that is not active (or suspended); un-suspending
+    /// one that is not suspended; a licence update for a product that is not
+    /// active or suspended (kept in `pending_licences` and applied when it
+    /// becomes active). Activating an active product is accepted and changes
+    /// nothing (no second database).
+    pub fn apply(&mut self, record: &CommerceRecord) -> Result<(), Rejection> {
+        let sequence = record.envelope.sequence;
+        let tenant = record.envelope.tenant_id.as_str();
+        let reject = |reason: String| Rejection {
+            sequence,
+            kind: record.event.kind().to_owned(),
+            reason,
+        };
+        if let CommerceEvent::TenantCreated(created) = &record.event {
+            if self.tenant.is_some() {
+                let what = if self.destroyed {
+                    "destroyed"
+                } else {
+                    "created"
+                };
+                return Err(reject(format!(
+                    "tenant {tenant} was already {what}; tenant ids are not reused"
+                )));
+            }
+            self.tenant = Some(TenantSpec {
+                site: created.site.clone(),
+                owner_email: created.owner_email.clone(),
+                country: created.country.clone(),
+                residency_pin: created.residency_pin,
+            });
+            self.last_accepted = Some(record.envelope.clone());
+            return Ok(());
+        }
+        if self.tenant.is_none() {
+            return Err(reject(format!(
+                "tenant {tenant} is unknown: no tenant_created was accepted"
+            )));
+        }
+        if self.destroyed {
+            return Err(reject(format!("tenant {tenant} is destroyed")));
+        }
+        let goal = |key: &ProductKey| self.products.get(key).map(|p| p.goal);
+        match &record.event {
+            CommerceEvent::TenantCreated(_) => unreachable!("handled above"),
+            CommerceEvent::TenantDestroyed(_) => self.destroyed = true,
+            CommerceEvent::ProductActivated(e) => match goal(&e.product) {
+                Some(Goal::Active | Goal::Suspended) => {}
+                _ => {
+                    let licence = self.pending_licences.remove(&e.product).unwrap_or(Licence {
+                        seats: e.seats,
+                        edition: e.edition,
+                    });
+                    self.products.insert(
+                        e.product.clone(),
+                        DesiredProduct {
+                            goal: Goal::Active,
+                            licence,
+                            apps: e.apps.clone(),
+                            activated_at: sequence,
+                        },
+                    );
+                }
+            },
+            CommerceEvent::ProductDeactivated(e) => match goal(&e.product) {
+                Some(Goal::Active | Goal::Suspended) => {
+                    self.set_goal(&e.product, Goal::Deactivated)
+                }
+                _ => {
+                    return Err(reject(format!(
+                        "product {} is not active or suspended",
+                        e.product
+                    )));
+                }
+            },
+            CommerceEvent::ProductSuspended(e) => match goal(&e.product) {
+                Some(Goal::Active) => self.set_goal(&e.product, Goal::Suspended),
+                Some(Goal::Suspended) => {}
+                _ => return Err(reject(format!("product {} is not active", e.product))),
+            },
+            CommerceEvent::ProductUnsuspended(e) => match goal(&e.product) {
+                Some(Goal::Suspended) => self.set_goal(&e.product, Goal::Active),
+                _ => return Err(reject(format!("product {} is not suspended", e.product))),
+            },
+            CommerceEvent::LicenceUpdated(e) => {
+                let licence = Licence {
+                    seats: e.seats,
+                    edition: e.edition,
+                };
+                match self.products.get_mut(&e.product) {
+                    Some(p) if matches!(p.goal, Goal::Active | Goal::Suspended) => {
+                        p.licence = licence
+                    }
+                    _ => {
+                        self.pending_licences.insert(e.product.clone(), licence);
+                        return Err(reject(format!(
+                            "product {} is not active or suspended; the licence is recorded and applied when it becomes active",
+                            e.product
+                        )));
+                    }
+                }
+            }
+        }
+        self.last_accepted = Some(record.envelope.clone());
+        Ok(())
+    }
+
+    fn set_goal(&mut self, product: &ProductKey, goal: Goal) {
+        if let Some(p) = self.products.get_mut(product) {
+            p.goal = goal;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

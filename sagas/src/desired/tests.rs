@@ -1,0 +1,225 @@
+//! Table-driven tests of the guards: (state before, event) → accepted or the rejection.
+
+use super::*;
+use tenantry_schemas::*;
+use uuid::Uuid;
+
+fn record(sequence: i64, event: CommerceEvent) -> CommerceRecord {
+    CommerceRecord {
+        envelope: Envelope {
+            event_id: Uuid::from_u128(sequence as u128),
+            tenant_id: TenantId::parse("t1").unwrap(),
+            sequence,
+            occurred_at_ms: MIN_OCCURRED_AT_MS,
+            source: "test".into(),
+            correlation_id: None,
+            causation_id: None,
+        },
+        event,
+    }
+}
+
+fn jira() -> ProductKey {
+    ProductKey::parse("jira").unwrap()
+}
+
+pub(crate) fn created() -> CommerceEvent {
+    CommerceEvent::TenantCreated(TenantCreated {
+        site: SiteName::parse("acme").unwrap(),
+        owner_email: "o@acme.test".into(),
+        country: CountryCode::parse("DE").unwrap(),
+        residency_pin: None,
+    })
+}
+
+pub(crate) fn activated(seats: i32) -> CommerceEvent {
+    CommerceEvent::ProductActivated(ProductActivated {
+        product: jira(),
+        edition: Edition::Standard,
+        seats,
+        apps: vec![],
+    })
+}
+
+fn licence(seats: i32) -> CommerceEvent {
+    CommerceEvent::LicenceUpdated(LicenceUpdated {
+        product: jira(),
+        edition: Edition::Premium,
+        seats,
+    })
+}
+
+fn suspended() -> CommerceEvent {
+    CommerceEvent::ProductSuspended(ProductSuspended {
+        product: jira(),
+        reason: None,
+    })
+}
+
+fn unsuspended() -> CommerceEvent {
+    CommerceEvent::ProductUnsuspended(ProductUnsuspended { product: jira() })
+}
+
+fn deactivated() -> CommerceEvent {
+    CommerceEvent::ProductDeactivated(ProductDeactivated { product: jira() })
+}
+
+fn destroyed() -> CommerceEvent {
+    CommerceEvent::TenantDestroyed(TenantDestroyed { reason: None })
+}
+
+/// Folds `history` (all must be accepted), then applies `event`.
+fn after(history: &[CommerceEvent], event: CommerceEvent) -> (DesiredState, Result<(), Rejection>) {
+    let mut state = DesiredState::default();
+    for (i, e) in history.iter().enumerate() {
+        state
+            .apply(&record(i as i64 + 1, e.clone()))
+            .expect("history accepted");
+    }
+    let result = state.apply(&record(history.len() as i64 + 1, event));
+    (state, result)
+}
+
+#[test]
+fn guards_table() {
+    // (name, history, event, Ok(goal of jira after) | Err(reason fragment))
+    type Case = (
+        &'static str,
+        Vec<CommerceEvent>,
+        CommerceEvent,
+        Result<Option<Goal>, &'static str>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "product event for unknown tenant",
+            vec![],
+            activated(5),
+            Err("is unknown"),
+        ),
+        (
+            "product event for destroyed tenant",
+            vec![created(), destroyed()],
+            activated(5),
+            Err("is destroyed"),
+        ),
+        (
+            "second tenant_created",
+            vec![created()],
+            created(),
+            Err("already created"),
+        ),
+        (
+            "activate",
+            vec![created()],
+            activated(5),
+            Ok(Some(Goal::Active)),
+        ),
+        (
+            "activate twice is a no-op",
+            vec![created(), activated(5)],
+            activated(9),
+            Ok(Some(Goal::Active)),
+        ),
+        (
+            "suspend active",
+            vec![created(), activated(5)],
+            suspended(),
+            Ok(Some(Goal::Suspended)),
+        ),
+        (
+            "suspend unknown product",
+            vec![created()],
+            suspended(),
+            Err("is not active"),
+        ),
+        (
+            "unsuspend suspended",
+            vec![created(), activated(5), suspended()],
+            unsuspended(),
+            Ok(Some(Goal::Active)),
+        ),
+        (
+            "unsuspend active",
+            vec![created(), activated(5)],
+            unsuspended(),
+            Err("is not suspended"),
+        ),
+        (
+            "licence for active",
+            vec![created(), activated(5)],
+            licence(50),
+            Ok(Some(Goal::Active)),
+        ),
+        (
+            "licence for suspended",
+            vec![created(), activated(5), suspended()],
+            licence(50),
+            Ok(Some(Goal::Suspended)),
+        ),
+        (
+            "licence for unknown product",
+            vec![created()],
+            licence(50),
+            Err("applied when it becomes active"),
+        ),
+        (
+            "deactivate active",
+            vec![created(), activated(5)],
+            deactivated(),
+            Ok(Some(Goal::Deactivated)),
+        ),
+        (
+            "deactivate twice",
+            vec![created(), activated(5), deactivated()],
+            deactivated(),
+            Err("is not active or suspended"),
+        ),
+        (
+            "reactivate deactivated",
+            vec![created(), activated(5), deactivated()],
+            activated(7),
+            Ok(Some(Goal::Active)),
+        ),
+        (
+            "destroy",
+            vec![created(), activated(5)],
+            destroyed(),
+            Ok(Some(Goal::Active)),
+        ),
+        ("destroy unknown", vec![], destroyed(), Err("is unknown")),
+    ];
+    for (name, history, event, expected) in cases {
+        let (state, result) = after(&history, event);
+        match expected {
+            Ok(goal) => {
+                assert!(result.is_ok(), "{name}: {result:?}");
+                assert_eq!(state.products.get(&jira()).map(|p| p.goal), goal, "{name}");
+            }
+            Err(fragment) => {
+                let rejection = result.expect_err(name);
+                assert!(
+                    rejection.reason.contains(fragment),
+                    "{name}: {}",
+                    rejection.reason
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn activating_twice_keeps_the_first_licence() {
+    let (state, _) = after(&[created(), activated(5)], activated(9));
+    assert_eq!(state.products[&jira()].licence.seats, 5);
+    assert_eq!(state.products[&jira()].activated_at, 2);
+}
+
+#[test]
+fn a_pending_licence_applies_on_activation() {
+    let mut state = DesiredState::default();
+    state.apply(&record(1, created())).unwrap();
+    assert!(state.apply(&record(2, licence(50))).is_err());
+    state.apply(&record(3, activated(5))).unwrap();
+    assert_eq!(state.products[&jira()].licence.seats, 50);
+    assert!(state.pending_licences.is_empty());
+}

@@ -1,0 +1,162 @@
+//! The reconciler: desired state (what commerce asked) × provisioned state
+//! (what completed sagas did) → the next saga that closes the gap, or nothing
+//! when they agree.
+//!
+//! Seed, "Tenant provisioning and lifecycle": a provisioning orchestration
+//! system "aligns the state of the provisioned resources with the license
+//! state through a series of tenant and product events". One saga at a time
+//! per tenant: the provisioner drives it to the end, then plans again from the
+//! latest desired state, so a newer desired state is queued, never raced.
+
+use crate::desired::{DesiredState, Goal, Licence};
+use crate::saga::{ProductSpec, SagaKind, SagaSpec, SagaState};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use tenantry_schemas::{AppKey, ProductKey};
+
+/// One provisioned product.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisionedProduct {
+    /// Access is suspended.
+    pub suspended: bool,
+    /// Licence in force.
+    pub licence: Licence,
+    /// Installed apps.
+    pub apps: Vec<AppKey>,
+    /// Commerce sequence of the activation that provisioned it.
+    pub activated_at: i64,
+}
+
+/// What completed sagas did for one tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct ProvisionedState {
+    /// The tenant saga completed (site, region, identity exist).
+    pub tenant: bool,
+    /// The destruction saga completed.
+    pub destroyed: bool,
+    /// Products by key.
+    pub products: BTreeMap<ProductKey, ProvisionedProduct>,
+}
+
+impl ProvisionedState {
+    /// Records what a *completed* saga did.
+    pub fn apply_completed(&mut self, saga: &SagaState) {
+        let spec = saga.spec.product.as_ref();
+        match (saga.kind, spec) {
+            (SagaKind::ProvisionTenant, _) => self.tenant = true,
+            (SagaKind::ProvisionProduct, Some(p)) => {
+                self.products.insert(
+                    p.product.clone(),
+                    ProvisionedProduct {
+                        suspended: false,
+                        licence: Licence {
+                            seats: p.seats,
+                            edition: p.edition,
+                        },
+                        apps: p.apps.clone(),
+                        activated_at: saga.trigger_sequence,
+                    },
+                );
+            }
+            (SagaKind::SuspendProduct | SagaKind::UnsuspendProduct, Some(p)) => {
+                if let Some(product) = self.products.get_mut(&p.product) {
+                    product.suspended = saga.kind == SagaKind::SuspendProduct;
+                }
+            }
+            (SagaKind::UpdateLicence, Some(p)) => {
+                if let Some(product) = self.products.get_mut(&p.product) {
+                    product.licence = Licence {
+                        seats: p.seats,
+                        edition: p.edition,
+                    };
+                }
+            }
+            (SagaKind::DeactivateProduct, Some(p)) => {
+                self.products.remove(&p.product);
+            }
+            (SagaKind::DestroyTenant, _) => {
+                self.destroyed = true;
+                self.products.clear();
+            }
+            (_, None) => {}
+        }
+    }
+}
+
+/// A saga to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SagaPlan {
+    /// Kind.
+    pub kind: SagaKind,
+    /// Input.
+    pub spec: SagaSpec,
+}
+
+fn product_spec(key: &ProductKey, licence: Licence, apps: &[AppKey]) -> ProductSpec {
+    ProductSpec {
+        product: key.clone(),
+        edition: licence.edition,
+        seats: licence.seats,
+        apps: apps.to_vec(),
+    }
+}
+
+/// The next saga that brings `provisioned` closer to `desired`; `None` when
+/// they agree (or nothing can be done before `tenant_created`).
+///
+/// Order: destruction first (nothing else matters then), the tenant saga
+/// before any product, then products in order of activation — provisioning,
+/// deactivation, suspension, un-suspension, licence update.
+pub fn reconcile(desired: &DesiredState, provisioned: &ProvisionedState) -> Option<SagaPlan> {
+    let tenant = desired.tenant.clone()?;
+    let plan = |kind, product: Option<ProductSpec>, products: Vec<ProductSpec>| {
+        Some(SagaPlan {
+            kind,
+            spec: SagaSpec {
+                tenant: tenant.clone(),
+                product,
+                products,
+            },
+        })
+    };
+    if desired.destroyed {
+        if provisioned.destroyed {
+            return None;
+        }
+        // Reverse order of activation (issue #4).
+        let mut products: Vec<(&ProductKey, &ProvisionedProduct)> =
+            provisioned.products.iter().collect();
+        products.sort_by_key(|(_, p)| std::cmp::Reverse(p.activated_at));
+        let products = products
+            .into_iter()
+            .map(|(key, p)| product_spec(key, p.licence, &p.apps))
+            .collect();
+        return plan(SagaKind::DestroyTenant, None, products);
+    }
+    if !provisioned.tenant {
+        return plan(SagaKind::ProvisionTenant, None, vec![]);
+    }
+    let mut products: Vec<(&ProductKey, _)> = desired.products.iter().collect();
+    products.sort_by_key(|(_, d)| d.activated_at);
+    for (key, wanted) in products {
+        let have = provisioned.products.get(key);
+        let kind = match (wanted.goal, have) {
+            (Goal::Active | Goal::Suspended, None) => SagaKind::ProvisionProduct,
+            (Goal::Deactivated, Some(_)) => SagaKind::DeactivateProduct,
+            (Goal::Deactivated, None) => continue,
+            (Goal::Suspended, Some(p)) if !p.suspended => SagaKind::SuspendProduct,
+            (Goal::Active, Some(p)) if p.suspended => SagaKind::UnsuspendProduct,
+            (_, Some(p)) if p.licence != wanted.licence => SagaKind::UpdateLicence,
+            _ => continue,
+        };
+        let apps = match (kind, have) {
+            (SagaKind::DeactivateProduct, Some(p)) => &p.apps,
+            _ => &wanted.apps,
+        };
+        return plan(kind, Some(product_spec(key, wanted.licence, apps)), vec![]);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,221 @@
+//! Table-driven tests of the reconciler: desired × provisioned → plan.
+
+use super::*;
+use crate::desired::{DesiredProduct, Goal, Licence};
+use crate::saga::TenantSpec;
+use tenantry_schemas::*;
+
+fn jira() -> ProductKey {
+    ProductKey::parse("jira").unwrap()
+}
+
+fn confluence() -> ProductKey {
+    ProductKey::parse("confluence").unwrap()
+}
+
+fn licence(seats: i32) -> Licence {
+    Licence {
+        seats,
+        edition: Edition::Standard,
+    }
+}
+
+fn desired(products: &[(ProductKey, Goal, i32, i64)], destroyed: bool) -> DesiredState {
+    DesiredState {
+        tenant: Some(TenantSpec {
+            site: SiteName::parse("acme").unwrap(),
+            owner_email: "o@acme.test".into(),
+            country: CountryCode::parse("DE").unwrap(),
+            residency_pin: None,
+        }),
+        destroyed,
+        products: products
+            .iter()
+            .map(|(key, goal, seats, at)| {
+                (
+                    key.clone(),
+                    DesiredProduct {
+                        goal: *goal,
+                        licence: licence(*seats),
+                        apps: vec![],
+                        activated_at: *at,
+                    },
+                )
+            })
+            .collect(),
+        ..DesiredState::default()
+    }
+}
+
+fn provisioned(tenant: bool, products: &[(ProductKey, bool, i32, i64)]) -> ProvisionedState {
+    ProvisionedState {
+        tenant,
+        destroyed: false,
+        products: products
+            .iter()
+            .map(|(key, suspended, seats, at)| {
+                (
+                    key.clone(),
+                    ProvisionedProduct {
+                        suspended: *suspended,
+                        licence: licence(*seats),
+                        apps: vec![],
+                        activated_at: *at,
+                    },
+                )
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn reconciler_table() {
+    use Goal::*;
+    // (name, desired, provisioned, expected kind and product)
+    type Case = (
+        &'static str,
+        DesiredState,
+        ProvisionedState,
+        Option<(SagaKind, Option<ProductKey>)>,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "nothing created",
+            DesiredState::default(),
+            ProvisionedState::default(),
+            None,
+        ),
+        (
+            "tenant first",
+            desired(&[(jira(), Active, 5, 2)], false),
+            provisioned(false, &[]),
+            Some((SagaKind::ProvisionTenant, None)),
+        ),
+        (
+            "then product",
+            desired(&[(jira(), Active, 5, 2)], false),
+            provisioned(true, &[]),
+            Some((SagaKind::ProvisionProduct, Some(jira()))),
+        ),
+        (
+            "agree: nothing",
+            desired(&[(jira(), Active, 5, 2)], false),
+            provisioned(true, &[(jira(), false, 5, 2)]),
+            None,
+        ),
+        (
+            "suspend",
+            desired(&[(jira(), Suspended, 5, 2)], false),
+            provisioned(true, &[(jira(), false, 5, 2)]),
+            Some((SagaKind::SuspendProduct, Some(jira()))),
+        ),
+        (
+            "suspended agrees",
+            desired(&[(jira(), Suspended, 5, 2)], false),
+            provisioned(true, &[(jira(), true, 5, 2)]),
+            None,
+        ),
+        (
+            "unsuspend",
+            desired(&[(jira(), Active, 5, 2)], false),
+            provisioned(true, &[(jira(), true, 5, 2)]),
+            Some((SagaKind::UnsuspendProduct, Some(jira()))),
+        ),
+        (
+            "licence",
+            desired(&[(jira(), Active, 50, 2)], false),
+            provisioned(true, &[(jira(), false, 5, 2)]),
+            Some((SagaKind::UpdateLicence, Some(jira()))),
+        ),
+        (
+            "deactivate",
+            desired(&[(jira(), Deactivated, 5, 2)], false),
+            provisioned(true, &[(jira(), false, 5, 2)]),
+            Some((SagaKind::DeactivateProduct, Some(jira()))),
+        ),
+        (
+            "deactivated agrees",
+            desired(&[(jira(), Deactivated, 5, 2)], false),
+            provisioned(true, &[]),
+            None,
+        ),
+        (
+            "suspended but never provisioned: provision first",
+            desired(&[(jira(), Suspended, 5, 2)], false),
+            provisioned(true, &[]),
+            Some((SagaKind::ProvisionProduct, Some(jira()))),
+        ),
+        (
+            "products in activation order",
+            desired(
+                &[(jira(), Active, 5, 3), (confluence(), Active, 5, 2)],
+                false,
+            ),
+            provisioned(true, &[]),
+            Some((SagaKind::ProvisionProduct, Some(confluence()))),
+        ),
+        (
+            "destroy wins",
+            desired(&[(jira(), Active, 50, 2)], true),
+            provisioned(true, &[(jira(), false, 5, 2)]),
+            Some((SagaKind::DestroyTenant, None)),
+        ),
+    ];
+    for (name, d, p, expected) in cases {
+        let got = reconcile(&d, &p).map(|plan| (plan.kind, plan.spec.product.map(|s| s.product)));
+        assert_eq!(got, expected, "{name}");
+    }
+}
+
+#[test]
+fn destruction_deactivates_in_reverse_order_of_activation() {
+    let plan = reconcile(
+        &desired(&[], true),
+        &provisioned(true, &[(jira(), false, 5, 2), (confluence(), false, 5, 3)]),
+    )
+    .unwrap();
+    let order: Vec<ProductKey> = plan.spec.products.into_iter().map(|p| p.product).collect();
+    assert_eq!(order, vec![confluence(), jira()]);
+}
+
+#[test]
+fn every_completed_saga_moves_provisioned_state_to_agreement() {
+    use crate::saga::SagaState;
+    // Apply each plan as if its saga completed; the loop must end.
+    let d = desired(
+        &[
+            (jira(), Goal::Suspended, 50, 2),
+            (confluence(), Goal::Deactivated, 5, 3),
+        ],
+        false,
+    );
+    let mut p = provisioned(false, &[(confluence(), false, 5, 3)]);
+    let trigger = Envelope {
+        event_id: uuid::Uuid::from_u128(7),
+        tenant_id: TenantId::parse("t1").unwrap(),
+        sequence: 3,
+        occurred_at_ms: MIN_OCCURRED_AT_MS,
+        source: "test".into(),
+        correlation_id: None,
+        causation_id: None,
+    };
+    let mut kinds = vec![];
+    while let Some(plan) = reconcile(&d, &p) {
+        assert!(
+            kinds.len() < 10,
+            "reconciliation does not converge: {kinds:?}"
+        );
+        kinds.push(plan.kind);
+        let (saga, _) = SagaState::start(plan.kind, &trigger, plan.spec);
+        p.apply_completed(&saga);
+    }
+    assert_eq!(
+        kinds,
+        vec![
+            SagaKind::ProvisionTenant,
+            SagaKind::ProvisionProduct,
+            SagaKind::SuspendProduct,
+            SagaKind::DeactivateProduct
+        ]
+    );
+}

@@ -1,0 +1,189 @@
+//! The provisioner's step effects: the local adapters (`tenantry-store`)
+//! plus the two effects outside the database — app lifecycle callbacks
+//! (`tenantry-apps`, steps 7 and the uninstalls of deactivation and
+//! destruction) and the tenant's data key (`tenantry-keys`: created with the
+//! tenant, destroyed at destruction — crypto-shredding).
+//!
+//! Each external call carries the step's idempotency key (`<saga id>:<step>:<app>`),
+//! so a redelivered step repeats the same call and the app can drop it.
+
+use std::sync::Arc;
+use tenantry_apps::{AppClient, AppError, LifecycleCall};
+use tenantry_keys::{KeyError, KeyService};
+use tenantry_sagas::saga::ProductSpec;
+use tenantry_sagas::{SagaKind, SagaState, Step, StepEffects, StepError, StepOutput};
+use tenantry_store::LocalEffects;
+
+/// Step effects of the provisioner.
+#[derive(Clone)]
+pub struct Effects {
+    /// Database effects.
+    pub local: LocalEffects,
+    /// App lifecycle callbacks.
+    pub apps: AppClient,
+    /// Tenant data keys.
+    pub keys: Arc<dyn KeyService>,
+    /// Domain of site hosts (for the callbacks' `site_host`).
+    pub site_domain: String,
+    /// The store, for sealed product-database credentials.
+    pub store: tenantry_store::Store,
+}
+
+fn app_error(error: AppError) -> StepError {
+    if error.is_retryable() {
+        StepError::retryable(error.to_string())
+    } else {
+        StepError::permanent(error.to_string())
+    }
+}
+
+fn key_error(error: KeyError) -> StepError {
+    if error.is_retryable() {
+        StepError::retryable(error.to_string())
+    } else {
+        StepError::permanent(error.to_string())
+    }
+}
+
+impl Effects {
+    /// Calls `installed` (or `uninstalled`) for every app of `product`.
+    async fn callbacks(
+        &self,
+        saga: &SagaState,
+        step: Step,
+        product: &ProductSpec,
+        installed: bool,
+    ) -> Result<(), StepError> {
+        let site_host = format!("{}.{}", saga.spec.tenant.site, self.site_domain);
+        let call = |app: &tenantry_schemas::AppKey| LifecycleCall {
+            app: app.clone(),
+            tenant_id: saga.tenant_id.clone(),
+            product: product.product.clone(),
+            site_host: site_host.clone(),
+            idempotency_key: format!("{}:{}:{app}", saga.saga_id, step.name()),
+        };
+        for (done, app) in product.apps.iter().enumerate() {
+            let result = if installed {
+                self.apps.installed(&call(app)).await
+            } else {
+                self.apps.uninstalled(&call(app)).await
+            };
+            if let Err(error) = result {
+                let error = app_error(error);
+                // A step is all or nothing: installs of this attempt that
+                // went through are undone before the failure is reported (the
+                // saga's compensation only covers completed steps; a retry
+                // installs them again — apps dedupe per event and key).
+                if installed {
+                    for app in &product.apps[..done] {
+                        self.apps.uninstalled(&call(app)).await.map_err(app_error)?;
+                    }
+                }
+                return Err(error);
+            }
+        }
+        Ok(())
+    }
+
+    /// Envelope-encrypts the product database's credentials under the
+    /// tenant's key and stores them with the database (DESIGN.md, "Envelope
+    /// encryption"); destroying the key makes them unreadable. Idempotent:
+    /// sealed once per database.
+    async fn seal_credentials(
+        &self,
+        saga: &SagaState,
+        output: &StepOutput,
+    ) -> Result<(), StepError> {
+        let Some(database) = output.get(tenantry_sagas::saga::detail::DATABASE) else {
+            return Ok(());
+        };
+        let shard = output
+            .get(tenantry_sagas::saga::detail::SHARD)
+            .map_or("", String::as_str);
+        let secret = format!(
+            "{{\"shard\":\"{shard}\",\"database\":\"{database}\",\"user\":\"{database}\",\"password\":\"{}\"}}",
+            uuid::Uuid::new_v4().simple()
+        );
+        let sealed = self
+            .keys
+            .seal(&saga.tenant_id, secret.as_bytes())
+            .await
+            .map_err(key_error)?;
+        let hex: String = sealed.iter().map(|b| format!("{b:02x}")).collect();
+        sqlx::query(
+            "UPDATE product_databases SET credentials = $1 WHERE database_name = $2 AND credentials IS NULL",
+        )
+        .bind(hex)
+        .bind(database)
+        .execute(self.store.pool())
+        .await
+        .map_err(|e| StepError::retryable(format!("storing sealed credentials: {e}")))?;
+        Ok(())
+    }
+
+    fn product(saga: &SagaState) -> Result<&ProductSpec, StepError> {
+        saga.spec
+            .product
+            .as_ref()
+            .ok_or_else(|| StepError::permanent("product saga without a product"))
+    }
+}
+
+impl StepEffects for Effects {
+    async fn execute(&self, saga: &SagaState, step: Step) -> Result<StepOutput, StepError> {
+        match (step, saga.kind) {
+            (Step::RecordLicence, SagaKind::ProvisionTenant) => {
+                self.keys
+                    .create_tenant_key(&saga.tenant_id)
+                    .await
+                    .map_err(key_error)?;
+            }
+            (Step::InstallApps, SagaKind::ProvisionProduct) => {
+                self.callbacks(saga, step, Self::product(saga)?, true)
+                    .await?;
+            }
+            (Step::UninstallApps, _) => {
+                self.callbacks(saga, step, Self::product(saga)?, false)
+                    .await?;
+            }
+            (Step::DeactivateAllProducts, _) => {
+                for product in &saga.spec.products {
+                    self.callbacks(saga, step, product, false).await?;
+                }
+            }
+            (Step::ShredDataKey, _) => {
+                self.keys
+                    .destroy_tenant_key(&saga.tenant_id)
+                    .await
+                    .map_err(key_error)?;
+            }
+            _ => {}
+        }
+        let output = self.local.execute(saga, step).await?;
+        if (step, saga.kind) == (Step::ProvisionDatabase, SagaKind::ProvisionProduct) {
+            self.seal_credentials(saga, &output).await?;
+        }
+        Ok(output)
+    }
+
+    async fn compensate(&self, saga: &SagaState, step: Step) -> Result<(), StepError> {
+        match (step, saga.kind) {
+            (Step::InstallApps, SagaKind::ProvisionProduct) => {
+                self.callbacks(saga, step, Self::product(saga)?, false)
+                    .await?;
+            }
+            (Step::UninstallApps, _) => {
+                self.callbacks(saga, step, Self::product(saga)?, true)
+                    .await?;
+            }
+            (Step::RecordLicence, SagaKind::ProvisionTenant) => {
+                self.keys
+                    .destroy_tenant_key(&saga.tenant_id)
+                    .await
+                    .map_err(key_error)?;
+            }
+            _ => {}
+        }
+        self.local.compensate(saga, step).await
+    }
+}
