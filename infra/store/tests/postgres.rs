@@ -129,8 +129,10 @@ async fn d6_outbox_rows_are_neither_skipped_nor_lost() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].record.envelope.tenant_id.as_str(), "t6");
     let first_attempt = rows[0].record.clone();
-    // Crash between publish and mark: the transaction never commits.
-    drop(relay);
+    // Crash between publish and mark: the transaction never commits (the
+    // server rolls it back when the connection dies; explicit here so the
+    // row lock is gone before the next claim).
+    relay.rollback().await.unwrap();
 
     let mut relay = store.pool().begin().await.unwrap();
     let rows = outbox::claim(&mut relay, store.backend(), 10)
@@ -221,4 +223,48 @@ async fn a_step_runs_once_per_idempotency_key() {
     assert_eq!(groups().await, 0);
     effects.execute(&saga, Step::CreateIdentity).await.unwrap();
     assert_eq!(groups().await, 1, "after compensation the step acts again");
+}
+
+/// Data residency fails closed: a tenant pinned to `eu` whose placement says
+/// otherwise gets no database anywhere, with the reason.
+#[tokio::test]
+async fn a_pinned_tenant_never_gets_a_database_outside_its_pin() {
+    use tenantry_sagas::saga::ProductSpec;
+    use tenantry_sagas::{Step, StepEffects};
+    use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases, Retention};
+    let store = fresh_store().await;
+    let effects = LocalEffects::new(
+        store.clone(),
+        ProductDatabases::PostgresSchemas(store.pool().clone()),
+        EffectsConfig {
+            site_domain: "tenantry.test".into(),
+            shard_capacity: 10,
+            host_quarantine_ms: 0,
+            retention: Retention::Drop,
+        },
+    );
+    let mut product_saga = saga("t3");
+    product_saga.kind = SagaKind::ProvisionProduct;
+    product_saga.spec.tenant.residency_pin = Some(Region::Eu);
+    product_saga.spec.product = Some(ProductSpec {
+        product: ProductKey::parse("jira").unwrap(),
+        edition: Edition::Standard,
+        seats: 5,
+        apps: vec![],
+    });
+    sqlx::query("INSERT INTO placements (tenant_id, region, pinned) VALUES ('t3', 'us', 0)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let error = effects
+        .execute(&product_saga, Step::ProvisionDatabase)
+        .await
+        .unwrap_err();
+    assert!(!error.retryable);
+    assert!(error.reason.contains("pinned to eu"), "{}", error.reason);
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM product_databases")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
 }

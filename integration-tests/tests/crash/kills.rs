@@ -230,12 +230,12 @@ async fn wait_for_work(
     );
 }
 
-
 #[tokio::test]
 #[ignore]
 async fn tmp_read_speed() {
     let run = RunDir::new("speed");
-    let broker = tenantry_integration_tests::tansu::PrivateBroker::start(&run.file("tansu.log")).await;
+    let broker =
+        tenantry_integration_tests::tansu::PrivateBroker::start(&run.file("tansu.log")).await;
     for boot in [broker.bootstrap(), bootstrap()] {
         let (_, topics) = tenantry_integration_tests::fresh_topics_on(&boot).await;
         let cfg = tenantry_kafka::KafkaConfig::new(boot.clone(), "it-speed");
@@ -246,17 +246,31 @@ async fn tmp_read_speed() {
             let producer = producer.clone();
             let topic = topics.provisioning.clone();
             let payload = payload.clone();
-            async move { producer.send(&topic, &format!("t{}", i % 200), &payload, &[]).await.unwrap(); }
+            async move {
+                producer
+                    .send(&topic, &format!("t{}", i % 200), &payload, &[])
+                    .await
+                    .unwrap();
+            }
         });
         futures_join(sends).await;
         println!("{boot}: produced 5000 in {:?}", t.elapsed());
         let t = Instant::now();
-        let records = tenantry_kafka::read_to_end(&cfg, &topics.provisioning, Duration::from_secs(120)).await.unwrap();
-        println!("{boot}: read {} records in {:?}", records.len(), t.elapsed());
+        let records =
+            tenantry_kafka::read_to_end(&cfg, &topics.provisioning, Duration::from_secs(120))
+                .await
+                .unwrap();
+        println!(
+            "{boot}: read {} records in {:?}",
+            records.len(),
+            t.elapsed()
+        );
     }
 }
 
 async fn futures_join<F: Future<Output = ()>>(f: impl Iterator<Item = F>) {
     let v: Vec<F> = f.collect();
-    for x in v { x.await; }
+    for x in v {
+        x.await;
+    }
 }

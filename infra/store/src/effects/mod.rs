@@ -193,6 +193,7 @@ impl LocalEffects {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from)?;
+                check_residency(&mut tx, saga).await?;
                 let (region, pinned) = placement(&mut tx, tenant).await?;
                 out(&[
                     (detail::REGION, region),
@@ -282,6 +283,7 @@ impl LocalEffects {
             | (Step::InstallApps, SagaKind::ProvisionTenant) => StepOutput::new(),
             (Step::ProvisionDatabase, SagaKind::ProvisionProduct) => {
                 let product = product_of(saga)?.product.as_str();
+                check_residency(&mut tx, saga).await?;
                 let name = database_name(tenant, product);
                 let (shard, name) = self.place_database(&mut tx, tenant, product, &name).await?;
                 let output = out(&[(detail::SHARD, shard), (detail::DATABASE, name.clone())]);
@@ -543,6 +545,23 @@ async fn site_host(tx: &mut Tx, tenant: &str) -> Result<String, StepError> {
             "tenant {tenant} has no site: its tenant_created saga has not completed"
         ))
     })
+}
+
+/// Data residency fails closed: a pinned tenant's step never acts in another
+/// region than its pin (issue #4; seed, "Data residency").
+async fn check_residency(tx: &mut Tx, saga: &SagaState) -> Result<(), StepError> {
+    let Some(pin) = saga.spec.tenant.residency_pin else {
+        return Ok(());
+    };
+    let (region, _) = placement(tx, saga.tenant_id.as_str()).await?;
+    if region == pin.as_str() {
+        Ok(())
+    } else {
+        Err(StepError::permanent(format!(
+            "data residency: tenant {} is pinned to {pin} but its placement is {region}; refusing to act outside the pin",
+            saga.tenant_id
+        )))
+    }
 }
 
 async fn placement(tx: &mut Tx, tenant: &str) -> Result<(String, bool), StepError> {
