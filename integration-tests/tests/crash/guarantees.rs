@@ -49,6 +49,11 @@ pub async fn assert_delivered_exactly_once(
         &mut violations,
     )
     .await;
+    println!(
+        "  provisioning topic: {} records, {} distinct events, {} duplicates dropped by the \
+         consumer's dedup",
+        report.records, report.distinct, report.duplicates
+    );
     assert!(
         violations.is_empty(),
         "{} delivery guarantee violation(s):\n- {}",

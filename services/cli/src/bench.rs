@@ -333,7 +333,7 @@ async fn drive(
     // Where the time went: when the provisioner finished its last saga
     // (saga store) against when the projector made the last context readable.
     let (sagas, last_saga_ms): (i64, Option<i64>) = sqlx::query_as(
-        "SELECT COUNT(*), MAX(updated_at) FROM sagas WHERE status <> 'running' AND created_at >= $1",
+        "SELECT COUNT(*), MAX(updated_at) FROM sagas WHERE status NOT IN ('running', 'compensating') AND created_at >= $1",
     )
     .bind(started_ms)
     .fetch_one(store.pool())

@@ -345,8 +345,12 @@ impl LocalEffects {
                         .await
                         .map_err(StoreError::from)?;
                 let shard = format!("{region}-shard-{}", count + 1);
+                // Two workers may need a new shard at once: the second insert
+                // is a no-op and both use the shard (capacity is a target, not
+                // a hard limit).
                 sqlx::query(
-                    "INSERT INTO shards (shard_id, region, capacity, used) VALUES ($1, $2, $3, 0)",
+                    "INSERT INTO shards (shard_id, region, capacity, used) VALUES ($1, $2, $3, 0) \
+                     ON CONFLICT (shard_id) DO NOTHING",
                 )
                 .bind(&shard)
                 .bind(&region)
