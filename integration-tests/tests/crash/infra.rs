@@ -1,9 +1,10 @@
 //! The infrastructure goes away mid-run and comes back; the guarantees hold.
 //!
-//! Each test runs ~50 tenants in two waves: the first is published before
-//! the provisioner starts, the outage hits while it works on them, the second
-//! wave arrives around the outage (after the broker is back; while the
-//! database is away). Shared infrastructure is never touched — other tests
+//! Each test runs 50 tenants in waves: the first is published before the
+//! provisioner starts, each outage hits while it works on a wave (the test
+//! waits until some of the wave's sagas completed, not all), and a later wave
+//! arrives around an outage (after the broker is back; while the database is
+//! away). Shared infrastructure is never touched — other tests
 //! use it concurrently — so each test takes away only a server of its own
 //! (both run on a private broker, for the reasons in `kills.rs`):
 //!
@@ -192,9 +193,11 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
     let workload = Workload::generate(TENANTS, &mut rand::rngs::StdRng::from_os_rng());
     let env = deployment.env();
     let env = Deployment::env_refs(&env);
-    let half = TENANTS / 2;
+    // Three waves: the first before the start, the second before the
+    // server stops, the third while it is down.
+    let (wave_1, wave_2, wave_3) = (0..20, 20..35, 35..TENANTS);
     workload
-        .publish(0..half, &run.file("wave-1.jsonl"), &env)
+        .publish(wave_1, &run.file("wave-1.jsonl"), &env)
         .await;
     let pool = pool(&deployment.database_url).await;
     let mut provisioner = Provisioner::new(&deployment, &run);
@@ -216,9 +219,13 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
         after.map_or("unreadable".into(), |p| p.to_string())
     );
 
-    // Outage 2: the server stops (crash) while wave 2 is published.
+    // Outage 2, mid-way through wave 2: the server stops (a crash) and wave 3
+    // is published while it is down.
+    workload
+        .publish(wave_2, &run.file("wave-2.jsonl"), &env)
+        .await;
     let done = after.map_or(before.completed, |p| p.completed);
-    let before = wait_mid_run(&pool, &workload, done + 5, &mut provisioner).await;
+    let before = wait_mid_run(&pool, &workload, done + 3, &mut provisioner).await;
     match &cluster {
         Some(cluster) => {
             cluster
@@ -227,19 +234,20 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
                 .expect("pg_ctl stop -m immediate");
             let down = Instant::now();
             workload
-                .publish(half..TENANTS, &run.file("wave-2.jsonl"), &env)
+                .publish(wave_3, &run.file("wave-3.jsonl"), &env)
                 .await;
             tokio::time::sleep(OUTAGE.saturating_sub(down.elapsed())).await;
             provisioner.assert_alive();
             cluster.start_server().await.expect("pg_ctl start");
             println!(
-                "  server stopped (immediate) for {:.1} s while wave 2 was published; before {before}",
+                "  server stopped (immediate) for {:.1} s while wave 3 was published; \
+                 before {before}",
                 down.elapsed().as_secs_f64()
             );
         }
         None => {
             workload
-                .publish(half..TENANTS, &run.file("wave-2.jsonl"), &env)
+                .publish(wave_3, &run.file("wave-3.jsonl"), &env)
                 .await;
             let outage = Instant::now();
             let mut terminated = 0;
@@ -248,7 +256,8 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             println!(
-                "  connections terminated again: {terminated} while wave 2 arrived; before {before}"
+                "  connections terminated again: {terminated} while wave 3 arrived; \
+                 before {before}"
             );
         }
     }

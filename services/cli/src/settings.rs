@@ -145,12 +145,17 @@ impl Settings {
     }
 
     /// The tenant key service: local key files in `--keys-dir` (default
-    /// `<temp dir>/tenantry-keys`).
+    /// `<temp dir>/tenantry-keys/<id of --database-url>`).
     pub fn keys(&self) -> anyhow::Result<Arc<dyn tenantry_keys::KeyService>> {
-        let dir = self
-            .keys_dir
-            .clone()
-            .unwrap_or_else(|| std::env::temp_dir().join("tenantry-keys"));
+        // Keys belong with the data they protect: by default one directory
+        // per saga/event store, so two stores never share tenant keys.
+        let dir = self.keys_dir.clone().unwrap_or_else(|| {
+            let store =
+                uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_URL, self.database_url.as_bytes());
+            std::env::temp_dir()
+                .join("tenantry-keys")
+                .join(store.simple().to_string())
+        });
         let service = tenantry_keys::LocalKeyService::new(&dir)
             .map_err(|e| anyhow::anyhow!("keys_dir: cannot use {}: {e}", dir.display()))?;
         Ok(Arc::new(service))

@@ -176,12 +176,9 @@ impl StepEffects for Effects {
                 self.callbacks(saga, step, Self::product(saga)?, true)
                     .await?;
             }
-            (Step::RecordLicence, SagaKind::ProvisionTenant) => {
-                self.keys
-                    .destroy_tenant_key(&saga.tenant_id)
-                    .await
-                    .map_err(key_error)?;
-            }
+            // The tenant's key is kept when its creation is compensated: a
+            // destroyed key can never be re-created (crypto-shredding is
+            // final), and an operator's retry must be able to create it again.
             _ => {}
         }
         self.local.compensate(saga, step).await
