@@ -293,7 +293,9 @@ impl TenantContext {
             (Some(SagaKind::ProvisionTenant), _) => self.tenant_saga_succeeded = Some(true),
             (Some(SagaKind::DestroyTenant), _) => {
                 self.destruction_done = true;
-                self.site_host = None;
+                // The host stays on the destroyed context so edges asking by
+                // host get 410 Gone; a tenant that later claims the released
+                // host wins lookups by host.
                 self.groups.clear();
                 for product in self.products.values_mut() {
                     product.provisioned_sequence = 0;
