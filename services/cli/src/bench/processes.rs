@@ -1,0 +1,194 @@
+//! The services under test as child processes, and their accounting from /proc.
+
+use super::STOP_TIMEOUT;
+use crate::settings::Settings;
+use anyhow::{Context, bail};
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+use tokio::process::{Child, Command};
+use tokio_util::sync::CancellationToken;
+
+/// What the child services need besides this process's settings.
+pub(super) struct ServiceEnv<'a> {
+    pub(super) settings: &'a Settings,
+    pub(super) database_url: &'a str,
+    pub(super) suffix: &'a str,
+}
+
+/// A service running as a child process of this executable.
+pub(super) struct Service {
+    pub(super) role: &'static str,
+    child: Child,
+    pid: u32,
+    pub(super) log: PathBuf,
+    exited: Option<ExitStatus>,
+}
+
+impl Service {
+    /// Starts `tenantry <role>` with this run's settings, database, topic
+    /// suffix and group prefix. Its stderr
+    /// (the service log) goes to `<logs>/<role>.log`.
+    pub(super) fn spawn(
+        role: &'static str,
+        env: &ServiceEnv<'_>,
+        logs: &Path,
+    ) -> anyhow::Result<Self> {
+        let exe = std::env::current_exe().context("path of the tenantry executable")?;
+        let log = logs.join(format!("{role}.log"));
+        let mut command = Command::new(&exe);
+        // The environment is inherited (TENANTRY_* variables reach the
+        // services as they reach this process); what this run must decide,
+        // and every flag given to `tenantry bench`, is set explicitly.
+        let settings = env.settings;
+        command
+            .arg(role)
+            .env("TENANTRY_BOOTSTRAP", &settings.bootstrap)
+            .env("TENANTRY_DATABASE_URL", env.database_url)
+            .env("TENANTRY_CONTEXT_DATABASE_URL", env.database_url)
+            .env("TENANTRY_TOPIC_SUFFIX", env.suffix)
+            .env("TENANTRY_GROUP_PREFIX", env.suffix)
+            .env("TENANTRY_SITE_DOMAIN", &settings.site_domain)
+            .env(
+                "TENANTRY_SHARD_CAPACITY",
+                settings.shard_capacity.to_string(),
+            )
+            .env("TENANTRY_WORKERS", settings.workers.to_string());
+        match &settings.schema_registry_url {
+            Some(url) => command.env("TENANTRY_SCHEMA_REGISTRY_URL", url),
+            None => command.env_remove("TENANTRY_SCHEMA_REGISTRY_URL"),
+        };
+        match &settings.log {
+            Some(filter) => command.env("TENANTRY_LOG", filter),
+            None => command.env_remove("TENANTRY_LOG"),
+        };
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log)?)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("start {} {role}", exe.display()))?;
+        let pid = child.id().context("child pid")?;
+        tracing::info!(service = role, pid, log = %log.display(), "Service started.");
+        Ok(Self {
+            role,
+            child,
+            pid,
+            log,
+            exited: None,
+        })
+    }
+
+    /// Fails when the service has exited.
+    fn check(&mut self) -> anyhow::Result<()> {
+        if self.exited.is_none() {
+            self.exited = self.child.try_wait()?;
+        }
+        match self.exited {
+            Some(status) => bail!(
+                "{} exited early ({status}); its log: {}",
+                self.role,
+                self.log.display()
+            ),
+            None => Ok(()),
+        }
+    }
+
+    /// CPU time and peak RSS so far.
+    pub(super) fn stats(&mut self) -> anyhow::Result<ProcStats> {
+        self.check()?;
+        os::stats(self.pid).with_context(|| format!("read /proc of the {}", self.role))
+    }
+
+    /// SIGTERM, then SIGKILL after [`STOP_TIMEOUT`].
+    pub(super) async fn stop(&mut self) -> anyhow::Result<()> {
+        if self.exited.is_none() {
+            self.exited = self.child.try_wait()?;
+        }
+        if self.exited.is_some() {
+            return Ok(());
+        }
+        os::terminate(self.pid)?;
+        match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
+            Ok(status) => {
+                self.exited = Some(status?);
+                Ok(())
+            }
+            Err(_) => {
+                self.child.kill().await?;
+                bail!("{} ignored SIGTERM for {STOP_TIMEOUT:?}; killed", self.role)
+            }
+        }
+    }
+}
+
+/// Fails when Ctrl-C was pressed or a service exited.
+pub(super) fn check(services: &mut [Service], shutdown: &CancellationToken) -> anyhow::Result<()> {
+    if shutdown.is_cancelled() {
+        bail!("interrupted");
+    }
+    services.iter_mut().try_for_each(Service::check)
+}
+
+/// A process's accounting from /proc.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ProcStats {
+    /// utime + stime.
+    cpu: Duration,
+    /// VmHWM, bytes.
+    peak_rss: u64,
+}
+
+#[cfg(target_os = "linux")]
+pub(super) mod os {
+    use super::ProcStats;
+    use std::time::Duration;
+
+    /// utime + stime (`/proc/<pid>/stat`, clock ticks) and VmHWM (`/proc/<pid>/status`, kB).
+    pub(in crate::bench) fn stats(pid: u32) -> anyhow::Result<ProcStats> {
+        let process = procfs::process::Process::new(i32::try_from(pid)?)?;
+        let stat = process.stat()?;
+        let ticks = (stat.utime + stat.stime) as f64;
+        Ok(ProcStats {
+            cpu: Duration::from_secs_f64(ticks / procfs::ticks_per_second() as f64),
+            peak_rss: process.status()?.vmhwm.unwrap_or(0) * 1024,
+        })
+    }
+
+    pub(in crate::bench) fn terminate(pid: u32) -> anyhow::Result<()> {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(pid)?)
+            .ok_or_else(|| anyhow::anyhow!("pid 0"))?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
+        Ok(())
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(super) mod os {
+    use super::ProcStats;
+
+    pub(in crate::bench) fn stats(_pid: u32) -> anyhow::Result<ProcStats> {
+        anyhow::bail!("tenantry bench reads /proc and runs on Linux only")
+    }
+
+    pub(in crate::bench) fn terminate(_pid: u32) -> anyhow::Result<()> {
+        anyhow::bail!("tenantry bench runs on Linux only")
+    }
+}
+
+/// One service's figures over the measured window.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ServiceFigures {
+    pub(super) cpu: Duration,
+    pub(super) peak_rss: u64,
+}
+
+impl ServiceFigures {
+    pub(super) fn between(before: &ProcStats, after: &ProcStats) -> Self {
+        Self {
+            cpu: after.cpu.saturating_sub(before.cpu),
+            peak_rss: after.peak_rss,
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The run's figures and the benchmark's own database.
+
+use super::LogWarnings;
+use super::processes::ServiceFigures;
+use anyhow::{Context, bail};
+use hdrhistogram::Histogram;
+use sqlx::{ConnectOptions, Connection};
+use std::time::Duration;
+
+/// The figures of one run.
+pub(super) struct Report {
+    pub(super) tenants: u32,
+    pub(super) products: u8,
+    pub(super) rate: Option<f64>,
+    pub(super) latencies: Histogram<u64>,
+    pub(super) failed: Vec<(String, String)>,
+    /// First publish → last publish.
+    pub(super) publish_span: Duration,
+    /// First publish → last tenant readable.
+    pub(super) span: Duration,
+    pub(super) provisioner: ServiceFigures,
+    pub(super) projector: ServiceFigures,
+    /// This process: the load generator and the poller, which share the cores.
+    pub(super) bench: ServiceFigures,
+    /// Sagas that ended during the run.
+    pub(super) sagas: u64,
+    /// First publish → last saga ended (provisioner done).
+    pub(super) sagas_span: Option<Duration>,
+    /// Services that logged warnings or errors during the run.
+    pub(super) warnings: Vec<LogWarnings>,
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ms = |q: f64| self.latencies.value_at_quantile(q) as f64 / 1000.0;
+        let mib = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
+        let readable = self.latencies.len();
+        let seconds = self.span.as_secs_f64().max(1e-9);
+        let offered = self
+            .rate
+            .map_or_else(|| "unlimited".to_owned(), |r| format!("{r}/s"));
+        let command: Vec<String> = std::env::args().collect();
+        writeln!(f, "command: {}", command.join(" "))?;
+        writeln!(
+            f,
+            "tenants={} products={} offered={offered}  throughput={:.1} tenants/s  \
+             latency p50={:.1} p95={:.1} p99={:.1} ms  provisioner cpu={:.2} s  peak_rss={:.1} MiB",
+            self.tenants,
+            self.products,
+            readable as f64 / seconds,
+            ms(0.50),
+            ms(0.95),
+            ms(0.99),
+            self.provisioner.cpu.as_secs_f64(),
+            mib(self.provisioner.peak_rss),
+        )?;
+        writeln!(
+            f,
+            "  {readable} readable, {} failed, in {:.2} s (published in {:.2} s); latency max={:.1} ms",
+            self.failed.len(),
+            self.span.as_secs_f64(),
+            self.publish_span.as_secs_f64(),
+            ms(1.0),
+        )?;
+        if let Some(sagas_span) = self.sagas_span {
+            writeln!(
+                f,
+                "  provisioner: {} sagas ended by {:.2} s; projector: last context readable at {:.2} s",
+                self.sagas,
+                sagas_span.as_secs_f64(),
+                self.span.as_secs_f64(),
+            )?;
+        }
+        let per_tenant =
+            |figures: &ServiceFigures| figures.cpu.as_secs_f64() * 1000.0 / f64::from(self.tenants);
+        writeln!(
+            f,
+            "  cpu per tenant: provisioner={:.2} ms projector={:.2} ms bench={:.2} ms; \
+             projector peak_rss={:.1} MiB",
+            per_tenant(&self.provisioner),
+            per_tenant(&self.projector),
+            per_tenant(&self.bench),
+            mib(self.projector.peak_rss),
+        )?;
+        if let Some(rate) = self.rate.filter(|r| readable as f64 / seconds < 0.95 * r) {
+            writeln!(
+                f,
+                "  saturated: throughput is below the offered {rate}/s, so latencies are \
+                 queueing time and grow with --tenants"
+            )?;
+        }
+        for w in &self.warnings {
+            writeln!(
+                f,
+                "  {} logged {} warnings/errors; figures may include stalls. First: {}",
+                w.role, w.count, w.first
+            )?;
+        }
+        for (tenant, reason) in self.failed.iter().take(5) {
+            writeln!(f, "  failed: {tenant}: {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The benchmark's own database on the server of `--database-url`.
+pub(super) struct BenchDatabase {
+    pub(super) name: String,
+    pub(super) url: String,
+    /// A connection to the server's `postgres` database, for CREATE/DROP.
+    admin: sqlx::PgConnection,
+}
+
+impl BenchDatabase {
+    pub(super) async fn create(database_url: &str, name: &str) -> anyhow::Result<Self> {
+        if !database_url.starts_with("postgres://") && !database_url.starts_with("postgresql://") {
+            bail!(
+                "database_url: tenantry bench needs PostgreSQL (postgres://…), got another scheme"
+            );
+        }
+        let options: sqlx::postgres::PgConnectOptions =
+            with_database(database_url, "postgres")?.parse()?;
+        // CREATE/DROP DATABASE wait for a checkpoint: not worth a slow-statement warning.
+        let mut admin = sqlx::PgConnection::connect_with(&options.disable_statement_logging())
+            .await
+            .context("database_url: cannot connect to the PostgreSQL server")?;
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .with_context(|| format!("create database {name}"))?;
+        tracing::info!(database = name, "Benchmark database created.");
+        Ok(Self {
+            name: name.to_owned(),
+            url: with_database(database_url, name)?,
+            admin,
+        })
+    }
+
+    /// Drops the database (`WITH (FORCE)`: a connection left by a killed service does not block it).
+    pub(super) async fn drop_database(mut self) -> anyhow::Result<()> {
+        sqlx::query(&format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        ))
+        .execute(&mut self.admin)
+        .await
+        .with_context(|| format!("drop database {}", self.name))?;
+        self.close().await
+    }
+
+    pub(super) async fn close(self) -> anyhow::Result<()> {
+        Ok(self.admin.close().await?)
+    }
+}
+
+/// `url` with its database (the path) replaced by `name`, keeping user, host
+/// and query: `postgres://u@h:5432/tenantry?sslmode=disable` →
+/// `postgres://u@h:5432/<name>?sslmode=disable`.
+pub(super) fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
+    let (scheme, rest) = url
+        .split_once("://")
+        .context("database_url: expected scheme://host/database")?;
+    let (rest, query) = match rest.split_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
+    };
+    let authority = rest
+        .split_once('/')
+        .map_or(rest, |(authority, _)| authority);
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    Ok(format!("{scheme}://{authority}/{name}{query}"))
+}

@@ -1,0 +1,78 @@
+use super::report::with_database;
+use super::workload::settled;
+use super::*;
+use tenantry_sagas::{ProductState, TenantContext, TenantStatus};
+use tenantry_schemas::TenantId;
+
+#[test]
+fn database_is_replaced_and_the_rest_kept() {
+    let cases = [
+        (
+            "postgres://postgres@127.0.0.1:5432/tenantry",
+            "postgres://postgres@127.0.0.1:5432/b",
+        ),
+        (
+            "postgres://u:p@h/db?sslmode=disable",
+            "postgres://u:p@h/b?sslmode=disable",
+        ),
+        ("postgres://h:5432", "postgres://h:5432/b"),
+        ("postgresql://h?x=1", "postgresql://h/b?x=1"),
+    ];
+    for (url, expected) in cases {
+        assert_eq!(with_database(url, "b").unwrap(), expected, "{url}");
+    }
+    assert!(with_database("nonsense", "b").is_err());
+}
+
+#[test]
+fn colour_sequences_are_stripped() {
+    assert_eq!(
+        strip_ansi("\u{1b}[2m2026\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m librdkafka: x"),
+        "2026  WARN librdkafka: x"
+    );
+    assert_eq!(strip_ansi("plain"), "plain");
+}
+
+#[test]
+fn rate_must_be_positive_and_finite() {
+    assert_eq!(parse_rate("200"), Ok(200.0));
+    assert_eq!(parse_rate("0.5"), Ok(0.5));
+    for bad in ["0", "-1", "inf", "NaN", "fast"] {
+        assert!(parse_rate(bad).is_err(), "{bad}");
+    }
+}
+
+fn product(state: ProductState) -> tenantry_sagas::ProductContext {
+    tenantry_sagas::ProductContext {
+        state,
+        licence: None,
+        shard: None,
+        database: None,
+        installed_apps: Vec::new(),
+        provisioned_sequence: 0,
+        suspended: false,
+        failed: None,
+    }
+}
+
+#[test]
+fn a_tenant_is_settled_when_its_sagas_ended() {
+    let mut context = TenantContext::empty(TenantId::parse("t1").unwrap());
+    context.status = TenantStatus::Provisioning;
+    assert_eq!(settled(&context, 1), None);
+    context.status = TenantStatus::Active;
+    assert_eq!(settled(&context, 1), None, "no product yet");
+    let jira = tenantry_schemas::ProductKey::parse("jira").unwrap();
+    context
+        .products
+        .insert(jira.clone(), product(ProductState::Provisioning));
+    assert_eq!(settled(&context, 1), None, "product not active yet");
+    context
+        .products
+        .insert(jira.clone(), product(ProductState::Active));
+    assert_eq!(settled(&context, 1), Some(Ok(())));
+    assert_eq!(settled(&context, 2), None, "second product missing");
+    context.products.insert(jira, product(ProductState::Failed));
+    context.last_failure = Some("no shard".into());
+    assert_eq!(settled(&context, 1), Some(Err("no shard".into())));
+}
