@@ -85,6 +85,12 @@ pub struct Settings {
     /// Directory of the local tenant data keys (development key service; production uses KMS).
     #[arg(long, global = true, env = "TENANTRY_KEYS_DIR")]
     pub keys_dir: Option<std::path::PathBuf>,
+    /// Where tenant data keys live: `local` (key files in --keys-dir) or `kms`
+    /// (AWS KMS, one key per tenant; region, endpoint and credentials from the
+    /// standard AWS_* variables).
+    #[arg(long, global = true, env = "TENANTRY_KEY_SERVICE", default_value = "local",
+        value_parser = ["local", "kms"])]
+    pub key_service: String,
     /// Provisioner workers: tenants handled in parallel (a tenant's events stay in order on one worker).
     #[arg(long, global = true, env = "TENANTRY_WORKERS", default_value_t = 16)]
     pub workers: usize,
@@ -144,9 +150,21 @@ impl Settings {
         }
     }
 
-    /// The tenant key service: local key files in `--keys-dir` (default
-    /// `<temp dir>/tenantry-keys/<id of --database-url>`).
+    /// The tenant key service: AWS KMS with `--key-service kms`, else local
+    /// key files in `--keys-dir` (default `<temp dir>/tenantry-keys/<id of
+    /// --database-url>`).
     pub fn keys(&self) -> anyhow::Result<Arc<dyn tenantry_keys::KeyService>> {
+        if self.key_service == "kms" {
+            let service =
+                tenantry_keys::KmsKeyService::from_env(tenantry_keys::KmsSettings::default())
+                    .map_err(|missing| {
+                        anyhow::anyhow!(
+                            "key_service: kms needs the environment variable {}",
+                            missing.0
+                        )
+                    })?;
+            return Ok(Arc::new(service));
+        }
         // Keys belong with the data they protect: by default one directory
         // per saga/event store, so two stores never share tenant keys.
         let dir = self.keys_dir.clone().unwrap_or_else(|| {
