@@ -18,7 +18,13 @@ use tokio::process::{Child, Command};
 /// `tenantry <args>` with every inherited `TENANTRY_*` variable removed, then
 /// `env` set: the child sees exactly the configuration the test gives it.
 pub fn tenantry_command(args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(tenantry_bin());
+    command_with(&tenantry_bin(), args, env)
+}
+
+/// [`tenantry_command`] with another `tenantry` binary, e.g. one pinned with
+/// [`pin_tenantry`].
+pub fn command_with(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(bin);
     for (name, _) in std::env::vars() {
         if name.starts_with("TENANTRY_") {
             command.env_remove(name);
@@ -29,6 +35,22 @@ pub fn tenantry_command(args: &[&str], env: &[(&str, &str)]) -> Command {
         .envs(env.iter().copied())
         .kill_on_drop(true);
     command
+}
+
+/// Copies the `tenantry` binary ([`tenantry_bin`]) into `dir` and returns
+/// the copy's path. A test that starts the binary many times over minutes
+/// runs the copy, so every start is the same build even when the shared
+/// binary is rebuilt meanwhile (`cargo build` in another shell replaces it).
+pub fn pin_tenantry(dir: &Path) -> PathBuf {
+    let bin = tenantry_bin();
+    let pinned = dir.join("tenantry");
+    std::fs::copy(&bin, &pinned).unwrap_or_else(|e| {
+        panic!(
+            "copy {} (build it: cargo build --bin tenantry): {e}",
+            bin.display()
+        )
+    });
+    pinned
 }
 
 /// Runs `tenantry <args>` (see [`tenantry_command`]) to completion, at most

@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tenantry_integration_tests::logs::append_line;
-use tenantry_integration_tests::process::{ServiceProcess, tail};
-use tenantry_integration_tests::{DOMAIN, RunDir, tenantry_command};
+use tenantry_integration_tests::process::{ServiceProcess, command_with, pin_tenantry, tail};
+use tenantry_integration_tests::{DOMAIN, RunDir};
 
 /// What the provisioner logs once its consumer has subscribed, i.e. once it
 /// has begun to join the consumer group (`services/provisioner/src/lib.rs`).
@@ -68,9 +68,13 @@ pub struct Killed {
     pub joined_group: bool,
 }
 
-/// The provisioner under test: at most one incarnation at a time.
+/// The provisioner under test: at most one incarnation at a time, every
+/// incarnation started from the same copy of the binary (`pin_tenantry`), so
+/// a rebuild of the shared binary during the run cannot mix two builds in
+/// one run (it did once: a changed default key directory failed 15 sagas).
 #[derive(Debug)]
 pub struct Provisioner {
+    bin: PathBuf,
     env: Vec<(&'static str, String)>,
     logs: PathBuf,
     incarnation: u32,
@@ -81,6 +85,7 @@ impl Provisioner {
     /// A provisioner for `deployment`, logging into `run`.
     pub fn new(deployment: &Deployment, run: &RunDir) -> Self {
         Self {
+            bin: pin_tenantry(run.path()),
             env: deployment.env(),
             logs: run.path().to_owned(),
             incarnation: 0,
@@ -96,7 +101,7 @@ impl Provisioner {
             .logs
             .join(format!("provisioner-{:02}.log", self.incarnation));
         let env = Deployment::env_refs(&self.env);
-        let process = ServiceProcess::spawn(tenantry_command(&["provisioner"], &env), &log)
+        let process = ServiceProcess::spawn(command_with(&self.bin, &["provisioner"], &env), &log)
             .expect("spawn tenantry provisioner (build it: cargo build --bin tenantry)");
         self.process = Some(process);
     }

@@ -219,7 +219,9 @@ async fn demo(
             serde_json::to_string_pretty(&ContextView::from(context))?
         );
     }
-    println!("\nPublish → context readable (all of a tenant's events, one batch):");
+    println!(
+        "\nPublish → context readable (all of a tenant's events, one batch; the first run includes the embedded broker's first consumer-group join, about 3 s):"
+    );
     for (tenant, (latency, context)) in &done {
         println!(
             "  {tenant:<10} {:>7.1} ms  status={:?} host={}",
