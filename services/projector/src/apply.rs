@@ -64,16 +64,25 @@ pub async fn decode(
     }
 }
 
-/// Folds `decoded` into its tenant's stored context with compare-and-set,
-/// re-reading on conflict. Returns whether the context changed.
-pub async fn apply(store: &ContextStore, decoded: &Decoded) -> Result<bool, StoreError> {
+/// Folds `records` (one tenant's, in arrival order) into its stored context
+/// with one read and one compare-and-set write, re-reading on conflict.
+/// Returns whether the context changed.
+pub async fn apply_all(
+    store: &ContextStore,
+    tenant: &TenantId,
+    records: &[Decoded],
+) -> Result<bool, StoreError> {
     loop {
-        let current = store.get_with_revision(decoded.tenant_id()).await?;
+        let current = store.get_with_revision(tenant).await?;
         let (mut context, revision) = match current {
             Some((context, revision)) => (context, Some(revision)),
-            None => (TenantContext::empty(decoded.tenant_id().clone()), None),
+            None => (TenantContext::empty(tenant.clone()), None),
         };
-        if !decoded.fold_into(&mut context) {
+        let mut changed = false;
+        for record in records {
+            changed |= record.fold_into(&mut context);
+        }
+        if !changed {
             return Ok(false);
         }
         if store.put_if(&context, revision).await? {

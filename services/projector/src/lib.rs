@@ -2,9 +2,10 @@
 //! `provisioning.events.v1` that folds each record into the tenant context
 //! store with the pure fold of `tenantry_sagas::context`.
 //!
-//! - [`run`]: the live projection. Each record is applied with
-//!   compare-and-set on the context's revision; its offset is stored after the
-//!   write commits. Duplicates are no-ops (the fold's sequence guard).
+//! - [`run`]: the live projection, in batches per poll: each tenant's records
+//!   of the batch are folded and written once, with compare-and-set on the
+//!   context's revision; offsets are stored after the writes commit.
+//!   Duplicates are no-ops (the fold's sequence guards).
 //! - [`replay`]: rebuilds the store from the beginning of both topics.
 //!
 //! Records that do not decode are skipped with a warning: on the commerce
@@ -14,13 +15,14 @@
 mod apply;
 mod replay;
 
-pub use apply::{Decoded, apply, decode};
+pub use apply::{Decoded, apply_all, decode};
 pub use replay::{ReplayReport, replay};
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tenantry_kafka::{Consumer, KafkaConfig};
-use tenantry_schemas::{Codec, Topics};
+use tenantry_kafka::{Consumer, KafkaConfig, Record};
+use tenantry_schemas::{Codec, TenantId, Topics};
 use tenantry_store::ContextStore;
 use tokio_util::sync::CancellationToken;
 
@@ -37,7 +39,17 @@ pub struct ProjectorConfig {
     pub codec: Arc<Codec>,
 }
 
+/// Records applied per batch at most.
+pub const BATCH_MAX: usize = 500;
+
+/// How long a batch waits for more records after its first one.
+pub const BATCH_WINDOW: Duration = Duration::from_millis(5);
+
 /// Runs the live projection into `store` until `shutdown` is cancelled.
+///
+/// Records are applied in batches (up to [`BATCH_MAX`], gathered within
+/// [`BATCH_WINDOW`]): one read and one compare-and-set write per tenant of
+/// the batch, then the offsets are stored.
 ///
 /// Errors: the Kafka consumer cannot be created (bad configuration).
 pub async fn run(
@@ -52,33 +64,55 @@ pub async fn run(
     let consumer = Consumer::new(&config.kafka, &config.group_id, &topics)?;
     tracing::info!(group = %config.group_id, ?topics, "Projector consuming.");
     loop {
-        let record = tokio::select! {
+        // A batch: what arrives within BATCH_WINDOW of its first record, at
+        // most BATCH_MAX records, applied with one read and one write per tenant.
+        let first = tokio::select! {
             () = shutdown.cancelled() => break,
             record = consumer.recv() => record,
         };
-        let record = match record {
-            Ok(record) => record,
+        let mut batch = match first {
+            Ok(record) => vec![record],
             Err(error) => {
                 tracing::warn!(%error, "Kafka receive failed; retrying.");
                 tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
         };
-        let decoded = loop {
-            match decode(&config.codec, &config.topics, &record).await {
-                Ok(decoded) => break decoded,
-                Err(error) => {
-                    tracing::warn!(%error, "Schema registry unavailable; retrying.");
-                    tokio::select! {
-                        () = shutdown.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
+        while batch.len() < BATCH_MAX {
+            match tokio::time::timeout_at(deadline, consumer.recv()).await {
+                Ok(Ok(record)) => batch.push(record),
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "Kafka receive failed.");
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        let mut by_tenant: BTreeMap<TenantId, Vec<Decoded>> = BTreeMap::new();
+        for record in &batch {
+            let decoded = loop {
+                match decode(&config.codec, &config.topics, record).await {
+                    Ok(decoded) => break decoded,
+                    Err(error) => {
+                        tracing::warn!(%error, "Schema registry unavailable; retrying.");
+                        tokio::select! {
+                            () = shutdown.cancelled() => return Ok(()),
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        }
                     }
                 }
+            };
+            if let Some(decoded) = decoded {
+                by_tenant
+                    .entry(decoded.tenant_id().clone())
+                    .or_default()
+                    .push(decoded);
             }
-        };
-        if let Some(decoded) = decoded {
+        }
+        for (tenant, records) in &by_tenant {
             loop {
-                match apply(&store, &decoded).await {
+                match apply_all(&store, tenant, records).await {
                     Ok(_) => break,
                     Err(error) => {
                         tracing::warn!(%error, "Context store write failed; retrying.");
@@ -90,10 +124,17 @@ pub async fn run(
                 }
             }
         }
-        if let Err(error) = consumer.store(&record) {
-            // Revoked by a rebalance: the new owner re-reads it; the fold's
-            // sequence guard makes that harmless.
-            tracing::debug!(%error, "Offset not stored.");
+        // Storing a partition's last record marks every earlier one done.
+        let mut last: BTreeMap<(&str, i32), &Record> = BTreeMap::new();
+        for record in &batch {
+            last.insert((record.topic.as_str(), record.partition), record);
+        }
+        for record in last.into_values() {
+            if let Err(error) = consumer.store(record) {
+                // Revoked by a rebalance: the new owner re-reads it; the
+                // fold's sequence guards make that harmless.
+                tracing::debug!(%error, "Offset not stored.");
+            }
         }
     }
     if let Err(error) = consumer.commit_now() {
