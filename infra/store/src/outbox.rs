@@ -108,19 +108,24 @@ pub async fn claim(
         .collect()
 }
 
-/// Marks rows as published.
+/// Marks rows as published, in one statement per batch.
 pub async fn mark_published(
     tx: &mut Transaction<'static, Any>,
     ids: &[i64],
 ) -> Result<(), StoreError> {
-    let now = now_ms();
-    for id in ids {
-        sqlx::query("UPDATE outbox SET published_at = $1 WHERE id = $2")
-            .bind(now)
-            .bind(*id)
-            .execute(&mut **tx)
-            .await?;
+    if ids.is_empty() {
+        return Ok(());
     }
+    let placeholders: Vec<String> = (2..ids.len() + 2).map(|i| format!("${i}")).collect();
+    let sql = format!(
+        "UPDATE outbox SET published_at = $1 WHERE id IN ({})",
+        placeholders.join(", ")
+    );
+    let mut query = sqlx::query(&sql).bind(now_ms());
+    for id in ids {
+        query = query.bind(*id);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 
