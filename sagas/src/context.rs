@@ -313,6 +313,14 @@ impl TenantContext {
                 product.database.clone_from(&outcome.database);
                 product.installed_apps.clone_from(&outcome.installed_apps);
             }
+            (Some(SagaKind::MoveTenant), _) => {
+                for (key, shard) in &outcome.product_shards {
+                    self.product_mut(key).shard = Some(shard.clone());
+                }
+                for (key, database) in &outcome.product_databases {
+                    self.product_mut(key).database = Some(database.clone());
+                }
+            }
             (Some(SagaKind::SuspendProduct), Some(key)) => self.product_mut(key).suspended = true,
             (Some(SagaKind::UnsuspendProduct), Some(key)) => {
                 self.product_mut(key).suspended = false

@@ -72,18 +72,24 @@ pub struct DesiredState {
     /// Envelope of the last accepted event: the trigger of sagas planned from
     /// this state.
     pub last_accepted: Option<Envelope>,
+    /// Commerce sequence of the last `residency_pinned` that changed the pin
+    /// (0: the pin is the one from `tenant_created`). The reconciler starts a
+    /// move saga while the provisioned side has not caught up with it.
+    #[serde(default)]
+    pub pin_sequence: i64,
 }
 
 impl DesiredState {
     /// Applies `record` if the guards accept it.
     ///
-    /// Errors: a [`Rejection`] naming the rule — a product event for an
-    /// unknown or destroyed tenant; a second `tenant_created`; deactivating or
+    /// Errors: a [`Rejection`] naming the rule — a product event or a
+    /// residency pin for an unknown or destroyed tenant; a second `tenant_created`; deactivating or
     /// suspending a product that is not active (or suspended); un-suspending
     /// one that is not suspended; a licence update for a product that is not
     /// active or suspended (kept in `pending_licences` and applied when it
-    /// becomes active). Activating an active product is accepted and changes
-    /// nothing (no second database).
+    /// becomes active). Activating an active product, or pinning a tenant to
+    /// the region it is already pinned to, is accepted and changes nothing (no
+    /// second database, no move).
     pub fn apply(&mut self, record: &CommerceRecord) -> Result<(), Rejection> {
         let sequence = record.envelope.sequence;
         let tenant = record.envelope.tenant_id.as_str();
@@ -124,6 +130,14 @@ impl DesiredState {
         match &record.event {
             CommerceEvent::TenantCreated(_) => unreachable!("handled above"),
             CommerceEvent::TenantDestroyed(_) => self.destroyed = true,
+            CommerceEvent::ResidencyPinned(e) => {
+                if let Some(spec) = self.tenant.as_mut()
+                    && spec.residency_pin != Some(e.residency_pin)
+                {
+                    spec.residency_pin = Some(e.residency_pin);
+                    self.pin_sequence = sequence;
+                }
+            }
             CommerceEvent::ProductActivated(e) => match goal(&e.product) {
                 Some(Goal::Active | Goal::Suspended) => {}
                 _ => {

@@ -36,6 +36,11 @@ pub struct ProvisionedState {
     pub destroyed: bool,
     /// Products by key.
     pub products: BTreeMap<ProductKey, ProvisionedProduct>,
+    /// Commerce sequence up to which the residency pin is honoured: the
+    /// trigger of the last completed tenant or move saga (compared with
+    /// [`DesiredState::pin_sequence`]).
+    #[serde(default)]
+    pub pin_sequence: i64,
 }
 
 impl ProvisionedState {
@@ -43,7 +48,11 @@ impl ProvisionedState {
     pub fn apply_completed(&mut self, saga: &SagaState) {
         let spec = saga.spec.product.as_ref();
         match (saga.kind, spec) {
-            (SagaKind::ProvisionTenant, _) => self.tenant = true,
+            (SagaKind::ProvisionTenant, _) => {
+                self.tenant = true;
+                self.pin_sequence = saga.trigger_sequence;
+            }
+            (SagaKind::MoveTenant, _) => self.pin_sequence = saga.trigger_sequence,
             (SagaKind::ProvisionProduct, Some(p)) => {
                 self.products.insert(
                     p.product.clone(),
@@ -105,8 +114,9 @@ fn product_spec(key: &ProductKey, licence: Licence, apps: &[AppKey]) -> ProductS
 /// they agree (or nothing can be done before `tenant_created`).
 ///
 /// Order: destruction first (nothing else matters then), the tenant saga
-/// before any product, then products in order of activation — provisioning,
-/// deactivation, suspension, un-suspension, licence update.
+/// before any product, then a move to a newly pinned region (so products
+/// provisioned later are placed in it), then products in order of activation
+/// — provisioning, deactivation, suspension, un-suspension, licence update.
 pub fn reconcile(desired: &DesiredState, provisioned: &ProvisionedState) -> Option<SagaPlan> {
     let tenant = desired.tenant.clone()?;
     let plan = |kind, product: Option<ProductSpec>, products: Vec<ProductSpec>| {
@@ -135,6 +145,14 @@ pub fn reconcile(desired: &DesiredState, provisioned: &ProvisionedState) -> Opti
     }
     if !provisioned.tenant {
         return plan(SagaKind::ProvisionTenant, None, vec![]);
+    }
+    if desired.pin_sequence > provisioned.pin_sequence {
+        let products = provisioned
+            .products
+            .iter()
+            .map(|(key, p)| product_spec(key, p.licence, &p.apps))
+            .collect();
+        return plan(SagaKind::MoveTenant, None, products);
     }
     let mut products: Vec<(&ProductKey, _)> = desired.products.iter().collect();
     products.sort_by_key(|(_, d)| d.activated_at);

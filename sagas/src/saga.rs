@@ -35,6 +35,10 @@ pub mod detail {
     pub const DATABASE: &str = "database";
     /// Step 7: installed apps, comma-separated.
     pub const APPS: &str = "apps";
+    /// Move: prefix of the keys `shard:<product>` (new shard of a product).
+    pub const SHARD_OF: &str = "shard:";
+    /// Move: prefix of the keys `database:<product>` (new database of a product).
+    pub const DATABASE_OF: &str = "database:";
 }
 
 /// Which saga.
@@ -58,6 +62,9 @@ pub enum SagaKind {
     /// Tenant destroyed: products deactivated in reverse order, host released,
     /// identity removed, data key destroyed.
     DestroyTenant,
+    /// Residency pin set after creation: new databases in the pinned region,
+    /// copy, switch placement and context, retire the old databases.
+    MoveTenant,
 }
 
 /// The seven provisioning steps in the seed's order.
@@ -82,6 +89,7 @@ impl SagaKind {
             SagaKind::UpdateLicence => "update_licence",
             SagaKind::DeactivateProduct => "deactivate_product",
             SagaKind::DestroyTenant => "destroy_tenant",
+            SagaKind::MoveTenant => "move_tenant",
         }
     }
 
@@ -95,6 +103,7 @@ impl SagaKind {
             SagaKind::UpdateLicence,
             SagaKind::DeactivateProduct,
             SagaKind::DestroyTenant,
+            SagaKind::MoveTenant,
         ]
         .into_iter()
         .find(|k| k.as_str() == name)
@@ -119,6 +128,12 @@ impl SagaKind {
                 Step::ReleaseHost,
                 Step::RemoveIdentity,
                 Step::ShredDataKey,
+            ],
+            SagaKind::MoveTenant => &[
+                Step::CreateTargetDatabases,
+                Step::CopyData,
+                Step::SwitchPlacement,
+                Step::RetireSourceDatabases,
             ],
         }
     }
@@ -167,7 +182,8 @@ pub struct SagaSpec {
     /// for a deactivation: the installed apps).
     pub product: Option<ProductSpec>,
     /// For [`SagaKind::DestroyTenant`]: the provisioned products, in reverse
-    /// order of activation.
+    /// order of activation; for [`SagaKind::MoveTenant`]: the products whose
+    /// databases move.
     #[serde(default)]
     pub products: Vec<ProductSpec>,
 }
@@ -537,7 +553,21 @@ impl SagaState {
                 .iter()
                 .filter_map(|a| AppKey::parse(a).ok())
                 .collect(),
+            product_shards: self.per_product(detail::SHARD_OF),
+            product_databases: self.per_product(detail::DATABASE_OF),
         }
+    }
+
+    /// `<prefix><product>` → value pairs of the step results (move saga).
+    fn per_product(&self, prefix: &str) -> BTreeMap<ProductKey, String> {
+        self.results
+            .values()
+            .flatten()
+            .filter_map(|(k, v)| {
+                let product = ProductKey::parse(k.strip_prefix(prefix)?).ok()?;
+                Some((product, v.clone()))
+            })
+            .collect()
     }
 }
 

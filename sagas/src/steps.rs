@@ -83,6 +83,15 @@ pub enum Step {
     RemoveIdentity,
     /// Destruction: destroy the tenant's data key (crypto-shredding).
     ShredDataKey,
+    /// Move: create each product database anew on a shard in the pinned region.
+    CreateTargetDatabases,
+    /// Move: copy each product database's data to its target.
+    CopyData,
+    /// Move: the placement (region, pin) and each product's shard and database
+    /// now point at the targets; the context follows.
+    SwitchPlacement,
+    /// Move: drop or archive the source databases per retention. A pivot.
+    RetireSourceDatabases,
 }
 
 impl Step {
@@ -108,6 +117,10 @@ impl Step {
             Step::ReleaseHost => "release_host",
             Step::RemoveIdentity => "remove_identity",
             Step::ShredDataKey => "shred_data_key",
+            Step::CreateTargetDatabases => "create_target_databases",
+            Step::CopyData => "copy_data",
+            Step::SwitchPlacement => "switch_placement",
+            Step::RetireSourceDatabases => "retire_source_databases",
         }
     }
 
@@ -119,7 +132,11 @@ impl Step {
             Step::ProvisionDatabase
             | Step::SnapshotDatabase
             | Step::RetireDatabase
-            | Step::DeactivateAllProducts => Duration::from_secs(60),
+            | Step::DeactivateAllProducts
+            | Step::CreateTargetDatabases
+            | Step::RetireSourceDatabases => Duration::from_secs(60),
+            // A copy grows with the tenant's data.
+            Step::CopyData => Duration::from_secs(600),
             Step::InstallApps | Step::UninstallApps => Duration::from_secs(30),
             _ => Duration::from_secs(10),
         };
@@ -139,7 +156,8 @@ impl Step {
             | Step::DeactivateAllProducts
             | Step::ReleaseHost
             | Step::RemoveIdentity
-            | Step::ShredDataKey => Compensation::Pivot,
+            | Step::ShredDataKey
+            | Step::RetireSourceDatabases => Compensation::Pivot,
             _ => Compensation::Undo,
         }
     }
@@ -157,6 +175,9 @@ mod tests {
             (Step::SnapshotDatabase, Compensation::Undo),
             (Step::RetireDatabase, Compensation::Pivot),
             (Step::ShredDataKey, Compensation::Pivot),
+            (Step::CopyData, Compensation::Undo),
+            (Step::SwitchPlacement, Compensation::Undo),
+            (Step::RetireSourceDatabases, Compensation::Pivot),
         ];
         for (step, compensation) in cases {
             assert_eq!(step.compensation(), compensation, "{}", step.name());

@@ -192,7 +192,19 @@ pub struct LicenceUpdated {
     pub seats: i32,
 }
 
-/// One of the seven commerce events.
+/// The tenant's data must live in `residency_pin` from now on
+/// (`residency_pinned.avsc`): a pin set or changed after `tenant_created`.
+/// Not one of the seed's seven kinds: issue #4 asks that a later pin move the
+/// tenant, and `tenant_created` is the only other event that carries a pin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResidencyPinned {
+    /// Region the tenant is pinned to.
+    pub residency_pin: Region,
+    /// Free-text reason.
+    pub reason: Option<String>,
+}
+
+/// One of the commerce events: the seed's seven, plus [`ResidencyPinned`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CommerceEvent {
@@ -210,6 +222,8 @@ pub enum CommerceEvent {
     ProductUnsuspended(ProductUnsuspended),
     /// Product event: licence update.
     LicenceUpdated(LicenceUpdated),
+    /// Tenant event: data-residency pin set or changed (starts a move).
+    ResidencyPinned(ResidencyPinned),
 }
 
 impl CommerceEvent {
@@ -223,13 +237,16 @@ impl CommerceEvent {
             CommerceEvent::ProductSuspended(_) => "product_suspended",
             CommerceEvent::ProductUnsuspended(_) => "product_unsuspended",
             CommerceEvent::LicenceUpdated(_) => "licence_updated",
+            CommerceEvent::ResidencyPinned(_) => "residency_pinned",
         }
     }
 
     /// Product the event is about, if it is a product event.
     pub fn product(&self) -> Option<&ProductKey> {
         match self {
-            CommerceEvent::TenantCreated(_) | CommerceEvent::TenantDestroyed(_) => None,
+            CommerceEvent::TenantCreated(_)
+            | CommerceEvent::TenantDestroyed(_)
+            | CommerceEvent::ResidencyPinned(_) => None,
             CommerceEvent::ProductActivated(e) => Some(&e.product),
             CommerceEvent::ProductDeactivated(e) => Some(&e.product),
             CommerceEvent::ProductSuspended(e) => Some(&e.product),
@@ -297,6 +314,12 @@ pub struct ProvisionedOutcome {
     pub groups: Vec<String>,
     /// Apps installed for the product (step 7).
     pub installed_apps: Vec<AppKey>,
+    /// After a move saga: product → shard of its moved database.
+    #[serde(default)]
+    pub product_shards: BTreeMap<ProductKey, String>,
+    /// After a move saga: product → name of its moved database.
+    #[serde(default)]
+    pub product_databases: BTreeMap<ProductKey, String>,
 }
 
 /// Saga started (`saga_started.avsc`).

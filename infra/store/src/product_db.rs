@@ -37,6 +37,13 @@ pub fn database_name(tenant_id: &str, product: &str) -> String {
     format!("{}_{}", &full[..MAX_NAME_LEN - 13], &hash[..12])
 }
 
+/// Database name of a product moved to `region`: [`database_name`] with
+/// `__<region>` appended (cut and hashed the same way when too long), so the
+/// target never collides with the source on a shared server.
+pub fn moved_database_name(tenant_id: &str, product: &str, region: &str) -> String {
+    database_name(tenant_id, &format!("{product}__{region}"))
+}
+
 fn quoted(name: &str) -> Result<String, StoreError> {
     if name
         .bytes()
@@ -148,6 +155,69 @@ impl ProductDatabases {
         Ok(())
     }
 
+    /// Replaces the content of database `target` with a copy of every table
+    /// of `source` (a move to another region): on PostgreSQL each table is
+    /// recreated with `LIKE … INCLUDING ALL` and filled by `INSERT … SELECT`
+    /// in one implicit transaction; in SQLite the file is rewritten by
+    /// `VACUUM INTO`. Idempotent: a second copy gives the same target.
+    /// Returns the number of tables copied.
+    ///
+    /// # Errors
+    /// [`StoreError::Missing`] when `source` does not exist (permanent);
+    /// [`StoreError::Database`] when the database fails (retryable).
+    pub async fn copy_into(&self, source: &str, target: &str) -> Result<usize, StoreError> {
+        if !self.exists(source).await? {
+            return Err(StoreError::Missing(format!(
+                "product database {source} does not exist; nothing to copy to {target}"
+            )));
+        }
+        match self {
+            ProductDatabases::PostgresSchemas(pool) => {
+                let tables: Vec<(String,)> = sqlx::query_as(
+                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
+                )
+                .bind(source)
+                .fetch_all(pool)
+                .await?;
+                let (src, dst) = (quoted(source)?, quoted(target)?);
+                let mut sql = format!("CREATE SCHEMA IF NOT EXISTS {dst};");
+                for (table,) in &tables {
+                    let table = quoted(table)?;
+                    sql.push_str(&format!(
+                        "DROP TABLE IF EXISTS {dst}.{table}; \
+                         CREATE TABLE {dst}.{table} (LIKE {src}.{table} INCLUDING ALL); \
+                         INSERT INTO {dst}.{table} SELECT * FROM {src}.{table};"
+                    ));
+                }
+                sqlx::raw_sql(&sql).execute(pool).await?;
+                Ok(tables.len())
+            }
+            ProductDatabases::SqliteFiles(dir) => {
+                let target_path = self.sqlite_path(dir, target);
+                match tokio::fs::remove_file(&target_path).await {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(StoreError::Database(sqlx::Error::Io(e))),
+                }
+                let url = format!("sqlite://{}", self.sqlite_path(dir, source).display());
+                let pool = AnyPoolOptions::new()
+                    .max_connections(1)
+                    .connect(&url)
+                    .await?;
+                let (tables,): (i64,) =
+                    sqlx::query_as("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
+                        .fetch_one(&pool)
+                        .await?;
+                let target = target_path.display().to_string();
+                sqlx::query(&format!("VACUUM INTO '{}'", target.replace('\'', "''")))
+                    .execute(&pool)
+                    .await?;
+                pool.close().await;
+                Ok(tables as usize)
+            }
+        }
+    }
+
     /// Keeps database `name` under `archived_<name>` instead of dropping it.
     /// Idempotent.
     pub async fn archive(&self, name: &str) -> Result<(), StoreError> {
@@ -219,5 +289,44 @@ mod tests {
         assert_ne!(long_a, long_b);
         assert!(quoted(&long_a).is_ok());
         assert!(quoted("x\"; drop").is_err());
+    }
+
+    #[tokio::test]
+    async fn sqlite_copy_moves_the_rows_and_a_missing_source_is_permanent() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().unwrap();
+        let databases = ProductDatabases::SqliteFiles(dir.path().to_owned());
+        databases.create("t_t1__jira").await.unwrap();
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join("t_t1__jira.sqlite").display()
+        );
+        let pool = AnyPoolOptions::new().connect(&url).await.unwrap();
+        sqlx::query("INSERT INTO tenantry_meta (key, value) VALUES ('issues', '42')")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let target = moved_database_name("t1", "jira", "ch");
+        databases.create(&target).await.unwrap();
+        // Twice: a repeated copy gives the same target.
+        for _ in 0..2 {
+            assert_eq!(databases.copy_into("t_t1__jira", &target).await.unwrap(), 1);
+        }
+        let url = format!(
+            "sqlite://{}",
+            dir.path().join(format!("{target}.sqlite")).display()
+        );
+        let pool = AnyPoolOptions::new().connect(&url).await.unwrap();
+        let (value,): (String,) =
+            sqlx::query_as("SELECT value FROM tenantry_meta WHERE key = 'issues'")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(value, "42");
+        assert!(matches!(
+            databases.copy_into("t_t9__jira", &target).await,
+            Err(StoreError::Missing(_))
+        ));
     }
 }

@@ -25,6 +25,10 @@ pub enum StoreError {
     /// Compare-and-set lost: the row changed since it was read.
     #[error("stale write: {0}")]
     Stale(String),
+    /// Something an operation needs does not exist (a product database to
+    /// copy); retrying will not create it.
+    #[error("{0}")]
+    Missing(String),
 }
 
 impl From<serde_json::Error> for StoreError {

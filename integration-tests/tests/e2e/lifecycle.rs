@@ -9,30 +9,8 @@ use tenantry_schemas::TenantId;
 use tenantry_store::product_db::ProductDatabases;
 use tenantry_store::{ContextStore, Store};
 
-async fn count(stack: &Stack, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql)
-        .fetch_one(stack.store.pool())
-        .await
-        .unwrap();
-    n
-}
-
-async fn until(stack: &Stack, what: &str, sql: &str, expected: i64) {
-    wait_for(Duration::from_secs(60), what, || async {
-        (count(stack, sql).await == expected).then_some(())
-    })
-    .await;
-}
-
 async fn context(stack: &Stack) -> serde_json::Value {
     stack.get("/v1/tenants/t1/context").await.1
-}
-
-fn hex_decode(hex: &str) -> Vec<u8> {
-    (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -106,7 +84,7 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
             .fetch_one(stack.store.pool())
             .await
             .unwrap();
-    let sealed = hex_decode(&sealed);
+    let sealed = hex::decode(&sealed).expect("hex credentials");
     let t1 = TenantId::parse("t1").unwrap();
     assert!(
         stack.keys.open(&t1, &sealed).await.is_ok(),
@@ -128,7 +106,7 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
         "premium",
     ])
     .await;
-    until(&stack, "licence 50 seats", "SELECT COUNT(*) FROM licences WHERE product = 'jira' AND seats = 50 AND edition = 'premium'", 1).await;
+    stack.until("licence 50 seats", "SELECT COUNT(*) FROM licences WHERE product = 'jira' AND seats = 50 AND edition = 'premium'", 1).await;
     wait_for(Duration::from_secs(30), "context licence 50", || async {
         let ctx = context(&stack).await;
         (ctx["products"]["jira"]["licence"]["seats"] == 50
@@ -148,20 +126,18 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
         "jira",
     ])
     .await;
-    until(
-        &stack,
-        "jira-users without jira:use",
-        "SELECT COUNT(*) FROM identity_group_permissions WHERE group_name = 'jira-users'",
-        0,
-    )
-    .await;
+    stack
+        .until(
+            "jira-users without jira:use",
+            "SELECT COUNT(*) FROM identity_group_permissions WHERE group_name = 'jira-users'",
+            0,
+        )
+        .await;
     wait_for_product(&stack.api, "t1", "jira", "suspended").await;
     assert_eq!(
-        count(
-            &stack,
-            "SELECT COUNT(*) FROM product_databases WHERE product = 'jira'"
-        )
-        .await,
+        stack
+            .count("SELECT COUNT(*) FROM product_databases WHERE product = 'jira'")
+            .await,
         1,
         "data untouched"
     );
@@ -177,13 +153,13 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
         "jira",
     ])
     .await;
-    until(
-        &stack,
-        "jira:use back",
-        "SELECT COUNT(*) FROM identity_group_permissions WHERE group_name = 'jira-users'",
-        1,
-    )
-    .await;
+    stack
+        .until(
+            "jira:use back",
+            "SELECT COUNT(*) FROM identity_group_permissions WHERE group_name = 'jira-users'",
+            1,
+        )
+        .await;
     wait_for_product(&stack.api, "t1", "jira", "active").await;
 
     // A guard: un-suspending a product that is not suspended is rejected and recorded.
@@ -224,31 +200,29 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
         "confluence",
     ])
     .await;
-    until(
-        &stack,
-        "confluence snapshot",
-        "SELECT COUNT(*) FROM database_snapshots WHERE product = 'confluence'",
-        1,
-    )
-    .await;
-    until(
-        &stack,
-        "confluence database retired",
-        "SELECT COUNT(*) FROM product_databases WHERE product = 'confluence'",
-        0,
-    )
-    .await;
+    stack
+        .until(
+            "confluence snapshot",
+            "SELECT COUNT(*) FROM database_snapshots WHERE product = 'confluence'",
+            1,
+        )
+        .await;
+    stack
+        .until(
+            "confluence database retired",
+            "SELECT COUNT(*) FROM product_databases WHERE product = 'confluence'",
+            0,
+        )
+        .await;
     let databases = ProductDatabases::PostgresSchemas(stack.store.pool().clone());
     wait_for(Duration::from_secs(30), "schema dropped", || async {
         (!databases.exists(&confluence_db).await.unwrap()).then_some(())
     })
     .await;
     assert_eq!(
-        count(
-            &stack,
-            "SELECT COUNT(*) FROM identity_groups WHERE group_name = 'confluence-users'"
-        )
-        .await,
+        stack
+            .count("SELECT COUNT(*) FROM identity_groups WHERE group_name = 'confluence-users'")
+            .await,
         0
     );
     let ctx = wait_for(Duration::from_secs(30), "context deactivated", || async {
@@ -274,28 +248,23 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
         (stack.get("/v1/tenants/t1/context").await.0 == 410).then_some(())
     })
     .await;
-    until(
-        &stack,
-        "destroy saga completed",
-        "SELECT COUNT(*) FROM sagas WHERE kind = 'destroy_tenant' AND status = 'completed'",
-        1,
-    )
-    .await;
-    assert_eq!(count(&stack, "SELECT COUNT(*) FROM sites").await, 0);
-    assert_eq!(
-        count(
-            &stack,
-            "SELECT COUNT(*) FROM released_hosts WHERE host = 'acme.tenantry.test'"
+    stack
+        .until(
+            "destroy saga completed",
+            "SELECT COUNT(*) FROM sagas WHERE kind = 'destroy_tenant' AND status = 'completed'",
+            1,
         )
-        .await,
+        .await;
+    assert_eq!(stack.count("SELECT COUNT(*) FROM sites").await, 0);
+    assert_eq!(
+        stack
+            .count("SELECT COUNT(*) FROM released_hosts WHERE host = 'acme.tenantry.test'")
+            .await,
         1
     );
+    assert_eq!(stack.count("SELECT COUNT(*) FROM identity_users").await, 0);
     assert_eq!(
-        count(&stack, "SELECT COUNT(*) FROM identity_users").await,
-        0
-    );
-    assert_eq!(
-        count(&stack, "SELECT COUNT(*) FROM product_databases").await,
+        stack.count("SELECT COUNT(*) FROM product_databases").await,
         0
     );
     assert!(
@@ -382,38 +351,36 @@ async fn a_permanently_failing_step_7_leaves_no_database_group_or_app_behind() {
         "{}",
         ctx["last_failure"]
     );
-    until(
-        &stack,
-        "saga compensated",
-        "SELECT COUNT(*) FROM sagas WHERE kind = 'provision_product' AND status = 'failed'",
-        1,
-    )
-    .await;
+    stack
+        .until(
+            "saga compensated",
+            "SELECT COUNT(*) FROM sagas WHERE kind = 'provision_product' AND status = 'failed'",
+            1,
+        )
+        .await;
     assert_eq!(
-        count(&stack, "SELECT COUNT(*) FROM product_databases").await,
+        stack.count("SELECT COUNT(*) FROM product_databases").await,
         0,
         "no database row"
     );
     assert_eq!(
-        count(
-            &stack,
-            "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 't_t2__jira'"
-        )
-        .await,
+        stack
+            .count(
+                "SELECT COUNT(*) FROM information_schema.schemata WHERE schema_name = 't_t2__jira'"
+            )
+            .await,
         0,
         "no database schema"
     );
     assert_eq!(
-        count(
-            &stack,
-            "SELECT COUNT(*) FROM identity_groups WHERE group_name = 'jira-users'"
-        )
-        .await,
+        stack
+            .count("SELECT COUNT(*) FROM identity_groups WHERE group_name = 'jira-users'")
+            .await,
         0,
         "no group"
     );
     assert_eq!(
-        count(&stack, "SELECT COUNT(*) FROM installed_apps").await,
+        stack.count("SELECT COUNT(*) FROM installed_apps").await,
         0,
         "no app installation"
     );
@@ -431,11 +398,9 @@ async fn a_permanently_failing_step_7_leaves_no_database_group_or_app_behind() {
         "every install callback was undone: {calls:?}"
     );
     assert_eq!(
-        count(
-            &stack,
-            "SELECT COUNT(*) FROM parked_tenants WHERE tenant_id = 't2'"
-        )
-        .await,
+        stack
+            .count("SELECT COUNT(*) FROM parked_tenants WHERE tenant_id = 't2'")
+            .await,
         1
     );
     stack.stop().await;

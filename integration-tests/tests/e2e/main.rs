@@ -8,5 +8,6 @@ mod dead_letter;
 mod dev;
 mod lifecycle;
 mod local_stack;
+mod moves;
 mod parking;
 mod support;

@@ -6,14 +6,6 @@
 use crate::support::{Stack, wait_for, wait_for_product};
 use std::time::Duration;
 
-async fn count(stack: &Stack, sql: &str) -> i64 {
-    let (n,): (i64,) = sqlx::query_as(sql)
-        .fetch_one(stack.store.pool())
-        .await
-        .unwrap();
-    n
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry() {
     let stack = Stack::start().await;
@@ -131,7 +123,9 @@ async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry()
     .await;
     assert!(listed.contains("is taken by tenant t1"), "{listed}");
     assert_eq!(
-        count(&stack, "SELECT COUNT(*) FROM sagas WHERE tenant_id = 't4'").await,
+        stack
+            .count("SELECT COUNT(*) FROM sagas WHERE tenant_id = 't4'")
+            .await,
         1,
         "no product saga started for a parked tenant"
     );
@@ -151,16 +145,11 @@ async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry()
     .await;
     assert_eq!(context["status"], "active");
     assert_eq!(context["site"]["host"], "acme.tenantry.test");
+    assert_eq!(stack.count("SELECT COUNT(*) FROM parked_tenants").await, 0);
     assert_eq!(
-        count(&stack, "SELECT COUNT(*) FROM parked_tenants").await,
-        0
-    );
-    assert_eq!(
-        count(
-            &stack,
-            "SELECT COUNT(*) FROM tenant_events WHERE state = 'waiting'"
-        )
-        .await,
+        stack
+            .count("SELECT COUNT(*) FROM tenant_events WHERE state = 'waiting'")
+            .await,
         0
     );
 
@@ -239,10 +228,7 @@ async fn a_sequence_gap_is_held_and_reported_and_stale_events_are_no_ops() {
             .then_some(())
     })
     .await;
-    assert_eq!(
-        count(&stack, "SELECT COUNT(*) FROM parked_tenants").await,
-        0
-    );
+    assert_eq!(stack.count("SELECT COUNT(*) FROM parked_tenants").await, 0);
     // A late duplicate of sequence 2 (new event id) changes nothing.
     stack
         .cli(&[
@@ -259,17 +245,17 @@ async fn a_sequence_gap_is_held_and_reported_and_stale_events_are_no_ops() {
         ])
         .await;
     wait_for(Duration::from_secs(30), "stale event recorded", || async {
-        (count(
-            &stack,
-            "SELECT COUNT(*) FROM tenant_events WHERE state = 'stale'",
-        )
-        .await
+        (stack
+            .count("SELECT COUNT(*) FROM tenant_events WHERE state = 'stale'")
+            .await
             == 1)
             .then_some(())
     })
     .await;
     assert_eq!(
-        count(&stack, "SELECT COUNT(*) FROM sagas WHERE tenant_id = 't6'").await,
+        stack
+            .count("SELECT COUNT(*) FROM sagas WHERE tenant_id = 't6'")
+            .await,
         3,
         "tenant, product, licence update; none for the stale event"
     );
@@ -315,11 +301,9 @@ async fn skipping_a_gap_releases_the_waiting_events() {
         ])
         .await;
     wait_for(Duration::from_secs(30), "t8 parked", || async {
-        (count(
-            &stack,
-            "SELECT COUNT(*) FROM parked_tenants WHERE tenant_id = 't8'",
-        )
-        .await
+        (stack
+            .count("SELECT COUNT(*) FROM parked_tenants WHERE tenant_id = 't8'")
+            .await
             == 1)
             .then_some(())
     })
@@ -331,20 +315,15 @@ async fn skipping_a_gap_releases_the_waiting_events() {
         Duration::from_secs(60),
         "t8 product saga completed",
         || async {
-            (count(
-                &stack,
-                "SELECT COUNT(*) FROM sagas WHERE tenant_id = 't8' AND status = 'completed'",
-            )
-            .await
+            (stack
+                .count("SELECT COUNT(*) FROM sagas WHERE tenant_id = 't8' AND status = 'completed'")
+                .await
                 == 2)
                 .then_some(())
         },
     )
     .await;
-    assert_eq!(
-        count(&stack, "SELECT COUNT(*) FROM parked_tenants").await,
-        0
-    );
+    assert_eq!(stack.count("SELECT COUNT(*) FROM parked_tenants").await, 0);
     let context = wait_for_product(&stack.api, "t8", "jira", "active").await;
     assert_eq!(context["products"]["jira"]["licence"]["seats"], 7);
     stack.stop().await;

@@ -149,6 +149,30 @@ impl Stack {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// `tenantry publish <args>` against this stack.
+    pub async fn publish(&self, args: &[&str]) {
+        let mut all = vec!["publish"];
+        all.extend_from_slice(args);
+        self.cli(&all).await;
+    }
+
+    /// The single `BIGINT` a `SELECT COUNT(*) …` on the store returns.
+    pub async fn count(&self, sql: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(sql)
+            .fetch_one(self.store.pool())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        n
+    }
+
+    /// Waits (60 s at most) until [`Stack::count`] of `sql` is `expected`.
+    pub async fn until(&self, what: &str, sql: &str, expected: i64) {
+        wait_for(Duration::from_secs(60), what, || async {
+            (self.count(sql).await == expected).then_some(())
+        })
+        .await;
+    }
+
     /// GET `path` on the context API: (status, JSON body).
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         get_json(&format!("{}{path}", self.api)).await

@@ -73,6 +73,7 @@ fn completed(product: Option<ProductKey>, trigger_sequence: i64) -> Provisioning
             database: product_saga.then(|| "p_t1_jira".into()),
             groups: vec!["site-admins".into()],
             installed_apps: vec![],
+            ..Default::default()
         },
     })
 }
@@ -302,4 +303,52 @@ fn provisioning_records_out_of_order_are_applied_in_order() {
     ]);
     assert_eq!(swapped, in_order);
     assert_eq!(swapped.status, TenantStatus::Active);
+}
+
+#[test]
+fn a_completed_move_switches_region_and_product_databases() {
+    let moved = ProvisioningEvent::SagaCompleted(SagaCompleted {
+        saga_id: Uuid::from_u128(77),
+        saga_kind: SagaKind::MoveTenant.as_str().into(),
+        trigger_sequence: 3,
+        product: None,
+        outcome: ProvisionedOutcome {
+            region: Some(Region::Ch),
+            region_pinned: true,
+            product_shards: [(jira(), "ch-shard-1".to_owned())].into(),
+            product_databases: [(jira(), "t_t1__jira__ch".to_owned())].into(),
+            ..Default::default()
+        },
+    });
+    let pin = CommerceEvent::ResidencyPinned(ResidencyPinned {
+        residency_pin: Region::Ch,
+        reason: None,
+    });
+    let before = fold(&[
+        c(1, created()),
+        p(1, completed(None, 1)),
+        c(2, activated(25)),
+        p(2, completed(Some(jira()), 2)),
+        c(3, pin),
+    ]);
+    assert_eq!(
+        before.region,
+        Some(Region::Eu),
+        "data still in eu while moving"
+    );
+    assert_eq!(
+        before.desired.tenant.as_ref().unwrap().residency_pin,
+        Some(Region::Ch)
+    );
+    let mut after = before.clone();
+    after.apply_provisioning(&ProvisioningRecord {
+        envelope: envelope(3),
+        event: moved,
+    });
+    assert_eq!(after.region, Some(Region::Ch));
+    assert!(after.region_pinned);
+    let product = &after.products[&jira()];
+    assert_eq!(product.shard.as_deref(), Some("ch-shard-1"));
+    assert_eq!(product.database.as_deref(), Some("t_t1__jira__ch"));
+    assert_eq!(product.state, ProductState::Active);
 }

@@ -68,6 +68,13 @@ fn destroyed() -> CommerceEvent {
     CommerceEvent::TenantDestroyed(TenantDestroyed { reason: None })
 }
 
+fn pin(region: Region) -> CommerceEvent {
+    CommerceEvent::ResidencyPinned(ResidencyPinned {
+        residency_pin: region,
+        reason: None,
+    })
+}
+
 /// Folds `history` (all must be accepted), then applies `event`.
 fn after(history: &[CommerceEvent], event: CommerceEvent) -> (DesiredState, Result<(), Rejection>) {
     let mut state = DesiredState::default();
@@ -187,6 +194,24 @@ fn guards_table() {
             Ok(Some(Goal::Active)),
         ),
         ("destroy unknown", vec![], destroyed(), Err("is unknown")),
+        (
+            "pin unknown tenant",
+            vec![],
+            pin(Region::Ch),
+            Err("is unknown"),
+        ),
+        (
+            "pin destroyed tenant",
+            vec![created(), destroyed()],
+            pin(Region::Ch),
+            Err("is destroyed"),
+        ),
+        (
+            "pin keeps products",
+            vec![created(), activated(5)],
+            pin(Region::Ch),
+            Ok(Some(Goal::Active)),
+        ),
     ];
     for (name, history, event, expected) in cases {
         let (state, result) = after(&history, event);
@@ -205,6 +230,20 @@ fn guards_table() {
             }
         }
     }
+}
+
+#[test]
+fn a_new_pin_is_recorded_with_its_sequence_and_a_repeated_one_is_not() {
+    let (state, result) = after(&[created(), activated(5)], pin(Region::Ch));
+    assert!(result.is_ok());
+    assert_eq!(
+        state.tenant.as_ref().unwrap().residency_pin,
+        Some(Region::Ch)
+    );
+    assert_eq!(state.pin_sequence, 3);
+    let (state, result) = after(&[created(), pin(Region::Ch)], pin(Region::Ch));
+    assert!(result.is_ok());
+    assert_eq!(state.pin_sequence, 2, "the same pin again starts no move");
 }
 
 #[test]

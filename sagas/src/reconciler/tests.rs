@@ -65,7 +65,23 @@ fn provisioned(tenant: bool, products: &[(ProductKey, bool, i32, i64)]) -> Provi
                 )
             })
             .collect(),
+        pin_sequence: 0,
     }
+}
+
+/// `d` after a `residency_pinned` to `region` accepted at `sequence`.
+fn pinned(mut d: DesiredState, region: Region, sequence: i64) -> DesiredState {
+    if let Some(t) = d.tenant.as_mut() {
+        t.residency_pin = Some(region);
+    }
+    d.pin_sequence = sequence;
+    d
+}
+
+/// `p` after a tenant or move saga triggered at `sequence` completed.
+fn honoured(mut p: ProvisionedState, sequence: i64) -> ProvisionedState {
+    p.pin_sequence = sequence;
+    p
 }
 
 #[test]
@@ -155,6 +171,36 @@ fn reconciler_table() {
             Some((SagaKind::ProvisionProduct, Some(confluence()))),
         ),
         (
+            "new pin: move before anything else",
+            pinned(desired(&[(jira(), Active, 50, 2)], false), Region::Ch, 4),
+            provisioned(true, &[(jira(), false, 5, 2)]),
+            Some((SagaKind::MoveTenant, None)),
+        ),
+        (
+            "pin honoured by the move: product work resumes",
+            pinned(desired(&[(jira(), Active, 50, 2)], false), Region::Ch, 4),
+            honoured(provisioned(true, &[(jira(), false, 5, 2)]), 4),
+            Some((SagaKind::UpdateLicence, Some(jira()))),
+        ),
+        (
+            "pin before the tenant saga: the tenant saga places it, no move",
+            pinned(desired(&[], false), Region::Ch, 2),
+            provisioned(false, &[]),
+            Some((SagaKind::ProvisionTenant, None)),
+        ),
+        (
+            "tenant saga triggered after the pin honours it",
+            pinned(desired(&[], false), Region::Ch, 2),
+            honoured(provisioned(true, &[]), 3),
+            None,
+        ),
+        (
+            "destroy wins over a move",
+            pinned(desired(&[], true), Region::Ch, 4),
+            provisioned(true, &[(jira(), false, 5, 2)]),
+            Some((SagaKind::DestroyTenant, None)),
+        ),
+        (
             "destroy wins",
             desired(&[(jira(), Active, 50, 2)], true),
             provisioned(true, &[(jira(), false, 5, 2)]),
@@ -176,6 +222,19 @@ fn destruction_deactivates_in_reverse_order_of_activation() {
     .unwrap();
     let order: Vec<ProductKey> = plan.spec.products.into_iter().map(|p| p.product).collect();
     assert_eq!(order, vec![confluence(), jira()]);
+}
+
+#[test]
+fn a_move_carries_every_provisioned_product() {
+    let plan = reconcile(
+        &pinned(desired(&[], false), Region::Ch, 5),
+        &provisioned(true, &[(jira(), false, 5, 2), (confluence(), true, 5, 3)]),
+    )
+    .unwrap();
+    assert_eq!(plan.kind, SagaKind::MoveTenant);
+    assert_eq!(plan.spec.tenant.residency_pin, Some(Region::Ch));
+    let moved: Vec<ProductKey> = plan.spec.products.into_iter().map(|p| p.product).collect();
+    assert_eq!(moved, vec![confluence(), jira()]);
 }
 
 #[test]

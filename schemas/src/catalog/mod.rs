@@ -25,7 +25,7 @@ use std::sync::{Arc, LazyLock};
 /// The `.avsc` files compiled into this crate: `(file name, JSON text)`, file
 /// names relative to `schemas/`. Shared types first, then commerce, then
 /// provisioning events.
-pub const AVSC_FILES: [(&str, &str); 16] = [
+pub const AVSC_FILES: [(&str, &str); 17] = [
     ("envelope.avsc", include_str!("../../envelope.avsc")),
     ("edition.avsc", include_str!("../../edition.avsc")),
     (
@@ -59,6 +59,10 @@ pub const AVSC_FILES: [(&str, &str); 16] = [
     (
         "licence_updated.avsc",
         include_str!("../../licence_updated.avsc"),
+    ),
+    (
+        "residency_pinned.avsc",
+        include_str!("../../residency_pinned.avsc"),
     ),
     ("saga_started.avsc", include_str!("../../saga_started.avsc")),
     (

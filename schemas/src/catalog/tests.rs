@@ -9,7 +9,7 @@ fn names(family: Family) -> Vec<String> {
 }
 
 #[test]
-fn current_catalog_has_all_thirteen_events() {
+fn current_catalog_has_all_fourteen_events() {
     assert_eq!(
         names(Family::Commerce),
         [
@@ -18,6 +18,7 @@ fn current_catalog_has_all_thirteen_events() {
             "ProductDeactivated",
             "ProductSuspended",
             "ProductUnsuspended",
+            "ResidencyPinned",
             "TenantCreated",
             "TenantDestroyed",
         ]

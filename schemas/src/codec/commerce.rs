@@ -6,7 +6,7 @@ use super::value::{
 };
 use crate::events::{
     CommerceEvent, CommerceRecord, Edition, LicenceUpdated, ProductActivated, ProductDeactivated,
-    ProductSuspended, ProductUnsuspended, TenantCreated, TenantDestroyed,
+    ProductSuspended, ProductUnsuspended, ResidencyPinned, TenantCreated, TenantDestroyed,
 };
 use crate::ids::{AppKey, CountryCode, ProductKey, Region, SiteName};
 use apache_avro::types::Value;
@@ -18,6 +18,7 @@ pub(crate) const PRODUCT_DEACTIVATED: &str = "tenantry.commerce.ProductDeactivat
 pub(crate) const PRODUCT_SUSPENDED: &str = "tenantry.commerce.ProductSuspended";
 pub(crate) const PRODUCT_UNSUSPENDED: &str = "tenantry.commerce.ProductUnsuspended";
 pub(crate) const LICENCE_UPDATED: &str = "tenantry.commerce.LicenceUpdated";
+pub(crate) const RESIDENCY_PINNED: &str = "tenantry.commerce.ResidencyPinned";
 
 /// Record full name of the event's schema: its kind on the wire.
 pub(crate) fn full_name(event: &CommerceEvent) -> &'static str {
@@ -29,6 +30,7 @@ pub(crate) fn full_name(event: &CommerceEvent) -> &'static str {
         CommerceEvent::ProductSuspended(_) => PRODUCT_SUSPENDED,
         CommerceEvent::ProductUnsuspended(_) => PRODUCT_UNSUSPENDED,
         CommerceEvent::LicenceUpdated(_) => LICENCE_UPDATED,
+        CommerceEvent::ResidencyPinned(_) => RESIDENCY_PINNED,
     }
 }
 
@@ -80,6 +82,10 @@ pub(crate) fn to_value(record: &CommerceRecord) -> Value {
             field("edition", edition_symbol(e.edition)),
             field("seats", Value::Int(e.seats)),
         ]),
+        CommerceEvent::ResidencyPinned(e) => fields.extend([
+            field("residency_pin", string(e.residency_pin.as_str())),
+            field("reason", opt(e.reason.as_deref())),
+        ]),
     }
     Value::Record(fields)
 }
@@ -127,6 +133,12 @@ pub(crate) fn from_value(full_name: &str, value: Value) -> Result<CommerceRecord
             product: product(&mut f)?,
             edition: edition_from(&f.enum_symbol("edition")?)?,
             seats: f.int("seats")?,
+        }),
+        RESIDENCY_PINNED => CommerceEvent::ResidencyPinned(ResidencyPinned {
+            residency_pin: parse(&f.string("residency_pin")?, "residency_pin", |s| {
+                Region::parse(s, "residency_pin")
+            })?,
+            reason: f.opt_string("reason")?,
         }),
         other => {
             return Err(DecodeError::WrongKind(format!(

@@ -10,7 +10,7 @@ use crate::events::{
 };
 use crate::ids::{AppKey, ProductKey, Region};
 use apache_avro::types::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub(crate) const SAGA_STARTED: &str = "tenantry.provisioning.SagaStarted";
 pub(crate) const STEP_COMPLETED: &str = "tenantry.provisioning.StepCompleted";
@@ -43,7 +43,28 @@ fn outcome_to(o: &ProvisionedOutcome) -> Value {
             "installed_apps",
             strings(o.installed_apps.iter().map(AppKey::as_str)),
         ),
+        field("product_shards", string_map(&o.product_shards)),
+        field("product_databases", string_map(&o.product_databases)),
     ])
+}
+
+fn string_map(map: &BTreeMap<ProductKey, String>) -> Value {
+    Value::Map(
+        map.iter()
+            .map(|(k, v)| (k.to_string(), string(v)))
+            .collect::<HashMap<_, _>>(),
+    )
+}
+
+fn product_map(
+    f: &mut Fields,
+    name: &str,
+    path: &str,
+) -> Result<BTreeMap<ProductKey, String>, DecodeError> {
+    f.string_map(name)?
+        .into_iter()
+        .map(|(k, v)| Ok((parse(&k, path, ProductKey::parse)?, v)))
+        .collect()
 }
 
 fn outcome_from(mut f: Fields) -> Result<ProvisionedOutcome, DecodeError> {
@@ -64,6 +85,8 @@ fn outcome_from(mut f: Fields) -> Result<ProvisionedOutcome, DecodeError> {
             "outcome.installed_apps",
             AppKey::parse,
         )?,
+        product_shards: product_map(&mut f, "product_shards", "outcome.product_shards")?,
+        product_databases: product_map(&mut f, "product_databases", "outcome.product_databases")?,
     })
 }
 

@@ -13,7 +13,7 @@ use tenantry_kafka::Producer;
 use tenantry_schemas::*;
 use uuid::Uuid;
 
-/// The seven commerce event kinds.
+/// The commerce event kinds: the seed's seven and `residency_pinned`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[value(rename_all = "snake_case")]
@@ -39,6 +39,10 @@ pub enum Kind {
     /// Licence updated (needs --product, --seats).
     #[value(alias = "licence-updated")]
     LicenceUpdated,
+    /// Residency pin set or changed on an existing tenant (needs
+    /// --residency-pin); moves the tenant's data to that region.
+    #[value(alias = "residency-pinned")]
+    ResidencyPinned,
 }
 
 /// One event's fields, from flags or one JSON line. Unknown JSON fields are
@@ -65,7 +69,8 @@ pub struct EventInput {
     /// ISO 3166-1 alpha-2 country of most users (tenant_created).
     #[arg(long)]
     pub country: Option<String>,
-    /// Data-residency pin: us, eu, uk, au, ca, de, in, jp, sg, kr, ch (tenant_created).
+    /// Data-residency pin: us, eu, uk, au, ca, de, in, jp, sg, kr, ch
+    /// (tenant_created, residency_pinned).
     #[arg(long)]
     pub residency_pin: Option<String>,
     /// Product key (product events).
@@ -80,7 +85,7 @@ pub struct EventInput {
     /// Licensed apps, comma-separated.
     #[arg(long, value_delimiter = ',')]
     pub apps: Option<Vec<String>>,
-    /// Free-text reason (destroyed, suspended).
+    /// Free-text reason (destroyed, suspended, residency_pinned).
     #[arg(long)]
     pub reason: Option<String>,
     /// Source system name.
@@ -181,6 +186,13 @@ impl EventInput {
                 product: product()?,
                 edition: edition()?,
                 seats: seats()?,
+            }),
+            Kind::ResidencyPinned => CommerceEvent::ResidencyPinned(ResidencyPinned {
+                residency_pin: Region::parse(
+                    required(&self.residency_pin, "residency_pin", kind)?,
+                    "residency_pin",
+                )?,
+                reason: self.reason.clone(),
             }),
         };
         let record = CommerceRecord {

@@ -18,7 +18,7 @@ use tenantry_schemas::{AppKey, Edition, ProductKey, Region, TenantId};
 ///   "tenant_id": "acme-corp",
 ///   "status": "active",
 ///   "site": { "name": "acme", "host": "acme.tenantry.test" },
-///   "region": { "code": "eu", "pinned": true },
+///   "region": { "code": "eu", "pinned": true, "moving_to": null },
 ///   "products": {
 ///     "jira": {
 ///       "state": "active",
@@ -41,7 +41,9 @@ use tenantry_schemas::{AppKey, Edition, ProductKey, Region, TenantId};
 /// - `region`: `null` until the tenant is placed; `code` is one of the 11
 ///   data-residency regions (`us`, `eu`, `uk`, `au`, `ca`, `de`, `in`, `jp`,
 ///   `sg`, `kr`, `ch`); `pinned` is `true` when it is the tenant's
-///   data-residency pin rather than the region nearest its users.
+///   data-residency pin rather than the region nearest its users;
+///   `moving_to` is the region of a newer residency pin while the move saga
+///   has not switched the tenant yet (its data still lives in `code`).
 /// - `products`: by product key, sorted. `state`: `provisioning` | `active` |
 ///   `suspended` | `deactivated` | `failed` ([`ProductState`]); `licence` is
 ///   `null` until commerce licenses the product, `edition` one of `free`,
@@ -90,6 +92,8 @@ pub struct RegionView {
     pub code: Region,
     /// Whether the region is the tenant's data-residency pin.
     pub pinned: bool,
+    /// Region of a newer residency pin the tenant is being moved to.
+    pub moving_to: Option<Region>,
 }
 
 /// One entry of `products`.
@@ -140,6 +144,12 @@ impl From<&TenantContext> for ContextView {
             region: context.region.map(|code| RegionView {
                 code,
                 pinned: context.region_pinned,
+                moving_to: context
+                    .desired
+                    .tenant
+                    .as_ref()
+                    .and_then(|t| t.residency_pin)
+                    .filter(|pin| *pin != code && context.status != TenantStatus::Destroyed),
             }),
             products: context
                 .products

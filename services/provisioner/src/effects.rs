@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use tenantry_apps::{AppClient, AppError, LifecycleCall};
 use tenantry_keys::{KeyError, KeyService};
-use tenantry_sagas::saga::ProductSpec;
+use tenantry_sagas::saga::{ProductSpec, detail};
 use tenantry_sagas::{SagaKind, SagaState, Step, StepEffects, StepError, StepOutput};
 use tenantry_store::LocalEffects;
 
@@ -92,14 +92,9 @@ impl Effects {
     async fn seal_credentials(
         &self,
         saga: &SagaState,
-        output: &StepOutput,
+        shard: &str,
+        database: &str,
     ) -> Result<(), StepError> {
-        let Some(database) = output.get(tenantry_sagas::saga::detail::DATABASE) else {
-            return Ok(());
-        };
-        let shard = output
-            .get(tenantry_sagas::saga::detail::SHARD)
-            .map_or("", String::as_str);
         let secret = format!(
             "{{\"shard\":\"{shard}\",\"database\":\"{database}\",\"user\":\"{database}\",\"password\":\"{}\"}}",
             uuid::Uuid::new_v4().simple()
@@ -109,7 +104,7 @@ impl Effects {
             .seal(&saga.tenant_id, secret.as_bytes())
             .await
             .map_err(key_error)?;
-        let hex: String = sealed.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(sealed);
         sqlx::query(
             "UPDATE product_databases SET credentials = $1 WHERE database_name = $2 AND credentials IS NULL",
         )
@@ -160,8 +155,25 @@ impl StepEffects for Effects {
             _ => {}
         }
         let output = self.local.execute(saga, step).await?;
-        if (step, saga.kind) == (Step::ProvisionDatabase, SagaKind::ProvisionProduct) {
-            self.seal_credentials(saga, &output).await?;
+        match (step, saga.kind) {
+            (Step::ProvisionDatabase, SagaKind::ProvisionProduct) => {
+                if let Some(database) = output.get(detail::DATABASE) {
+                    let shard = output.get(detail::SHARD).map_or("", String::as_str);
+                    self.seal_credentials(saga, shard, database).await?;
+                }
+            }
+            // A moved database gets credentials of its own.
+            (Step::SwitchPlacement, _) => {
+                for (key, database) in &output {
+                    if let Some(product) = key.strip_prefix(detail::DATABASE_OF) {
+                        let shard = output
+                            .get(&format!("{}{product}", detail::SHARD_OF))
+                            .map_or("", String::as_str);
+                        self.seal_credentials(saga, shard, database).await?;
+                    }
+                }
+            }
+            _ => {}
         }
         Ok(output)
     }

@@ -8,6 +8,7 @@
 //! ([`StepEffects`] contract).
 
 mod lifecycle;
+mod relocation;
 
 use crate::product_db::{ProductDatabases, database_name};
 use crate::store::{Store, StoreError};
@@ -105,6 +106,7 @@ impl LocalEffects {
         if let Some((result,)) = recorded {
             let output: StepOutput = serde_json::from_str(&result).map_err(StoreError::from)?;
             lifecycle::redo_ddl(self, saga, step, &output).await?;
+            relocation::redo_ddl(self, step, &output).await?;
             return Ok(output);
         }
         self.run(saga, step, &key).await
@@ -308,6 +310,13 @@ impl LocalEffects {
                 let apps: Vec<String> = p.apps.iter().map(ToString::to_string).collect();
                 out(&[(detail::APPS, apps.join(","))])
             }
+            (
+                Step::CreateTargetDatabases
+                | Step::CopyData
+                | Step::SwitchPlacement
+                | Step::RetireSourceDatabases,
+                _,
+            ) => return relocation::run(self, tx, saga, step, key).await,
             (step, _) => return lifecycle::run(self, tx, saga, step, key).await,
         };
         record_effect(&mut tx, key, &output).await?;
@@ -331,6 +340,16 @@ impl LocalEffects {
             return Ok(found);
         }
         let (region, _) = placement(tx, tenant).await?;
+        let shard = self.take_shard(tx, &region).await?;
+        exec(tx, "INSERT INTO product_databases (tenant_id, product, shard_id, database_name) VALUES ($1, $2, $3, $4)",
+            &[tenant, product, &shard, name]).await?;
+        Ok((shard, name.to_owned()))
+    }
+
+    /// A shard in `region` with room, else a new one (`<region>-shard-<n>`);
+    /// its `used` count is incremented for the database about to be placed.
+    pub(crate) async fn take_shard(&self, tx: &mut Tx, region: &str) -> Result<String, StepError> {
+        let region = region.to_owned();
         let shard: Option<(String,)> = sqlx::query_as(
             "SELECT shard_id FROM shards WHERE region = $1 AND used < capacity ORDER BY shard_id LIMIT 1",
         )
@@ -367,9 +386,7 @@ impl LocalEffects {
             &[&shard],
         )
         .await?;
-        exec(tx, "INSERT INTO product_databases (tenant_id, product, shard_id, database_name) VALUES ($1, $2, $3, $4)",
-            &[tenant, product, &shard, name]).await?;
-        Ok((shard, name.to_owned()))
+        Ok(shard)
     }
 
     pub(crate) fn databases(&self) -> &ProductDatabases {
@@ -490,6 +507,13 @@ impl LocalEffects {
             (Step::PlaceRegion, Some(_))
             | (Step::ProvisionDatabase, None)
             | (Step::InstallApps, None) => {}
+            (
+                Step::CreateTargetDatabases
+                | Step::CopyData
+                | Step::SwitchPlacement
+                | Step::RetireSourceDatabases,
+                _,
+            ) => return relocation::undo(self, tx, saga, step).await,
             (step, _) => return lifecycle::undo(self, tx, saga, step).await,
         }
         Self::commit(tx, ()).await

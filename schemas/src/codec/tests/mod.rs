@@ -108,6 +108,8 @@ fn provisioning_samples() -> Vec<ProvisioningRecord> {
         database: Some("jira_t3".into()),
         groups: vec!["site-admins".into(), "jira-users".into()],
         installed_apps: vec![AppKey::parse("jira-slack").unwrap()],
+        product_shards: [(jira(), "de-shard-2".to_owned())].into(),
+        product_databases: [(jira(), "t_t3__jira__de".to_owned())].into(),
     };
     vec![
         rec(

@@ -11,7 +11,7 @@ fn active_view() -> serde_json::Value {
         "tenant_id": "acme-corp",
         "status": "active",
         "site": {"name": "acme", "host": "acme.tenantry.test"},
-        "region": {"code": "eu", "pinned": true},
+        "region": {"code": "eu", "pinned": true, "moving_to": null},
         "products": {
             "jira": {
                 "state": "active",

@@ -67,6 +67,7 @@ fn completed(product: Option<ProductKey>, trigger_sequence: i64) -> Provisioning
             } else {
                 vec![]
             },
+            ..Default::default()
         },
     })
 }

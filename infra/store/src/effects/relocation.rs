@@ -1,0 +1,334 @@
+//! Local adapters of the move saga (issue #4: "A later residency pin on an
+//! existing tenant starts a move saga (new database in the target region,
+//! copy, switch the context, retire the old one), with compensation if the
+//! copy fails").
+//!
+//! | step | effect | compensation |
+//! |---|---|---|
+//! | `create_target_databases` | a shard in the pinned region for each product database, a `database_moves` row, the empty target database | drop the targets, give the shard room back |
+//! | `copy_data` | every table of each source copied into its target | none needed: the targets are dropped by the step before |
+//! | `switch_placement` | placement → pinned region; each product's shard and database → target | placement and databases back to the sources |
+//! | `retire_source_databases` | sources dropped or archived per retention (pivot) | none: forward only |
+//!
+//! Data residency fails closed: every target shard is checked to be in the
+//! pinned region before anything is created. A tenant already living in the
+//! pinned region moves nothing: the steps only record the pin.
+
+use super::{LocalEffects, Retention, Tx, exec, out, placement, record_effect};
+use crate::product_db::moved_database_name;
+use crate::store::StoreError;
+use tenantry_sagas::saga::detail;
+use tenantry_sagas::{SagaState, Step, StepError, StepOutput};
+
+/// One product database being moved (a `database_moves` row).
+#[derive(Debug, Clone, sqlx::FromRow)]
+struct Move {
+    product: String,
+    source_shard: String,
+    source_database: String,
+    source_credentials: Option<String>,
+    target_shard: String,
+    target_database: String,
+}
+
+async fn moves(tx: &mut Tx, saga: &SagaState) -> Result<Vec<Move>, StepError> {
+    Ok(sqlx::query_as(
+        "SELECT product, source_shard, source_database, source_credentials, target_shard, target_database \
+         FROM database_moves WHERE saga_id = $1 ORDER BY product",
+    )
+    .bind(saga.saga_id.to_string())
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(StoreError::from)?)
+}
+
+fn pin_of(saga: &SagaState) -> Result<&'static str, StepError> {
+    saga.spec
+        .tenant
+        .residency_pin
+        .map(|r| r.as_str())
+        .ok_or_else(|| StepError::permanent("move saga without a residency pin to move to"))
+}
+
+/// Executes a move step; commits `tx` itself.
+pub(super) async fn run(
+    effects: &LocalEffects,
+    mut tx: Tx,
+    saga: &SagaState,
+    step: Step,
+    key: &str,
+) -> Result<StepOutput, StepError> {
+    let tenant = saga.tenant_id.as_str();
+    let pin = pin_of(saga)?;
+    let output = match step {
+        Step::CreateTargetDatabases => {
+            let (region, _) = placement(&mut tx, tenant).await?;
+            let mut created = Vec::new();
+            if region != pin {
+                let sources: Vec<(String, String, String, Option<String>)> = sqlx::query_as(
+                    "SELECT product, shard_id, database_name, credentials FROM product_databases \
+                     WHERE tenant_id = $1 ORDER BY product",
+                )
+                .bind(tenant)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+                for (product, shard, database, credentials) in sources {
+                    let target_shard = effects.take_shard(&mut tx, pin).await?;
+                    let (shard_region,): (String,) =
+                        sqlx::query_as("SELECT region FROM shards WHERE shard_id = $1")
+                            .bind(&target_shard)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(StoreError::from)?;
+                    if shard_region != pin {
+                        return Err(StepError::permanent(format!(
+                            "data residency: tenant {tenant} is pinned to {pin} but shard {target_shard} is in {shard_region}; refusing to move there"
+                        )));
+                    }
+                    let target = moved_database_name(tenant, &product, pin);
+                    sqlx::query(
+                        "INSERT INTO database_moves (saga_id, tenant_id, product, source_shard, source_database, \
+                         source_credentials, target_shard, target_database) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                    )
+                    .bind(saga.saga_id.to_string())
+                    .bind(tenant)
+                    .bind(&product)
+                    .bind(&shard)
+                    .bind(&database)
+                    .bind(credentials)
+                    .bind(&target_shard)
+                    .bind(&target)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+                    created.push(target);
+                }
+            }
+            let output = out(&[
+                ("source_region", region),
+                ("target_region", pin.to_owned()),
+                ("databases", created.join(",")),
+            ]);
+            record_effect(&mut tx, key, &output).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            // DDL after the bookkeeping commits; `redo_ddl` repeats it.
+            create_targets(effects, &output).await?;
+            return Ok(output);
+        }
+        Step::CopyData => {
+            let moves = moves(&mut tx, saga).await?;
+            let mut tables = 0;
+            for m in &moves {
+                tables += effects
+                    .databases()
+                    .copy_into(&m.source_database, &m.target_database)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::Missing(reason) => StepError::permanent(format!(
+                            "copying {} of tenant {tenant} to {pin}: {reason}",
+                            m.product
+                        )),
+                        other => StepError::from(other),
+                    })?;
+            }
+            out(&[
+                ("databases", moves.len().to_string()),
+                ("tables", tables.to_string()),
+            ])
+        }
+        Step::SwitchPlacement => {
+            let (source_region, source_pinned) = placement(&mut tx, tenant).await?;
+            exec(
+                &mut tx,
+                "UPDATE placements SET region = $2, pinned = 1 WHERE tenant_id = $1",
+                &[tenant, pin],
+            )
+            .await?;
+            let mut output = out(&[
+                (detail::REGION, pin.to_owned()),
+                (detail::PINNED, "true".to_owned()),
+                ("source_region", source_region),
+                ("source_pinned", source_pinned.to_string()),
+            ]);
+            for m in moves(&mut tx, saga).await? {
+                point_at(&mut tx, tenant, &m, true).await?;
+                output.insert(format!("{}{}", detail::SHARD_OF, m.product), m.target_shard);
+                output.insert(
+                    format!("{}{}", detail::DATABASE_OF, m.product),
+                    m.target_database,
+                );
+            }
+            output
+        }
+        Step::RetireSourceDatabases => {
+            let sources: Vec<String> = moves(&mut tx, saga)
+                .await?
+                .into_iter()
+                .map(|m| m.source_database)
+                .collect();
+            let output = out(&[("retired", sources.join(","))]);
+            record_effect(&mut tx, key, &output).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            retire_sources(effects, &output).await?;
+            return Ok(output);
+        }
+        other => {
+            return Err(StepError::permanent(format!(
+                "step {} is not a move step",
+                other.name()
+            )));
+        }
+    };
+    record_effect(&mut tx, key, &output).await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(output)
+}
+
+/// Points the product at the target (`to_target`) or back at the source,
+/// with the sealed credentials (the provisioner seals new ones for a target).
+/// The source shard's `used` count follows: freed on the switch, taken back
+/// on its compensation (the target's is taken by `create_target_databases`).
+async fn point_at(tx: &mut Tx, tenant: &str, m: &Move, to_target: bool) -> Result<(), StepError> {
+    let (shard, database, credentials, used) = if to_target {
+        (&m.target_shard, &m.target_database, None, "used - 1")
+    } else {
+        (
+            &m.source_shard,
+            &m.source_database,
+            m.source_credentials.clone(),
+            "used + 1",
+        )
+    };
+    sqlx::query(
+        "UPDATE product_databases SET shard_id = $3, database_name = $4, credentials = $5 \
+         WHERE tenant_id = $1 AND product = $2",
+    )
+    .bind(tenant)
+    .bind(&m.product)
+    .bind(shard)
+    .bind(database)
+    .bind(credentials)
+    .execute(&mut **tx)
+    .await
+    .map_err(StoreError::from)?;
+    exec(
+        tx,
+        &format!("UPDATE shards SET used = {used} WHERE shard_id = $1"),
+        &[&m.source_shard],
+    )
+    .await
+}
+
+async fn create_targets(effects: &LocalEffects, output: &StepOutput) -> Result<(), StepError> {
+    for name in list(output, "databases") {
+        effects.databases().create(name).await?;
+    }
+    Ok(())
+}
+
+async fn retire_sources(effects: &LocalEffects, output: &StepOutput) -> Result<(), StepError> {
+    for name in list(output, "retired") {
+        match effects.config().retention {
+            Retention::Drop => effects.databases().drop_database(name).await?,
+            Retention::Archive => effects.databases().archive(name).await?,
+        }
+    }
+    Ok(())
+}
+
+fn list<'a>(output: &'a StepOutput, key: &str) -> impl Iterator<Item = &'a str> {
+    output
+        .get(key)
+        .map_or("", String::as_str)
+        .split(',')
+        .filter(|s| !s.is_empty())
+}
+
+/// Repeats the DDL of a move step whose bookkeeping is recorded (see
+/// `lifecycle::redo_ddl`).
+pub(super) async fn redo_ddl(
+    effects: &LocalEffects,
+    step: Step,
+    output: &StepOutput,
+) -> Result<(), StepError> {
+    match step {
+        Step::CreateTargetDatabases => create_targets(effects, output).await,
+        Step::RetireSourceDatabases => retire_sources(effects, output).await,
+        _ => Ok(()),
+    }
+}
+
+/// Undoes a move step; commits `tx` itself.
+pub(super) async fn undo(
+    effects: &LocalEffects,
+    mut tx: Tx,
+    saga: &SagaState,
+    step: Step,
+) -> Result<(), StepError> {
+    let tenant = saga.tenant_id.as_str();
+    match step {
+        Step::CreateTargetDatabases => {
+            let moves = moves(&mut tx, saga).await?;
+            for m in &moves {
+                exec(
+                    &mut tx,
+                    "UPDATE shards SET used = used - 1 WHERE shard_id = $1",
+                    &[&m.target_shard],
+                )
+                .await?;
+            }
+            exec(
+                &mut tx,
+                "DELETE FROM database_moves WHERE saga_id = $1",
+                &[&saga.saga_id.to_string()],
+            )
+            .await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            // Dropping is idempotent: a crash before it is repaired by the
+            // next compensation attempt only if the rows are still there, so
+            // the targets are also derived from the step's recorded result.
+            let recorded = saga.results.get(&step).cloned().unwrap_or_default();
+            for name in moves
+                .iter()
+                .map(|m| m.target_database.as_str())
+                .chain(list(&recorded, "databases"))
+            {
+                effects.databases().drop_database(name).await?;
+            }
+            return Ok(());
+        }
+        Step::SwitchPlacement => {
+            let result = saga.results.get(&step).cloned().unwrap_or_default();
+            if let Some(region) = result.get("source_region") {
+                let pinned =
+                    i64::from(result.get("source_pinned").map(String::as_str) == Some("true"));
+                sqlx::query("UPDATE placements SET region = $2, pinned = $3 WHERE tenant_id = $1")
+                    .bind(tenant)
+                    .bind(region)
+                    .bind(pinned)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::from)?;
+            }
+            for m in moves(&mut tx, saga).await? {
+                let (current,): (String,) = sqlx::query_as(
+                    "SELECT database_name FROM product_databases WHERE tenant_id = $1 AND product = $2",
+                )
+                .bind(tenant)
+                .bind(&m.product)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(StoreError::from)?;
+                // Compensating twice must not move the counts twice.
+                if current == m.target_database {
+                    point_at(&mut tx, tenant, &m, false).await?;
+                }
+            }
+        }
+        // The copy lives in the targets, which the step before drops.
+        _ => {}
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(())
+}
