@@ -88,7 +88,9 @@ pub enum Step {
     /// Move: copy each product database's data to its target.
     CopyData,
     /// Move: the placement (region, pin) and each product's shard and database
-    /// now point at the targets; the context follows.
+    /// now point at the targets; the context follows. A pivot: once the
+    /// tenant lives in the new region a failed retirement of the old
+    /// databases must not move it back onto them.
     SwitchPlacement,
     /// Move: drop or archive the source databases per retention. A pivot.
     RetireSourceDatabases,
@@ -157,6 +159,7 @@ impl Step {
             | Step::ReleaseHost
             | Step::RemoveIdentity
             | Step::ShredDataKey
+            | Step::SwitchPlacement
             | Step::RetireSourceDatabases => Compensation::Pivot,
             _ => Compensation::Undo,
         }
@@ -176,7 +179,7 @@ mod tests {
             (Step::RetireDatabase, Compensation::Pivot),
             (Step::ShredDataKey, Compensation::Pivot),
             (Step::CopyData, Compensation::Undo),
-            (Step::SwitchPlacement, Compensation::Undo),
+            (Step::SwitchPlacement, Compensation::Pivot),
             (Step::RetireSourceDatabases, Compensation::Pivot),
         ];
         for (step, compensation) in cases {

@@ -93,6 +93,43 @@ impl ProductDatabases {
         Ok(())
     }
 
+    /// Whether [`ProductDatabases::create_in`] works: databases are schemas
+    /// on the store's own PostgreSQL database, whose DDL is transactional.
+    pub fn transactional(&self) -> bool {
+        matches!(self, ProductDatabases::PostgresSchemas(_))
+    }
+
+    /// Creates database `name` inside the store transaction `tx` (idempotent),
+    /// so it exists exactly when the transaction commits.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] for an unsafe name or when the databases are
+    /// not [`ProductDatabases::transactional`]; [`StoreError::Database`].
+    pub async fn create_in(
+        &self,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        name: &str,
+    ) -> Result<(), StoreError> {
+        if !self.transactional() {
+            return Err(StoreError::Corrupt(format!(
+                "product database {name}: SQLite files cannot be created in a store transaction"
+            )));
+        }
+        let q = quoted(name)?;
+        for sql in [
+            format!("CREATE SCHEMA IF NOT EXISTS {q}"),
+            format!(
+                "CREATE TABLE IF NOT EXISTS {q}.tenantry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            ),
+        ] {
+            sqlx::query(&sql)
+                .persistent(false)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
+
     /// Drops database `name` (idempotent).
     pub async fn drop_database(&self, name: &str) -> Result<(), StoreError> {
         match self {

@@ -1,12 +1,12 @@
 //! Cases D1 and D6 under fire: the provisioner process is SIGKILLed at random
 //! moments and started again, and still every effect happens exactly once.
 //!
-//! 200 tenants (`TENANTRY_CRASH_TENANTS`; by default at least 16 per kill, so
+//! 300 tenants (`TENANTRY_CRASH_TENANTS`; by default at least 30 per kill, so
 //! the work outlasts the kills), each `tenant_created` plus one or two
 //! `product_activated`, are published to fresh topics; `tenantry provisioner`
 //! runs as a child process on a fresh database. It is killed
 //! `TENANTRY_CRASH_KILLS` times (default 10; the README's soak run uses 100).
-//! Each incarnation is killed a random 100–1500 ms after it has visibly begun
+//! Each incarnation is killed a random 50–400 ms after it has visibly begun
 //! to work (an event recorded, a saga completed or an outbox row published
 //! since it started), so every kill hits work in flight — the resume of
 //! unfinished sagas, a step, the gap between a step and its persisted
@@ -64,7 +64,7 @@ fn finish_timeout(workload: &Workload) -> Duration {
 const WORK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Tenants per kill by default (see the module doc).
-const TENANTS_PER_KILL: u64 = 16;
+const TENANTS_PER_KILL: u64 = 30;
 
 fn env_number(name: &str, default: u64) -> u64 {
     match std::env::var(name) {
@@ -90,7 +90,7 @@ async fn d1_d6_sigkill_at_random_moments_loses_and_repeats_no_effect() {
     let kills = env_number("TENANTRY_CRASH_KILLS", 10) as usize;
     let tenants = env_number(
         "TENANTRY_CRASH_TENANTS",
-        (kills as u64 * TENANTS_PER_KILL).max(200),
+        (kills as u64 * TENANTS_PER_KILL).max(300),
     ) as usize;
     let seed = env_number("TENANTRY_CRASH_SEED", rand::random());
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
@@ -135,7 +135,7 @@ async fn d1_d6_sigkill_at_random_moments_loses_and_repeats_no_effect() {
         )
         .await;
         let startup = spawned.elapsed();
-        let life = Duration::from_millis(rng.random_range(100..=1500));
+        let life = Duration::from_millis(rng.random_range(50..=400));
         tokio::time::sleep(life).await;
         let before = Progress::read(&pool).await.ok();
         let killed = provisioner.kill().await;

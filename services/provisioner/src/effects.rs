@@ -7,6 +7,7 @@
 //! Each external call carries the step's idempotency key (`<saga id>:<step>:<app>`),
 //! so a redelivered step repeats the same call and the app can drop it.
 
+use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use tenantry_apps::{AppClient, AppError, LifecycleCall};
 use tenantry_keys::{KeyError, KeyService};
@@ -95,6 +96,17 @@ impl Effects {
         shard: &str,
         database: &str,
     ) -> Result<(), StepError> {
+        let sealed = self.sealed_credentials(saga, shard, database).await?;
+        store_credentials(self.store.pool(), &sealed, database).await
+    }
+
+    /// New credentials for `database`, sealed under the tenant's key, hex.
+    async fn sealed_credentials(
+        &self,
+        saga: &SagaState,
+        shard: &str,
+        database: &str,
+    ) -> Result<String, StepError> {
         let secret = format!(
             "{{\"shard\":\"{shard}\",\"database\":\"{database}\",\"user\":\"{database}\",\"password\":\"{}\"}}",
             uuid::Uuid::new_v4().simple()
@@ -104,15 +116,78 @@ impl Effects {
             .seal(&saga.tenant_id, secret.as_bytes())
             .await
             .map_err(key_error)?;
-        let hex = hex::encode(sealed);
-        sqlx::query(
-            "UPDATE product_databases SET credentials = $1 WHERE database_name = $2 AND credentials IS NULL",
-        )
-        .bind(hex)
-        .bind(database)
-        .execute(self.store.pool())
-        .await
-        .map_err(|e| StepError::retryable(format!("storing sealed credentials: {e}")))?;
+        Ok(hex::encode(sealed))
+    }
+
+    /// Whether `step` can run inside the runner's transaction: its effect is
+    /// SQL on the store (with step 6's DDL and sealed credentials when product
+    /// databases are schemas of the store), apart from creating the tenant's
+    /// key (idempotent, done first). App callbacks are not.
+    pub fn runs_in_transaction(&self, saga: &SagaState, step: Step) -> bool {
+        let callbacks = step == Step::InstallApps
+            && saga
+                .spec
+                .product
+                .as_ref()
+                .is_some_and(|p| !p.apps.is_empty());
+        self.local.runs_in_transaction(saga, step) && !callbacks
+    }
+
+    /// Runs `step` in the runner's transaction `tx` (see
+    /// [`Effects::runs_in_transaction`]).
+    ///
+    /// # Errors
+    /// The step's [`StepError`].
+    pub async fn execute_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        saga: &SagaState,
+        step: Step,
+    ) -> Result<StepOutput, StepError> {
+        if (step, saga.kind) == (Step::RecordLicence, SagaKind::ProvisionTenant) {
+            self.keys
+                .create_tenant_key(&saga.tenant_id)
+                .await
+                .map_err(key_error)?;
+        }
+        let output = self.local.execute_in(tx, saga, step).await?;
+        if (step, saga.kind) == (Step::ProvisionDatabase, SagaKind::ProvisionProduct)
+            && let Some(database) = output.get(detail::DATABASE)
+        {
+            let shard = output.get(detail::SHARD).map_or("", String::as_str);
+            let sealed = self.sealed_credentials(saga, shard, database).await?;
+            store_credentials(&mut **tx, &sealed, database).await?;
+        }
+        Ok(output)
+    }
+
+    /// Seals credentials for the databases a step created (step 6) or moved
+    /// to (`switch_placement`).
+    async fn seal_after(
+        &self,
+        saga: &SagaState,
+        step: Step,
+        output: &StepOutput,
+    ) -> Result<(), StepError> {
+        match (step, saga.kind) {
+            (Step::ProvisionDatabase, SagaKind::ProvisionProduct) => {
+                if let Some(database) = output.get(detail::DATABASE) {
+                    let shard = output.get(detail::SHARD).map_or("", String::as_str);
+                    self.seal_credentials(saga, shard, database).await?;
+                }
+            }
+            (Step::SwitchPlacement, _) => {
+                for (key, database) in output {
+                    if let Some(product) = key.strip_prefix(detail::DATABASE_OF) {
+                        let shard = output
+                            .get(&format!("{}{product}", detail::SHARD_OF))
+                            .map_or("", String::as_str);
+                        self.seal_credentials(saga, shard, database).await?;
+                    }
+                }
+            }
+            _ => {}
+        }
         Ok(())
     }
 
@@ -155,25 +230,18 @@ impl StepEffects for Effects {
             _ => {}
         }
         let output = self.local.execute(saga, step).await?;
-        match (step, saga.kind) {
-            (Step::ProvisionDatabase, SagaKind::ProvisionProduct) => {
-                if let Some(database) = output.get(detail::DATABASE) {
-                    let shard = output.get(detail::SHARD).map_or("", String::as_str);
-                    self.seal_credentials(saga, shard, database).await?;
-                }
+        if let Err(error) = self.seal_after(saga, step, &output).await {
+            // The local effect committed but its sealed credentials did not:
+            // undo the effect so that the step's retry (or the saga's
+            // compensation, which does not include a failed step) starts from
+            // nothing instead of a database without credentials.
+            let mut done = saga.clone();
+            done.results.insert(step, output);
+            if let Err(undo) = self.local.compensate(&done, step).await {
+                tracing::error!(saga_id = %saga.saga_id, step = step.name(), reason = %undo,
+                    "Undoing a step whose credentials could not be sealed failed; an operator must look.");
             }
-            // A moved database gets credentials of its own.
-            (Step::SwitchPlacement, _) => {
-                for (key, database) in &output {
-                    if let Some(product) = key.strip_prefix(detail::DATABASE_OF) {
-                        let shard = output
-                            .get(&format!("{}{product}", detail::SHARD_OF))
-                            .map_or("", String::as_str);
-                        self.seal_credentials(saga, shard, database).await?;
-                    }
-                }
-            }
-            _ => {}
+            return Err(error);
         }
         Ok(output)
     }
@@ -195,4 +263,21 @@ impl StepEffects for Effects {
         }
         self.local.compensate(saga, step).await
     }
+}
+
+/// Stores sealed credentials with their database, once (the first sealing wins).
+async fn store_credentials<'e>(
+    executor: impl sqlx::Executor<'e, Database = Any>,
+    sealed: &str,
+    database: &str,
+) -> Result<(), StepError> {
+    sqlx::query(
+        "UPDATE product_databases SET credentials = $1 WHERE database_name = $2 AND credentials IS NULL",
+    )
+    .bind(sealed)
+    .bind(database)
+    .execute(executor)
+    .await
+    .map_err(|e| StepError::retryable(format!("storing sealed credentials: {e}")))?;
+    Ok(())
 }

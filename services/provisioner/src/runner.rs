@@ -11,6 +11,7 @@
 
 use crate::backoff;
 use crate::effects::Effects;
+use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_sagas::{SagaAction, SagaState, SagaStatus, StepEffects, StepError, StepPolicy};
@@ -74,12 +75,23 @@ impl SagaRunner {
         mut saga: SagaState,
         shutdown: &CancellationToken,
     ) -> Result<(), Interrupted> {
+        let mut batch = true;
         loop {
             match saga.next_action() {
                 SagaAction::Done => {
                     tracing::info!(saga_id = %saga.saga_id, tenant_id = %saga.tenant_id,
                         status = saga.status.as_str(), "Saga finished.");
                     return Ok(());
+                }
+                SagaAction::Run(step)
+                    if batch && self.effects.runs_in_transaction(&saga, step) && {
+                        batch = self.run_in_one_transaction(&mut saga, shutdown).await?;
+                        batch
+                    } =>
+                {
+                    // Done: every consecutive in-transaction step committed at
+                    // once. After a failed batch the rest of this saga runs a
+                    // step at a time, with each step's retry policy.
                 }
                 SagaAction::Run(step) => {
                     let policy = step.policy();
@@ -167,6 +179,85 @@ impl SagaRunner {
         }
     }
 
+    /// Runs the saga's next steps that are only SQL on the store in one
+    /// transaction with the saga's new state, its outbox rows and (when the
+    /// saga completes) the tenant's provisioned state: one commit instead of
+    /// two per step, and the effects and their record can never diverge.
+    ///
+    /// Returns `Ok(false)`, with `saga` unchanged and nothing committed, when
+    /// any of those steps fails or the transaction does not commit: the caller
+    /// then runs the first step on its own, with its retry policy, failure
+    /// events and compensation — the same outcome as if this path did not
+    /// exist. `Err` only for a lost compare-and-set (another runner owns the
+    /// saga, case S1) or shutdown.
+    async fn run_in_one_transaction(
+        &self,
+        saga: &mut SagaState,
+        shutdown: &CancellationToken,
+    ) -> Result<bool, Interrupted> {
+        let before = saga.clone();
+        let saga_id = saga.saga_id;
+        let work = async {
+            let mut tx = match self.store.pool().begin().await {
+                Ok(tx) => tx,
+                Err(error) => {
+                    tracing::debug!(%saga_id, %error, "No transaction for a batch of steps.");
+                    return None;
+                }
+            };
+            let mut events = Vec::new();
+            while let SagaAction::Run(step) = saga.next_action() {
+                if !self.effects.runs_in_transaction(saga, step) {
+                    break;
+                }
+                match self.effects.execute_in(&mut tx, saga, step).await {
+                    Ok(output) => events.extend(saga.step_succeeded(step, output).ok()?),
+                    Err(error) => {
+                        // Rolled back; the step runs again on its own, where
+                        // its failure is retried, published and compensated.
+                        tracing::debug!(%saga_id, step = step.name(), reason = %error.reason,
+                            "Step failed in a batch; running the saga a step at a time.");
+                        return None;
+                    }
+                }
+            }
+            Some((tx, events))
+        };
+        // The longest timeout of a store-only step (`StepPolicy`: step 6, 60 s).
+        let deadline = Duration::from_secs(60);
+        let staged = tokio::select! {
+            () = shutdown.cancelled() => {
+                *saga = before;
+                return Err(Interrupted::Shutdown);
+            }
+            staged = tokio::time::timeout(deadline, work) => staged.ok().flatten(),
+        };
+        let Some((mut tx, events)) = staged else {
+            *saga = before;
+            return Ok(false);
+        };
+        match self
+            .stage_transition(&mut tx, saga, before.version, events)
+            .await
+        {
+            Ok(()) => {}
+            Err(StoreError::Stale(reason)) => {
+                tracing::warn!(saga_id = %saga.saga_id, %reason, "Saga changed by another runner; stopping.");
+                return Err(Interrupted::Stale);
+            }
+            Err(_) => {
+                *saga = before;
+                return Ok(false);
+            }
+        }
+        if tx.commit().await.is_err() {
+            *saga = before;
+            return Ok(false);
+        }
+        self.relay_wakeup.notify_one();
+        Ok(true)
+    }
+
     /// Persists a transition (CAS + outbox) in one transaction, retrying while
     /// the database is unreachable.
     async fn persist(
@@ -212,13 +303,28 @@ impl SagaRunner {
         events: Vec<ProvisioningEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.store.pool().begin().await?;
-        sagas::compare_and_set(&mut tx, saga, expected_version).await?;
-        outbox::enqueue(&mut tx, saga, events).await?;
+        self.stage_transition(&mut tx, saga, expected_version, events)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Writes a transition into `tx`: compare-and-set of the saga, its outbox
+    /// rows, the provisioned state when it completed, parking when it failed.
+    async fn stage_transition(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        saga: &SagaState,
+        expected_version: i64,
+        events: Vec<ProvisioningEvent>,
+    ) -> Result<(), StoreError> {
+        sagas::compare_and_set(tx, saga, expected_version).await?;
+        outbox::enqueue(tx, saga, events).await?;
         if saga.status == SagaStatus::Completed {
             // What the saga did, for the reconciler, in the same transaction.
-            let (desired, mut provisioned) = tenant_states::load(&mut tx, &saga.tenant_id).await?;
+            let (desired, mut provisioned) = tenant_states::load(tx, &saga.tenant_id).await?;
             provisioned.apply_completed(saga);
-            tenant_states::save(&mut tx, &saga.tenant_id, &desired, &provisioned).await?;
+            tenant_states::save(tx, &saga.tenant_id, &desired, &provisioned).await?;
         }
         if matches!(
             saga.status,
@@ -233,7 +339,7 @@ impl SagaRunner {
                 saga.failure.as_deref().unwrap_or("failed")
             );
             parking::park(
-                &mut tx,
+                tx,
                 &saga.tenant_id,
                 ParkKind::SagaFailed,
                 &reason,
@@ -242,7 +348,6 @@ impl SagaRunner {
             )
             .await?;
         }
-        tx.commit().await?;
         Ok(())
     }
 

@@ -115,6 +115,90 @@ impl LocalEffects {
     async fn run(&self, saga: &SagaState, step: Step, key: &str) -> Result<StepOutput, StepError> {
         let tenant = saga.tenant_id.as_str();
         let mut tx = self.begin().await?;
+        if self.runs_in_transaction(saga, step) {
+            let output = self.run_in(&mut tx, saga, step).await?;
+            record_effect(&mut tx, key, &output).await?;
+            return Self::commit(tx, output).await;
+        }
+        match (step, saga.kind) {
+            (Step::ProvisionDatabase, SagaKind::ProvisionProduct) => {
+                let product = product_of(saga)?.product.as_str();
+                check_residency(&mut tx, saga).await?;
+                let name = database_name(tenant, product);
+                let (shard, name) = self.place_database(&mut tx, tenant, product, &name).await?;
+                let output = out(&[(detail::SHARD, shard), (detail::DATABASE, name.clone())]);
+                record_effect(&mut tx, key, &output).await?;
+                let output = Self::commit(tx, output).await?;
+                // DDL after the bookkeeping commits; idempotent, so a crash in
+                // between is repaired by the re-run.
+                self.databases.create(&name).await?;
+                Ok(output)
+            }
+            (
+                Step::CreateTargetDatabases
+                | Step::CopyData
+                | Step::SwitchPlacement
+                | Step::RetireSourceDatabases,
+                _,
+            ) => relocation::run(self, tx, saga, step, key).await,
+            (step, _) => lifecycle::run(self, tx, saga, step, key).await,
+        }
+    }
+
+    /// Whether `step` of `saga` is only SQL on the store, so that it can run
+    /// in a transaction the caller owns ([`LocalEffects::execute_in`]). Step 6
+    /// qualifies when product databases are schemas on the store's database
+    /// (transactional DDL); SQLite files do not.
+    pub fn runs_in_transaction(&self, saga: &SagaState, step: Step) -> bool {
+        if (step, saga.kind) == (Step::ProvisionDatabase, SagaKind::ProvisionProduct) {
+            return self.databases.transactional();
+        }
+        matches!(
+            (step, saga.kind),
+            (
+                Step::RecordLicence
+                    | Step::CreateSite
+                    | Step::PlaceRegion
+                    | Step::StoreMetadata
+                    | Step::CreateIdentity
+                    | Step::InstallApps,
+                SagaKind::ProvisionTenant | SagaKind::ProvisionProduct
+            ) | (Step::ProvisionDatabase, SagaKind::ProvisionTenant)
+        )
+    }
+
+    /// Runs a step for which [`LocalEffects::runs_in_transaction`] holds in
+    /// the caller's transaction `tx`, so that the runner commits several
+    /// steps, the saga's new state and its outbox rows at once. Nothing is
+    /// recorded under the step's idempotency key: the saga state committed
+    /// with the effect is the record.
+    ///
+    /// # Errors
+    /// The step's [`StepError`]; a step that cannot run in a caller's
+    /// transaction fails permanently (a bug in the caller).
+    pub async fn execute_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        saga: &SagaState,
+        step: Step,
+    ) -> Result<StepOutput, StepError> {
+        if !self.runs_in_transaction(saga, step) {
+            return Err(StepError::permanent(format!(
+                "step {} of a {} saga cannot run in a caller's transaction",
+                step.name(),
+                saga.kind.as_str()
+            )));
+        }
+        self.run_in(tx, saga, step).await
+    }
+
+    async fn run_in(
+        &self,
+        tx: &mut Tx,
+        saga: &SagaState,
+        step: Step,
+    ) -> Result<StepOutput, StepError> {
+        let tenant = saga.tenant_id.as_str();
         let output = match (step, saga.kind) {
             (Step::RecordLicence, SagaKind::ProvisionTenant) => {
                 let t = &saga.spec.tenant;
@@ -126,7 +210,7 @@ impl LocalEffects {
                 .bind(&t.owner_email)
                 .bind(t.country.as_str())
                 .bind(t.residency_pin.map(|r| r.as_str()))
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(StoreError::from)?;
                 out(&[("owner", t.owner_email.clone())])
@@ -136,7 +220,7 @@ impl LocalEffects {
                 sqlx::query("INSERT INTO licences (tenant_id, product, edition, seats) VALUES ($1, $2, $3, $4) \
                     ON CONFLICT (tenant_id, product) DO UPDATE SET edition = excluded.edition, seats = excluded.seats")
                     .bind(tenant).bind(p.product.as_str()).bind(p.edition.as_str()).bind(p.seats)
-                    .execute(&mut *tx).await.map_err(StoreError::from)?;
+                    .execute(&mut **tx).await.map_err(StoreError::from)?;
                 out(&[
                     ("edition", p.edition.as_str().to_owned()),
                     ("seats", p.seats.to_string()),
@@ -145,13 +229,13 @@ impl LocalEffects {
             (Step::CreateSite, SagaKind::ProvisionTenant) => {
                 let site = saga.spec.tenant.site.as_str();
                 let host = format!("{site}.{}", self.config.site_domain);
-                lifecycle::check_quarantine(&mut tx, &host, tenant).await?;
-                exec(&mut tx, "INSERT INTO sites (host, tenant_id, site) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                lifecycle::check_quarantine(tx, &host, tenant).await?;
+                exec(tx, "INSERT INTO sites (host, tenant_id, site) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                     &[&host, tenant, site]).await?;
                 let owner: Option<(String,)> =
                     sqlx::query_as("SELECT tenant_id FROM sites WHERE host = $1")
                         .bind(&host)
-                        .fetch_optional(&mut *tx)
+                        .fetch_optional(&mut **tx)
                         .await
                         .map_err(StoreError::from)?;
                 match owner {
@@ -165,7 +249,7 @@ impl LocalEffects {
                         let (existing,): (String,) =
                             sqlx::query_as("SELECT host FROM sites WHERE tenant_id = $1")
                                 .bind(tenant)
-                                .fetch_one(&mut *tx)
+                                .fetch_one(&mut **tx)
                                 .await
                                 .map_err(StoreError::from)?;
                         return Err(StepError::permanent(format!(
@@ -176,8 +260,8 @@ impl LocalEffects {
             }
             (Step::CreateSite, SagaKind::ProvisionProduct) => {
                 let p = product_of(saga)?;
-                let host = site_host(&mut tx, tenant).await?;
-                exec(&mut tx, "INSERT INTO site_products (tenant_id, product, state) VALUES ($1, $2, 'active') \
+                let host = site_host(tx, tenant).await?;
+                exec(tx, "INSERT INTO site_products (tenant_id, product, state) VALUES ($1, $2, 'active') \
                     ON CONFLICT (tenant_id, product) DO UPDATE SET state = 'active'",
                     &[tenant, p.product.as_str()]).await?;
                 out(&[(detail::HOST, host), ("product", p.product.to_string())])
@@ -192,18 +276,18 @@ impl LocalEffects {
                 .bind(tenant)
                 .bind(region.as_str())
                 .bind(i64::from(pinned))
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await
                 .map_err(StoreError::from)?;
-                check_residency(&mut tx, saga).await?;
-                let (region, pinned) = placement(&mut tx, tenant).await?;
+                check_residency(tx, saga).await?;
+                let (region, pinned) = placement(tx, tenant).await?;
                 out(&[
                     (detail::REGION, region),
                     (detail::PINNED, pinned.to_string()),
                 ])
             }
             (Step::PlaceRegion, SagaKind::ProvisionProduct) => {
-                let (region, pinned) = placement(&mut tx, tenant).await?;
+                let (region, pinned) = placement(tx, tenant).await?;
                 out(&[
                     (detail::REGION, region),
                     (detail::PINNED, pinned.to_string()),
@@ -229,7 +313,7 @@ impl LocalEffects {
                     }
                 };
                 exec(
-                    &mut tx,
+                    tx,
                     "INSERT INTO site_metadata (tenant_id, scope, config) VALUES ($1, $2, $3) \
                     ON CONFLICT (tenant_id, scope) DO NOTHING",
                     &[tenant, &scope, &config.to_string()],
@@ -243,7 +327,7 @@ impl LocalEffects {
                     Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("{tenant}/{owner}").as_bytes())
                         .to_string();
                 exec(
-                    &mut tx,
+                    tx,
                     "INSERT INTO identity_users (tenant_id, user_id, email) VALUES ($1, $2, $3) \
                     ON CONFLICT DO NOTHING",
                     &[tenant, &user_id, owner],
@@ -259,14 +343,14 @@ impl LocalEffects {
                         (format!("{p}-users"), vec![format!("{p}:use")])
                     }
                 };
-                exec(&mut tx, "INSERT INTO identity_groups (tenant_id, group_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                exec(tx, "INSERT INTO identity_groups (tenant_id, group_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                     &[tenant, &group]).await?;
                 for permission in &permissions {
-                    exec(&mut tx, "INSERT INTO identity_group_permissions (tenant_id, group_name, permission) \
+                    exec(tx, "INSERT INTO identity_group_permissions (tenant_id, group_name, permission) \
                         VALUES ($1, $2, $3) ON CONFLICT DO NOTHING", &[tenant, &group, permission]).await?;
                 }
                 exec(
-                    &mut tx,
+                    tx,
                     "INSERT INTO identity_group_members (tenant_id, group_name, user_id) \
                     VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
                     &[tenant, &group, &user_id],
@@ -274,7 +358,7 @@ impl LocalEffects {
                 .await?;
                 let groups: Vec<(String,)> = sqlx::query_as(
                     "SELECT group_name FROM identity_groups WHERE tenant_id = $1 ORDER BY group_name")
-                    .bind(tenant).fetch_all(&mut *tx).await.map_err(StoreError::from)?;
+                    .bind(tenant).fetch_all(&mut **tx).await.map_err(StoreError::from)?;
                 let groups: BTreeSet<String> = groups.into_iter().map(|(g,)| g).collect();
                 out(&[(
                     detail::GROUPS,
@@ -283,24 +367,11 @@ impl LocalEffects {
             }
             (Step::ProvisionDatabase, SagaKind::ProvisionTenant)
             | (Step::InstallApps, SagaKind::ProvisionTenant) => StepOutput::new(),
-            (Step::ProvisionDatabase, SagaKind::ProvisionProduct) => {
-                let product = product_of(saga)?.product.as_str();
-                check_residency(&mut tx, saga).await?;
-                let name = database_name(tenant, product);
-                let (shard, name) = self.place_database(&mut tx, tenant, product, &name).await?;
-                let output = out(&[(detail::SHARD, shard), (detail::DATABASE, name.clone())]);
-                record_effect(&mut tx, key, &output).await?;
-                let output = Self::commit(tx, output).await?;
-                // DDL after the bookkeeping commits; idempotent, so a crash in
-                // between is repaired by the re-run.
-                self.databases.create(&name).await?;
-                return Ok(output);
-            }
             (Step::InstallApps, SagaKind::ProvisionProduct) => {
                 let p = product_of(saga)?;
                 for app in &p.apps {
                     exec(
-                        &mut tx,
+                        tx,
                         "INSERT INTO installed_apps (tenant_id, product, app) VALUES ($1, $2, $3) \
                         ON CONFLICT DO NOTHING",
                         &[tenant, p.product.as_str(), app.as_str()],
@@ -310,17 +381,23 @@ impl LocalEffects {
                 let apps: Vec<String> = p.apps.iter().map(ToString::to_string).collect();
                 out(&[(detail::APPS, apps.join(","))])
             }
-            (
-                Step::CreateTargetDatabases
-                | Step::CopyData
-                | Step::SwitchPlacement
-                | Step::RetireSourceDatabases,
-                _,
-            ) => return relocation::run(self, tx, saga, step, key).await,
-            (step, _) => return lifecycle::run(self, tx, saga, step, key).await,
+            (Step::ProvisionDatabase, SagaKind::ProvisionProduct) => {
+                let product = product_of(saga)?.product.as_str();
+                check_residency(tx, saga).await?;
+                let name = database_name(tenant, product);
+                let (shard, name) = self.place_database(tx, tenant, product, &name).await?;
+                self.databases.create_in(tx, &name).await?;
+                out(&[(detail::SHARD, shard), (detail::DATABASE, name)])
+            }
+            (step, kind) => {
+                return Err(StepError::permanent(format!(
+                    "step {} of a {} saga has no in-transaction form",
+                    step.name(),
+                    kind.as_str()
+                )));
+            }
         };
-        record_effect(&mut tx, key, &output).await?;
-        Self::commit(tx, output).await
+        Ok(output)
     }
 
     /// Finds or records the product database: the recorded one if any, else a

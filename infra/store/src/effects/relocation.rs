@@ -7,7 +7,7 @@
 //! |---|---|---|
 //! | `create_target_databases` | a shard in the pinned region for each product database, a `database_moves` row, the empty target database | drop the targets, give the shard room back |
 //! | `copy_data` | every table of each source copied into its target | none needed: the targets are dropped by the step before |
-//! | `switch_placement` | placement → pinned region; each product's shard and database → target | placement and databases back to the sources |
+//! | `switch_placement` | placement → pinned region; each product's shard and database → target (pivot) | none as a saga step (the tenant lives in the new region from here); the undo below only serves the provisioner when sealing the new credentials fails right after the switch |
 //! | `retire_source_databases` | sources dropped or archived per retention (pivot) | none: forward only |
 //!
 //! Data residency fails closed: every target shard is checked to be in the
@@ -75,17 +75,7 @@ pub(super) async fn run(
                 .map_err(StoreError::from)?;
                 for (product, shard, database, credentials) in sources {
                     let target_shard = effects.take_shard(&mut tx, pin).await?;
-                    let (shard_region,): (String,) =
-                        sqlx::query_as("SELECT region FROM shards WHERE shard_id = $1")
-                            .bind(&target_shard)
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(StoreError::from)?;
-                    if shard_region != pin {
-                        return Err(StepError::permanent(format!(
-                            "data residency: tenant {tenant} is pinned to {pin} but shard {target_shard} is in {shard_region}; refusing to move there"
-                        )));
-                    }
+                    check_shard_region(&mut tx, &target_shard, pin, tenant).await?;
                     let target = moved_database_name(tenant, &product, pin);
                     sqlx::query(
                         "INSERT INTO database_moves (saga_id, tenant_id, product, source_shard, source_database, \
@@ -118,6 +108,9 @@ pub(super) async fn run(
         }
         Step::CopyData => {
             let moves = moves(&mut tx, saga).await?;
+            // No store transaction stays open for the length of the copy
+            // (the embedded SQLite store has a single connection).
+            tx.commit().await.map_err(StoreError::from)?;
             let mut tables = 0;
             for m in &moves {
                 tables += effects
@@ -132,10 +125,14 @@ pub(super) async fn run(
                         other => StepError::from(other),
                     })?;
             }
-            out(&[
+            let output = out(&[
                 ("databases", moves.len().to_string()),
                 ("tables", tables.to_string()),
-            ])
+            ]);
+            let mut tx = effects.begin().await?;
+            record_effect(&mut tx, key, &output).await?;
+            tx.commit().await.map_err(StoreError::from)?;
+            return Ok(output);
         }
         Step::SwitchPlacement => {
             let (source_region, source_pinned) = placement(&mut tx, tenant).await?;
@@ -153,6 +150,7 @@ pub(super) async fn run(
             ]);
             for m in moves(&mut tx, saga).await? {
                 point_at(&mut tx, tenant, &m, true).await?;
+                check_shard_region(&mut tx, &m.target_shard, pin, tenant).await?;
                 output.insert(format!("{}{}", detail::SHARD_OF, m.product), m.target_shard);
                 output.insert(
                     format!("{}{}", detail::DATABASE_OF, m.product),
@@ -183,6 +181,27 @@ pub(super) async fn run(
     record_effect(&mut tx, key, &output).await?;
     tx.commit().await.map_err(StoreError::from)?;
     Ok(output)
+}
+
+/// Data residency fails closed: `shard` must be in `pin`.
+async fn check_shard_region(
+    tx: &mut Tx,
+    shard: &str,
+    pin: &str,
+    tenant: &str,
+) -> Result<(), StepError> {
+    let region: Option<(String,)> = sqlx::query_as("SELECT region FROM shards WHERE shard_id = $1")
+        .bind(shard)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(StoreError::from)?;
+    match region {
+        Some((region,)) if region == pin => Ok(()),
+        other => Err(StepError::permanent(format!(
+            "data residency: tenant {tenant} is pinned to {pin} but shard {shard} is in {}; refusing to move there",
+            other.map_or("no known region".to_owned(), |(r,)| r)
+        ))),
+    }
 }
 
 /// Points the product at the target (`to_target`) or back at the source,

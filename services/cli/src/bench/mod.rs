@@ -81,6 +81,10 @@ pub struct BenchArgs {
     /// Keep the benchmark database (its name is printed) instead of dropping it.
     #[arg(long)]
     pub keep_database: bool,
+    /// Keep the provisioner's and projector's logs (their directory is
+    /// printed); they are kept anyway when the run fails or warns.
+    #[arg(long)]
+    pub keep_logs: bool,
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {
@@ -114,6 +118,7 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
         database_url: &database.url,
         suffix: &suffix,
     };
+    let args_keep_logs = args.keep_logs;
     let outcome = measure(&env, &topics, &args, &run_id, logs.path()).await;
     let dropped = if args.keep_database {
         println!("kept database {}", database.name);
@@ -125,7 +130,7 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
         Ok(report) => {
             dropped?;
             println!("{report}");
-            if !report.warnings.is_empty() {
+            if !report.warnings.is_empty() || args_keep_logs {
                 println!("  service logs kept in {}", logs.keep().display());
             }
             Ok(())
