@@ -45,6 +45,7 @@ pub async fn enqueue(
     .fetch_one(&mut **tx)
     .await?;
     let now = now_ms();
+    let mut rows = Vec::with_capacity(events.len());
     for (index, event) in events.into_iter().enumerate() {
         let name = format!("{}:{}:{index}", saga.saga_id, saga.version);
         let record = ProvisioningRecord {
@@ -59,16 +60,32 @@ pub async fn enqueue(
             },
             event,
         };
-        sqlx::query(
-            "INSERT INTO outbox (event_id, tenant_id, record, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(record.envelope.event_id.to_string())
-        .bind(saga.tenant_id.as_str())
-        .bind(serde_json::to_string(&record)?)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+        rows.push((
+            record.envelope.event_id.to_string(),
+            serde_json::to_string(&record)?,
+        ));
     }
+    // One statement for the transition's rows (a batch of steps emits up to
+    // 2 events per step): `($1, $2, $3, $4), ($5, …)`.
+    let values: Vec<String> = (0..rows.len())
+        .map(|i| {
+            let n = i * 4;
+            format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4)
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO outbox (event_id, tenant_id, record, created_at) VALUES {}",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for (event_id, record) in rows {
+        query = query
+            .bind(event_id)
+            .bind(saga.tenant_id.as_str())
+            .bind(record)
+            .bind(now);
+    }
+    query.execute(&mut **tx).await?;
     Ok(())
 }
 
