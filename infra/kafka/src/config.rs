@@ -88,12 +88,17 @@ pub(crate) const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     // Commit stored offsets every second (librdkafka default 5 s): a crash redelivers
     // at most about a second of finished work, which dedup absorbs (case D2).
     ("auto.commit.interval.ms", "1000"),
-    // The broker answers an empty fetch after at most 100 ms (default 500 ms), which
-    // bounds the idle-to-first-record latency of each hop. Measured on tansu 0.6
-    // (sqlite://, 3 partitions, one idle consumer): 50 ms → ~35 ms latency and ~11 %
-    // of a core in the broker; 100 ms → ~17 ms and ~6 %; 250 ms or more → ~200 ms
-    // and 2 %.
-    ("fetch.wait.max.ms", "100"),
+    // The broker answers an empty fetch after at most 25 ms (default 500 ms). tansu 0.6
+    // answers a fetch only when this wait ends, even when records arrive earlier, so it
+    // bounds the latency of every hop. Measured with `tenantry bench --tenants 120
+    // --rate 20` (publish → context readable) and the broker's CPU with an idle
+    // provisioner and projector, on the local stack (2 cores):
+    //   100 ms: p50 315 ms, p99 370 ms; idle broker 9.5 % of a core
+    //    50 ms: p50 210 ms, p99 241 ms; 16 %
+    //    25 ms: p50  90 ms, p99 125 ms; 29 %
+    // A Kafka broker answers as soon as `fetch.min.bytes` (1) arrive; there the wait
+    // only paces idle polling. Override with `--kafka-property fetch.wait.max.ms=100`.
+    ("fetch.wait.max.ms", "25"),
     // A dead worker's partitions move after 10 s (default 45 s); heartbeats every 3 s.
     ("session.timeout.ms", "10000"),
     ("heartbeat.interval.ms", "3000"),

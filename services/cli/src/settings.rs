@@ -17,6 +17,17 @@ pub struct Settings {
         default_value = "127.0.0.1:9092"
     )]
     pub bootstrap: String,
+    /// Extra librdkafka properties for every Kafka client, `name=value`,
+    /// repeatable or comma-separated; they win over Tenantry's defaults
+    /// (e.g. `fetch.wait.max.ms=100` for less idle broker load, more latency).
+    #[arg(
+        long = "kafka-property",
+        global = true,
+        env = "TENANTRY_KAFKA_PROPERTIES",
+        value_delimiter = ',',
+        value_parser = parse_property
+    )]
+    pub kafka_properties: Vec<(String, String)>,
     /// Saga and event store (postgres://… or sqlite://…).
     #[arg(
         long,
@@ -110,7 +121,9 @@ impl Settings {
 
     /// Kafka settings for one role.
     pub fn kafka(&self, role: &str) -> KafkaConfig {
-        KafkaConfig::new(&self.bootstrap, format!("tenantry-{role}"))
+        let mut config = KafkaConfig::new(&self.bootstrap, format!("tenantry-{role}"));
+        config.overrides.clone_from(&self.kafka_properties);
+        config
     }
 
     /// The context store URL.
@@ -201,4 +214,32 @@ pub fn init_tracing(settings: &Settings, quiet: bool) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// `name=value` of `--kafka-property`.
+fn parse_property(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "expected name=value (a librdkafka property such as fetch.wait.max.ms=100), got {raw:?}"
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kafka_properties_are_name_value_pairs_and_anything_else_is_refused() {
+        assert_eq!(
+            parse_property(" fetch.wait.max.ms = 100 "),
+            Ok(("fetch.wait.max.ms".to_owned(), "100".to_owned()))
+        );
+        let error = parse_property("fetch.wait.max.ms").unwrap_err();
+        assert!(error.contains("expected name=value"), "{error}");
+        assert!(parse_property("=5").is_err());
+    }
 }
