@@ -11,6 +11,7 @@
 
 use crate::desired::{DesiredProduct, DesiredState, Goal, Licence, Rejection};
 use crate::saga::SagaKind;
+use crate::steps::Step;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use tenantry_schemas::{
@@ -270,7 +271,14 @@ impl TenantContext {
                     }
                 }
             }
-            // Started, step and compensation events carry progress, not context.
+            // A move switches the tenant when its switch commits, not when
+            // the saga completes: the old databases are retired in between.
+            ProvisioningEvent::StepCompleted(step)
+                if step.step_name == Step::SwitchPlacement.name() =>
+            {
+                self.apply_switch(&step.detail);
+            }
+            // Other started, step and compensation events carry progress, not context.
             _ => {}
         }
         self.refresh();
@@ -333,6 +341,38 @@ impl TenantContext {
                 product.installed_apps.clear();
             }
             _ => {}
+        }
+    }
+
+    /// Region, pin and per-product shard and database from the detail of a
+    /// `switch_placement` step (keys of [`crate::saga::detail`]).
+    fn apply_switch(&mut self, detail: &BTreeMap<String, String>) {
+        if let Some(region) = detail
+            .get(crate::saga::detail::REGION)
+            .and_then(|r| Region::parse(r, "region").ok())
+        {
+            self.region = Some(region);
+            self.region_pinned =
+                detail.get(crate::saga::detail::PINNED).map(String::as_str) == Some("true");
+        }
+        for (key, value) in detail {
+            let (prefix, product) = if let Some(p) = key.strip_prefix(crate::saga::detail::SHARD_OF)
+            {
+                (crate::saga::detail::SHARD_OF, p)
+            } else if let Some(p) = key.strip_prefix(crate::saga::detail::DATABASE_OF) {
+                (crate::saga::detail::DATABASE_OF, p)
+            } else {
+                continue;
+            };
+            let Ok(product) = ProductKey::parse(product) else {
+                continue;
+            };
+            let context = self.product_mut(&product);
+            if prefix == crate::saga::detail::SHARD_OF {
+                context.shard = Some(value.clone());
+            } else {
+                context.database = Some(value.clone());
+            }
         }
     }
 

@@ -340,9 +340,35 @@ fn a_completed_move_switches_region_and_product_databases() {
         before.desired.tenant.as_ref().unwrap().residency_pin,
         Some(Region::Ch)
     );
+    // The switch step already moves the context (the old database is retired
+    // before the saga completes).
+    let switched = ProvisioningEvent::StepCompleted(StepCompleted {
+        saga_id: Uuid::from_u128(77),
+        step: 3,
+        step_name: "switch_placement".into(),
+        detail: [
+            ("region", "ch"),
+            ("pinned", "true"),
+            ("source_region", "eu"),
+            ("shard:jira", "ch-shard-1"),
+            ("database:jira", "t_t1__jira__ch"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect(),
+    });
     let mut after = before.clone();
     after.apply_provisioning(&ProvisioningRecord {
         envelope: envelope(3),
+        event: switched,
+    });
+    assert_eq!(after.region, Some(Region::Ch));
+    assert_eq!(
+        after.products[&jira()].database.as_deref(),
+        Some("t_t1__jira__ch")
+    );
+    after.apply_provisioning(&ProvisioningRecord {
+        envelope: envelope(4),
         event: moved,
     });
     assert_eq!(after.region, Some(Region::Ch));
