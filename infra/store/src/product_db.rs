@@ -44,6 +44,29 @@ pub fn moved_database_name(tenant_id: &str, product: &str, region: &str) -> Stri
     database_name(tenant_id, &format!("{product}__{region}"))
 }
 
+/// Writes a copy of the SQLite file `source` to `target` (`VACUUM INTO`, which
+/// needs `target` not to exist); returns the number of tables copied.
+async fn vacuum_into(
+    source: &std::path::Path,
+    target: &std::path::Path,
+) -> Result<usize, StoreError> {
+    let url = format!("sqlite://{}", source.display());
+    let pool = AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await?;
+    let (tables,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
+            .fetch_one(&pool)
+            .await?;
+    let target = target.display().to_string();
+    sqlx::query(&format!("VACUUM INTO '{}'", target.replace('\'', "''")))
+        .execute(&pool)
+        .await?;
+    pool.close().await;
+    Ok(usize::try_from(tables).unwrap_or(0))
+}
+
 fn quoted(name: &str) -> Result<String, StoreError> {
     if name
         .bytes()
@@ -177,16 +200,11 @@ impl ProductDatabases {
                 sqlx::raw_sql(&sql).execute(pool).await?;
             }
             ProductDatabases::SqliteFiles(dir) => {
-                let url = format!("sqlite://{}", self.sqlite_path(dir, source).display());
-                let pool = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&url)
-                    .await?;
-                let target = self.sqlite_path(dir, snapshot).display().to_string();
-                sqlx::query(&format!("VACUUM INTO '{}'", target.replace('\'', "''")))
-                    .execute(&pool)
-                    .await?;
-                pool.close().await;
+                vacuum_into(
+                    &self.sqlite_path(dir, source),
+                    &self.sqlite_path(dir, snapshot),
+                )
+                .await?;
             }
         }
         Ok(())
@@ -236,21 +254,7 @@ impl ProductDatabases {
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                     Err(e) => return Err(StoreError::Database(sqlx::Error::Io(e))),
                 }
-                let url = format!("sqlite://{}", self.sqlite_path(dir, source).display());
-                let pool = AnyPoolOptions::new()
-                    .max_connections(1)
-                    .connect(&url)
-                    .await?;
-                let (tables,): (i64,) =
-                    sqlx::query_as("SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'")
-                        .fetch_one(&pool)
-                        .await?;
-                let target = target_path.display().to_string();
-                sqlx::query(&format!("VACUUM INTO '{}'", target.replace('\'', "''")))
-                    .execute(&pool)
-                    .await?;
-                pool.close().await;
-                Ok(tables as usize)
+                Ok(vacuum_into(&self.sqlite_path(dir, source), &target_path).await?)
             }
         }
     }

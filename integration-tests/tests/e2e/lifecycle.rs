@@ -2,12 +2,11 @@
 //! with the context checked after each step and again after `tenantry replay`,
 //! and a failing step 7 that leaves nothing behind.
 
-use crate::support::{Stack, fresh_database, tenantry, wait_for, wait_for_product};
+use crate::support::{Stack, wait_for, wait_for_product};
 use std::time::Duration;
 use tenantry_keys::{KeyError, KeyService};
 use tenantry_schemas::TenantId;
 use tenantry_store::product_db::ProductDatabases;
-use tenantry_store::{ContextStore, Store};
 
 async fn context(stack: &Stack) -> serde_json::Value {
     stack.get("/v1/tenants/t1/context").await.1
@@ -287,21 +286,7 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
     );
 
     // Replay into an empty store equals the live projection.
-    let replay_url = fresh_database().await;
-    let mut env = stack.env();
-    env.push(("TENANTRY_CONTEXT_DATABASE_URL", replay_url.clone()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let output = tenantry(&["replay"], &env).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let replayed = ContextStore::new(Store::connect(&replay_url, 2).await.unwrap());
-    assert_eq!(
-        replayed.get(&t1).await.unwrap(),
-        stack.contexts.get(&t1).await.unwrap()
-    );
+    stack.assert_replay_equals_live("t1").await;
     stack.stop().await;
 }
 

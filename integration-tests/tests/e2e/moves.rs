@@ -3,11 +3,9 @@
 //! context, retire the old one — and a failed copy is compensated, leaving the
 //! tenant where it was.
 
-use crate::support::{Stack, fresh_database, tenantry, wait_for, wait_for_product};
+use crate::support::{Stack, wait_for, wait_for_product};
 use std::time::Duration;
-use tenantry_schemas::TenantId;
 use tenantry_store::product_db::ProductDatabases;
-use tenantry_store::{ContextStore, Store};
 
 /// Creates tenant `tenant` (users in the US, so unpinned it lives in `us`)
 /// with Jira active, writes one row into Jira's database and returns that
@@ -162,22 +160,7 @@ async fn a_later_pin_moves_the_data_switches_the_context_and_retires_the_old_dat
     );
 
     // Replay into an empty store equals the live projection.
-    let replay_url = fresh_database().await;
-    let mut env = stack.env();
-    env.push(("TENANTRY_CONTEXT_DATABASE_URL", replay_url.clone()));
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let output = tenantry(&["replay"], &env).await;
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let t1 = TenantId::parse("t1").unwrap();
-    let replayed = ContextStore::new(Store::connect(&replay_url, 2).await.unwrap());
-    assert_eq!(
-        replayed.get(&t1).await.unwrap(),
-        stack.contexts.get(&t1).await.unwrap()
-    );
+    stack.assert_replay_equals_live("t1").await;
     stack.stop().await;
 }
 

@@ -173,6 +173,28 @@ impl Stack {
         .await;
     }
 
+    /// Runs `tenantry replay` into an empty context store and asserts that
+    /// `tenant`'s replayed context equals the live one.
+    pub async fn assert_replay_equals_live(&self, tenant: &str) {
+        let replay_url = fresh_database().await;
+        let mut env = self.env();
+        env.push(("TENANTRY_CONTEXT_DATABASE_URL", replay_url.clone()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let output = tenantry(&["replay"], &env).await;
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let tenant = tenantry_schemas::TenantId::parse(tenant).expect("tenant id");
+        let replayed = ContextStore::new(Store::connect(&replay_url, 2).await.expect("store"));
+        assert_eq!(
+            replayed.get(&tenant).await.expect("replayed context"),
+            self.contexts.get(&tenant).await.expect("live context"),
+            "replay equals live for {tenant}"
+        );
+    }
+
     /// GET `path` on the context API: (status, JSON body).
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
         get_json(&format!("{}{path}", self.api)).await
