@@ -236,13 +236,16 @@ async fn demo(
     Ok(())
 }
 
-/// A tenant is settled when its tenant saga ended and `products` products ended.
+/// A tenant is settled when its tenant saga ended, `products` products ended
+/// and it lives in the region it is pinned to (a `residency_pinned` moved it).
 fn settled(context: &TenantContext, products: usize) -> bool {
+    let pin = context.desired.tenant.as_ref().and_then(|t| t.residency_pin);
+    let placed = pin.is_none_or(|pin| context.region == Some(pin) && context.region_pinned);
     let tenant_done = matches!(context.status, TenantStatus::Active | TenantStatus::Failed);
     let products_done = context
         .products
         .values()
         .filter(|p| matches!(p.state, ProductState::Active | ProductState::Failed))
         .count();
-    tenant_done && products_done >= products
+    tenant_done && products_done >= products && placed
 }
