@@ -239,7 +239,11 @@ async fn demo(
 /// A tenant is settled when its tenant saga ended, `products` products ended
 /// and it lives in the region it is pinned to (a `residency_pinned` moved it).
 fn settled(context: &TenantContext, products: usize) -> bool {
-    let pin = context.desired.tenant.as_ref().and_then(|t| t.residency_pin);
+    let pin = context
+        .desired
+        .tenant
+        .as_ref()
+        .and_then(|t| t.residency_pin);
     let placed = pin.is_none_or(|pin| context.region == Some(pin) && context.region_pinned);
     let tenant_done = matches!(context.status, TenantStatus::Active | TenantStatus::Failed);
     let products_done = context

@@ -24,7 +24,7 @@ use std::time::Duration;
 use tenantry_kafka::{Consumer, KafkaConfig, Producer};
 use tenantry_schemas::{Codec, Topics};
 use tenantry_store::parking;
-use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases, Store};
+use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -228,6 +228,9 @@ pub async fn connect_store(
     loop {
         match Store::connect(url, max_connections).await {
             Ok(store) => return Ok(store),
+            Err(error) if is_permanent(&error) => {
+                anyhow::bail!("database {}: {error}", redact(url));
+            }
             Err(error) => {
                 let Some(delay) = delays.next() else {
                     anyhow::bail!("database {} unreachable: {error}", redact(url));
@@ -240,6 +243,17 @@ pub async fn connect_store(
             }
         }
     }
+}
+
+/// Errors that waiting will not cure: the database does not exist (SQLSTATE
+/// `3D000`) or the server refuses the credentials (class `28`), per
+/// PostgreSQL's "Appendix A. Error Codes".
+fn is_permanent(error: &StoreError) -> bool {
+    let StoreError::Database(sqlx::Error::Database(db)) = error else {
+        return false;
+    };
+    db.code()
+        .is_some_and(|code| code == "3D000" || code.starts_with("28"))
 }
 
 /// Exponential backoff with jitter: 100 ms doubling to 5 s, 10 attempts.
