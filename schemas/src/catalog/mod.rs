@@ -81,6 +81,16 @@ pub const AVSC_FILES: [(&str, &str); 17] = [
     ("saga_failed.avsc", include_str!("../../saga_failed.avsc")),
 ];
 
+/// Superseded versions of `.avsc` files, `(file name it replaces, JSON text)`,
+/// oldest first. Records written by an older build carry the schema id of the
+/// older version; the embedded registry keeps these so it can still resolve
+/// them ([`Catalog::previous`]). Each must be fully compatible with the
+/// current file (the git-history test checks the same).
+pub const PREVIOUS_AVSC_FILES: [(&str, &str); 1] = [(
+    "provisioned_outcome.avsc",
+    include_str!("../../history/provisioned_outcome.v1.avsc"),
+)];
+
 /// Namespace of the commerce events (topic [`crate::COMMERCE_TOPIC`]).
 pub const COMMERCE_NAMESPACE: &str = "tenantry.commerce";
 /// Namespace of the provisioning events (topic [`crate::PROVISIONING_TOPIC`]).
@@ -183,7 +193,7 @@ impl Catalog {
     ///
     /// # Panics
     /// If the compiled-in files do not compose — a build defect that the unit
-    /// test `catalog::tests::current_catalog_has_all_thirteen_events` catches.
+    /// test `catalog::tests::current_catalog_has_all_fourteen_events` catches.
     pub fn current() -> &'static Catalog {
         &CURRENT
     }
@@ -204,6 +214,26 @@ impl Catalog {
     {
         let events = compose::compose(files)?;
         Ok(Catalog { events })
+    }
+
+    /// The catalogs of earlier builds: for each entry of
+    /// [`PREVIOUS_AVSC_FILES`], the current files with that one replaced.
+    ///
+    /// # Panics
+    /// If a previous version does not compose — a build defect that the unit
+    /// test `registry::embedded::tests::schemas_of_earlier_builds_are_still_known_and_compatible`
+    /// catches.
+    pub fn previous() -> Vec<Catalog> {
+        PREVIOUS_AVSC_FILES
+            .iter()
+            .map(|(replaced, old)| {
+                let files = AVSC_FILES
+                    .iter()
+                    .map(|(name, json)| (*name, if name == replaced { *old } else { *json }));
+                Catalog::compose(files)
+                    .unwrap_or_else(|e| panic!("previous {replaced} does not compose: {e}"))
+            })
+            .collect()
     }
 
     /// The event schema for a record full name.

@@ -23,14 +23,24 @@ pub struct EmbeddedRegistry {
 }
 
 impl EmbeddedRegistry {
-    /// The registry of this build's event schemas.
+    /// The registry of this build's event schemas and of the earlier
+    /// versions still in use on topics ([`Catalog::previous`]), so records
+    /// written by an older build decode (resolved to this build's schemas).
     ///
     /// # Panics
     /// If two of them derive the same id — a build defect that the unit test
     /// `registry::embedded::tests::every_event_kind_has_a_distinct_id` catches.
     pub fn new() -> Self {
-        Self::from_catalog(Catalog::current())
-            .unwrap_or_else(|e| panic!("embedded schema ids collide: {e}"))
+        let mut registry = Self::from_catalog(Catalog::current())
+            .unwrap_or_else(|e| panic!("embedded schema ids collide: {e}"));
+        for catalog in Catalog::previous() {
+            for event in catalog.events() {
+                registry
+                    .insert(Arc::clone(event.schema()))
+                    .unwrap_or_else(|e| panic!("embedded schema ids collide: {e}"));
+            }
+        }
+        registry
     }
 
     /// The registry of `catalog`'s event schemas.
@@ -136,7 +146,9 @@ mod tests {
             .map(|e| EmbeddedRegistry::derive_id(e.schema()))
             .collect();
         assert_eq!(ids.len(), 14);
-        assert_eq!(registry.schemas().count(), 14);
+        // Plus the SagaCompleted of builds before ProvisionedOutcome gained
+        // the moved-database maps.
+        assert_eq!(registry.schemas().count(), 15);
         assert!(ids.iter().all(|id| *id <= 0x7FFF_FFFF));
         // The D3 poison id must stay unknown.
         assert!(!ids.contains(&9999));
@@ -170,6 +182,21 @@ mod tests {
         let schema = Schema::parse_str(r#"{"type":"record","name":"x.Y","fields":[]}"#).unwrap();
         let id = registry.register(schema.clone()).unwrap();
         assert_eq!(registry.register(schema).unwrap(), id);
-        assert_eq!(registry.schemas().count(), 15);
+        assert_eq!(registry.schemas().count(), 16);
+    }
+
+    #[tokio::test]
+    async fn schemas_of_earlier_builds_are_still_known_and_compatible() {
+        let registry = EmbeddedRegistry::new();
+        for previous in Catalog::previous() {
+            for event in previous.events() {
+                let id = EmbeddedRegistry::derive_id(event.schema());
+                let known = registry.schema_by_id(id).await.expect("known id");
+                assert_eq!(known.canonical_form(), event.schema().canonical_form());
+                let current = Catalog::current().get(event.full_name()).unwrap();
+                crate::catalog::check_compatible(event.schema(), current.schema())
+                    .unwrap_or_else(|e| panic!("{}: {e}", event.full_name()));
+            }
+        }
     }
 }
