@@ -21,13 +21,20 @@ pub fn shutdown_on_signal() -> CancellationToken {
             let mut term =
                 tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
                     .expect("SIGTERM handler");
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+            let signal = tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT (Ctrl-C)",
+                _ = term.recv() => "SIGTERM",
+            };
+            tracing::info!(signal, "Shutdown requested; finishing work in flight.");
         }
         #[cfg(not(unix))]
-        let _ = tokio::signal::ctrl_c().await;
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!(
+                signal = "Ctrl-C",
+                "Shutdown requested; finishing work in flight."
+            );
+        }
         cancel.cancel();
     });
     token
