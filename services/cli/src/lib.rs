@@ -46,7 +46,8 @@ pub enum Command {
     Projector,
     /// Run the context API (HTTP read side).
     ContextApi,
-    /// Run everything in one process on an embedded broker and SQLite.
+    /// Run everything in one process on an embedded broker and SQLite files
+    /// (--bootstrap and the database URLs do not apply: dev starts its own).
     Dev(dev::DevArgs),
     /// Inspect sagas; retry or skip parked tenants.
     Sagas(services::SagasArgs),

@@ -13,9 +13,21 @@ async fn main() -> std::process::ExitCode {
         }
         Err(error) => {
             // One readable line; `tenantry <command> --help` has the rest.
+            // clap lists what is missing on the lines after the first; keep
+            // them, drop the usage and tips.
             let rendered = error.to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!("{first} (see tenantry --help)");
+            let message: Vec<&str> = rendered
+                .lines()
+                .map(str::trim)
+                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+                .collect();
+            let message = if message.is_empty() {
+                "error: invalid arguments".to_owned()
+            } else {
+                message.join(" ")
+            };
+            eprintln!("{message} (see tenantry --help)");
             return std::process::ExitCode::from(2);
         }
     };

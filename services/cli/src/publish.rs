@@ -100,7 +100,7 @@ pub struct EventInput {
 #[derive(Debug, Args)]
 pub struct PublishArgs {
     /// Event kind (omit with --file).
-    #[arg(required_unless_present = "file")]
+    #[arg(required_unless_present = "file", value_name = "KIND")]
     pub kind: Option<Kind>,
     /// JSON-lines file: one event per line with a "kind" field and the flag names in snake_case.
     #[arg(long, conflicts_with = "kind")]
@@ -227,21 +227,29 @@ fn now_ms() -> i64 {
 /// `line N: field: reason`. Blank lines and lines starting with `#` are skipped.
 pub fn parse_batch(text: &str) -> anyhow::Result<Vec<CommerceRecord>> {
     let mut records = Vec::new();
+    let mut errors = Vec::new();
     for (index, line) in text.lines().enumerate() {
         let number = index + 1;
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let input: EventInput =
-            serde_json::from_str(trimmed).map_err(|e| anyhow::anyhow!("line {number}: {e}"))?;
-        let kind = input.kind.ok_or_else(|| {
-            anyhow::anyhow!("line {number}: kind: is required (e.g. \"tenant_created\")")
-        })?;
-        let record = input
-            .to_record(kind)
-            .map_err(|e| anyhow::anyhow!("line {number}: {e}"))?;
-        records.push(record);
+        let parsed = serde_json::from_str::<EventInput>(trimmed)
+            .map_err(|e| e.to_string())
+            .and_then(|input| {
+                let kind = input
+                    .kind
+                    .ok_or_else(|| "kind: is required (e.g. \"tenant_created\")".to_owned())?;
+                input.to_record(kind).map_err(|e| e.to_string())
+            });
+        match parsed {
+            Ok(record) => records.push(record),
+            Err(reason) => errors.push(format!("line {number}: {reason}")),
+        }
+    }
+    if !errors.is_empty() {
+        // Every bad line, one per line, so a file is fixed in one pass.
+        anyhow::bail!("{}", errors.join("\n"));
     }
     Ok(records)
 }
@@ -359,5 +367,20 @@ mod tests {
         let text = "{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\",\"sequence\":1}\n{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"BAD\",\"sequence\":1}\n";
         let message = parse_batch(text).unwrap_err().to_string();
         assert!(message.starts_with("line 2: tenant_id:"), "{message}");
+    }
+
+    #[test]
+    fn every_bad_line_is_reported() {
+        let text = "{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"BAD\",\"sequence\":1}\n\
+            {\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\",\"sequence\":1}\n\
+            {\"kind\":\"residency_pinned\",\"tenant_id\":\"t1\",\"sequence\":2}\n";
+        let message = parse_batch(text).unwrap_err().to_string();
+        let lines: Vec<&str> = message.lines().collect();
+        assert_eq!(lines.len(), 2, "{message}");
+        assert!(lines[0].starts_with("line 1: tenant_id:"), "{message}");
+        assert!(
+            lines[1].starts_with("line 3: residency_pin: is required"),
+            "{message}"
+        );
     }
 }

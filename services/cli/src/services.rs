@@ -92,7 +92,6 @@ pub async fn context_api(settings: &Settings) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
-    tracing::info!(address = %listener.local_addr()?, "Context API listening.");
     tenantry_context_api::serve(listener, store, shutdown).await
 }
 

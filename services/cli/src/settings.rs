@@ -210,9 +210,12 @@ pub fn init_tracing(settings: &Settings, quiet: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_new(settings.log.as_deref().unwrap_or(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour only for a terminal: log files and CI output stay plain text.
+        .with_ansi(std::io::stderr().is_terminal())
         .try_init();
 }
 
