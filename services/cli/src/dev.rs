@@ -86,9 +86,10 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
             ContextStore::new(context_store.clone()),
             shutdown.clone(),
         )),
-        tokio::spawn(tenantry_context_api::serve(
+        tokio::spawn(tenantry_context_api::serve_with_auth(
             listener,
             context_store.clone(),
+            settings.api_auth()?,
             shutdown.clone(),
         )),
     ];

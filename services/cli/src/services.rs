@@ -87,12 +87,13 @@ pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
 
 /// `tenantry context-api`.
 pub async fn context_api(settings: &Settings) -> anyhow::Result<()> {
+    let auth = settings.api_auth()?;
     let shutdown = shutdown_on_signal();
     let store = connect_store(settings.context_database_url(), 8, &shutdown).await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
-    tenantry_context_api::serve(listener, store, shutdown).await
+    tenantry_context_api::serve_with_auth(listener, store, auth, shutdown).await
 }
 
 /// `tenantry replay`.

@@ -61,6 +61,24 @@ pub struct Settings {
         default_value = "127.0.0.1:8080"
     )]
     pub listen: String,
+    /// Context API: HS256 secret (≥ 32 bytes) that edges' bearer tokens are
+    /// signed with; unset leaves the API unauthenticated (a warning is logged).
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_API_JWT_SECRET",
+        hide_env_values = true
+    )]
+    pub api_jwt_secret: Option<String>,
+    /// Context API: required `iss` of bearer tokens.
+    #[arg(long, global = true, env = "TENANTRY_API_JWT_ISSUER", default_value = tenantry_context_api::auth::DEFAULT_ISSUER)]
+    pub api_jwt_issuer: String,
+    /// Context API: required `aud` of bearer tokens.
+    #[arg(long, global = true, env = "TENANTRY_API_JWT_AUDIENCE", default_value = tenantry_context_api::auth::DEFAULT_AUDIENCE)]
+    pub api_jwt_audience: String,
+    /// Context API: clock-skew leeway on `exp`, seconds.
+    #[arg(long, global = true, env = "TENANTRY_API_JWT_LEEWAY_SECS", default_value_t = tenantry_context_api::auth::DEFAULT_LEEWAY_SECS)]
+    pub api_jwt_leeway_secs: u64,
     /// Consumer group prefix: groups are <prefix>-provisioner and <prefix>-projector.
     #[arg(
         long,
@@ -124,6 +142,25 @@ impl Settings {
         let mut config = KafkaConfig::new(&self.bootstrap, format!("tenantry-{role}"));
         config.overrides.clone_from(&self.kafka_properties);
         config
+    }
+
+    /// Bearer-token verification for the context API, when a secret is set.
+    ///
+    /// # Errors
+    /// The secret is shorter than 32 bytes.
+    pub fn api_auth(&self) -> anyhow::Result<Option<tenantry_context_api::ApiAuth>> {
+        self.api_jwt_secret
+            .as_deref()
+            .map(|secret| {
+                tenantry_context_api::ApiAuth::new(
+                    secret.as_bytes(),
+                    &self.api_jwt_issuer,
+                    &self.api_jwt_audience,
+                    self.api_jwt_leeway_secs,
+                )
+                .map_err(anyhow::Error::from)
+            })
+            .transpose()
     }
 
     /// The context store URL.

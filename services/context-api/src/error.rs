@@ -34,6 +34,14 @@ pub enum ApiError {
     /// Body: `{"error":{"code":"site_not_found","message":…}}`.
     #[error("no tenant has site host {0}")]
     SiteNotFound(SiteHost),
+    /// `401`: no valid bearer token (see [`crate::auth`]). Body:
+    /// `{"error":{"code":"unauthorized","message":…}}` and `WWW-Authenticate: Bearer`.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// `403`: the token is valid but not scoped to this tenant. Body code
+    /// `forbidden`.
+    #[error("the token may not read tenant {0}")]
+    Forbidden(TenantId),
     /// `404`: no route matches the path. Body code `not_found`.
     #[error("no route for {0}")]
     RouteNotFound(String),
@@ -55,6 +63,8 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidTenantId(_) | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
             ApiError::TenantNotFound(_)
             | ApiError::SiteNotFound(_)
             | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
@@ -69,6 +79,8 @@ impl ApiError {
         match self {
             ApiError::InvalidTenantId(_) => "invalid_tenant_id",
             ApiError::InvalidHost(_) => "invalid_host",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
             ApiError::TenantNotFound(_) => "tenant_not_found",
             ApiError::TenantDestroyed(_) => "tenant_destroyed",
             ApiError::SiteNotFound(_) => "site_not_found",
@@ -102,6 +114,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
         response
     }
 }

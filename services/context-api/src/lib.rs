@@ -14,8 +14,8 @@
 //!
 //! | route | success | errors |
 //! |---|---|---|
-//! | `GET /v1/tenants/{tenant_id}/context` | `200` [`ContextView`] | `400` `invalid_tenant_id`, `404` `tenant_not_found`, `503` |
-//! | `GET /v1/sites/{host}/context` | `200` [`ContextView`] | `400` `invalid_host`, `404` `site_not_found`, `503` |
+//! | `GET /v1/tenants/{tenant_id}/context` | `200` [`ContextView`] | `400` `invalid_tenant_id`, `401` `unauthorized`, `403` `forbidden`, `404` `tenant_not_found`, `410` `tenant_destroyed`, `503` |
+//! | `GET /v1/sites/{host}/context` | `200` [`ContextView`] | `400` `invalid_host`, `401`, `403`, `404` `site_not_found`, `410`, `503` |
 //! | `GET /healthz` | `200` `{"status":"ok"}` | — |
 //! | `GET /readyz` | `200` `{"status":"ready"}` | `503` `{"status":"unavailable","reason":…}` |
 //! | any other path | — | `404` `not_found` |
@@ -23,12 +23,14 @@
 //!
 //! Depends on the store adapter and the domain; nothing depends on it.
 
+pub mod auth;
 pub mod error;
 pub mod host;
 mod routes;
 mod telemetry;
 pub mod view;
 
+pub use auth::ApiAuth;
 pub use error::ApiError;
 pub use host::SiteHost;
 pub use view::{ContextView, LicenceView, ProductView, RegionView, SiteView, VersionView};
@@ -41,13 +43,20 @@ use tenantry_store::{ContextStore, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-/// The context API over `store` (a migrated [`Store`]): contexts are read
-/// with [`ContextStore`], readiness pings the same pool. See the crate docs
-/// for routes, statuses and bodies.
+/// The context API over `store` (a migrated [`Store`]) without
+/// authentication: contexts are read with [`ContextStore`], readiness pings
+/// the same pool. See the crate docs for routes, statuses and bodies.
 pub fn router(store: Store) -> Router {
+    router_with_auth(store, None)
+}
+
+/// [`router`] with bearer-token checks on the `/v1` routes when `auth` is
+/// set ([`auth`]); health routes stay open for probes.
+pub fn router_with_auth(store: Store, auth: Option<ApiAuth>) -> Router {
     let state = routes::AppState {
         contexts: ContextStore::new(store.clone()),
         store,
+        auth: auth.map(std::sync::Arc::new),
     };
     Router::new()
         .route(
@@ -73,9 +82,25 @@ pub async fn serve(
     store: Store,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    serve_with_auth(listener, store, None, shutdown).await
+}
+
+/// [`serve`] with [`router_with_auth`]. Without `auth` it logs a warning:
+/// every tenant's context is then readable by anyone who reaches the port.
+///
+/// Errors: when accepting or serving fails at the socket level.
+pub async fn serve_with_auth(
+    listener: TcpListener,
+    store: Store,
+    auth: Option<ApiAuth>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let address = listener.local_addr().context("listener has no address")?;
+    if auth.is_none() {
+        tracing::warn!(%address, "Context API is unauthenticated: any caller can read every tenant's context; set --api-jwt-secret.");
+    }
     tracing::info!(%address, "Context API listening.");
-    axum::serve(listener, router(store))
+    axum::serve(listener, router_with_auth(store, auth))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
         .context("context API server failed")?;

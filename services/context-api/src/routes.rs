@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::Duration;
@@ -11,9 +11,11 @@ use tenantry_sagas::TenantStatus;
 use tenantry_schemas::{TenantId, ValidationError};
 use tenantry_store::{ContextStore, Store};
 
+use crate::auth::{ApiAuth, Scope};
 use crate::error::ApiError;
 use crate::host::{SiteHost, truncate};
 use crate::view::ContextView;
+use std::sync::Arc;
 
 /// How long `/readyz` waits for `SELECT 1` before reporting unavailable.
 /// Kept below the usual 5 s probe timeout so the probe gets a JSON answer
@@ -25,18 +27,32 @@ pub(crate) const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct AppState {
     pub(crate) contexts: ContextStore,
     pub(crate) store: Store,
+    /// `None`: no authentication configured (logged at start).
+    pub(crate) auth: Option<Arc<ApiAuth>>,
+}
+
+impl AppState {
+    fn scope(&self, headers: &HeaderMap) -> Result<Scope, ApiError> {
+        match &self.auth {
+            Some(auth) => auth.verify(headers),
+            None => Ok(Scope::everything()),
+        }
+    }
 }
 
 /// `GET /v1/tenants/{tenant_id}/context`.
 pub(crate) async fn context_by_tenant(
     State(state): State<AppState>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let scope = state.scope(&headers)?;
     let raw = path
         .map_err(|e| ApiError::InvalidTenantId(undecodable("tenant_id", &e)))?
         .0;
     let tenant_id = TenantId::parse(&raw).map_err(|e| ApiError::InvalidTenantId(short(e, &raw)))?;
     tracing::Span::current().record("tenant.id", tenant_id.as_str());
+    scope.require(&tenant_id)?;
     match state.contexts.get(&tenant_id).await? {
         Some(context) if context.status == TenantStatus::Destroyed => {
             Err(ApiError::TenantDestroyed(tenant_id))
@@ -49,13 +65,19 @@ pub(crate) async fn context_by_tenant(
 /// `GET /v1/sites/{host}/context`.
 pub(crate) async fn context_by_host(
     State(state): State<AppState>,
+    headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
+    let scope = state.scope(&headers)?;
     let raw = path
         .map_err(|e| ApiError::InvalidHost(undecodable("host", &e)))?
         .0;
     let host = SiteHost::parse(&raw).map_err(ApiError::InvalidHost)?;
-    match state.contexts.get_by_host(host.as_str()).await? {
+    let found = state.contexts.get_by_host(host.as_str()).await?;
+    if let Some(context) = &found {
+        scope.require(&context.tenant_id)?;
+    }
+    match found {
         Some(context) if context.status == TenantStatus::Destroyed => {
             Err(ApiError::TenantDestroyed(context.tenant_id))
         }

@@ -1,6 +1,7 @@
 //! HTTP tests of the context API: one server per test on `127.0.0.1:0` over a
 //! fresh SQLite store in a temporary directory.
 
+mod auth;
 mod context;
 mod errors;
 mod fixtures;
@@ -43,6 +44,11 @@ pub struct JsonResponse {
 
 /// Starts a server on `127.0.0.1:0` over a fresh SQLite store.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with_auth(None).await
+}
+
+/// [`spawn_app`] with bearer-token checks.
+pub async fn spawn_app_with_auth(auth: Option<tenantry_context_api::ApiAuth>) -> TestApp {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("contexts.db");
     let store = Store::connect(&format!("sqlite://{}", path.display()), 1)
@@ -53,9 +59,10 @@ pub async fn spawn_app() -> TestApp {
         .expect("bind");
     let address = listener.local_addr().expect("address");
     let shutdown = CancellationToken::new();
-    let server = tokio::spawn(tenantry_context_api::serve(
+    let server = tokio::spawn(tenantry_context_api::serve_with_auth(
         listener,
         store.clone(),
+        auth,
         shutdown.clone(),
     ));
     TestApp {
