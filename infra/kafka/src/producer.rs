@@ -99,6 +99,36 @@ impl Producer {
         }
     }
 
+    /// Asks the broker for `topic`'s metadata within `timeout`, so a tool can
+    /// fail at once with a clear reason instead of after the 30 s message
+    /// timeout. Runs on tokio's blocking pool.
+    ///
+    /// # Errors
+    /// [`KafkaError::Client`] when the broker does not answer in time (op
+    /// `"reach broker"`) or does not know the topic (op `"find topic"`, librdkafka
+    /// `UnknownTopicOrPartition`).
+    pub async fn check_topic(&self, topic: &str, timeout: Duration) -> Result<(), KafkaError> {
+        let inner = self.inner.clone();
+        let name = topic.to_owned();
+        let metadata = tokio::task::spawn_blocking(move || {
+            inner
+                .client()
+                .fetch_metadata(Some(&name), Timeout::After(timeout))
+        })
+        .await
+        .map_err(|_| KafkaError::client("reach broker", RdKafkaError::Canceled))?
+        .map_err(|e| KafkaError::client("reach broker", e))?;
+        match metadata.topics().iter().find(|t| t.name() == topic) {
+            Some(t) if t.error().is_none() && !t.partitions().is_empty() => Ok(()),
+            _ => Err(KafkaError::client(
+                "find topic",
+                RdKafkaError::MetadataFetch(
+                    rdkafka::types::RDKafkaErrorCode::UnknownTopicOrPartition,
+                ),
+            )),
+        }
+    }
+
     /// Waits up to `timeout` until every queued record is acknowledged. Runs on tokio's
     /// blocking pool (librdkafka's flush blocks). Errors: transient
     /// ([`KafkaError::is_transient`]) when records are still queued at the deadline.

@@ -70,6 +70,20 @@ impl DecodeError {
         !matches!(self, DecodeError::RegistryUnavailable(_))
     }
 
+    /// The reason without the kind prefix of `Display` (for a dead-letter
+    /// header that already starts with [`DecodeError::code`]).
+    pub fn detail(&self) -> String {
+        match self {
+            DecodeError::Malformed(reason)
+            | DecodeError::WrongKind(reason)
+            | DecodeError::RegistryUnavailable(reason) => reason.clone(),
+            DecodeError::UnknownSchema { id } => {
+                format!("schema id {id} is not in the schema registry")
+            }
+            DecodeError::Invalid(error) => error.to_string(),
+        }
+    }
+
     /// Short machine-readable reason for a dead-letter header:
     /// `malformed`, `unknown_schema`, `wrong_kind`, `invalid`, `registry_unavailable`.
     pub fn code(&self) -> &'static str {

@@ -34,9 +34,19 @@ async fn main() -> std::process::ExitCode {
     match tenantry_cli::run(cli).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
-            // One readable line: the error and its causes.
-            let chain: Vec<String> = error.chain().map(ToString::to_string).collect();
-            eprintln!("error: {}", chain.join(": "));
+            // One readable line: the error and its causes, each cause once
+            // (many errors already print their source in their own message).
+            let mut line = String::new();
+            for cause in error.chain().map(ToString::to_string) {
+                if line.contains(&cause) {
+                    continue;
+                }
+                if !line.is_empty() {
+                    line.push_str(": ");
+                }
+                line.push_str(&cause);
+            }
+            eprintln!("error: {line}");
             std::process::ExitCode::FAILURE
         }
     }

@@ -259,6 +259,15 @@ pub async fn send(settings: &Settings, records: &[CommerceRecord]) -> anyhow::Re
     let topics = settings.topics();
     let codec = settings.codec()?;
     let producer = Producer::new(&settings.kafka("cli"))?;
+    producer
+        .check_topic(&topics.commerce, Duration::from_secs(5))
+        .await
+        .with_context(|| {
+            format!(
+                "topic {} at {} (is the broker running and the topic created? infra/local/up creates it)",
+                topics.commerce, settings.bootstrap
+            )
+        })?;
     for record in records {
         let bytes = codec.encode_commerce(&topics.commerce, record).await?;
         producer

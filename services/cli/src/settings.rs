@@ -241,7 +241,9 @@ impl Settings {
 /// Logs to stderr. `quiet` commands (CLI tools, dev) default to warnings only.
 pub fn init_tracing(settings: &Settings, quiet: bool) {
     let default = if quiet {
-        "warn"
+        // A tool's failure ends in one error line with the reason; the
+        // Kafka client's own connection logs would only repeat it.
+        "warn,librdkafka=off,tenantry_kafka::config=error"
     } else {
         "info,rdkafka=warn,sqlx=warn"
     };

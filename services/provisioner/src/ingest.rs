@@ -297,8 +297,9 @@ async fn release(
     tenant_states::save(tx, &env.tenant_id, &desired, &provisioned).await
 }
 
+/// `dlq.reason`: `<code>: <detail>` (`invalid: seats: must be between …`).
 fn reason(error: &DecodeError) -> String {
-    format!("{}: {error}", error.code())
+    format!("{}: {}", error.code(), error.detail())
 }
 
 async fn pause(delay: Option<Duration>, shutdown: &CancellationToken) -> Result<(), ShuttingDown> {
