@@ -44,6 +44,17 @@ pub fn moved_database_name(tenant_id: &str, product: &str, region: &str) -> Stri
     database_name(tenant_id, &format!("{product}__{region}"))
 }
 
+/// The tables of PostgreSQL schema `schema`, by name.
+async fn schema_tables(pool: &AnyPool, schema: &str) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(t,)| t).collect())
+}
+
 /// Writes a copy of the SQLite file `source` to `target` (`VACUUM INTO`, which
 /// needs `target` not to exist); returns the number of tables copied.
 async fn vacuum_into(
@@ -181,15 +192,10 @@ impl ProductDatabases {
         }
         match self {
             ProductDatabases::PostgresSchemas(pool) => {
-                let tables: Vec<(String,)> = sqlx::query_as(
-                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
-                )
-                .bind(source)
-                .fetch_all(pool)
-                .await?;
+                let tables = schema_tables(pool, source).await?;
                 let (src, dst) = (quoted(source)?, quoted(snapshot)?);
                 let mut sql = format!("CREATE SCHEMA {dst};");
-                for (table,) in tables {
+                for table in tables {
                     let table = quoted(&table)?;
                     sql.push_str(&format!(
                         "CREATE TABLE {dst}.{table} AS TABLE {src}.{table};"
@@ -228,15 +234,10 @@ impl ProductDatabases {
         }
         match self {
             ProductDatabases::PostgresSchemas(pool) => {
-                let tables: Vec<(String,)> = sqlx::query_as(
-                    "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY table_name",
-                )
-                .bind(source)
-                .fetch_all(pool)
-                .await?;
+                let tables = schema_tables(pool, source).await?;
                 let (src, dst) = (quoted(source)?, quoted(target)?);
                 let mut sql = format!("CREATE SCHEMA IF NOT EXISTS {dst};");
-                for (table,) in &tables {
+                for table in &tables {
                     let table = quoted(table)?;
                     sql.push_str(&format!(
                         "DROP TABLE IF EXISTS {dst}.{table}; \
