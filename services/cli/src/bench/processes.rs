@@ -156,6 +156,32 @@ pub(super) mod os {
         })
     }
 
+    /// CPU used so far by every process whose name is in `names`, by name:
+    /// utime + stime plus the children's (`cutime`, `cstime`) — so a
+    /// PostgreSQL postmaster also counts the backends it has reaped. Keyed by
+    /// pid, so a later [`super::StackCpu::between`] can tell processes apart.
+    pub(in crate::bench) fn named_cpu(
+        names: &[&str],
+    ) -> std::collections::BTreeMap<i32, (String, u64)> {
+        let mut found = std::collections::BTreeMap::new();
+        let Ok(all) = procfs::process::all_processes() else {
+            return found;
+        };
+        for process in all.flatten() {
+            let Ok(stat) = process.stat() else { continue };
+            if names.contains(&stat.comm.as_str()) {
+                let children = u64::try_from(stat.cutime + stat.cstime).unwrap_or(0);
+                found.insert(stat.pid, (stat.comm, stat.utime + stat.stime + children));
+            }
+        }
+        found
+    }
+
+    /// Clock ticks per second of `/proc`'s CPU figures.
+    pub(in crate::bench) fn ticks_per_second() -> u64 {
+        procfs::ticks_per_second()
+    }
+
     pub(in crate::bench) fn terminate(pid: u32) -> anyhow::Result<()> {
         let pid = rustix::process::Pid::from_raw(i32::try_from(pid)?)
             .ok_or_else(|| anyhow::anyhow!("pid 0"))?;
@@ -174,6 +200,55 @@ pub(super) mod os {
 
     pub(in crate::bench) fn terminate(_pid: u32) -> anyhow::Result<()> {
         anyhow::bail!("tenantry bench runs on Linux only")
+    }
+
+    pub(in crate::bench) fn named_cpu(
+        _names: &[&str],
+    ) -> std::collections::BTreeMap<i32, (String, u64)> {
+        std::collections::BTreeMap::new()
+    }
+
+    pub(in crate::bench) fn ticks_per_second() -> u64 {
+        100
+    }
+}
+
+/// Processes of the local stack whose CPU the report shows: PostgreSQL and
+/// the tansu broker (the services that share the two cores with Tenantry).
+pub(super) const STACK_PROCESSES: &[&str] = &["postgres", "tansu"];
+
+/// CPU of the stack's processes over the measured window, by process name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct StackCpu(pub(super) Vec<(String, Duration)>);
+
+impl StackCpu {
+    /// What each name used between two [`os::named_cpu`] readings; a process
+    /// that started in between counts from zero.
+    pub(super) fn between(
+        before: &std::collections::BTreeMap<i32, (String, u64)>,
+        after: &std::collections::BTreeMap<i32, (String, u64)>,
+        ticks_per_second: u64,
+    ) -> Self {
+        let mut by_name: std::collections::BTreeMap<String, u64> =
+            std::collections::BTreeMap::new();
+        for (pid, (name, ticks)) in after {
+            let start = match before.get(pid) {
+                Some((old, t)) if old == name => *t,
+                _ => 0,
+            };
+            *by_name.entry(name.clone()).or_default() += ticks.saturating_sub(start);
+        }
+        Self(
+            by_name
+                .into_iter()
+                .map(|(name, ticks)| {
+                    (
+                        name,
+                        Duration::from_secs_f64(ticks as f64 / ticks_per_second.max(1) as f64),
+                    )
+                })
+                .collect(),
+        )
     }
 }
 

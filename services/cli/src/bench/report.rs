@@ -1,7 +1,7 @@
 //! The run's figures and the benchmark's own database.
 
 use super::LogWarnings;
-use super::processes::ServiceFigures;
+use super::processes::{ServiceFigures, StackCpu};
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use sqlx::{ConnectOptions, Connection};
@@ -22,6 +22,8 @@ pub(super) struct Report {
     pub(super) projector: ServiceFigures,
     /// This process: the load generator and the poller, which share the cores.
     pub(super) bench: ServiceFigures,
+    /// PostgreSQL and the broker over the same window (`/proc`).
+    pub(super) stack: StackCpu,
     /// Sagas that ended during the run.
     pub(super) sagas: u64,
     /// First publish → last saga ended (provisioner done).
@@ -82,6 +84,24 @@ impl std::fmt::Display for Report {
             per_tenant(&self.bench),
             mib(self.projector.peak_rss),
         )?;
+        if !self.stack.0.is_empty() {
+            let parts: Vec<String> = self
+                .stack
+                .0
+                .iter()
+                .map(|(name, cpu)| {
+                    format!(
+                        "{name}={:.2} ms",
+                        cpu.as_secs_f64() * 1000.0 / f64::from(self.tenants)
+                    )
+                })
+                .collect();
+            writeln!(
+                f,
+                "  cpu per tenant, local stack (whole machine, /proc): {}",
+                parts.join(" ")
+            )?;
+        }
         if let Some(rate) = self.rate.filter(|r| readable as f64 / seconds < 0.95 * r) {
             writeln!(
                 f,

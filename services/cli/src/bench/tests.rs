@@ -76,3 +76,32 @@ fn a_tenant_is_settled_when_its_sagas_ended() {
     context.last_failure = Some("no shard".into());
     assert_eq!(settled(&context, 1), Some(Err("no shard".into())));
 }
+
+#[test]
+fn stack_cpu_is_the_growth_per_name_and_new_processes_count_from_zero() {
+    use super::processes::StackCpu;
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+    let before: BTreeMap<i32, (String, u64)> = [
+        (10, ("postgres".to_owned(), 100)),
+        (11, ("tansu".to_owned(), 50)),
+        // Its pid was reused by another program in between.
+        (12, ("postgres".to_owned(), 70)),
+    ]
+    .into();
+    let after: BTreeMap<i32, (String, u64)> = [
+        (10, ("postgres".to_owned(), 300)),
+        (11, ("tansu".to_owned(), 60)),
+        (12, ("tansu".to_owned(), 5)),
+        (13, ("postgres".to_owned(), 40)),
+    ]
+    .into();
+    let cpu = StackCpu::between(&before, &after, 100);
+    assert_eq!(
+        cpu.0,
+        vec![
+            ("postgres".to_owned(), Duration::from_millis(2400)),
+            ("tansu".to_owned(), Duration::from_millis(150)),
+        ]
+    );
+}

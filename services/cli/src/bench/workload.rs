@@ -1,7 +1,7 @@
 //! The workload: encodes and publishes the tenants, and tracks when each
 //! one's context becomes readable.
 
-use super::processes::{Service, ServiceFigures, check, os};
+use super::processes::{STACK_PROCESSES, Service, ServiceFigures, StackCpu, check, os};
 use super::report::Report;
 use super::{BenchArgs, COUNTRIES, POLL_EVERY, POLL_OVERLAP_MS, PRODUCTS, WARM_UP_TIMEOUT};
 use crate::settings::Settings;
@@ -76,6 +76,7 @@ pub(super) async fn drive(
         services[1].stats()?,
         os::stats(std::process::id())?,
     ];
+    let stack_before = os::named_cpu(STACK_PROCESSES);
     let started = Instant::now();
     let started_ms = tenantry_store::now_ms();
     let schedule = args.rate.map_or(Duration::ZERO, |rate| {
@@ -127,6 +128,11 @@ pub(super) async fn drive(
         services[1].stats()?,
         os::stats(std::process::id())?,
     ];
+    let stack = StackCpu::between(
+        &stack_before,
+        &os::named_cpu(STACK_PROCESSES),
+        os::ticks_per_second(),
+    );
     let published = match published {
         Some(published) => published,
         None => publisher.await.context("publisher task")??,
@@ -142,6 +148,7 @@ pub(super) async fn drive(
         provisioner: ServiceFigures::between(&before[0], &after[0]),
         projector: ServiceFigures::between(&before[1], &after[1]),
         bench: ServiceFigures::between(&before[2], &after[2]),
+        stack,
         warnings: Vec::new(),
         sagas: u64::try_from(sagas).unwrap_or(0),
         sagas_span: last_saga_ms
