@@ -293,22 +293,7 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_permanently_failing_step_7_leaves_no_database_group_or_app_behind() {
     let stack = Stack::start().await;
-    stack
-        .cli(&[
-            "publish",
-            "tenant_created",
-            "--tenant",
-            "t2",
-            "--sequence",
-            "1",
-            "--site",
-            "two",
-            "--owner-email",
-            "o@two.test",
-            "--country",
-            "US",
-        ])
-        .await;
+    stack.create_tenant("t2", "two", "o@two.test", "US").await;
     // tempo-timesheets is registered; unknown-app is not: step 7 fails for
     // good after installing the first app, and everything is compensated.
     stack

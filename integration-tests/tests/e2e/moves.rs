@@ -12,19 +12,7 @@ use tenantry_store::product_db::ProductDatabases;
 /// database's name.
 async fn us_tenant_with_data(stack: &Stack, tenant: &str, site: &str) -> String {
     stack
-        .publish(&[
-            "tenant_created",
-            "--tenant",
-            tenant,
-            "--sequence",
-            "1",
-            "--site",
-            site,
-            "--owner-email",
-            "ada@acme.test",
-            "--country",
-            "US",
-        ])
+        .create_tenant(tenant, site, "ada@acme.test", "US")
         .await;
     stack
         .publish(&[

@@ -9,44 +9,14 @@ use std::time::Duration;
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry() {
     let stack = Stack::start().await;
-    stack
-        .cli(&[
-            "publish",
-            "tenant_created",
-            "--tenant",
-            "t1",
-            "--sequence",
-            "1",
-            "--site",
-            "acme",
-            "--owner-email",
-            "a@acme.test",
-            "--country",
-            "DE",
-        ])
-        .await;
+    stack.create_tenant("t1", "acme", "a@acme.test", "DE").await;
     wait_for(Duration::from_secs(60), "t1 active", || async {
         let (_, body) = stack.get("/v1/tenants/t1/context").await;
         (body["status"] == "active").then_some(())
     })
     .await;
     // t4 asks for the same site name: its tenant saga fails permanently.
-    stack
-        .cli(&[
-            "publish",
-            "tenant_created",
-            "--tenant",
-            "t4",
-            "--sequence",
-            "1",
-            "--site",
-            "acme",
-            "--owner-email",
-            "b@acme.test",
-            "--country",
-            "FR",
-        ])
-        .await;
+    stack.create_tenant("t4", "acme", "b@acme.test", "FR").await;
     stack
         .cli(&[
             "publish",
@@ -77,20 +47,7 @@ async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry()
         .await;
     // Another tenant keeps flowing meanwhile.
     stack
-        .cli(&[
-            "publish",
-            "tenant_created",
-            "--tenant",
-            "t7",
-            "--sequence",
-            "1",
-            "--site",
-            "seven",
-            "--owner-email",
-            "c@seven.test",
-            "--country",
-            "JP",
-        ])
+        .create_tenant("t7", "seven", "c@seven.test", "JP")
         .await;
     stack
         .cli(&[
@@ -165,22 +122,7 @@ async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry()
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sequence_gap_is_held_and_reported_and_stale_events_are_no_ops() {
     let stack = Stack::start().await;
-    stack
-        .cli(&[
-            "publish",
-            "tenant_created",
-            "--tenant",
-            "t6",
-            "--sequence",
-            "1",
-            "--site",
-            "six",
-            "--owner-email",
-            "o@six.test",
-            "--country",
-            "IN",
-        ])
-        .await;
+    stack.create_tenant("t6", "six", "o@six.test", "IN").await;
     // Sequence 3 before 2: held.
     stack
         .cli(&[
@@ -271,20 +213,7 @@ async fn a_sequence_gap_is_held_and_reported_and_stale_events_are_no_ops() {
 async fn skipping_a_gap_releases_the_waiting_events() {
     let stack = Stack::start().await;
     stack
-        .cli(&[
-            "publish",
-            "tenant_created",
-            "--tenant",
-            "t8",
-            "--sequence",
-            "1",
-            "--site",
-            "eight",
-            "--owner-email",
-            "o@eight.test",
-            "--country",
-            "KR",
-        ])
+        .create_tenant("t8", "eight", "o@eight.test", "KR")
         .await;
     stack
         .cli(&[

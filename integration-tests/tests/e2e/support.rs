@@ -156,6 +156,25 @@ impl Stack {
         self.cli(&all).await;
     }
 
+    /// Publishes `tenant_created` (sequence 1) for `tenant`: site `site`,
+    /// owner `owner`, users mostly in `country`, no residency pin.
+    pub async fn create_tenant(&self, tenant: &str, site: &str, owner: &str, country: &str) {
+        self.publish(&[
+            "tenant_created",
+            "--tenant",
+            tenant,
+            "--sequence",
+            "1",
+            "--site",
+            site,
+            "--owner-email",
+            owner,
+            "--country",
+            country,
+        ])
+        .await;
+    }
+
     /// The single `BIGINT` a `SELECT COUNT(*) …` on the store returns.
     pub async fn count(&self, sql: &str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(sql)
