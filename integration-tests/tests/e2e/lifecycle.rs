@@ -15,56 +15,51 @@ async fn context(stack: &Stack) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy() {
     let stack = Stack::start().await;
-    let publish = |args: Vec<&'static str>| {
-        let stack = &stack;
-        async move {
-            let mut all = vec!["publish"];
-            all.extend(args);
-            stack.cli(&all).await;
-        }
-    };
-    publish(vec![
-        "tenant_created",
-        "--tenant",
-        "t1",
-        "--sequence",
-        "1",
-        "--site",
-        "acme",
-        "--owner-email",
-        "ada@acme.test",
-        "--country",
-        "DE",
-        "--residency-pin",
-        "eu",
-    ])
-    .await;
-    publish(vec![
-        "product_activated",
-        "--tenant",
-        "t1",
-        "--sequence",
-        "2",
-        "--product",
-        "jira",
-        "--seats",
-        "25",
-        "--apps",
-        "jira-slack",
-    ])
-    .await;
-    publish(vec![
-        "product_activated",
-        "--tenant",
-        "t1",
-        "--sequence",
-        "3",
-        "--product",
-        "confluence",
-        "--seats",
-        "10",
-    ])
-    .await;
+    stack
+        .publish(&[
+            "tenant_created",
+            "--tenant",
+            "t1",
+            "--sequence",
+            "1",
+            "--site",
+            "acme",
+            "--owner-email",
+            "ada@acme.test",
+            "--country",
+            "DE",
+            "--residency-pin",
+            "eu",
+        ])
+        .await;
+    stack
+        .publish(&[
+            "product_activated",
+            "--tenant",
+            "t1",
+            "--sequence",
+            "2",
+            "--product",
+            "jira",
+            "--seats",
+            "25",
+            "--apps",
+            "jira-slack",
+        ])
+        .await;
+    stack
+        .publish(&[
+            "product_activated",
+            "--tenant",
+            "t1",
+            "--sequence",
+            "3",
+            "--product",
+            "confluence",
+            "--seats",
+            "10",
+        ])
+        .await;
     wait_for_product(&stack.api, "t1", "jira", "active").await;
     let ctx = wait_for_product(&stack.api, "t1", "confluence", "active").await;
     assert_eq!(
@@ -91,20 +86,21 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
     );
 
     // Licence update: seats and edition change, nothing else.
-    publish(vec![
-        "licence_updated",
-        "--tenant",
-        "t1",
-        "--sequence",
-        "4",
-        "--product",
-        "jira",
-        "--seats",
-        "50",
-        "--edition",
-        "premium",
-    ])
-    .await;
+    stack
+        .publish(&[
+            "licence_updated",
+            "--tenant",
+            "t1",
+            "--sequence",
+            "4",
+            "--product",
+            "jira",
+            "--seats",
+            "50",
+            "--edition",
+            "premium",
+        ])
+        .await;
     stack.until("licence 50 seats", "SELECT COUNT(*) FROM licences WHERE product = 'jira' AND seats = 50 AND edition = 'premium'", 1).await;
     wait_for(Duration::from_secs(30), "context licence 50", || async {
         let ctx = context(&stack).await;
@@ -115,16 +111,17 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
     .await;
 
     // Suspension: the group loses its permission, data stays.
-    publish(vec![
-        "product_suspended",
-        "--tenant",
-        "t1",
-        "--sequence",
-        "5",
-        "--product",
-        "jira",
-    ])
-    .await;
+    stack
+        .publish(&[
+            "product_suspended",
+            "--tenant",
+            "t1",
+            "--sequence",
+            "5",
+            "--product",
+            "jira",
+        ])
+        .await;
     stack
         .until(
             "jira-users without jira:use",
@@ -142,16 +139,17 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
     );
 
     // Un-suspension: the permission is back.
-    publish(vec![
-        "product_unsuspended",
-        "--tenant",
-        "t1",
-        "--sequence",
-        "6",
-        "--product",
-        "jira",
-    ])
-    .await;
+    stack
+        .publish(&[
+            "product_unsuspended",
+            "--tenant",
+            "t1",
+            "--sequence",
+            "6",
+            "--product",
+            "jira",
+        ])
+        .await;
     stack
         .until(
             "jira:use back",
@@ -162,16 +160,17 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
     wait_for_product(&stack.api, "t1", "jira", "active").await;
 
     // A guard: un-suspending a product that is not suspended is rejected and recorded.
-    publish(vec![
-        "product_unsuspended",
-        "--tenant",
-        "t1",
-        "--sequence",
-        "7",
-        "--product",
-        "confluence",
-    ])
-    .await;
+    stack
+        .publish(&[
+            "product_unsuspended",
+            "--tenant",
+            "t1",
+            "--sequence",
+            "7",
+            "--product",
+            "confluence",
+        ])
+        .await;
     let ctx = wait_for(Duration::from_secs(30), "rejection recorded", || async {
         let ctx = context(&stack).await;
         (ctx["rejections"].as_array().is_some_and(|r| !r.is_empty())).then_some(ctx)
@@ -189,16 +188,17 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
         .as_str()
         .unwrap()
         .to_owned();
-    publish(vec![
-        "product_deactivated",
-        "--tenant",
-        "t1",
-        "--sequence",
-        "8",
-        "--product",
-        "confluence",
-    ])
-    .await;
+    stack
+        .publish(&[
+            "product_deactivated",
+            "--tenant",
+            "t1",
+            "--sequence",
+            "8",
+            "--product",
+            "confluence",
+        ])
+        .await;
     stack
         .until(
             "confluence snapshot",
@@ -235,14 +235,9 @@ async fn a_full_life_create_activate_update_suspend_unsuspend_deactivate_destroy
 
     // Destruction: products deactivated, host released, identity removed,
     // data key destroyed; the context API answers 410 Gone.
-    publish(vec![
-        "tenant_destroyed",
-        "--tenant",
-        "t1",
-        "--sequence",
-        "9",
-    ])
-    .await;
+    stack
+        .publish(&["tenant_destroyed", "--tenant", "t1", "--sequence", "9"])
+        .await;
     wait_for(Duration::from_secs(60), "410 Gone", || async {
         (stack.get("/v1/tenants/t1/context").await.0 == 410).then_some(())
     })

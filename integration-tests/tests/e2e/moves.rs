@@ -43,6 +43,15 @@ async fn us_tenant_with_data(stack: &Stack, tenant: &str, site: &str) -> String 
     database
 }
 
+/// Product databases counted on the shards of `region`.
+async fn shards_used(stack: &Stack, region: &str) -> i64 {
+    stack
+        .count(&format!(
+            "SELECT CAST(COALESCE(SUM(used), 0) AS BIGINT) FROM shards WHERE region = '{region}'"
+        ))
+        .await
+}
+
 async fn pin(stack: &Stack, tenant: &str, region: &str) {
     stack
         .publish(&[
@@ -104,18 +113,8 @@ async fn a_later_pin_moves_the_data_switches_the_context_and_retires_the_old_dat
             .await,
         1
     );
-    assert_eq!(
-        stack
-            .count("SELECT CAST(COALESCE(SUM(used), 0) AS BIGINT) FROM shards WHERE region = 'us'")
-            .await,
-        0
-    );
-    assert_eq!(
-        stack
-            .count("SELECT CAST(COALESCE(SUM(used), 0) AS BIGINT) FROM shards WHERE region = 'ch'")
-            .await,
-        1
-    );
+    assert_eq!(shards_used(&stack, "us").await, 0);
+    assert_eq!(shards_used(&stack, "ch").await, 1);
     assert_eq!(
         stack
             .count("SELECT COUNT(*) FROM sagas WHERE kind = 'move_tenant' AND status = 'completed'")
@@ -198,12 +197,7 @@ async fn a_failed_copy_is_compensated_and_the_tenant_stays_where_it_was() {
         0
     );
     assert_eq!(stack.count("SELECT COUNT(*) FROM database_moves").await, 0);
-    assert_eq!(
-        stack
-            .count("SELECT CAST(COALESCE(SUM(used), 0) AS BIGINT) FROM shards WHERE region = 'ch'")
-            .await,
-        0
-    );
+    assert_eq!(shards_used(&stack, "ch").await, 0);
     assert_eq!(
         stack
             .count("SELECT COUNT(*) FROM placements WHERE tenant_id = 't2' AND region = 'us' AND pinned = 0")

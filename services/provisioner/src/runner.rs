@@ -77,21 +77,23 @@ impl SagaRunner {
     ) -> Result<(), Interrupted> {
         let mut batch = true;
         loop {
+            // Consecutive store-only steps commit at once; after a failed
+            // batch the rest of this saga runs a step at a time, with each
+            // step's retry policy.
+            if batch
+                && let SagaAction::Run(step) = saga.next_action()
+                && self.effects.runs_in_transaction(&saga, step)
+            {
+                batch = self.run_in_one_transaction(&mut saga, shutdown).await?;
+                if batch {
+                    continue;
+                }
+            }
             match saga.next_action() {
                 SagaAction::Done => {
                     tracing::info!(saga_id = %saga.saga_id, tenant_id = %saga.tenant_id,
                         status = saga.status.as_str(), "Saga finished.");
                     return Ok(());
-                }
-                SagaAction::Run(step)
-                    if batch && self.effects.runs_in_transaction(&saga, step) && {
-                        batch = self.run_in_one_transaction(&mut saga, shutdown).await?;
-                        batch
-                    } =>
-                {
-                    // Done: every consecutive in-transaction step committed at
-                    // once. After a failed batch the rest of this saga runs a
-                    // step at a time, with each step's retry policy.
                 }
                 SagaAction::Run(step) => {
                     let policy = step.policy();
