@@ -187,18 +187,8 @@ async fn concurrent_relays_claim_disjoint_rows() {
 #[tokio::test]
 async fn a_step_runs_once_per_idempotency_key() {
     use tenantry_sagas::{Step, StepEffects};
-    use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases};
     let store = fresh_store().await;
-    let effects = LocalEffects::new(
-        store.clone(),
-        ProductDatabases::PostgresSchemas(store.pool().clone()),
-        EffectsConfig {
-            site_domain: "tenantry.test".into(),
-            shard_capacity: 10,
-            host_quarantine_ms: 0,
-            retention: tenantry_store::Retention::Drop,
-        },
-    );
+    let effects = local_effects(&store);
     let saga = saga("t1");
     let groups = || async {
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM identity_group_members")
@@ -231,18 +221,8 @@ async fn a_step_runs_once_per_idempotency_key() {
 async fn a_pinned_tenant_never_gets_a_database_outside_its_pin() {
     use tenantry_sagas::saga::ProductSpec;
     use tenantry_sagas::{Step, StepEffects};
-    use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases, Retention};
     let store = fresh_store().await;
-    let effects = LocalEffects::new(
-        store.clone(),
-        ProductDatabases::PostgresSchemas(store.pool().clone()),
-        EffectsConfig {
-            site_domain: "tenantry.test".into(),
-            shard_capacity: 10,
-            host_quarantine_ms: 0,
-            retention: Retention::Drop,
-        },
-    );
+    let effects = local_effects(&store);
     let mut product_saga = saga("t3");
     product_saga.kind = SagaKind::ProvisionProduct;
     product_saga.spec.tenant.residency_pin = Some(Region::Eu);
@@ -267,4 +247,18 @@ async fn a_pinned_tenant_never_gets_a_database_outside_its_pin() {
         .await
         .unwrap();
     assert_eq!(n, 0);
+}
+
+/// The local step adapters on `store`, product databases as its schemas.
+fn local_effects(store: &tenantry_store::Store) -> tenantry_store::LocalEffects {
+    tenantry_store::LocalEffects::new(
+        store.clone(),
+        tenantry_store::ProductDatabases::PostgresSchemas(store.pool().clone()),
+        tenantry_store::EffectsConfig {
+            site_domain: "tenantry.test".into(),
+            shard_capacity: 10,
+            host_quarantine_ms: 0,
+            retention: tenantry_store::Retention::Drop,
+        },
+    )
 }
