@@ -30,8 +30,9 @@ impl Progress {
             sqlx::query_as(
                 "SELECT (SELECT COUNT(*) FROM processed_events), (SELECT COUNT(*) FROM sagas), \
                  (SELECT COUNT(*) FROM sagas WHERE status = 'completed'), \
-                 (SELECT COUNT(*) FROM outbox WHERE published_at IS NULL), \
-                 (SELECT COUNT(*) FROM outbox WHERE published_at IS NOT NULL)",
+                 (SELECT COUNT(*) FROM outbox), \
+                 (SELECT COALESCE(SUM(provisioning_seq), 0) - (SELECT COUNT(*) FROM outbox) \
+                  FROM tenant_sequences)",
             )
             .fetch_one(pool)
             .await?;

@@ -3,6 +3,7 @@
 //! `tenantry` binary (`TENANTRY_BIN`). `infra/local/test` sets all three.
 //! Every test gets fresh topics and fresh databases.
 
+mod batch;
 mod cli;
 mod dead_letter;
 mod dev;

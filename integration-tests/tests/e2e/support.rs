@@ -23,7 +23,7 @@ pub use tenantry_integration_tests::{
 pub const APPS: &[&str] = &["jira-slack", "tempo-timesheets"];
 
 /// Starts the recording app server for [`APPS`] and the matching configuration.
-async fn start_apps() -> (AppRecorder, tenantry_apps::AppsConfig) {
+pub async fn start_apps() -> (AppRecorder, tenantry_apps::AppsConfig) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let secrets: std::collections::HashMap<String, String> = APPS
         .iter()

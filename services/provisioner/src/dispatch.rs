@@ -105,6 +105,13 @@ pub fn worker_for(key: &str, workers: usize) -> usize {
     (hasher.finish() % workers as u64) as usize
 }
 
+/// Records a worker takes from its queue at once and hands to
+/// [`Ingest::handle_batch`] (one transaction for all of them when they can
+/// finish in one): whatever queued up while the previous batch ran, so a
+/// lightly loaded worker handles each record as it comes and a loaded one
+/// amortises its commits over up to this many.
+pub const BATCH_MAX: usize = 64;
+
 /// Runs one worker until its queue closes or shutdown is requested.
 /// Finished records are reported on `done`.
 pub async fn worker(
@@ -113,30 +120,45 @@ pub async fn worker(
     done: mpsc::UnboundedSender<Position>,
     shutdown: CancellationToken,
 ) {
-    while let Some(job) = jobs.recv().await {
-        let finished = match job {
-            Job::Record(record) => ingest
-                .handle(&record, &shutdown)
-                .await
-                .map(|()| Some(Position::of(&record))),
-            Job::Operator(tenant, action) => {
-                operator::carry_out_one(&ingest, &tenant, action, &shutdown)
+    let mut held = None;
+    loop {
+        let job = match held.take() {
+            Some(job) => job,
+            None => match jobs.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let result = match job {
+            Job::Record(record) => {
+                let mut records = vec![record];
+                while records.len() < BATCH_MAX {
+                    match jobs.try_recv() {
+                        Ok(Job::Record(record)) => records.push(record),
+                        // Operator work waits for the records before it.
+                        Ok(other) => {
+                            held = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                ingest
+                    .handle_batch(&records, &shutdown, |record| {
+                        let _ = done.send(Position::of(record));
+                    })
                     .await
-                    .map(|()| None)
+            }
+            Job::Operator(tenant, action) => {
+                operator::carry_out_one(&ingest, &tenant, action, &shutdown).await
             }
             Job::RetryCompensation(saga_id) => {
-                operator::retry_compensation(&ingest, saga_id, &shutdown)
-                    .await
-                    .map(|()| None)
+                operator::retry_compensation(&ingest, saga_id, &shutdown).await
             }
         };
-        match finished {
-            Ok(Some(position)) => {
-                let _ = done.send(position);
-            }
-            Ok(None) => {}
-            // Shutting down mid-job: its offset stays unstored.
-            Err(_) => return,
+        // Shutting down mid-job: unfinished offsets stay unstored.
+        if result.is_err() {
+            return;
         }
     }
 }

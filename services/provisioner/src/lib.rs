@@ -70,7 +70,10 @@ pub struct ProvisionerConfig {
 /// Errors: the store is unreachable at start-up after retries, or the Kafka
 /// clients cannot be created (bad configuration).
 pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let store = connect_store(&config.database_url, config.workers as u32 + 4, &shutdown).await?;
+    // Per worker: its transaction, and a second connection for what must
+    // commit on its own while that transaction is open (a new shard).
+    let connections = 2 * config.workers as u32 + 4;
+    let store = connect_store(&config.database_url, connections, &shutdown).await?;
     let databases = match &config.product_databases {
         ProductDbTarget::PostgresSchemas => ProductDatabases::PostgresSchemas(store.pool().clone()),
         ProductDbTarget::SqliteDir(dir) => ProductDatabases::SqliteFiles(dir.clone()),

@@ -1,5 +1,6 @@
-//! Outbox relay: publishes unpublished outbox rows to `provisioning.events.v1`
-//! (key = tenant id), then marks them, in one transaction per batch. See
+//! Outbox relay: claims outbox rows, publishes them to `provisioning.events.v1`
+//! (key = tenant id), then commits the claim, which removes them: one
+//! transaction per batch. See
 //! `tenantry_store::outbox` for why no row is skipped or lost (case D6).
 //!
 //! One relay runs per provisioner process; rows of one tenant are published in
@@ -87,8 +88,7 @@ pub async fn publish_batch(
     for result in futures_join(sends).await {
         result?;
     }
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    outbox::mark_published(&mut tx, &ids).await?;
+    // Committing the claim's delete marks the rows published.
     tx.commit().await?;
     Ok(rows.len())
 }

@@ -55,6 +55,28 @@ impl SagaRunner {
         }
     }
 
+    /// A runner on the same store with shard usage deferred to
+    /// [`SagaRunner::flush_shard_usage`]: for a transaction of many tenants
+    /// ([`crate::effects::Effects::deferring_shard_usage`]).
+    #[must_use]
+    pub fn deferring_shard_usage(&self) -> Self {
+        Self {
+            effects: self.effects.deferring_shard_usage(),
+            ..self.clone()
+        }
+    }
+
+    /// Writes the shard usage deferred by this runner's steps into `tx`.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn flush_shard_usage(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+    ) -> Result<(), StoreError> {
+        self.effects.flush_shard_usage(tx).await
+    }
+
     /// Resumes every saga left running or compensating by a previous process.
     pub async fn resume_unfinished(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
         let unfinished = sagas::unfinished(self.store.pool()).await?;
@@ -207,22 +229,7 @@ impl SagaRunner {
                     return None;
                 }
             };
-            let mut events = Vec::new();
-            while let SagaAction::Run(step) = saga.next_action() {
-                if !self.effects.runs_in_transaction(saga, step) {
-                    break;
-                }
-                match self.effects.execute_in(&mut tx, saga, step).await {
-                    Ok(output) => events.extend(saga.step_succeeded(step, output).ok()?),
-                    Err(error) => {
-                        // Rolled back; the step runs again on its own, where
-                        // its failure is retried, published and compensated.
-                        tracing::debug!(%saga_id, step = step.name(), reason = %error.reason,
-                            "Step failed in a batch; running the saga a step at a time.");
-                        return None;
-                    }
-                }
-            }
+            let events = self.run_store_steps(&mut tx, saga).await?;
             Some((tx, events))
         };
         // The longest timeout of a store-only step (`StepPolicy`: step 6, 60 s).
@@ -258,6 +265,70 @@ impl SagaRunner {
         }
         self.relay_wakeup.notify_one();
         Ok(true)
+    }
+
+    /// Runs the saga's next steps that are only SQL on the store in `tx`,
+    /// advancing `saga`; returns their events. `None` when a step failed (the
+    /// caller rolls `tx` back and restores `saga`: the step runs again on its
+    /// own, where its failure is retried, published and compensated).
+    async fn run_store_steps(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        saga: &mut SagaState,
+    ) -> Option<Vec<ProvisioningEvent>> {
+        let mut events = Vec::new();
+        while let SagaAction::Run(step) = saga.next_action() {
+            if !self.effects.runs_in_transaction(saga, step) {
+                break;
+            }
+            match self.effects.execute_in(tx, saga, step).await {
+                Ok(output) => events.extend(saga.step_succeeded(step, output).ok()?),
+                Err(error) => {
+                    tracing::debug!(saga_id = %saga.saga_id, step = step.name(), reason = %error.reason,
+                        "Step failed in a transaction of several; running the saga a step at a time.");
+                    return None;
+                }
+            }
+        }
+        Some(events)
+    }
+
+    /// Runs `saga` to its end inside the caller's transaction `tx` — every
+    /// remaining step, its new state, its outbox rows, and the tenant's
+    /// provisioned state — when every remaining step is SQL on the store
+    /// ([`Effects::runs_in_transaction`]). Used by the ingest's batched path,
+    /// which commits many records' sagas at once (issue #3, "batching of
+    /// database writes per poll").
+    ///
+    /// Returns `Ok(false)` when the saga cannot finish here (a step failed,
+    /// or one needs a call outside the store): `saga` and `tx` are then in an
+    /// unspecified state and the caller must roll back to before the saga and
+    /// drive it with [`SagaRunner::drive`].
+    ///
+    /// # Errors
+    /// A store error, including [`StoreError::Stale`] for a lost
+    /// compare-and-set; the caller rolls back as for `Ok(false)`.
+    pub async fn complete_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        saga: &mut SagaState,
+    ) -> Result<bool, StoreError> {
+        let expected = saga.version;
+        let Some(events) = self.run_store_steps(tx, saga).await else {
+            return Ok(false);
+        };
+        if saga.next_action() != SagaAction::Done || saga.status != SagaStatus::Completed {
+            return Ok(false);
+        }
+        self.stage_transition(tx, saga, expected, events).await?;
+        tracing::info!(saga_id = %saga.saga_id, tenant_id = %saga.tenant_id,
+            status = saga.status.as_str(), "Saga finished.");
+        Ok(true)
+    }
+
+    /// Wakes the relay: outbox rows were committed by the caller.
+    pub fn wake_relay(&self) {
+        self.relay_wakeup.notify_one();
     }
 
     /// Persists a transition (CAS + outbox) in one transaction, retrying while

@@ -1,0 +1,219 @@
+//! The ingest's batched path (issue #3, "batching of database writes per
+//! poll"): the records a worker holds are handled in one transaction when
+//! they can finish there; a record that cannot — a step that fails, an app
+//! callback — is rolled back with its tenant's later records and handled one
+//! transaction at a time, with the same outcome. Driven through
+//! `Ingest::handle_batch` directly, so the batch's composition is known.
+
+use crate::support::{DOMAIN, bootstrap, fresh_database, fresh_topics, start_apps};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tenantry_kafka::{KafkaConfig, Producer, Record};
+use tenantry_provisioner::effects::Effects;
+use tenantry_provisioner::ingest::Ingest;
+use tenantry_provisioner::runner::SagaRunner;
+use tenantry_schemas::{
+    AppKey, Codec, CommerceEvent, CommerceRecord, CountryCode, Edition, Envelope, ProductActivated,
+    ProductKey, SiteName, TenantCreated, TenantId, Topics,
+};
+use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases, Retention, Store};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+fn commerce(tenant: &str, sequence: i64, event: CommerceEvent) -> CommerceRecord {
+    CommerceRecord {
+        envelope: Envelope {
+            event_id: Uuid::new_v4(),
+            tenant_id: TenantId::parse(tenant).unwrap(),
+            sequence,
+            occurred_at_ms: tenantry_store::now_ms(),
+            source: "batch-test".into(),
+            correlation_id: None,
+            causation_id: None,
+        },
+        event,
+    }
+}
+
+fn created(tenant: &str, site: &str) -> CommerceRecord {
+    commerce(
+        tenant,
+        1,
+        CommerceEvent::TenantCreated(TenantCreated {
+            site: SiteName::parse(site).unwrap(),
+            owner_email: format!("owner@{tenant}.test"),
+            country: CountryCode::parse("DE").unwrap(),
+            residency_pin: None,
+        }),
+    )
+}
+
+fn activated(tenant: &str, apps: &[&str]) -> CommerceRecord {
+    commerce(
+        tenant,
+        2,
+        CommerceEvent::ProductActivated(ProductActivated {
+            product: ProductKey::parse("jira").unwrap(),
+            edition: Edition::parse("standard").unwrap(),
+            seats: 10,
+            apps: apps.iter().map(|a| AppKey::parse(a).unwrap()).collect(),
+        }),
+    )
+}
+
+/// A record as the consumer would hand it over, at `offset` of partition 0.
+async fn record(codec: &Codec, topics: &Topics, offset: i64, commerce: &CommerceRecord) -> Record {
+    Record {
+        topic: topics.commerce.clone(),
+        partition: 0,
+        offset,
+        key: Some(commerce.envelope.tenant_id.as_str().as_bytes().to_vec()),
+        payload: Some(
+            codec
+                .encode_commerce(&topics.commerce, commerce)
+                .await
+                .unwrap(),
+        ),
+        headers: Vec::new(),
+        timestamp_ms: None,
+    }
+}
+
+/// Rows of `table` for tenants matching `like`, by transaction that last wrote them.
+async fn writers(store: &Store, table: &str, like: &str) -> usize {
+    let sql =
+        format!("SELECT COUNT(DISTINCT xmin::text) FROM {table} WHERE tenant_id LIKE '{like}'");
+    let (n,): (i64,) = sqlx::query_as(&sql).fetch_one(store.pool()).await.unwrap();
+    n as usize
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_in_it() {
+    let (_suffix, topics) = fresh_topics().await;
+    let store = Store::connect(&fresh_database().await, 4).await.unwrap();
+    let codec = Arc::new(Codec::embedded());
+    let keys_dir = tempfile::tempdir().unwrap();
+    let keys = Arc::new(tenantry_keys::LocalKeyService::new(keys_dir.path()).unwrap());
+    let (apps, apps_config) = start_apps().await;
+    let config = EffectsConfig {
+        site_domain: DOMAIN.into(),
+        shard_capacity: 3,
+        host_quarantine_ms: 0,
+        retention: Retention::Drop,
+    };
+    let effects = Effects {
+        local: LocalEffects::new(
+            store.clone(),
+            ProductDatabases::PostgresSchemas(store.pool().clone()),
+            config,
+        ),
+        apps: tenantry_apps::AppClient::new(apps_config).unwrap(),
+        keys,
+        site_domain: DOMAIN.into(),
+        store: store.clone(),
+    };
+    let ingest = Ingest {
+        store: store.clone(),
+        codec: codec.clone(),
+        producer: Producer::new(&KafkaConfig::new(bootstrap(), "it-batch")).unwrap(),
+        dlq_topic: topics.commerce_dlq.clone(),
+        runner: SagaRunner::new(store.clone(), effects, 3, Arc::default()),
+    };
+
+    // a1..a5 can finish in the transaction. b asks for a1's site: its tenant
+    // saga fails (and its product event must then wait behind it). c
+    // installs an app: step 7 calls out. a2's creation is delivered twice.
+    let mut batch = Vec::new();
+    for i in 1..=5 {
+        let tenant = format!("a{i}");
+        batch.push(created(&tenant, &format!("site-a{i}")));
+        batch.push(activated(&tenant, &[]));
+    }
+    batch.push(created("b1", "site-a1"));
+    batch.push(activated("b1", &[]));
+    batch.push(created("c1", "site-c1"));
+    batch.push(activated("c1", &["jira-slack"]));
+    batch.push(batch[2].clone());
+    let mut records = Vec::new();
+    for (offset, commerce) in batch.iter().enumerate() {
+        records.push(record(&codec, &topics, offset as i64, commerce).await);
+    }
+
+    let mut finished = BTreeMap::new();
+    ingest
+        .handle_batch(&records, &CancellationToken::new(), |r| {
+            *finished.entry(r.offset).or_insert(0) += 1;
+        })
+        .await
+        .expect("not shut down");
+
+    assert_eq!(
+        finished,
+        (0..records.len() as i64).map(|o| (o, 1)).collect(),
+        "every record reported finished once"
+    );
+    let sagas: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT tenant_id, kind, status FROM sagas ORDER BY tenant_id, kind")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let mut expected = Vec::new();
+    for tenant in ["a1", "a2", "a3", "a4", "a5"] {
+        expected.push((
+            tenant.to_owned(),
+            "provision_product".to_owned(),
+            "completed".to_owned(),
+        ));
+        expected.push((
+            tenant.to_owned(),
+            "provision_tenant".to_owned(),
+            "completed".to_owned(),
+        ));
+    }
+    expected.push(("b1".into(), "provision_tenant".into(), "failed".into()));
+    expected.push(("c1".into(), "provision_product".into(), "completed".into()));
+    expected.push(("c1".into(), "provision_tenant".into(), "completed".into()));
+    assert_eq!(
+        sagas, expected,
+        "one saga per trigger; the duplicate planned nothing"
+    );
+
+    // The a-tenants' sagas, events and product databases were written by
+    // one transaction; c1's by several (one per step and transition).
+    assert_eq!(writers(&store, "sagas", "a%").await, 1);
+    assert_eq!(writers(&store, "outbox", "a%").await, 1);
+    assert_eq!(writers(&store, "product_databases", "a%").await, 1);
+    assert!(writers(&store, "outbox", "c1").await > 1);
+
+    // b1 is parked on its failed saga, its product event waits.
+    let (kind,): (String,) =
+        sqlx::query_as("SELECT kind FROM parked_tenants WHERE tenant_id = 'b1'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(kind, "saga_failed");
+    let (state,): (String,) =
+        sqlx::query_as("SELECT state FROM tenant_events WHERE tenant_id = 'b1' AND sequence = 2")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(state, "waiting");
+
+    // c1's app saw its install once; six product databases over two shards
+    // of capacity 3 (usage counted in the batch is written with it).
+    let installs = apps
+        .calls()
+        .iter()
+        .filter(|c| c.app.as_str() == "jira-slack" && c.event.as_str() == "installed")
+        .count();
+    assert_eq!(installs, 1, "one install callback");
+    let shards: Vec<(String, i64)> =
+        sqlx::query_as("SELECT shard_id, used FROM shards ORDER BY shard_id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        shards,
+        vec![("de-shard-1".to_owned(), 3), ("de-shard-2".to_owned(), 3)]
+    );
+}
