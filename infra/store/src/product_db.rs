@@ -4,6 +4,15 @@
 //! (standing in for a database on an RDS shard). Embedded mode: a SQLite file
 //! per tenant and product in the data directory. Both are idempotent: creating
 //! an existing database or dropping a missing one succeeds.
+//!
+//! Tenantry provisions the database empty; the product creates its own tables
+//! in it (its migrations are the product's, not the provisioner's). A schema
+//! is a catalog row only, while every table costs PostgreSQL files (heap,
+//! index, TOAST table and index): measured on the local stack, a schema
+//! with one two-column table took 3.6 ms against 1.0 ms for the schema alone,
+//! most of it the kernel allocating inodes. A SQLite database holds a
+//! `tenantry_meta` table, which is what makes the file exist. Moves copy
+//! whatever tables the product created.
 
 use crate::store::StoreError;
 use sqlx::AnyPool;
@@ -97,12 +106,9 @@ impl ProductDatabases {
         match self {
             ProductDatabases::PostgresSchemas(pool) => {
                 let q = quoted(name)?;
-                sqlx::raw_sql(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {q}; \
-                     CREATE TABLE IF NOT EXISTS {q}.tenantry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);"
-                ))
-                .execute(pool)
-                .await?;
+                sqlx::raw_sql(&format!("CREATE SCHEMA IF NOT EXISTS {q}"))
+                    .execute(pool)
+                    .await?;
             }
             ProductDatabases::SqliteFiles(dir) => {
                 tokio::fs::create_dir_all(dir)
@@ -150,17 +156,10 @@ impl ProductDatabases {
             )));
         }
         let q = quoted(name)?;
-        for sql in [
-            format!("CREATE SCHEMA IF NOT EXISTS {q}"),
-            format!(
-                "CREATE TABLE IF NOT EXISTS {q}.tenantry_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            ),
-        ] {
-            sqlx::query(&sql)
-                .persistent(false)
-                .execute(&mut **tx)
-                .await?;
-        }
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {q}"))
+            .persistent(false)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 

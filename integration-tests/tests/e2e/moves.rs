@@ -35,7 +35,8 @@ async fn us_tenant_with_data(stack: &Stack, tenant: &str, site: &str) -> String 
         .unwrap()
         .to_owned();
     sqlx::raw_sql(&format!(
-        "INSERT INTO \"{database}\".tenantry_meta (key, value) VALUES ('issues', '42')"
+        "CREATE TABLE \"{database}\".counters (key TEXT PRIMARY KEY, value TEXT NOT NULL); \
+         INSERT INTO \"{database}\".counters (key, value) VALUES ('issues', '42')"
     ))
     .execute(stack.store.pool())
     .await
@@ -87,7 +88,7 @@ async fn a_later_pin_moves_the_data_switches_the_context_and_retires_the_old_dat
 
     // The data moved; the old database is gone.
     let (value,): (String,) = sqlx::query_as(&format!(
-        "SELECT value FROM \"{target}\".tenantry_meta WHERE key = 'issues'"
+        "SELECT value FROM \"{target}\".counters WHERE key = 'issues'"
     ))
     .fetch_one(stack.store.pool())
     .await
