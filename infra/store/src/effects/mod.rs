@@ -288,7 +288,7 @@ impl LocalEffects {
         };
         let shard = match (shard, &self.deferred_usage) {
             (Some((shard,)), _) => shard,
-            (None, None) => self.new_shard(&mut **tx, &region).await?,
+            (None, None) => self.new_shard(tx, &region).await?,
             // Committed at once, on a connection of its own: a shard row
             // inserted by a transaction of many tenants would make every
             // other worker that needs the shard wait for that transaction's
