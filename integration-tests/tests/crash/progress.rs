@@ -31,7 +31,7 @@ impl Progress {
                 "SELECT (SELECT COUNT(*) FROM processed_events), (SELECT COUNT(*) FROM sagas), \
                  (SELECT COUNT(*) FROM sagas WHERE status = 'completed'), \
                  (SELECT COUNT(*) FROM outbox), \
-                 (SELECT COALESCE(SUM(provisioning_seq), 0) - (SELECT COUNT(*) FROM outbox) \
+                 (SELECT (COALESCE(SUM(provisioning_seq), 0) - (SELECT COUNT(*) FROM outbox))::BIGINT \
                   FROM tenant_sequences)",
             )
             .fetch_one(pool)
