@@ -122,7 +122,9 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
 
     // a1..a5 can finish in the transaction. b asks for a1's site: its tenant
     // saga fails (and its product event must then wait behind it). c
-    // installs an app: step 7 calls out. a2's creation is delivered twice.
+    // installs an app: step 7 calls out. d asks for c's site after c: c
+    // must get it although c's product saga leaves the transaction. a2's
+    // creation is delivered twice.
     let mut batch = Vec::new();
     for i in 1..=5 {
         let tenant = format!("a{i}");
@@ -133,6 +135,7 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
     batch.push(activated("b1", &[]));
     batch.push(created("c1", "site-c1"));
     batch.push(activated("c1", &["jira-slack"]));
+    batch.push(created("d1", "site-c1"));
     batch.push(batch[2].clone());
     let mut records = Vec::new();
     for (offset, commerce) in batch.iter().enumerate() {
@@ -173,6 +176,7 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
     expected.push(("b1".into(), "provision_tenant".into(), "failed".into()));
     expected.push(("c1".into(), "provision_product".into(), "completed".into()));
     expected.push(("c1".into(), "provision_tenant".into(), "completed".into()));
+    expected.push(("d1".into(), "provision_tenant".into(), "failed".into()));
     assert_eq!(
         sagas, expected,
         "one saga per trigger; the duplicate planned nothing"
@@ -185,13 +189,33 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
     assert_eq!(writers(&store, "product_databases", "a%").await, 1);
     assert!(writers(&store, "outbox", "c1").await > 1);
 
-    // b1 is parked on its failed saga, its product event waits.
-    let (kind,): (String,) =
-        sqlx::query_as("SELECT kind FROM parked_tenants WHERE tenant_id = 'b1'")
-            .fetch_one(store.pool())
+    // b1 and d1 are parked on their failed sagas, b1's product event waits;
+    // the site went to the tenant that asked first.
+    let parked: Vec<(String, String)> =
+        sqlx::query_as("SELECT tenant_id, kind FROM parked_tenants ORDER BY tenant_id")
+            .fetch_all(store.pool())
             .await
             .unwrap();
-    assert_eq!(kind, "saga_failed");
+    assert_eq!(
+        parked,
+        vec![
+            ("b1".to_owned(), "saga_failed".to_owned()),
+            ("d1".to_owned(), "saga_failed".to_owned())
+        ]
+    );
+    let owners: Vec<(String, String)> =
+        sqlx::query_as("SELECT site, tenant_id FROM sites ORDER BY site")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    let expected: Vec<(String, String)> = ["a1", "a2", "a3", "a4", "a5", "c1"]
+        .iter()
+        .map(|t| (format!("site-{t}"), (*t).to_owned()))
+        .collect();
+    assert_eq!(
+        owners, expected,
+        "each site to the first tenant asking for it"
+    );
     let (state,): (String,) =
         sqlx::query_as("SELECT state FROM tenant_events WHERE tenant_id = 'b1' AND sequence = 2")
             .fetch_one(store.pool())

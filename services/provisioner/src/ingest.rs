@@ -13,14 +13,14 @@
 //!    agree; then the tenant's waiting events are released in order. The
 //!    caller stores the offset only after this returns.
 //!
-//! Steps 2 and 3 of all the records a worker holds are first tried in one
-//! transaction ([`Ingest::handle_batch`]); what cannot finish there is rolled
-//! back and takes the path above, a transaction per round and per step.
+//! Steps 2 and 3 of the records a worker holds run in one transaction for as
+//! long as they can finish there ([`Ingest::handle_batch`]); a record that
+//! cannot takes the path above, a transaction per round and per step, and the
+//! records after it start the next transaction.
 
 use crate::backoff;
 use crate::runner::{Interrupted, SagaRunner};
 use sqlx::{Any, Transaction};
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_kafka::{Producer, Record, dead_letter};
@@ -54,18 +54,21 @@ impl Ingest {
     /// calling `finished` for each as its effect becomes durable (in any
     /// order; the offset tracker stores only the finished prefix).
     ///
-    /// The records are first tried together, in **one transaction**: each is
-    /// recorded (step 2) and its tenant settled, with every saga that only
-    /// needs SQL on the store run to its end in the same transaction (the
-    /// seven steps when product databases are schemas and no app is
-    /// installed), and committed once — one commit for the whole poll instead
-    /// of about four per record (issue #3: "batching of database writes per
-    /// poll"). What cannot finish there — a step that fails, an app callback,
-    /// a tenant that is parked mid-way — is rolled back and handled
-    /// afterwards record by record, each transaction on its own, with each
-    /// step's retries, failure events and compensations; so is every later
-    /// record of that tenant, which keeps a tenant's records in order. The
-    /// outcome is the one record-by-record handling would reach.
+    /// Records are handled in **one transaction** for as long as they can
+    /// finish there: each is recorded (step 2) and its tenant settled, with
+    /// every saga that only needs SQL on the store run to its end in the same
+    /// transaction (the seven steps when product databases are schemas and
+    /// no app is installed), and committed once — one commit for the run of
+    /// records instead of about four per record (issue #3: "batching of
+    /// database writes per poll"). The first record that cannot finish there
+    /// — a step fails, an app callback, a saga of another kind — ends the
+    /// run: the records before it are committed, it is handled on its own
+    /// (each round and step in its own transaction, with the step's retries,
+    /// failure events and compensations), and the records after it start the
+    /// next run. Records are therefore handled in arrival order, across
+    /// tenants too (two tenants asking for one site name get the outcome
+    /// record-by-record handling gives), and the outcome is the one it
+    /// reaches.
     pub async fn handle_batch(
         &self,
         records: &[Record],
@@ -82,83 +85,74 @@ impl Ingest {
                 }
             }
         }
-        let together = tokio::select! {
-            () = shutdown.cancelled() => return Err(ShuttingDown),
-            together = self.try_together(&decoded) => together,
-        };
-        let mut later = Vec::new();
-        for ((record, commerce), done) in decoded.iter().zip(together) {
-            if done {
+        let mut rest = &decoded[..];
+        while !rest.is_empty() {
+            let run = tokio::select! {
+                () = shutdown.cancelled() => return Err(ShuttingDown),
+                run = self.longest_run(rest) => run,
+            };
+            // How many records were committed together; whether the next
+            // one is then handled alone.
+            let (together, then_alone) = match run {
+                Run::All => (rest.len(), false),
+                Run::UpTo(k) => (k, true),
+                // The store failed: the first record alone (its path retries
+                // until the store is back), then batches again.
+                Run::Failed => (0, true),
+            };
+            for (record, _) in &rest[..together] {
                 finished(record);
-            } else {
-                later.push((*record, commerce));
             }
-        }
-        for (record, commerce) in later {
-            self.record_and_settle(record, commerce, shutdown).await?;
-            finished(record);
+            rest = &rest[together..];
+            if then_alone && let Some(((record, commerce), after)) = rest.split_first() {
+                self.record_and_settle(record, commerce, shutdown).await?;
+                finished(record);
+                rest = after;
+            }
         }
         Ok(())
     }
 
-    /// The one-transaction attempt of [`Ingest::handle_batch`]: which records
-    /// it handled. A record that cannot finish in the transaction rolls all
-    /// of it back, and the attempt starts again without that record's tenant
-    /// (at most [`TOGETHER_ATTEMPTS`] times); nothing is handled if the
-    /// database fails or the attempt outlasts [`TOGETHER_DEADLINE`].
-    async fn try_together(&self, decoded: &[(&Record, CommerceRecord)]) -> Vec<bool> {
-        let mut excluded: HashSet<&TenantId> = HashSet::new();
-        for _ in 0..TOGETHER_ATTEMPTS {
-            let attempt =
-                tokio::time::timeout(TOGETHER_DEADLINE, self.attempt_together(decoded, &excluded))
-                    .await;
-            match attempt {
-                Ok(Together::Committed(done)) => return done,
-                Ok(Together::Without(tenant)) => {
-                    excluded.insert(tenant);
-                }
-                Ok(Together::Failed) | Err(_) => break,
-            }
+    /// Commits the longest prefix of `batch` that finishes in one
+    /// transaction. When record `k` cannot, the attempt is rolled back and
+    /// records `..k` are run again and committed on their own; nothing is
+    /// committed if the store fails or an attempt outlasts
+    /// [`TOGETHER_DEADLINE`].
+    async fn longest_run(&self, batch: &[(&Record, CommerceRecord)]) -> Run {
+        let attempt = |records| tokio::time::timeout(TOGETHER_DEADLINE, self.attempt(records));
+        match attempt(batch).await {
+            Ok(Attempt::Committed) => Run::All,
+            Ok(Attempt::StopsAt(0)) => Run::UpTo(0),
+            Ok(Attempt::StopsAt(k)) => match attempt(&batch[..k]).await {
+                Ok(Attempt::Committed) => Run::UpTo(k),
+                _ => Run::Failed,
+            },
+            Ok(Attempt::Failed) | Err(_) => Run::Failed,
         }
-        vec![false; decoded.len()]
     }
 
-    async fn attempt_together<'a>(
-        &self,
-        decoded: &'a [(&Record, CommerceRecord)],
-        excluded: &HashSet<&'a TenantId>,
-    ) -> Together<'a> {
+    /// One transaction over `batch`, committed only if every record finished in it.
+    async fn attempt(&self, batch: &[(&Record, CommerceRecord)]) -> Attempt {
+        // A fresh runner per attempt: shard usage of a rolled-back attempt is gone with it.
         let runner = self.runner.deferring_shard_usage();
         let Ok(mut tx) = self.store.pool().begin().await else {
-            return Together::Failed;
+            return Attempt::Failed;
         };
-        let mut done = vec![false; decoded.len()];
-        let mut handled = 0;
-        for (i, (record, commerce)) in decoded.iter().enumerate() {
-            let tenant = &commerce.envelope.tenant_id;
-            if excluded.contains(tenant) {
-                continue;
-            }
+        for (i, (record, commerce)) in batch.iter().enumerate() {
             match self.settle_in(&runner, &mut tx, record, commerce).await {
-                Ok(true) => {
-                    done[i] = true;
-                    handled += 1;
-                }
-                Ok(false) => return Together::Without(tenant),
+                Ok(true) => {}
+                Ok(false) => return Attempt::StopsAt(i),
                 Err(error) => {
                     tracing::debug!(%error, "Records not handled together; one at a time.");
-                    return Together::Failed;
+                    return Attempt::Failed;
                 }
             }
         }
-        if handled == 0 {
-            return Together::Committed(done);
-        }
         if runner.flush_shard_usage(&mut tx).await.is_err() || tx.commit().await.is_err() {
-            return Together::Failed;
+            return Attempt::Failed;
         }
         self.runner.wake_relay();
-        Together::Committed(done)
+        Attempt::Committed
     }
 
     /// Records `commerce` and settles its tenant in `tx`; `Ok(false)` when
@@ -436,21 +430,28 @@ async fn record_in(
 /// towards desired state, so a handful of rounds always suffices).
 const MAX_SETTLE_ROUNDS: usize = 64;
 
-/// Attempts of [`Ingest::handle_batch`]'s one transaction, each without the
-/// tenant whose record could not finish in the previous one; after them the
-/// whole batch goes one record at a time.
-const TOGETHER_ATTEMPTS: usize = 3;
-
-/// Bound on one such attempt: the longest timeout of a store-only step
-/// ([`tenantry_sagas::StepPolicy`] of step 6, 60 s).
+/// Bound on one transaction of [`Ingest::handle_batch`]: the longest timeout
+/// of a store-only step ([`tenantry_sagas::StepPolicy`] of step 6, 60 s).
 const TOGETHER_DEADLINE: Duration = Duration::from_secs(60);
 
-/// Outcome of one attempt of [`Ingest::handle_batch`]'s transaction.
-enum Together<'a> {
-    /// Committed; which records it handled.
-    Committed(Vec<bool>),
-    /// Rolled back: this tenant's record could not finish in it.
-    Without(&'a TenantId),
+/// What [`Ingest::handle_batch`] committed in one transaction.
+#[derive(Debug, Clone, Copy)]
+enum Run {
+    /// Every record.
+    All,
+    /// The records before this index; the record at it cannot finish in a
+    /// transaction of several.
+    UpTo(usize),
+    /// Nothing: the store failed or the deadline passed.
+    Failed,
+}
+
+/// Outcome of one attempt.
+enum Attempt {
+    /// Committed, every record finished.
+    Committed,
+    /// Rolled back: the record at this index could not finish in it.
+    StopsAt(usize),
     /// Rolled back: the store failed.
     Failed,
 }

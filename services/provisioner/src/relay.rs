@@ -1,6 +1,5 @@
 //! Outbox relay: claims outbox rows, publishes them to `provisioning.events.v1`
-//! (key = tenant id), then commits the claim, which removes them: one
-//! transaction per batch. See
+//! (key = tenant id), then removes them and commits: one transaction per batch. See
 //! `tenantry_store::outbox` for why no row is skipped or lost (case D6).
 //!
 //! One relay runs per provisioner process; rows of one tenant are published in
@@ -88,7 +87,8 @@ pub async fn publish_batch(
     for result in futures_join(sends).await {
         result?;
     }
-    // Committing the claim's delete marks the rows published.
+    // The commit is what marks the rows published.
+    outbox::remove_published(&mut tx, store.backend(), &rows).await?;
     tx.commit().await?;
     Ok(rows.len())
 }

@@ -313,6 +313,18 @@ impl SagaRunner {
         tx: &mut Transaction<'static, Any>,
         saga: &mut SagaState,
     ) -> Result<bool, StoreError> {
+        // Known before any step runs: a saga with a step outside the store
+        // (an app callback, a lifecycle or move step) does not finish here.
+        let mut remaining = saga
+            .kind
+            .steps()
+            .iter()
+            .filter(|s| !saga.results.contains_key(s));
+        if saga.status != SagaStatus::Running
+            || !remaining.all(|s| self.effects.runs_in_transaction(saga, *s))
+        {
+            return Ok(false);
+        }
         let expected = saga.version;
         let Some(events) = self.run_store_steps(tx, saga).await else {
             return Ok(false);
