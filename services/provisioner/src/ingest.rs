@@ -114,31 +114,41 @@ impl Ingest {
     }
 
     /// Commits the longest prefix of `batch` that finishes in one
-    /// transaction. When record `k` cannot, the attempt is rolled back and
-    /// records `..k` are run again and committed on their own; nothing is
-    /// committed if the store fails or an attempt outlasts
-    /// [`TOGETHER_DEADLINE`].
+    /// transaction: it ends before the first event not expected to finish
+    /// there (an app install, a lifecycle event), and when record `k` fails
+    /// anyway the attempt is rolled back and records `..k` are run again and
+    /// committed on their own. Nothing is committed if the store fails or an
+    /// attempt outlasts [`TOGETHER_DEADLINE`].
     async fn longest_run(&self, batch: &[(&Record, CommerceRecord)]) -> Run {
         let attempt = |records| tokio::time::timeout(TOGETHER_DEADLINE, self.attempt(records));
         match attempt(batch).await {
-            Ok(Attempt::Committed) => Run::All,
-            Ok(Attempt::StopsAt(0)) => Run::UpTo(0),
+            Ok(Attempt::Committed(n)) if n == batch.len() => Run::All,
+            Ok(Attempt::Committed(n) | Attempt::StopsAt(n @ 0)) => Run::UpTo(n),
             Ok(Attempt::StopsAt(k)) => match attempt(&batch[..k]).await {
-                Ok(Attempt::Committed) => Run::UpTo(k),
+                Ok(Attempt::Committed(n)) if n == k => Run::UpTo(k),
                 _ => Run::Failed,
             },
             Ok(Attempt::Failed) | Err(_) => Run::Failed,
         }
     }
 
-    /// One transaction over `batch`, committed only if every record finished in it.
+    /// One transaction over `batch`, up to the first record whose event is
+    /// not expected to finish in it ([`SagaRunner::may_finish_in_transaction`]);
+    /// committed only if every record it ran finished.
     async fn attempt(&self, batch: &[(&Record, CommerceRecord)]) -> Attempt {
         // A fresh runner per attempt: shard usage of a rolled-back attempt is gone with it.
         let runner = self.runner.deferring_shard_usage();
+        let end = batch
+            .iter()
+            .position(|(_, commerce)| !self.runner.may_finish_in_transaction(&commerce.event))
+            .unwrap_or(batch.len());
+        if end == 0 {
+            return Attempt::Committed(0);
+        }
         let Ok(mut tx) = self.store.pool().begin().await else {
             return Attempt::Failed;
         };
-        for (i, (record, commerce)) in batch.iter().enumerate() {
+        for (i, (record, commerce)) in batch[..end].iter().enumerate() {
             match self.settle_in(&runner, &mut tx, record, commerce).await {
                 Ok(true) => {}
                 Ok(false) => return Attempt::StopsAt(i),
@@ -152,7 +162,7 @@ impl Ingest {
             return Attempt::Failed;
         }
         self.runner.wake_relay();
-        Attempt::Committed
+        Attempt::Committed(end)
     }
 
     /// Records `commerce` and settles its tenant in `tx`; `Ok(false)` when
@@ -448,8 +458,8 @@ enum Run {
 
 /// Outcome of one attempt.
 enum Attempt {
-    /// Committed, every record finished.
-    Committed,
+    /// Committed: this many records, from the first, finished in it.
+    Committed(usize),
     /// Rolled back: the record at this index could not finish in it.
     StopsAt(usize),
     /// Rolled back: the store failed.

@@ -15,7 +15,7 @@ use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_sagas::{SagaAction, SagaState, SagaStatus, StepEffects, StepError, StepPolicy};
-use tenantry_schemas::ProvisioningEvent;
+use tenantry_schemas::{CommerceEvent, ProvisioningEvent};
 use tenantry_store::parking::{self, ParkKind};
 use tenantry_store::{Store, StoreError, outbox, sagas, tenant_states};
 use tokio::sync::Notify;
@@ -336,6 +336,22 @@ impl SagaRunner {
         tracing::info!(saga_id = %saga.saga_id, tenant_id = %saga.tenant_id,
             status = saga.status.as_str(), "Saga finished.");
         Ok(true)
+    }
+
+    /// A guess, from the event alone, whether the saga it starts can finish
+    /// in the caller's transaction ([`SagaRunner::complete_in`]): tenant
+    /// creation, and product activation without apps when product databases
+    /// are transactional. The ingest ends a batch's transaction before an
+    /// event for which this is false instead of running and rolling back its
+    /// work; a wrong guess either way costs time, never correctness.
+    pub fn may_finish_in_transaction(&self, event: &CommerceEvent) -> bool {
+        match event {
+            CommerceEvent::TenantCreated(_) => true,
+            CommerceEvent::ProductActivated(product) => {
+                product.apps.is_empty() && self.effects.local.transactional_databases()
+            }
+            _ => false,
+        }
     }
 
     /// Wakes the relay: outbox rows were committed by the caller.

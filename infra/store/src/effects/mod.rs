@@ -195,6 +195,12 @@ impl LocalEffects {
         }
     }
 
+    /// Whether product databases are created inside the caller's
+    /// transaction (schemas on the store's PostgreSQL; not SQLite files).
+    pub fn transactional_databases(&self) -> bool {
+        self.databases.transactional()
+    }
+
     /// Whether `step` of `saga` is only SQL on the store, so that it can run
     /// in a transaction the caller owns ([`LocalEffects::execute_in`]). Step 6
     /// qualifies when product databases are schemas on the store's database
