@@ -114,7 +114,7 @@ mod tests {
             ("FR", None, Region::Eu, false),
             ("NZ", None, Region::Au, false),
             ("GB", None, Region::Uk, false),
-            ("ZZ", None, DEFAULT_REGION, false),
+            ("AQ", None, DEFAULT_REGION, false),
             ("US", Some(Region::Eu), Region::Eu, true),
             ("DE", Some(Region::Ch), Region::Ch, true),
         ];

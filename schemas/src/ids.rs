@@ -124,14 +124,24 @@ label_newtype!(
 pub struct CountryCode(String);
 
 impl CountryCode {
-    /// Parses two ASCII letters; lower case is accepted and upper-cased.
+    /// Parses an ISO 3166-1 alpha-2 code that is assigned to a country
+    /// (list from the `isocountry` crate); lower case is accepted and
+    /// upper-cased. Two letters that are not a country (`ZZ`, a typo) are
+    /// rejected: the country decides where a tenant's data lives, so a
+    /// guess is not an option.
+    ///
+    /// # Errors
+    /// [`ValidationError`] on field `country`.
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        if raw.len() == 2 && raw.bytes().all(|b| b.is_ascii_alphabetic()) {
-            Ok(Self(raw.to_ascii_uppercase()))
+        let upper = raw.to_ascii_uppercase();
+        if raw.len() == 2 && isocountry::CountryCode::for_alpha2(&upper).is_ok() {
+            Ok(Self(upper))
         } else {
             Err(ValidationError::new(
                 "country",
-                format!("must be an ISO 3166-1 alpha-2 code such as \"DE\", got {raw:?}"),
+                format!(
+                    "must be an ISO 3166-1 alpha-2 code assigned to a country, such as \"DE\", got {raw:?}"
+                ),
             ))
         }
     }
@@ -275,6 +285,10 @@ mod tests {
         let err = Region::parse("mars", "residency_pin").unwrap_err();
         assert_eq!(err.field, "residency_pin");
         assert_eq!(CountryCode::parse("de").unwrap().as_str(), "DE");
-        assert!(CountryCode::parse("DEU").is_err());
+        // Three letters, two letters that are no country, a typo of "DE".
+        for raw in ["DEU", "ZZ", "DX", "D3"] {
+            let err = CountryCode::parse(raw).unwrap_err();
+            assert_eq!(err.field, "country", "{raw}");
+        }
     }
 }
