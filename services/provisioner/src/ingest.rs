@@ -243,8 +243,12 @@ impl Ingest {
                 Ok(commerce) => {
                     let key = record.key_str();
                     if key != Some(commerce.envelope.tenant_id.as_str()) {
+                        let key = key.map_or_else(
+                            || "(missing or not UTF-8)".to_owned(),
+                            |k| format!("{k:?}"),
+                        );
                         return Ok(Err(format!(
-                            "key: record key {key:?} is not the envelope's tenant_id {:?}; \
+                            "key: record key {key} is not the envelope's tenant_id {:?}; \
                              keys must be the tenant id so a tenant's events stay in order",
                             commerce.envelope.tenant_id.as_str()
                         )));
