@@ -38,6 +38,20 @@ pub async fn mark_processed(
     Ok(inserted == 1)
 }
 
+/// What a processed event id was recorded as: (tenant, sequence, kind), to
+/// tell a redelivery from a different event that reuses the id.
+pub async fn recorded_as(
+    tx: &mut Transaction<'static, Any>,
+    event_id: &str,
+) -> Result<Option<(String, i64, String)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT tenant_id, sequence, kind FROM tenant_events WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(&mut **tx)
+            .await?,
+    )
+}
+
 /// Appends the event to its tenant's stream with `state` (see
 /// [`crate::parking`] for the states).
 pub async fn append(

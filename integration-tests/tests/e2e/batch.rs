@@ -124,7 +124,8 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
     // saga fails (and its product event must then wait behind it). c
     // installs an app: step 7 calls out. d asks for c's site after c: c
     // must get it although c's product saga leaves the transaction. a2's
-    // creation is delivered twice.
+    // creation is delivered twice, and its event id is reused once by a
+    // different event (dead-lettered, not dropped as a duplicate).
     let mut batch = Vec::new();
     for i in 1..=5 {
         let tenant = format!("a{i}");
@@ -137,6 +138,10 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
     batch.push(activated("c1", &["jira-slack"]));
     batch.push(created("d1", "site-c1"));
     batch.push(batch[2].clone());
+    let mut reused = activated("a4", &[]);
+    reused.envelope.sequence = 3;
+    reused.envelope.event_id = batch[2].envelope.event_id;
+    batch.push(reused);
     let mut records = Vec::new();
     for (offset, commerce) in batch.iter().enumerate() {
         records.push(record(&codec, &topics, offset as i64, commerce).await);
@@ -188,6 +193,25 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
     assert_eq!(writers(&store, "outbox", "a%").await, 1);
     assert_eq!(writers(&store, "product_databases", "a%").await, 1);
     assert!(writers(&store, "outbox", "c1").await > 1);
+
+    // The reused event id is dead-lettered with the reason.
+    let dead = tenantry_kafka::read_to_end(
+        &KafkaConfig::new(bootstrap(), "it-batch-dlq"),
+        &topics.commerce_dlq,
+        std::time::Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let reasons: Vec<String> = dead
+        .iter()
+        .map(|r| String::from_utf8_lossy(r.header("dlq.reason").unwrap_or_default()).into_owned())
+        .collect();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0].starts_with("event_id: ") && reasons[0].contains("tenant a2"),
+        "{}",
+        reasons[0]
+    );
 
     // b1 and d1 are parked on their failed sagas, b1's product event waits;
     // the site went to the tenant that asked first.

@@ -179,7 +179,10 @@ impl Ingest {
             partition: record.partition,
             offset: record.offset,
         };
-        record_in(tx, commerce, &source).await?;
+        if let Recorded::Conflict(_) = record_in(tx, commerce, &source).await? {
+            // Dead-lettered on its own path.
+            return Ok(false);
+        }
         let tenant = &commerce.envelope.tenant_id;
         for _ in 0..MAX_SETTLE_ROUNDS {
             match self.next_in(tx, tenant).await? {
@@ -221,10 +224,14 @@ impl Ingest {
             partition: record.partition,
             offset: record.offset,
         };
-        self.retry(shutdown, "record commerce event", || {
-            self.record(commerce, &source)
-        })
-        .await?;
+        let recorded = self
+            .retry(shutdown, "record commerce event", || {
+                self.record(commerce, &source)
+            })
+            .await?;
+        if let Recorded::Conflict(reason) = recorded {
+            return self.dead_letter(record, &reason, shutdown).await;
+        }
         self.settle(&commerce.envelope.tenant_id, shutdown).await
     }
 
@@ -270,14 +277,15 @@ impl Ingest {
         &self,
         commerce: &CommerceRecord,
         source: &Source<'_>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Recorded, StoreError> {
         let mut tx = self.store.pool().begin().await?;
-        if record_in(&mut tx, commerce, source).await? {
+        let recorded = record_in(&mut tx, commerce, source).await?;
+        if recorded == Recorded::New {
             tx.commit().await?;
         } else {
             tx.rollback().await?;
         }
-        Ok(())
+        Ok(recorded)
     }
 
     /// Brings the tenant to its desired state: while it is not parked, runs
@@ -408,17 +416,44 @@ impl Ingest {
     }
 }
 
+/// What [`record_in`] did with a commerce event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Recorded {
+    /// Recorded (as processed, stale or waiting).
+    New,
+    /// Already processed: a redelivery, nothing written.
+    Duplicate,
+    /// Its event id was already used by a *different* event (another tenant,
+    /// sequence or kind): a producer bug, not a redelivery. Nothing is
+    /// written; the record is dead-lettered with this reason instead of
+    /// being dropped as a duplicate (case D2's dedup must not lose events).
+    Conflict(String),
+}
+
 /// Records dedup, order check, append and release of `commerce` in `tx`
-/// (step 2). `Ok(false)`: a duplicate (already processed), nothing written.
+/// (step 2). Only [`Recorded::New`] wrote anything.
 async fn record_in(
     tx: &mut Transaction<'static, Any>,
     commerce: &CommerceRecord,
     source: &Source<'_>,
-) -> Result<bool, StoreError> {
+) -> Result<Recorded, StoreError> {
     let env = &commerce.envelope;
     if !inbox::mark_processed(tx, commerce).await? {
+        let event_id = env.event_id.to_string();
+        if let Some((tenant, sequence, kind)) = inbox::recorded_as(tx, &event_id).await?
+            && (tenant.as_str(), sequence, kind.as_str())
+                != (env.tenant_id.as_str(), env.sequence, commerce.event.kind())
+        {
+            return Ok(Recorded::Conflict(format!(
+                "event_id: {event_id} already identifies {kind} sequence {sequence} of tenant \
+                 {tenant}; this {} sequence {} of tenant {} needs an id of its own",
+                commerce.event.kind(),
+                env.sequence,
+                env.tenant_id
+            )));
+        }
         tracing::debug!(event_id = %env.event_id, "Duplicate commerce event ignored.");
-        return Ok(false);
+        return Ok(Recorded::Duplicate);
     }
     match parking::admit(tx, commerce).await? {
         Admission::Stale => {
@@ -436,7 +471,7 @@ async fn record_in(
             release(tx, commerce).await?;
         }
     }
-    Ok(true)
+    Ok(Recorded::New)
 }
 
 /// Rounds of [`Ingest::settle`] before giving up on a tenant that does not
