@@ -79,11 +79,22 @@ async fn record(codec: &Codec, topics: &Topics, offset: i64, commerce: &Commerce
     }
 }
 
+/// Every row `sql` returns.
+async fn rows<T>(store: &Store, sql: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+{
+    sqlx::query_as(sql)
+        .fetch_all(store.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 /// Rows of `table` for tenants matching `like`, by transaction that last wrote them.
 async fn writers(store: &Store, table: &str, like: &str) -> usize {
     let sql =
         format!("SELECT COUNT(DISTINCT xmin::text) FROM {table} WHERE tenant_id LIKE '{like}'");
-    let (n,): (i64,) = sqlx::query_as(&sql).fetch_one(store.pool()).await.unwrap();
+    let (n,): (i64,) = rows(store, &sql).await.remove(0);
     n as usize
 }
 
@@ -160,11 +171,11 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
         (0..records.len() as i64).map(|o| (o, 1)).collect(),
         "every record reported finished once"
     );
-    let sagas: Vec<(String, String, String)> =
-        sqlx::query_as("SELECT tenant_id, kind, status FROM sagas ORDER BY tenant_id, kind")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+    let sagas: Vec<(String, String, String)> = rows(
+        &store,
+        "SELECT tenant_id, kind, status FROM sagas ORDER BY tenant_id, kind",
+    )
+    .await;
     let mut expected = Vec::new();
     for tenant in ["a1", "a2", "a3", "a4", "a5"] {
         expected.push((
@@ -215,11 +226,11 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
 
     // b1 and d1 are parked on their failed sagas, b1's product event waits;
     // the site went to the tenant that asked first.
-    let parked: Vec<(String, String)> =
-        sqlx::query_as("SELECT tenant_id, kind FROM parked_tenants ORDER BY tenant_id")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+    let parked: Vec<(String, String)> = rows(
+        &store,
+        "SELECT tenant_id, kind FROM parked_tenants ORDER BY tenant_id",
+    )
+    .await;
     assert_eq!(
         parked,
         vec![
@@ -228,10 +239,7 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
         ]
     );
     let owners: Vec<(String, String)> =
-        sqlx::query_as("SELECT site, tenant_id FROM sites ORDER BY site")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+        rows(&store, "SELECT site, tenant_id FROM sites ORDER BY site").await;
     let expected: Vec<(String, String)> = ["a1", "a2", "a3", "a4", "a5", "c1"]
         .iter()
         .map(|t| (format!("site-{t}"), (*t).to_owned()))
@@ -240,11 +248,12 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
         owners, expected,
         "each site to the first tenant asking for it"
     );
-    let (state,): (String,) =
-        sqlx::query_as("SELECT state FROM tenant_events WHERE tenant_id = 'b1' AND sequence = 2")
-            .fetch_one(store.pool())
-            .await
-            .unwrap();
+    let (state,): (String,) = rows(
+        &store,
+        "SELECT state FROM tenant_events WHERE tenant_id = 'b1' AND sequence = 2",
+    )
+    .await
+    .remove(0);
     assert_eq!(state, "waiting");
 
     // c1's app saw its install once; six product databases over two shards
@@ -255,11 +264,11 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
         .filter(|c| c.app.as_str() == "jira-slack" && c.event.as_str() == "installed")
         .count();
     assert_eq!(installs, 1, "one install callback");
-    let shards: Vec<(String, i64)> =
-        sqlx::query_as("SELECT shard_id, used FROM shards ORDER BY shard_id")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+    let shards: Vec<(String, i64)> = rows(
+        &store,
+        "SELECT shard_id, used FROM shards ORDER BY shard_id",
+    )
+    .await;
     assert_eq!(
         shards,
         vec![("de-shard-1".to_owned(), 3), ("de-shard-2".to_owned(), 3)]

@@ -271,8 +271,8 @@ impl Ingest {
         }
     }
 
-    /// The transaction of step 2: dedup, order check, append, plan. Returns
-    /// the saga to drive, if one started.
+    /// The transaction of step 2 on its own: dedup, order check, append,
+    /// release. Commits only a [`Recorded::New`] event.
     async fn record(
         &self,
         commerce: &CommerceRecord,
