@@ -5,7 +5,8 @@
 //! projector's fold (to show the tenant's licences and rejections), so both
 //! agree on every rejection without sharing anything but events.
 
-use crate::saga::TenantSpec;
+use crate::reconciler::ProvisionedState;
+use crate::saga::{SagaKind, SagaState, TenantSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tenantry_schemas::{AppKey, CommerceEvent, CommerceRecord, Edition, Envelope, ProductKey};
@@ -77,6 +78,11 @@ pub struct DesiredState {
     /// move saga while the provisioned side has not caught up with it.
     #[serde(default)]
     pub pin_sequence: i64,
+    /// The tenant's creation failed and an operator skipped it
+    /// ([`DesiredState::abandon`]): product events are rejected with that
+    /// reason until a new `tenant_created` is accepted.
+    #[serde(default)]
+    pub creation_skipped: bool,
 }
 
 impl DesiredState {
@@ -109,6 +115,7 @@ impl DesiredState {
                     "tenant {tenant} was already {what}; tenant ids are not reused"
                 )));
             }
+            self.creation_skipped = false;
             self.tenant = Some(TenantSpec {
                 site: created.site.clone(),
                 owner_email: created.owner_email.clone(),
@@ -117,6 +124,12 @@ impl DesiredState {
             });
             self.last_accepted = Some(record.envelope.clone());
             return Ok(());
+        }
+        if self.tenant.is_none() && self.creation_skipped {
+            return Err(reject(format!(
+                "tenant {tenant} is unknown: its tenant_created failed to provision and an \
+                 operator skipped it; a new tenant_created is needed first"
+            )));
         }
         if self.tenant.is_none() {
             return Err(reject(format!(
@@ -197,6 +210,74 @@ impl DesiredState {
         }
         self.last_accepted = Some(record.envelope.clone());
         Ok(())
+    }
+
+    /// Gives up the change `failed` was bringing about, so the reconciler
+    /// stops planning it: what the saga's kind governs is set back to
+    /// `provisioned` (case D4, `tenantry sagas skip`). Returns a sentence for
+    /// operators saying what was given up.
+    ///
+    /// - tenant creation (not provisioned): the tenant is forgotten — later
+    ///   product events are rejected, a new `tenant_created` is accepted (a
+    ///   site name that was taken can be chosen again);
+    /// - a product saga: the product goes back to what is provisioned (its
+    ///   goal, licence and apps), or out of the desired state when nothing is;
+    /// - a move: the pin stops asking for a move (the saga's region is not
+    ///   honoured until a new `residency_pinned`);
+    /// - destruction: the tenant is no longer to be destroyed.
+    ///
+    /// Without this, the next event the skip releases re-plans the same
+    /// change, which fails the same way and parks the tenant again.
+    pub fn abandon(&mut self, failed: &SagaState, provisioned: &ProvisionedState) -> String {
+        let sequence = failed.trigger_sequence;
+        match (failed.kind, failed.product()) {
+            (SagaKind::ProvisionTenant, _) if !provisioned.tenant => {
+                self.tenant = None;
+                self.products.clear();
+                self.pending_licences.clear();
+                self.pin_sequence = 0;
+                self.creation_skipped = true;
+                format!("tenant creation (sequence {sequence}) given up")
+            }
+            (SagaKind::MoveTenant, _) => {
+                self.pin_sequence = provisioned.pin_sequence;
+                format!("move to the residency pin (sequence {sequence}) given up")
+            }
+            (SagaKind::DestroyTenant, _) => {
+                self.destroyed = false;
+                format!("tenant destruction (sequence {sequence}) given up")
+            }
+            (_, Some(key)) => {
+                match provisioned.products.get(key) {
+                    Some(have) => {
+                        self.products.insert(
+                            key.clone(),
+                            DesiredProduct {
+                                goal: if have.suspended {
+                                    Goal::Suspended
+                                } else {
+                                    Goal::Active
+                                },
+                                licence: have.licence,
+                                apps: have.apps.clone(),
+                                activated_at: have.activated_at,
+                            },
+                        );
+                    }
+                    None => {
+                        self.products.remove(key);
+                    }
+                }
+                format!(
+                    "{} of {key} (sequence {sequence}) given up; the product stays as provisioned",
+                    failed.kind.as_str()
+                )
+            }
+            (kind, None) => format!(
+                "{} (sequence {sequence}) left as it is: nothing to give up",
+                kind.as_str()
+            ),
+        }
     }
 
     fn set_goal(&mut self, product: &ProductKey, goal: Goal) {

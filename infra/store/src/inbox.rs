@@ -98,3 +98,23 @@ pub async fn reject(
     .await?;
     Ok(())
 }
+
+/// A tenant's rejected commerce events, oldest first: `(sequence, kind,
+/// reason)` — the guards' rejections and the events an operator's skip gave
+/// up ([`crate::parking::skip`]).
+///
+/// # Errors
+/// The store's.
+pub async fn rejections(
+    pool: &sqlx::AnyPool,
+    tenant_id: &tenantry_schemas::TenantId,
+) -> Result<Vec<(i64, String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT e.sequence, e.kind, r.reason FROM rejections r \
+         JOIN tenant_events e ON e.event_id = r.event_id \
+         WHERE r.tenant_id = $1 ORDER BY e.sequence",
+    )
+    .bind(tenant_id.as_str())
+    .fetch_all(pool)
+    .await?)
+}

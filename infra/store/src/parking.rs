@@ -290,27 +290,73 @@ pub async fn get(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<Parked>,
     .await?)
 }
 
-/// Operator skip: un-parks the tenant; for a sequence gap the missing
-/// sequences are given up (the cursor moves to just before the lowest waiting
-/// event), so the waiting events can be released.
-pub async fn skip(pool: &AnyPool, tenant_id: &TenantId) -> Result<(), StoreError> {
+/// Operator skip: un-parks the tenant, in one transaction, so its waiting
+/// events can be released (case D4).
+///
+/// - Parked on a failed saga: the change that saga was bringing about is
+///   given up ([`tenantry_sagas::DesiredState::abandon`]) — else the next
+///   released event would plan it again, fail the same way and park the
+///   tenant again — and its trigger event is recorded as rejected with what
+///   was given up and why the saga failed. Returns that sentence.
+/// - Parked on a sequence gap: the missing sequences are given up (the
+///   cursor moves to just before the lowest waiting event).
+///
+/// `Ok(None)` when the tenant is not parked.
+///
+/// # Errors
+/// The store's; nothing is written then.
+pub async fn skip(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<String>, StoreError> {
     let mut tx = pool.begin().await?;
-    if let Some((kind, _)) = parked(&mut tx, tenant_id).await?
-        && kind == ParkKind::SequenceGap.as_str()
-    {
-        let lowest: Option<(i64,)> = sqlx::query_as(
+    let row: Option<(String, Option<String>)> =
+        sqlx::query_as("SELECT kind, saga_id FROM parked_tenants WHERE tenant_id = $1")
+            .bind(tenant_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some((kind, saga_id)) = row else {
+        return Ok(None);
+    };
+    let given_up = if kind == ParkKind::SequenceGap.as_str() {
+        let lowest: Option<(Option<i64>,)> = sqlx::query_as(
             "SELECT MIN(sequence) FROM tenant_events WHERE tenant_id = $1 AND state = 'waiting'",
         )
         .bind(tenant_id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some((lowest,)) = lowest {
-            advance(&mut tx, tenant_id, lowest - 1).await?;
+        match lowest {
+            Some((Some(lowest),)) => {
+                advance(&mut tx, tenant_id, lowest - 1).await?;
+                format!("commerce sequences before {lowest} given up")
+            }
+            _ => "nothing waiting behind the gap".to_owned(),
         }
-    }
+    } else if let Some(saga) = match saga_id.as_deref().map(uuid::Uuid::parse_str) {
+        Some(Ok(id)) => crate::sagas::load_in(&mut tx, id).await?,
+        _ => None,
+    } {
+        let (mut desired, provisioned) = crate::tenant_states::load(&mut tx, tenant_id).await?;
+        let given_up = desired.abandon(&saga, &provisioned);
+        crate::tenant_states::save(&mut tx, tenant_id, &desired, &provisioned).await?;
+        let reason = format!(
+            "skipped by an operator: {given_up}; the saga failed: {}",
+            saga.failure.as_deref().unwrap_or("(no reason recorded)")
+        );
+        sqlx::query(
+            "INSERT INTO rejections (event_id, tenant_id, reason, rejected_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (event_id) DO UPDATE SET reason = excluded.reason, rejected_at = excluded.rejected_at",
+        )
+        .bind(saga.trigger_event_id.to_string())
+        .bind(tenant_id.as_str())
+        .bind(&reason)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        reason
+    } else {
+        "the failed saga is not recorded; nothing given up".to_owned()
+    };
     unpark(&mut tx, tenant_id).await?;
     tx.commit().await?;
-    Ok(())
+    Ok(Some(given_up))
 }
 
 /// Sagas in `compensation_failed` whose tenant is still parked on them (an

@@ -47,3 +47,103 @@ pub async fn save(
     .await?;
     Ok(())
 }
+
+/// Both states of the tenants one transaction touches, each read from the
+/// store once and written once by [`Cache::write`], however many records and
+/// sagas of the tenant the transaction handles (issue #3, "batching of
+/// database writes per poll": a tenant created and activated in one batch
+/// read its row eight times and wrote it four).
+///
+/// Every read and write of `tenant_states` in the transaction must go
+/// through the cache, and [`Cache::write`] must run before the commit; a
+/// rolled-back transaction drops its cache with it.
+#[derive(Debug, Default)]
+pub struct Cache {
+    entries: std::collections::BTreeMap<TenantId, Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    desired: DesiredState,
+    provisioned: ProvisionedState,
+    dirty: bool,
+}
+
+impl Cache {
+    /// Both states of `tenant_id`, from the cache or else the store.
+    ///
+    /// # Errors
+    /// The store's, or a stored state that does not decode.
+    pub async fn load(
+        &mut self,
+        tx: &mut Tx,
+        tenant_id: &TenantId,
+    ) -> Result<(DesiredState, ProvisionedState), StoreError> {
+        if let Some(entry) = self.entries.get(tenant_id) {
+            return Ok((entry.desired.clone(), entry.provisioned.clone()));
+        }
+        let (desired, provisioned) = load(tx, tenant_id).await?;
+        self.entries.insert(
+            tenant_id.clone(),
+            Entry {
+                desired: desired.clone(),
+                provisioned: provisioned.clone(),
+                dirty: false,
+            },
+        );
+        Ok((desired, provisioned))
+    }
+
+    /// Replaces both states of `tenant_id`; stored by [`Cache::write`].
+    pub fn save(
+        &mut self,
+        tenant_id: &TenantId,
+        desired: DesiredState,
+        provisioned: ProvisionedState,
+    ) {
+        self.entries.insert(
+            tenant_id.clone(),
+            Entry {
+                desired,
+                provisioned,
+                dirty: true,
+            },
+        );
+    }
+
+    /// Stores the states saved since the last write, in tenant order.
+    ///
+    /// # Errors
+    /// The store's; the caller rolls `tx` back.
+    pub async fn write(&mut self, tx: &mut Tx) -> Result<(), StoreError> {
+        for (tenant, entry) in &mut self.entries {
+            if entry.dirty {
+                save(tx, tenant, &entry.desired, &entry.provisioned).await?;
+                entry.dirty = false;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a transaction of the provisioner holds back until just before its
+/// commit: tenant states ([`Cache`]) and outbox rows
+/// ([`crate::outbox::Pending`]). [`WriteBehind::write`] stores both.
+#[derive(Debug, Default)]
+pub struct WriteBehind {
+    /// Tenant states read and written in the transaction.
+    pub states: Cache,
+    /// Outbox rows of the transaction's saga transitions.
+    pub outbox: crate::outbox::Pending,
+}
+
+impl WriteBehind {
+    /// Writes the held-back states and outbox rows into `tx`.
+    ///
+    /// # Errors
+    /// The store's; the caller rolls `tx` back.
+    pub async fn write(&mut self, tx: &mut Tx) -> Result<(), StoreError> {
+        self.states.write(tx).await?;
+        self.outbox.write(tx).await
+    }
+}

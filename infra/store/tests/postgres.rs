@@ -147,6 +147,72 @@ async fn d6_outbox_rows_are_neither_skipped_nor_lost() {
     assert_eq!(outbox::pending(store.pool()).await.unwrap(), 0);
 }
 
+/// Rows held back from several transitions of several tenants
+/// ([`outbox::Pending`]) are written in the order they were pushed, each
+/// tenant's sequence numbers contiguous and in that order, continuing from
+/// what earlier transactions allocated.
+#[tokio::test]
+async fn held_back_outbox_rows_keep_push_order_and_per_tenant_sequences() {
+    let store = fresh_store().await;
+    let (mut a, b) = (saga("ta"), saga("tb"));
+    let compensated = |s: &SagaState, step: i32| {
+        ProvisioningEvent::CompensationCompleted(CompensationCompleted {
+            saga_id: s.saga_id,
+            step,
+            step_name: format!("step-{step}"),
+        })
+    };
+    // An earlier transaction allocated sequence 1 of `ta`.
+    let mut tx = store.pool().begin().await.unwrap();
+    outbox::enqueue(&mut tx, &a, vec![compensated(&a, 1)])
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let mut pending = outbox::Pending::default();
+    a.version += 1;
+    pending.push(&a, vec![compensated(&a, 2), compensated(&a, 3)]);
+    pending.push(&b, vec![compensated(&b, 1)]);
+    pending.push(&b, vec![]);
+    a.version += 1;
+    pending.push(&a, vec![compensated(&a, 4)]);
+    let mut tx = store.pool().begin().await.unwrap();
+    pending.write(&mut tx).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut relay = store.pool().begin().await.unwrap();
+    let rows = outbox::claim(&mut relay, store.backend(), 100)
+        .await
+        .unwrap();
+    let seen: Vec<(String, i64, i32)> = rows
+        .iter()
+        .map(|r| {
+            let step = match &r.record.event {
+                ProvisioningEvent::CompensationCompleted(c) => c.step,
+                other => panic!("{other:?}"),
+            };
+            (
+                r.record.envelope.tenant_id.to_string(),
+                r.record.envelope.sequence,
+                step,
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            ("ta".to_owned(), 1, 1),
+            ("ta".to_owned(), 2, 2),
+            ("ta".to_owned(), 3, 3),
+            ("tb".to_owned(), 1, 1),
+            ("ta".to_owned(), 4, 4),
+        ]
+    );
+    let ids: std::collections::BTreeSet<_> =
+        rows.iter().map(|r| r.record.envelope.event_id).collect();
+    assert_eq!(ids.len(), rows.len(), "event ids are distinct");
+}
+
 /// Two relays at once do not claim the same row (`FOR UPDATE SKIP LOCKED`).
 #[tokio::test]
 async fn concurrent_relays_claim_disjoint_rows() {

@@ -368,5 +368,25 @@ async fn a_permanently_failing_step_7_leaves_no_database_group_or_app_behind() {
             .await,
         1
     );
+    // The operator sees what was undone, in the order it was undone.
+    let shown = stack.cli(&["sagas", "show", "t2"]).await;
+    let line = shown
+        .lines()
+        .find(|l| l.contains("provision_product"))
+        .unwrap_or_else(|| panic!("{shown}"));
+    let compensated = line
+        .split(" compensated=[")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_else(|| panic!("no compensated steps shown: {line}"));
+    let undone: Vec<&str> = compensated.split(',').collect();
+    let at = |step| undone.iter().position(|s| *s == step);
+    assert!(
+        at("provision_database").is_some()
+            && at("record_licence").is_some()
+            && at("provision_database") < at("record_licence"),
+        "reverse order: {line}"
+    );
+    assert!(line.contains("failure: "), "{line}");
     stack.stop().await;
 }

@@ -257,3 +257,113 @@ async fn skipping_a_gap_releases_the_waiting_events() {
     assert_eq!(context["products"]["jira"]["licence"]["seats"], 7);
     stack.stop().await;
 }
+
+/// Case D4 with `skip`: skipping a failed tenant creation gives the creation
+/// up for good. The events that waited behind it are released and rejected
+/// with that reason (before the fix, the first of them planned the same
+/// creation again, which failed the same way and parked the tenant again),
+/// and a new `tenant_created` with a free site name then provisions the
+/// tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn skipping_a_failed_creation_gives_it_up_and_a_new_creation_provisions() {
+    let stack = Stack::start().await;
+    stack.create_tenant("t1", "acme", "a@acme.test", "DE").await;
+    wait_for(Duration::from_secs(60), "t1 active", || async {
+        let (_, body) = stack.get("/v1/tenants/t1/context").await;
+        (body["status"] == "active").then_some(())
+    })
+    .await;
+    stack.create_tenant("t5", "acme", "b@acme.test", "FR").await;
+    stack
+        .cli(&[
+            "publish",
+            "product_activated",
+            "--tenant",
+            "t5",
+            "--sequence",
+            "2",
+            "--product",
+            "jira",
+            "--seats",
+            "10",
+        ])
+        .await;
+    wait_for(
+        Duration::from_secs(30),
+        "t5 parked with 1 waiting",
+        || async {
+            let out = stack.cli(&["sagas", "list", "--parked"]).await;
+            out.lines()
+                .any(|l| l.starts_with("t5") && l.contains("waiting=1"))
+                .then_some(())
+        },
+    )
+    .await;
+
+    stack.cli(&["sagas", "skip", "t5"]).await;
+    wait_for(
+        Duration::from_secs(30),
+        "both t5 events rejected",
+        || async {
+            (stack
+                .count("SELECT COUNT(*) FROM rejections WHERE tenant_id = 't5'")
+                .await
+                == 2)
+                .then_some(())
+        },
+    )
+    .await;
+    let shown = stack.cli(&["sagas", "show", "t5"]).await;
+    assert!(
+        shown.contains("rejected: sequence 1 tenant_created: skipped by an operator: tenant creation (sequence 1) given up; the saga failed: site host acme.tenantry.test is taken"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("rejected: sequence 2 product_activated: tenant t5 is unknown: its tenant_created failed to provision and an operator skipped it"),
+        "{shown}"
+    );
+    assert!(!shown.contains("parked"), "{shown}");
+    assert_eq!(
+        stack
+            .count("SELECT COUNT(*) FROM sagas WHERE tenant_id = 't5'")
+            .await,
+        1,
+        "the skipped creation is not planned again"
+    );
+
+    // Commerce tries again with a free site name.
+    stack
+        .cli(&[
+            "publish",
+            "tenant_created",
+            "--tenant",
+            "t5",
+            "--sequence",
+            "3",
+            "--site",
+            "acme-five",
+            "--owner-email",
+            "b@acme.test",
+            "--country",
+            "FR",
+        ])
+        .await;
+    wait_for(Duration::from_secs(60), "t5 created as acme-five", || async {
+        (stack
+            .count(
+                "SELECT COUNT(*) FROM sites WHERE tenant_id = 't5' AND host = 'acme-five.tenantry.test'",
+            )
+            .await
+            == 1)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(
+        stack
+            .count("SELECT COUNT(*) FROM sagas WHERE tenant_id = 't5' AND status = 'completed'")
+            .await,
+        1
+    );
+    assert_eq!(stack.count("SELECT COUNT(*) FROM parked_tenants").await, 0);
+    stack.stop().await;
+}

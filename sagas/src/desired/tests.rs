@@ -262,3 +262,24 @@ fn a_pending_licence_applies_on_activation() {
     assert_eq!(state.products[&jira()].licence.seats, 50);
     assert!(state.pending_licences.is_empty());
 }
+
+#[test]
+fn after_a_skipped_creation_product_events_are_rejected_and_a_new_creation_is_accepted() {
+    use crate::reconciler::{ProvisionedState, reconcile};
+    let mut state = DesiredState::default();
+    state.apply(&record(1, created())).unwrap();
+    let plan = reconcile(&state, &ProvisionedState::default()).unwrap();
+    let (failed, _) = crate::SagaState::start(plan.kind, &record(1, created()).envelope, plan.spec);
+    state.abandon(&failed, &ProvisionedState::default());
+    let rejection = state.apply(&record(2, activated(5))).unwrap_err();
+    assert!(
+        rejection.reason.contains("operator skipped it"),
+        "{}",
+        rejection.reason
+    );
+    assert!(state.products.is_empty());
+    state.apply(&record(3, created())).unwrap();
+    assert!(!state.creation_skipped);
+    state.apply(&record(4, activated(5))).unwrap();
+    assert_eq!(state.products[&jira()].activated_at, 4);
+}

@@ -278,3 +278,82 @@ fn every_completed_saga_moves_provisioned_state_to_agreement() {
         ]
     );
 }
+
+/// Case D4, `tenantry sagas skip`: after [`DesiredState::abandon`] of the
+/// saga the reconciler planned, it no longer plans that saga (else the next
+/// released event re-plans it, it fails the same way and parks again), and
+/// what it governs is back to what is provisioned.
+#[test]
+fn an_abandoned_saga_is_not_planned_again() {
+    use crate::saga::SagaState;
+    let trigger = |sequence| Envelope {
+        event_id: uuid::Uuid::from_u128(sequence as u128),
+        tenant_id: TenantId::parse("t1").unwrap(),
+        sequence,
+        occurred_at_ms: MIN_OCCURRED_AT_MS,
+        source: "test".into(),
+        correlation_id: None,
+        causation_id: None,
+    };
+    let cases: Vec<(&str, DesiredState, ProvisionedState, SagaKind)> = vec![
+        (
+            "tenant creation",
+            desired(&[(jira(), Goal::Active, 10, 2)], false),
+            provisioned(false, &[]),
+            SagaKind::ProvisionTenant,
+        ),
+        (
+            "first activation",
+            desired(&[(jira(), Goal::Active, 10, 2)], false),
+            provisioned(true, &[]),
+            SagaKind::ProvisionProduct,
+        ),
+        (
+            "suspension",
+            desired(&[(jira(), Goal::Suspended, 10, 2)], false),
+            provisioned(true, &[(jira(), false, 10, 2)]),
+            SagaKind::SuspendProduct,
+        ),
+        (
+            "licence update",
+            desired(&[(jira(), Goal::Active, 99, 2)], false),
+            provisioned(true, &[(jira(), false, 10, 2)]),
+            SagaKind::UpdateLicence,
+        ),
+        (
+            "deactivation",
+            desired(&[(jira(), Goal::Deactivated, 10, 2)], false),
+            provisioned(true, &[(jira(), false, 10, 2)]),
+            SagaKind::DeactivateProduct,
+        ),
+        (
+            "destruction",
+            desired(&[(jira(), Goal::Active, 10, 2)], true),
+            provisioned(true, &[(jira(), false, 10, 2)]),
+            SagaKind::DestroyTenant,
+        ),
+        (
+            "move",
+            pinned(desired(&[], false), Region::Ch, 4),
+            honoured(provisioned(true, &[]), 1),
+            SagaKind::MoveTenant,
+        ),
+    ];
+    for (name, mut d, p, kind) in cases {
+        let plan = reconcile(&d, &p).unwrap_or_else(|| panic!("{name}: nothing planned"));
+        assert_eq!(plan.kind, kind, "{name}");
+        let (failed, _) = SagaState::start(plan.kind, &trigger(3), plan.spec);
+        let said = d.abandon(&failed, &p);
+        assert!(said.contains("given up"), "{name}: {said}");
+        assert_eq!(reconcile(&d, &p), None, "{name}: planned again after skip");
+        if let Some(have) = p.products.get(&jira()) {
+            let want = &d.products[&jira()];
+            assert_eq!(want.licence, have.licence, "{name}: licence as provisioned");
+            assert_eq!(
+                want.goal == Goal::Suspended,
+                have.suspended,
+                "{name}: goal as provisioned"
+            );
+        }
+    }
+}

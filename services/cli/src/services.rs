@@ -144,7 +144,8 @@ pub enum SagasCommand {
         /// Tenant id.
         tenant: String,
     },
-    /// Leave a parked tenant's failed saga (or missing sequences) behind and release its waiting events.
+    /// Give up a parked tenant's failed change (or its missing sequences) and release its waiting
+    /// events; later events that depend on the change are rejected, not re-planned.
     Skip {
         /// Tenant id.
         tenant: String,
@@ -189,6 +190,11 @@ pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
             for saga in sagas {
                 print_saga(&saga);
             }
+            for (sequence, kind, reason) in
+                tenantry_store::inbox::rejections(store.pool(), &tenant).await?
+            {
+                println!("rejected: sequence {sequence} {kind}: {reason}");
+            }
             if let Some(p) = parking::get(store.pool(), &tenant).await? {
                 println!(
                     "parked ({}), {} event(s) waiting: {}",
@@ -218,10 +224,14 @@ async fn request(
     Ok(())
 }
 
+/// One line per saga: id, tenant, kind, status, version, product, the steps
+/// completed, the steps compensated (in the order they were undone) and the
+/// failure reason.
 fn print_saga(saga: &tenantry_sagas::SagaState) {
     let steps: Vec<&str> = saga.results.keys().map(|s| s.name()).collect();
+    let compensated: Vec<&str> = saga.compensated.iter().map(|s| s.name()).collect();
     println!(
-        "{} {:<6} {:<17} {:<19} v{:<3} product={} steps=[{}]{}",
+        "{} {:<6} {:<17} {:<19} v{:<3} product={} steps=[{}]{}{}",
         saga.saga_id,
         saga.tenant_id,
         saga.kind.as_str(),
@@ -229,6 +239,11 @@ fn print_saga(saga: &tenantry_sagas::SagaState) {
         saga.version,
         saga.product().map_or("-".into(), ToString::to_string),
         steps.join(","),
+        if compensated.is_empty() {
+            String::new()
+        } else {
+            format!(" compensated=[{}]", compensated.join(","))
+        },
         saga.failure
             .as_ref()
             .map(|f| format!("  failure: {f}"))

@@ -28,7 +28,8 @@ use tenantry_sagas::{SagaState, reconcile};
 use tenantry_schemas::{Codec, CommerceRecord, DecodeError, TenantId};
 use tenantry_store::inbox::{self, Source};
 use tenantry_store::parking::{self, Admission, ParkKind};
-use tenantry_store::{Store, StoreError, outbox, sagas, tenant_states};
+use tenantry_store::tenant_states::WriteBehind;
+use tenantry_store::{Store, StoreError, sagas};
 use tokio_util::sync::CancellationToken;
 
 /// Shutdown was requested while a record was in flight; its offset must not be stored.
@@ -148,8 +149,12 @@ impl Ingest {
         let Ok(mut tx) = self.store.pool().begin().await else {
             return Attempt::Failed;
         };
+        let mut held = WriteBehind::default();
         for (i, (record, commerce)) in batch[..end].iter().enumerate() {
-            match self.settle_in(&runner, &mut tx, record, commerce).await {
+            match self
+                .settle_in(&runner, &mut tx, &mut held, record, commerce)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => return Attempt::StopsAt(i),
                 Err(error) => {
@@ -158,7 +163,10 @@ impl Ingest {
                 }
             }
         }
-        if runner.flush_shard_usage(&mut tx).await.is_err() || tx.commit().await.is_err() {
+        if held.write(&mut tx).await.is_err()
+            || runner.flush_shard_usage(&mut tx).await.is_err()
+            || tx.commit().await.is_err()
+        {
             return Attempt::Failed;
         }
         self.runner.wake_relay();
@@ -171,6 +179,7 @@ impl Ingest {
         &self,
         runner: &SagaRunner,
         tx: &mut Transaction<'static, Any>,
+        held: &mut WriteBehind,
         record: &Record,
         commerce: &CommerceRecord,
     ) -> Result<bool, StoreError> {
@@ -179,21 +188,27 @@ impl Ingest {
             partition: record.partition,
             offset: record.offset,
         };
-        if let Recorded::Conflict(_) = record_in(tx, commerce, &source).await? {
+        // Whether the tenant is known not to be parked: after its event was
+        // released, and after every round that did not block (a saga that
+        // completed, an event released), nothing in this path parks it.
+        let mut unparked = match record_in(tx, held, commerce, &source).await? {
             // Dead-lettered on its own path.
-            return Ok(false);
-        }
+            Recorded::Conflict(_) => return Ok(false),
+            Recorded::New(Admission::Release) => true,
+            Recorded::New(_) | Recorded::Duplicate => false,
+        };
         let tenant = &commerce.envelope.tenant_id;
         for _ in 0..MAX_SETTLE_ROUNDS {
-            match self.next_in(tx, tenant).await? {
+            match self.next_in(tx, held, tenant, unparked).await? {
                 Next::Saga(mut saga) => {
-                    if !runner.complete_in(tx, &mut saga).await? {
+                    if !runner.complete_in(tx, held, &mut saga).await? {
                         return Ok(false);
                     }
                 }
                 Next::Released => {}
                 Next::Blocked => return Ok(true),
             }
+            unparked = true;
         }
         Ok(false)
     }
@@ -279,8 +294,10 @@ impl Ingest {
         source: &Source<'_>,
     ) -> Result<Recorded, StoreError> {
         let mut tx = self.store.pool().begin().await?;
-        let recorded = record_in(&mut tx, commerce, source).await?;
-        if recorded == Recorded::New {
+        let mut held = WriteBehind::default();
+        let recorded = record_in(&mut tx, &mut held, commerce, source).await?;
+        if let Recorded::New(_) = recorded {
+            held.write(&mut tx).await?;
             tx.commit().await?;
         } else {
             tx.rollback().await?;
@@ -318,28 +335,34 @@ impl Ingest {
     /// One round of [`Ingest::settle`] in one transaction.
     async fn next(&self, tenant: &TenantId) -> Result<Next, StoreError> {
         let mut tx = self.store.pool().begin().await?;
-        let next = self.next_in(&mut tx, tenant).await?;
+        let mut held = WriteBehind::default();
+        let next = self.next_in(&mut tx, &mut held, tenant, false).await?;
+        held.write(&mut tx).await?;
         tx.commit().await?;
         Ok(next)
     }
 
-    /// One round of [`Ingest::settle`] in the caller's transaction.
+    /// One round of [`Ingest::settle`] in the caller's transaction;
+    /// `unparked`: the caller knows the tenant is not parked (else the
+    /// parking row is read).
     async fn next_in(
         &self,
         tx: &mut Transaction<'static, Any>,
+        held: &mut WriteBehind,
         tenant: &TenantId,
+        unparked: bool,
     ) -> Result<Next, StoreError> {
-        if parking::parked(tx, tenant).await?.is_some() {
+        if !unparked && parking::parked(tx, tenant).await?.is_some() {
             return Ok(Next::Blocked);
         }
-        let (desired, provisioned) = tenant_states::load(tx, tenant).await?;
+        let (desired, provisioned) = held.states.load(tx, tenant).await?;
         if let (Some(plan), Some(trigger)) = (
             reconcile(&desired, &provisioned),
             desired.last_accepted.as_ref(),
         ) {
             let (saga, started) = SagaState::start(plan.kind, trigger, plan.spec);
             if sagas::insert(tx, &saga).await? {
-                outbox::enqueue(tx, &saga, vec![started]).await?;
+                held.outbox.push(&saga, vec![started]);
                 return Ok(Next::Saga(Box::new(saga)));
             }
             // Planned before from the same trigger: resume it if it is
@@ -351,12 +374,13 @@ impl Ingest {
                 return Ok(Next::Saga(Box::new(existing)));
             }
         }
-        self.release_next(tx, tenant).await
+        self.release_next(tx, held, tenant).await
     }
 
     async fn release_next(
         &self,
         tx: &mut Transaction<'static, Any>,
+        held: &mut WriteBehind,
         tenant: &TenantId,
     ) -> Result<Next, StoreError> {
         let Some(next) = parking::next_waiting(tx, tenant).await? else {
@@ -386,7 +410,7 @@ impl Ingest {
             return Ok(Next::Blocked);
         }
         parking::set_state(tx, &event_id, "processed").await?;
-        release(tx, &next).await?;
+        release(tx, held, &next).await?;
         Ok(Next::Released)
     }
 
@@ -419,8 +443,8 @@ impl Ingest {
 /// What [`record_in`] did with a commerce event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Recorded {
-    /// Recorded (as processed, stale or waiting).
-    New,
+    /// Recorded: released (processed), stale or waiting.
+    New(Admission),
     /// Already processed: a redelivery, nothing written.
     Duplicate,
     /// Its event id was already used by a *different* event (another tenant,
@@ -434,6 +458,7 @@ enum Recorded {
 /// (step 2). Only [`Recorded::New`] wrote anything.
 async fn record_in(
     tx: &mut Transaction<'static, Any>,
+    held: &mut WriteBehind,
     commerce: &CommerceRecord,
     source: &Source<'_>,
 ) -> Result<Recorded, StoreError> {
@@ -455,7 +480,8 @@ async fn record_in(
         tracing::debug!(event_id = %env.event_id, "Duplicate commerce event ignored.");
         return Ok(Recorded::Duplicate);
     }
-    match parking::admit(tx, commerce).await? {
+    let admission = parking::admit(tx, commerce).await?;
+    match admission {
         Admission::Stale => {
             tracing::warn!(tenant_id = %env.tenant_id, sequence = env.sequence,
                 "Stale commerce event recorded without effect.");
@@ -468,10 +494,10 @@ async fn record_in(
         }
         Admission::Release => {
             inbox::append(tx, commerce, source, "processed").await?;
-            release(tx, commerce).await?;
+            release(tx, held, commerce).await?;
         }
     }
-    Ok(Recorded::New)
+    Ok(Recorded::New(admission))
 }
 
 /// Rounds of [`Ingest::settle`] before giving up on a tenant that does not
@@ -520,16 +546,18 @@ enum Next {
 /// rejection.
 async fn release(
     tx: &mut Transaction<'static, Any>,
+    held: &mut WriteBehind,
     commerce: &CommerceRecord,
 ) -> Result<(), StoreError> {
     let env = &commerce.envelope;
     parking::advance(tx, &env.tenant_id, env.sequence).await?;
-    let (mut desired, provisioned) = tenant_states::load(tx, &env.tenant_id).await?;
+    let (mut desired, provisioned) = held.states.load(tx, &env.tenant_id).await?;
     if let Err(rejection) = desired.apply(commerce) {
         tracing::warn!(event_id = %env.event_id, reason = %rejection.reason, "Commerce event rejected.");
         inbox::reject(tx, commerce, &rejection.reason).await?;
     }
-    tenant_states::save(tx, &env.tenant_id, &desired, &provisioned).await
+    held.states.save(&env.tenant_id, desired, provisioned);
+    Ok(())
 }
 
 /// `dlq.reason`: `<code>: <detail>` (`invalid: seats: must be between …`).

@@ -4,8 +4,9 @@
 //! `tenantry sagas retry|skip <tenant>` writes the request on the parked
 //! tenant's row; the consumer loop takes it and hands it to the tenant's
 //! worker, where [`carry_out_one`] performs it: retry runs the failed saga
-//! again (then releases the waiting events in order), skip leaves it behind
-//! and releases them (case D4).
+//! again (then releases the waiting events in order), skip gives up the
+//! change it was making and releases them (case D4,
+//! [`parking::skip`]).
 
 use crate::ingest::{Ingest, ShuttingDown};
 use crate::runner::Interrupted;
@@ -45,12 +46,16 @@ pub async fn carry_out_one(
                 "Nothing to retry for a sequence gap; skip it to give up the missing events.");
             return Ok(());
         }
-        (OperatorAction::Skip, _) => {
-            if let Err(error) = parking::skip(pool, tenant).await {
+        (OperatorAction::Skip, _) => match parking::skip(pool, tenant).await {
+            Ok(given_up) => {
+                tracing::info!(tenant_id = %tenant, given_up = given_up.as_deref().unwrap_or("-"),
+                    "Parked tenant skipped.");
+            }
+            Err(error) => {
                 tracing::warn!(%error, "Skip not persisted; the operator can ask again.");
                 return Ok(());
             }
-        }
+        },
     }
     ingest.settle(tenant, shutdown).await
 }

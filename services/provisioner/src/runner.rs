@@ -17,7 +17,8 @@ use std::time::Duration;
 use tenantry_sagas::{SagaAction, SagaState, SagaStatus, StepEffects, StepError, StepPolicy};
 use tenantry_schemas::{CommerceEvent, ProvisioningEvent};
 use tenantry_store::parking::{self, ParkKind};
-use tenantry_store::{Store, StoreError, outbox, sagas, tenant_states};
+use tenantry_store::tenant_states::WriteBehind;
+use tenantry_store::{Store, StoreError, sagas};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -245,10 +246,15 @@ impl SagaRunner {
             *saga = before;
             return Ok(false);
         };
-        match self
-            .stage_transition(&mut tx, saga, before.version, events)
+        let mut held = WriteBehind::default();
+        let staged = match self
+            .stage_transition(&mut tx, &mut held, saga, before.version, events)
             .await
         {
+            Ok(()) => held.write(&mut tx).await,
+            Err(error) => Err(error),
+        };
+        match staged {
             Ok(()) => {}
             Err(StoreError::Stale(reason)) => {
                 tracing::warn!(saga_id = %saga.saga_id, %reason, "Saga changed by another runner; stopping.");
@@ -311,6 +317,7 @@ impl SagaRunner {
     pub async fn complete_in(
         &self,
         tx: &mut Transaction<'static, Any>,
+        held: &mut WriteBehind,
         saga: &mut SagaState,
     ) -> Result<bool, StoreError> {
         // Known before any step runs: a saga with a step outside the store
@@ -332,7 +339,8 @@ impl SagaRunner {
         if saga.next_action() != SagaAction::Done || saga.status != SagaStatus::Completed {
             return Ok(false);
         }
-        self.stage_transition(tx, saga, expected, events).await?;
+        self.stage_transition(tx, held, saga, expected, events)
+            .await?;
         tracing::info!(saga_id = %saga.saga_id, tenant_id = %saga.tenant_id,
             status = saga.status.as_str(), "Saga finished.");
         Ok(true)
@@ -404,28 +412,33 @@ impl SagaRunner {
         events: Vec<ProvisioningEvent>,
     ) -> Result<(), StoreError> {
         let mut tx = self.store.pool().begin().await?;
-        self.stage_transition(&mut tx, saga, expected_version, events)
+        let mut held = WriteBehind::default();
+        self.stage_transition(&mut tx, &mut held, saga, expected_version, events)
             .await?;
+        held.write(&mut tx).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Writes a transition into `tx`: compare-and-set of the saga, its outbox
-    /// rows, the provisioned state when it completed, parking when it failed.
+    /// Writes a transition into `tx`: compare-and-set of the saga, and
+    /// parking when it failed; its outbox rows and (when it completed) the
+    /// provisioned state go to `held`, which the caller writes before it
+    /// commits.
     async fn stage_transition(
         &self,
         tx: &mut Transaction<'static, Any>,
+        held: &mut WriteBehind,
         saga: &SagaState,
         expected_version: i64,
         events: Vec<ProvisioningEvent>,
     ) -> Result<(), StoreError> {
         sagas::compare_and_set(tx, saga, expected_version).await?;
-        outbox::enqueue(tx, saga, events).await?;
+        held.outbox.push(saga, events);
         if saga.status == SagaStatus::Completed {
             // What the saga did, for the reconciler, in the same transaction.
-            let (desired, mut provisioned) = tenant_states::load(tx, &saga.tenant_id).await?;
+            let (desired, mut provisioned) = held.states.load(tx, &saga.tenant_id).await?;
             provisioned.apply_completed(saga);
-            tenant_states::save(tx, &saga.tenant_id, &desired, &provisioned).await?;
+            held.states.save(&saga.tenant_id, desired, provisioned);
         }
         if matches!(
             saga.status,
