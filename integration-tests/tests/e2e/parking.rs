@@ -315,7 +315,7 @@ async fn skipping_a_failed_creation_gives_it_up_and_a_new_creation_provisions() 
     .await;
     let shown = stack.cli(&["sagas", "show", "t5"]).await;
     assert!(
-        shown.contains("rejected: sequence 1 tenant_created: skipped by an operator: tenant creation (sequence 1) given up; the saga failed: site host acme.tenantry.test is taken"),
+        shown.contains("rejected: sequence 1 tenant_created: skipped by an operator: tenant creation (sequence 1) given up; the saga failed: step 2 create_site: site host acme.tenantry.test is taken"),
         "{shown}"
     );
     assert!(
