@@ -19,6 +19,15 @@ pub enum StoreError {
     /// The database is unreachable or failed; retrying may succeed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// No connection could be opened to the database at `url` (password
+    /// masked) when connecting; retrying may succeed.
+    #[error("database {url} is unreachable: {reason}")]
+    Unreachable {
+        /// The URL, with any password replaced by `***`.
+        url: String,
+        /// The driver's reason (connection refused, unknown database, …).
+        reason: String,
+    },
     /// A stored document does not parse.
     #[error("corrupt stored document: {0}")]
     Corrupt(String),
@@ -34,6 +43,21 @@ pub enum StoreError {
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
         StoreError::Corrupt(e.to_string())
+    }
+}
+
+/// `url` with the password of its user info, if any, replaced by `***`
+/// (`postgres://app:***@db:5432/tenantry`), for error messages and logs.
+fn masked(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((userinfo, host)) if !userinfo.contains('/') => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
     }
 }
 
@@ -58,8 +82,9 @@ impl Store {
     /// SQLite runs in WAL mode with a 5 s busy timeout so the embedded
     /// services can share a file; PostgreSQL gets `max_connections` connections.
     ///
-    /// Errors: [`StoreError::Database`] when the database is unreachable or a
-    /// migration fails.
+    /// Errors: [`StoreError::Unreachable`] naming the URL and the driver's
+    /// reason when no connection opens within 10 s; [`StoreError::Database`]
+    /// when a migration fails.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -90,7 +115,31 @@ impl Store {
                 })
             })
             .connect(&url)
-            .await?;
+            .await;
+        let pool = match pool {
+            Ok(pool) => pool,
+            Err(error) => {
+                // A pool that timed out hides why; one direct connection tells.
+                let reason = match error {
+                    sqlx::Error::PoolTimedOut => {
+                        match tokio::time::timeout(
+                            Duration::from_secs(10),
+                            <sqlx::AnyConnection as sqlx::Connection>::connect(&url),
+                        )
+                        .await
+                        {
+                            Ok(Err(cause)) => cause.to_string(),
+                            _ => error.to_string(),
+                        }
+                    }
+                    other => other.to_string(),
+                };
+                return Err(StoreError::Unreachable {
+                    url: masked(&url),
+                    reason,
+                });
+            }
+        };
         let store = Self { pool, backend };
         store.migrate().await?;
         Ok(store)
@@ -116,5 +165,21 @@ impl Store {
     /// The backend.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_are_masked_and_the_rest_kept() {
+        let cases = [
+            ("postgres://app:s3cret@db:5432/t", "postgres://app:***@db:5432/t"),
+            ("postgres://postgres@127.0.0.1:5432/t", "postgres://postgres@127.0.0.1:5432/t"),
+            ("postgres://db/t?user=a@b", "postgres://db/t?user=a@b"),
+            ("sqlite:///tmp/a.db", "sqlite:///tmp/a.db"),
+        ];
+        for (url, want) in cases {
+            assert_eq!(super::masked(url), want, "{url}");
+        }
     }
 }

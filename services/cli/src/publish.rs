@@ -50,8 +50,9 @@ pub enum Kind {
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventInput {
-    /// Tenant id (the record key).
-    #[arg(long = "tenant")]
+    /// Tenant id (the record key); in JSON lines `tenant` or `tenant_id`.
+    #[arg(long = "tenant", visible_alias = "tenant-id")]
+    #[serde(alias = "tenant")]
     pub tenant_id: Option<String>,
     /// Per-tenant commerce sequence: 1 for the tenant's first event, then +1
     /// per event. Events are applied in this order; a gap holds later events.
@@ -369,6 +370,13 @@ mod tests {
         assert_eq!(records.len(), 2);
         assert_eq!(records[0].envelope.sequence, 3);
         assert_eq!(records[1].envelope.sequence, 7);
+    }
+
+    #[test]
+    fn the_tenant_field_has_the_flag_name_too() {
+        let text = "{\"kind\":\"tenant_destroyed\",\"tenant\":\"t1\",\"sequence\":3}\n";
+        let records = parse_batch(text).unwrap();
+        assert_eq!(records[0].envelope.tenant_id.as_str(), "t1");
     }
 
     #[test]

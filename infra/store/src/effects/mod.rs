@@ -55,7 +55,9 @@ pub struct LocalEffects {
 impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Database(_) => StepError::retryable(e.to_string()),
+            StoreError::Database(_) | StoreError::Unreachable { .. } => {
+                StepError::retryable(e.to_string())
+            }
             other => StepError::permanent(other.to_string()),
         }
     }
