@@ -173,8 +173,14 @@ mod tests {
     #[test]
     fn passwords_are_masked_and_the_rest_kept() {
         let cases = [
-            ("postgres://app:s3cret@db:5432/t", "postgres://app:***@db:5432/t"),
-            ("postgres://postgres@127.0.0.1:5432/t", "postgres://postgres@127.0.0.1:5432/t"),
+            (
+                "postgres://app:s3cret@db:5432/t",
+                "postgres://app:***@db:5432/t",
+            ),
+            (
+                "postgres://postgres@127.0.0.1:5432/t",
+                "postgres://postgres@127.0.0.1:5432/t",
+            ),
             ("postgres://db/t?user=a@b", "postgres://db/t?user=a@b"),
             ("sqlite:///tmp/a.db", "sqlite:///tmp/a.db"),
         ];

@@ -235,8 +235,12 @@ pub fn parse_batch(text: &str) -> anyhow::Result<Vec<CommerceRecord>> {
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        let parsed = serde_json::from_str::<EventInput>(trimmed)
-            .map_err(|e| e.to_string())
+        let mut json = serde_json::Deserializer::from_str(trimmed);
+        let parsed = serde_path_to_error::deserialize::<_, EventInput>(&mut json)
+            .map_err(|e| match e.path().to_string().as_str() {
+                "." => e.into_inner().to_string(),
+                field => format!("{field}: {}", e.into_inner()),
+            })
             .and_then(|input| {
                 let kind = input
                     .kind
@@ -344,7 +348,7 @@ mod tests {
             (r#"{"tenant_id":"t1"}"#, Some("line 1: kind: is required")),
             (
                 r#"{"kind":"tenant_destroyed","tenant_id":"t1","colour":"red"}"#,
-                Some("line 1: unknown field `colour`"),
+                Some("line 1: colour: unknown field `colour`"),
             ),
             (
                 r#"{"kind":"tenant_created","tenant_id":"t1","sequence":1,"site":"a","owner_email":"o@a.test","country":"DE","residency_pin":"mars"}"#,
@@ -377,6 +381,16 @@ mod tests {
         let text = "{\"kind\":\"tenant_destroyed\",\"tenant\":\"t1\",\"sequence\":3}\n";
         let records = parse_batch(text).unwrap();
         assert_eq!(records[0].envelope.tenant_id.as_str(), "t1");
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_its_field() {
+        let text = "{\"kind\":\"tenant_destroyed\",\"tenant_id\":\"t1\",\"sequence\":\"three\"}\n";
+        let message = parse_batch(text).unwrap_err().to_string();
+        assert!(
+            message.starts_with("line 1: sequence: invalid type: string"),
+            "{message}"
+        );
     }
 
     #[test]

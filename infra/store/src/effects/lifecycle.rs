@@ -13,6 +13,14 @@ use crate::store::{StoreError, now_ms};
 use tenantry_sagas::saga::{ProductSpec, detail};
 use tenantry_sagas::{SagaState, Step, StepError, StepOutput};
 
+/// `ms` (Unix epoch milliseconds) as RFC 3339 UTC, to the second
+/// (`2026-12-29T21:00:00Z`).
+fn rfc3339_ms(ms: i64) -> String {
+    let at =
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
 /// Fails step 2 when `host` was released by another tenant and is still in
 /// quarantine.
 pub(super) async fn check_quarantine(
@@ -29,7 +37,8 @@ pub(super) async fn check_quarantine(
     match row {
         Some((previous, until)) if previous != tenant && until > now_ms() => {
             Err(StepError::permanent(format!(
-                "site host {host} was released by destroyed tenant {previous} and is in quarantine until {until} (Unix ms)"
+                "site host {host} was released by destroyed tenant {previous} and is in quarantine until {}",
+                rfc3339_ms(until)
             )))
         }
         Some(_) => {
@@ -502,4 +511,13 @@ pub(super) async fn undo(
     }
     tx.commit().await.map_err(StoreError::from)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn quarantine_ends_are_shown_as_rfc3339() {
+        assert_eq!(super::rfc3339_ms(1_800_000_000_123), "2027-01-15T08:00:00Z");
+        assert_eq!(super::rfc3339_ms(-5), "1970-01-01T00:00:00Z");
+    }
 }
