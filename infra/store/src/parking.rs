@@ -124,12 +124,20 @@ pub async fn parked(
 pub async fn admit(tx: &mut Tx, record: &CommerceRecord) -> Result<Admission, StoreError> {
     let tenant = &record.envelope.tenant_id;
     let sequence = record.envelope.sequence;
-    let last = cursor(tx, tenant).await?;
+    // The cursor and the parking row in one round trip.
+    let (last, parked): (Option<i64>, Option<String>) = sqlx::query_as(
+        "SELECT (SELECT last_sequence FROM tenant_cursors WHERE tenant_id = $1), \
+         (SELECT kind FROM parked_tenants WHERE tenant_id = $1)",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    let last = last.unwrap_or(0);
     if sequence <= last {
         return Ok(Admission::Stale);
     }
-    match parked(tx, tenant).await? {
-        Some((kind, _)) if kind == ParkKind::SequenceGap.as_str() && sequence == last + 1 => {
+    match parked {
+        Some(kind) if kind == ParkKind::SequenceGap.as_str() && sequence == last + 1 => {
             unpark(tx, tenant).await?;
             Ok(Admission::Release)
         }

@@ -177,7 +177,9 @@ impl LocalEffects {
                 let product = product_of(saga)?.product.as_str();
                 check_residency(&mut tx, saga).await?;
                 let name = database_name(tenant, product);
-                let (shard, name) = self.place_database(&mut tx, tenant, product, &name).await?;
+                let (shard, name) = self
+                    .place_database(&mut tx, tenant, product, &name, placed_region(saga))
+                    .await?;
                 let output = out(&[(detail::SHARD, shard), (detail::DATABASE, name.clone())]);
                 record_effect(&mut tx, key, &output).await?;
                 let output = Self::commit(tx, output).await?;
@@ -258,6 +260,7 @@ impl LocalEffects {
         tenant: &str,
         product: &str,
         name: &str,
+        region: Option<&str>,
     ) -> Result<(String, String), StepError> {
         let existing: Option<(String, String)> = sqlx::query_as(
             "SELECT shard_id, database_name FROM product_databases WHERE tenant_id = $1 AND product = $2",
@@ -266,7 +269,10 @@ impl LocalEffects {
         if let Some(found) = existing {
             return Ok(found);
         }
-        let (region, _) = placement(tx, tenant).await?;
+        let region = match region {
+            Some(region) => region.to_owned(),
+            None => placement(tx, tenant).await?.0,
+        };
         let shard = self.take_shard(tx, &region).await?;
         exec(tx, "INSERT INTO product_databases (tenant_id, product, shard_id, database_name) VALUES ($1, $2, $3, $4)",
             &[tenant, product, &shard, name]).await?;
@@ -519,10 +525,28 @@ pub(crate) async fn exec(tx: &mut Tx, sql: &str, params: &[&str]) -> Result<(), 
 /// Data residency fails closed: a pinned tenant's step never acts in another
 /// region than its pin (issue #4; seed, "Data residency").
 async fn check_residency(tx: &mut Tx, saga: &SagaState) -> Result<(), StepError> {
+    if saga.spec.tenant.residency_pin.is_none() {
+        return Ok(());
+    }
+    let (region, _) = placement(tx, saga.tenant_id.as_str()).await?;
+    residency_guard(saga, &region)
+}
+
+/// The region step 3 (`place_region`) of `saga` recorded, when it ran: a
+/// saga's later steps act where it placed the tenant (one saga per tenant
+/// runs at a time, so the placement cannot change under it).
+fn placed_region(saga: &SagaState) -> Option<&str> {
+    saga.results
+        .get(&Step::PlaceRegion)
+        .and_then(|output| output.get(detail::REGION))
+        .map(String::as_str)
+}
+
+/// Fails when `saga`'s tenant is pinned to a region other than `region`.
+fn residency_guard(saga: &SagaState, region: &str) -> Result<(), StepError> {
     let Some(pin) = saga.spec.tenant.residency_pin else {
         return Ok(());
     };
-    let (region, _) = placement(tx, saga.tenant_id.as_str()).await?;
     if region == pin.as_str() {
         Ok(())
     } else {

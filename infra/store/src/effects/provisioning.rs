@@ -3,7 +3,10 @@
 //! `LocalEffects::run` commits it with the step's idempotency key, the saga
 //! runner commits several steps in it with the saga's state and outbox rows.
 
-use super::{LocalEffects, Tx, check_residency, exec, lifecycle, out, placement, product_of};
+use super::{
+    LocalEffects, Tx, check_residency, exec, lifecycle, out, placed_region, placement, product_of,
+    residency_guard,
+};
 use crate::product_db::database_name;
 use crate::store::StoreError;
 use std::collections::BTreeSet;
@@ -50,14 +53,26 @@ pub(super) async fn run_in(
             let site = saga.spec.tenant.site.as_str();
             let host = format!("{site}.{}", effects.config.site_domain);
             lifecycle::check_quarantine(tx, &host, tenant).await?;
-            exec(tx, "INSERT INTO sites (host, tenant_id, site) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                &[&host, tenant, site]).await?;
-            let owner: Option<(String,)> =
-                sqlx::query_as("SELECT tenant_id FROM sites WHERE host = $1")
+            // The host is this tenant's when the insert took it; only a
+            // conflict (a redelivery, the host or a site taken) needs a look.
+            let inserted: Option<(String,)> = sqlx::query_as(
+                "INSERT INTO sites (host, tenant_id, site) VALUES ($1, $2, $3) \
+                 ON CONFLICT DO NOTHING RETURNING tenant_id",
+            )
+            .bind(&host)
+            .bind(tenant)
+            .bind(site)
+            .fetch_optional(&mut **tx)
+            .await
+            .map_err(StoreError::from)?;
+            let owner = match inserted {
+                Some(owner) => Some(owner),
+                None => sqlx::query_as("SELECT tenant_id FROM sites WHERE host = $1")
                     .bind(&host)
                     .fetch_optional(&mut **tx)
                     .await
-                    .map_err(StoreError::from)?;
+                    .map_err(StoreError::from)?,
+            };
             match owner {
                 Some((t,)) if t == tenant => out(&[(detail::HOST, host)]),
                 Some((other,)) => {
@@ -93,18 +108,23 @@ pub(super) async fn run_in(
         (Step::PlaceRegion, SagaKind::ProvisionTenant) => {
             let t = &saga.spec.tenant;
             let (region, pinned) = place(&t.country, t.residency_pin);
-            sqlx::query(
+            // A first placement is the one just chosen; a redelivery (or a
+            // move since) keeps the stored one.
+            let inserted: Option<(String, i64)> = sqlx::query_as(
                 "INSERT INTO placements (tenant_id, region, pinned) VALUES ($1, $2, $3) \
-                ON CONFLICT (tenant_id) DO NOTHING",
+                ON CONFLICT (tenant_id) DO NOTHING RETURNING region, pinned",
             )
             .bind(tenant)
             .bind(region.as_str())
             .bind(i64::from(pinned))
-            .execute(&mut **tx)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(StoreError::from)?;
-            check_residency(tx, saga).await?;
-            let (region, pinned) = placement(tx, tenant).await?;
+            let (region, pinned) = match inserted {
+                Some((region, pinned)) => (region, pinned != 0),
+                None => placement(tx, tenant).await?,
+            };
+            residency_guard(saga, &region)?;
             out(&[
                 (detail::REGION, region),
                 (detail::PINNED, pinned.to_string()),
@@ -169,15 +189,20 @@ pub(super) async fn run_in(
             };
             exec(tx, "INSERT INTO identity_groups (tenant_id, group_name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 &[tenant, &group]).await?;
+            // One statement for the group's permissions: `($1, $2, $3), ($1, $2, $4)`.
+            let values: Vec<String> = (0..permissions.len())
+                .map(|i| format!("($1, $2, ${})", i + 3))
+                .collect();
+            let sql = format!(
+                "INSERT INTO identity_group_permissions (tenant_id, group_name, permission) \
+                 VALUES {} ON CONFLICT DO NOTHING",
+                values.join(", ")
+            );
+            let mut insert = sqlx::query(&sql).bind(tenant).bind(&group);
             for permission in &permissions {
-                exec(
-                    tx,
-                    "INSERT INTO identity_group_permissions (tenant_id, group_name, permission) \
-                    VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
-                    &[tenant, &group, permission],
-                )
-                .await?;
+                insert = insert.bind(permission);
             }
+            insert.execute(&mut **tx).await.map_err(StoreError::from)?;
             exec(
                 tx,
                 "INSERT INTO identity_group_members (tenant_id, group_name, user_id) \
@@ -218,7 +243,9 @@ pub(super) async fn run_in(
             let product = product_of(saga)?.product.as_str();
             check_residency(tx, saga).await?;
             let name = database_name(tenant, product);
-            let (shard, name) = effects.place_database(tx, tenant, product, &name).await?;
+            let (shard, name) = effects
+                .place_database(tx, tenant, product, &name, placed_region(saga))
+                .await?;
             effects.databases.create_in(tx, &name).await?;
             out(&[(detail::SHARD, shard), (detail::DATABASE, name)])
         }
