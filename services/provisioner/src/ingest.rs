@@ -199,9 +199,10 @@ impl Ingest {
         };
         let tenant = &commerce.envelope.tenant_id;
         for _ in 0..MAX_SETTLE_ROUNDS {
-            match self.next_in(tx, held, tenant, unparked).await? {
+            match self.next_in(tx, held, tenant, unparked, true).await? {
+                // Planned and not stored: stored once, as it ends.
                 Next::Saga(mut saga) => {
-                    if !runner.complete_in(tx, held, &mut saga).await? {
+                    if !runner.complete_in(tx, held, &mut saga, false).await? {
                         return Ok(false);
                     }
                 }
@@ -336,7 +337,9 @@ impl Ingest {
     async fn next(&self, tenant: &TenantId) -> Result<Next, StoreError> {
         let mut tx = self.store.pool().begin().await?;
         let mut held = WriteBehind::default();
-        let next = self.next_in(&mut tx, &mut held, tenant, false).await?;
+        let next = self
+            .next_in(&mut tx, &mut held, tenant, false, false)
+            .await?;
         held.write(&mut tx).await?;
         tx.commit().await?;
         Ok(next)
@@ -345,12 +348,20 @@ impl Ingest {
     /// One round of [`Ingest::settle`] in the caller's transaction;
     /// `unparked`: the caller knows the tenant is not parked (else the
     /// parking row is read).
+    ///
+    /// `to_complete`: the caller runs a planned saga to its end in `tx`
+    /// ([`SagaRunner::complete_in`] with `stored: false`), so it is not
+    /// inserted here — it is inserted once, in its final state, one write
+    /// instead of an insert and an update. A saga planned before from the
+    /// same trigger then shows as a conflict on that insert, and the caller
+    /// handles the record on its own path, where the check below runs.
     async fn next_in(
         &self,
         tx: &mut Transaction<'static, Any>,
         held: &mut WriteBehind,
         tenant: &TenantId,
         unparked: bool,
+        to_complete: bool,
     ) -> Result<Next, StoreError> {
         if !unparked && parking::parked(tx, tenant).await?.is_some() {
             return Ok(Next::Blocked);
@@ -361,6 +372,10 @@ impl Ingest {
             desired.last_accepted.as_ref(),
         ) {
             let (saga, started) = SagaState::start(plan.kind, trigger, plan.spec);
+            if to_complete {
+                held.outbox.push(&saga, vec![started]);
+                return Ok(Next::Saga(Box::new(saga)));
+            }
             if sagas::insert(tx, &saga).await? {
                 held.outbox.push(&saga, vec![started]);
                 return Ok(Next::Saga(Box::new(saga)));

@@ -306,6 +306,11 @@ impl SagaRunner {
     /// which commits many records' sagas at once (issue #3, "batching of
     /// database writes per poll").
     ///
+    /// `stored`: whether `saga` is in the saga store already (then its end
+    /// is a compare-and-set on its version); when not, it is inserted in its
+    /// final state, and a saga stored under its id meanwhile (planned before
+    /// from the same trigger) is a conflict: `Ok(false)`.
+    ///
     /// Returns `Ok(false)` when the saga cannot finish here (a step failed,
     /// or one needs a call outside the store): `saga` and `tx` are then in an
     /// unspecified state and the caller must roll back to before the saga and
@@ -319,6 +324,7 @@ impl SagaRunner {
         tx: &mut Transaction<'static, Any>,
         held: &mut WriteBehind,
         saga: &mut SagaState,
+        stored: bool,
     ) -> Result<bool, StoreError> {
         // Known before any step runs: a saga with a step outside the store
         // (an app callback, a lifecycle or move step) does not finish here.
@@ -339,8 +345,14 @@ impl SagaRunner {
         if saga.next_action() != SagaAction::Done || saga.status != SagaStatus::Completed {
             return Ok(false);
         }
-        self.stage_transition(tx, held, saga, expected, events)
-            .await?;
+        if stored {
+            self.stage_transition(tx, held, saga, expected, events)
+                .await?;
+        } else if sagas::insert(tx, saga).await? {
+            Self::stage_effects(held, tx, saga, events).await?;
+        } else {
+            return Ok(false);
+        }
         tracing::info!(saga_id = %saga.saga_id, tenant_id = %saga.tenant_id,
             status = saga.status.as_str(), "Saga finished.");
         Ok(true)
@@ -433,6 +445,17 @@ impl SagaRunner {
         events: Vec<ProvisioningEvent>,
     ) -> Result<(), StoreError> {
         sagas::compare_and_set(tx, saga, expected_version).await?;
+        Self::stage_effects(held, tx, saga, events).await
+    }
+
+    /// What a transition writes besides the saga row: its outbox rows, the
+    /// provisioned state when the saga completed, parking when it failed.
+    async fn stage_effects(
+        held: &mut WriteBehind,
+        tx: &mut Transaction<'static, Any>,
+        saga: &SagaState,
+        events: Vec<ProvisioningEvent>,
+    ) -> Result<(), StoreError> {
         held.outbox.push(saga, events);
         if saga.status == SagaStatus::Completed {
             // What the saga did, for the reconciler, in the same transaction.
