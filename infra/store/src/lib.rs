@@ -29,4 +29,4 @@ pub mod tenant_states;
 pub use contexts::ContextStore;
 pub use effects::{EffectsConfig, LocalEffects, Retention};
 pub use product_db::ProductDatabases;
-pub use store::{Backend, Store, StoreError, now_ms};
+pub use store::{Backend, Store, StoreError, masked, now_ms};

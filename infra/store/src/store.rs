@@ -48,7 +48,7 @@ impl From<serde_json::Error> for StoreError {
 
 /// `url` with the password of its user info, if any, replaced by `***`
 /// (`postgres://app:***@db:5432/tenantry`), for error messages and logs.
-fn masked(url: &str) -> String {
+pub fn masked(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
@@ -84,7 +84,8 @@ impl Store {
     ///
     /// Errors: [`StoreError::Unreachable`] naming the URL and the driver's
     /// reason when no connection opens within 10 s; [`StoreError::Database`]
-    /// when a migration fails.
+    /// when the server refuses the connection (its SQLSTATE says why: `3D000`
+    /// no such database, class `28` credentials) or a migration fails.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
         install_default_drivers();
         let backend = if url.starts_with("sqlite:") {
@@ -118,6 +119,9 @@ impl Store {
             .await;
         let pool = match pool {
             Ok(pool) => pool,
+            // The server answered (unknown database, bad credentials): its
+            // SQLSTATE tells the caller whether waiting can help.
+            Err(error @ sqlx::Error::Database(_)) => return Err(StoreError::Database(error)),
             Err(error) => {
                 // A pool that timed out hides why; one direct connection tells.
                 let reason = match error {

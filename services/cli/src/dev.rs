@@ -106,6 +106,10 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
         settings.bootstrap
     );
     println!("  curl {api}/v1/tenants/t9/context");
+    println!(
+        "  tenantry --bootstrap {} --database-url {} sagas show t9   # and sagas list, dlq list",
+        settings.bootstrap, settings.database_url
+    );
 
     if args.demo {
         demo(&settings, &ContextStore::new(context_store), &shutdown).await?;

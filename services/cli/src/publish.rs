@@ -237,9 +237,16 @@ pub fn parse_batch(text: &str) -> anyhow::Result<Vec<CommerceRecord>> {
         }
         let mut json = serde_json::Deserializer::from_str(trimmed);
         let parsed = serde_path_to_error::deserialize::<_, EventInput>(&mut json)
-            .map_err(|e| match e.path().to_string().as_str() {
-                "." => e.into_inner().to_string(),
-                field => format!("{field}: {}", e.into_inner()),
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if inner.is_syntax() || inner.is_eof() {
+                    format!("not a JSON object: {inner}")
+                } else if path == "." {
+                    inner.to_string()
+                } else {
+                    format!("{path}: {inner}")
+                }
             })
             .and_then(|input| {
                 let kind = input
@@ -381,6 +388,17 @@ mod tests {
         let text = "{\"kind\":\"tenant_destroyed\",\"tenant\":\"t1\",\"sequence\":3}\n";
         let records = parse_batch(text).unwrap();
         assert_eq!(records[0].envelope.tenant_id.as_str(), "t1");
+    }
+
+    #[test]
+    fn a_line_that_is_not_json_says_so() {
+        let message = parse_batch("kind=tenant_destroyed\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            message.starts_with("line 1: not a JSON object: expected value"),
+            "{message}"
+        );
     }
 
     #[test]

@@ -92,7 +92,8 @@ pub struct Settings {
         long,
         global = true,
         env = "TENANTRY_SHARD_CAPACITY",
-        default_value_t = 500
+        default_value_t = 500,
+        value_parser = clap::value_parser!(i64).range(1..)
     )]
     pub shard_capacity: i64,
     /// Seconds a destroyed tenant's site host stays unusable (default 30 days).
@@ -100,7 +101,8 @@ pub struct Settings {
         long,
         global = true,
         env = "TENANTRY_HOST_QUARANTINE_SECS",
-        default_value_t = 2_592_000
+        default_value_t = 2_592_000,
+        value_parser = clap::value_parser!(i64).range(0..)
     )]
     pub host_quarantine_secs: i64,
     /// Keep a deactivated product's database (renamed archived_<name>) instead of dropping it after its snapshot.
@@ -121,7 +123,8 @@ pub struct Settings {
         value_parser = ["local", "kms"])]
     pub key_service: String,
     /// Provisioner workers: tenants handled in parallel (a tenant's events stay in order on one worker).
-    #[arg(long, global = true, env = "TENANTRY_WORKERS", default_value_t = 16)]
+    #[arg(long, global = true, env = "TENANTRY_WORKERS", default_value_t = 16,
+        value_parser = clap::builder::ValueParser::new(clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..=1024), usize::from)))]
     pub workers: usize,
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `tenantry_provisioner=debug`.
     #[arg(long, global = true, env = "TENANTRY_LOG")]

@@ -232,11 +232,14 @@ pub async fn connect_store(
         match Store::connect(url, max_connections).await {
             Ok(store) => return Ok(store),
             Err(error) if is_permanent(&error) => {
-                anyhow::bail!("database {}: {error}", redact(url));
+                anyhow::bail!("database {}: {error}", tenantry_store::masked(url));
             }
             Err(error) => {
                 let Some(delay) = delays.next() else {
-                    anyhow::bail!("database {} unreachable: {error}", redact(url));
+                    match error {
+                        StoreError::Unreachable { .. } => anyhow::bail!("{error}"),
+                        _ => anyhow::bail!("database {}: {error}", tenantry_store::masked(url)),
+                    }
                 };
                 tracing::warn!(%error, "Database unreachable; retrying.");
                 tokio::select! {
@@ -268,14 +271,4 @@ pub(crate) fn backoff() -> impl Iterator<Item = Duration> {
         .with_max_times(10)
         .with_jitter()
         .build()
-}
-
-fn redact(url: &str) -> String {
-    match url.split_once('@') {
-        Some((scheme_user, host)) => {
-            let scheme = scheme_user.split("//").next().unwrap_or("");
-            format!("{scheme}//***@{host}")
-        }
-        None => url.to_owned(),
-    }
 }
