@@ -70,9 +70,10 @@ pub async fn dead_letter(
         .await?;
     tracing::warn!(
         messaging.destination.name = dlq_topic,
-        messaging.source.name = record.topic.as_str(),
-        messaging.destination.partition.id = record.partition,
-        messaging.kafka.offset = record.offset,
+        // Where the record came from, under its header names.
+        dlq.source.topic = record.topic.as_str(),
+        dlq.source.partition = record.partition,
+        dlq.source.offset = record.offset,
         reason,
         "Record sent to the dead-letter topic."
     );
