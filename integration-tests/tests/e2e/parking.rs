@@ -6,31 +6,40 @@
 use crate::support::{Stack, wait_for, wait_for_product};
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry() {
-    let stack = Stack::start().await;
+/// `t1` active on site `acme`; then `tenant`, asking for the same site, is
+/// created (its saga fails permanently: the host is taken) and gets a
+/// `product_activated` of jira with `seats` at sequence 2.
+async fn second_tenant_on_a_taken_site(stack: &Stack, tenant: &str, seats: &str) {
     stack.create_tenant("t1", "acme", "a@acme.test", "DE").await;
     wait_for(Duration::from_secs(60), "t1 active", || async {
         let (_, body) = stack.get("/v1/tenants/t1/context").await;
         (body["status"] == "active").then_some(())
     })
     .await;
-    // t4 asks for the same site name: its tenant saga fails permanently.
-    stack.create_tenant("t4", "acme", "b@acme.test", "FR").await;
+    stack
+        .create_tenant(tenant, "acme", "b@acme.test", "FR")
+        .await;
     stack
         .cli(&[
             "publish",
             "product_activated",
             "--tenant",
-            "t4",
+            tenant,
             "--sequence",
             "2",
             "--product",
             "jira",
             "--seats",
-            "10",
+            seats,
         ])
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry() {
+    let stack = Stack::start().await;
+    // t4 asks for t1's site name: its tenant saga fails permanently.
+    second_tenant_on_a_taken_site(&stack, "t4", "10").await;
     stack
         .cli(&[
             "publish",
@@ -267,27 +276,7 @@ async fn skipping_a_gap_releases_the_waiting_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn skipping_a_failed_creation_gives_it_up_and_a_new_creation_provisions() {
     let stack = Stack::start().await;
-    stack.create_tenant("t1", "acme", "a@acme.test", "DE").await;
-    wait_for(Duration::from_secs(60), "t1 active", || async {
-        let (_, body) = stack.get("/v1/tenants/t1/context").await;
-        (body["status"] == "active").then_some(())
-    })
-    .await;
-    stack.create_tenant("t5", "acme", "b@acme.test", "FR").await;
-    stack
-        .cli(&[
-            "publish",
-            "product_activated",
-            "--tenant",
-            "t5",
-            "--sequence",
-            "2",
-            "--product",
-            "jira",
-            "--seats",
-            "10",
-        ])
-        .await;
+    second_tenant_on_a_taken_site(&stack, "t5", "10").await;
     wait_for(
         Duration::from_secs(30),
         "t5 parked with 1 waiting",

@@ -79,6 +79,19 @@ fn pinned(mut d: DesiredState, region: Region, sequence: i64) -> DesiredState {
 }
 
 /// `p` after a tenant or move saga triggered at `sequence` completed.
+/// The envelope of t1's commerce event at `sequence` (event id = sequence).
+fn trigger(sequence: i64) -> Envelope {
+    Envelope {
+        event_id: uuid::Uuid::from_u128(sequence as u128),
+        tenant_id: TenantId::parse("t1").unwrap(),
+        sequence,
+        occurred_at_ms: MIN_OCCURRED_AT_MS,
+        source: "test".into(),
+        correlation_id: None,
+        causation_id: None,
+    }
+}
+
 fn honoured(mut p: ProvisionedState, sequence: i64) -> ProvisionedState {
     p.pin_sequence = sequence;
     p
@@ -249,15 +262,7 @@ fn every_completed_saga_moves_provisioned_state_to_agreement() {
         false,
     );
     let mut p = provisioned(false, &[(confluence(), false, 5, 3)]);
-    let trigger = Envelope {
-        event_id: uuid::Uuid::from_u128(7),
-        tenant_id: TenantId::parse("t1").unwrap(),
-        sequence: 3,
-        occurred_at_ms: MIN_OCCURRED_AT_MS,
-        source: "test".into(),
-        correlation_id: None,
-        causation_id: None,
-    };
+    let trigger = trigger(3);
     let mut kinds = vec![];
     while let Some(plan) = reconcile(&d, &p) {
         assert!(
@@ -286,15 +291,6 @@ fn every_completed_saga_moves_provisioned_state_to_agreement() {
 #[test]
 fn an_abandoned_saga_is_not_planned_again() {
     use crate::saga::SagaState;
-    let trigger = |sequence| Envelope {
-        event_id: uuid::Uuid::from_u128(sequence as u128),
-        tenant_id: TenantId::parse("t1").unwrap(),
-        sequence,
-        occurred_at_ms: MIN_OCCURRED_AT_MS,
-        source: "test".into(),
-        correlation_id: None,
-        causation_id: None,
-    };
     let cases: Vec<(&str, DesiredState, ProvisionedState, SagaKind)> = vec![
         (
             "tenant creation",
