@@ -118,3 +118,20 @@ pub async fn rejections(
     .fetch_all(pool)
     .await?)
 }
+
+/// A tenant's commerce event stream, by sequence: `(sequence, kind, state)`
+/// with state `processed`, `stale` or `waiting` ([`crate::parking`]).
+///
+/// # Errors
+/// The store's.
+pub async fn stream(
+    pool: &sqlx::AnyPool,
+    tenant_id: &tenantry_schemas::TenantId,
+) -> Result<Vec<(i64, String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT sequence, kind, state FROM tenant_events WHERE tenant_id = $1 ORDER BY sequence",
+    )
+    .bind(tenant_id.as_str())
+    .fetch_all(pool)
+    .await?)
+}

@@ -145,7 +145,8 @@ pub async fn admit(tx: &mut Tx, record: &CommerceRecord) -> Result<Admission, St
         None if sequence == last + 1 => Ok(Admission::Release),
         None => {
             let reason = format!(
-                "sequence gap: waiting for commerce sequence {}, received {sequence}",
+                "sequence gap: waiting for commerce sequence {}, received {sequence} \
+                 (a missing event that was dead-lettered is in `tenantry dlq list`)",
                 last + 1
             );
             park(

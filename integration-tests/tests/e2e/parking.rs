@@ -88,6 +88,13 @@ async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry()
     )
     .await;
     assert!(listed.contains("is taken by tenant t1"), "{listed}");
+    let shown = stack.cli(&["sagas", "show", "t4"]).await;
+    assert!(
+        shown.contains(
+            "events: 1 tenant_created processed, 2 product_activated waiting, 3 licence_updated waiting"
+        ),
+        "{shown}"
+    );
     assert_eq!(
         stack
             .count("SELECT COUNT(*) FROM sagas WHERE tenant_id = 't4'")

@@ -134,7 +134,8 @@ pub enum SagasCommand {
         #[arg(long)]
         parked: bool,
     },
-    /// Show every saga of a tenant, with status, steps done and failure reason.
+    /// Show a tenant's sagas (status, steps done and compensated, failure), its commerce events
+    /// (processed, stale or waiting), rejections and parking.
     Show {
         /// Tenant id.
         tenant: String,
@@ -175,7 +176,10 @@ pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
         SagasCommand::List { parked: false } => {
             let sagas = saga_store::not_completed(store.pool()).await?;
             if sagas.is_empty() {
-                println!("every saga completed");
+                println!(
+                    "no saga unfinished or failed in {}",
+                    tenantry_store::masked(&settings.database_url)
+                );
             }
             for saga in sagas {
                 print_saga(&saga);
@@ -190,6 +194,12 @@ pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
             for saga in sagas {
                 print_saga(&saga);
             }
+            let events: Vec<String> = tenantry_store::inbox::stream(store.pool(), &tenant)
+                .await?
+                .into_iter()
+                .map(|(sequence, kind, state)| format!("{sequence} {kind} {state}"))
+                .collect();
+            println!("events: {}", events.join(", "));
             for (sequence, kind, reason) in
                 tenantry_store::inbox::rejections(store.pool(), &tenant).await?
             {

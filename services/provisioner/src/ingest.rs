@@ -409,7 +409,8 @@ impl Ingest {
         }
         if next.envelope.sequence > last + 1 {
             let reason = format!(
-                "sequence gap: waiting for commerce sequence {}, received {}",
+                "sequence gap: waiting for commerce sequence {}, received {} \
+                 (a missing event that was dead-lettered is in `tenantry dlq list`)",
                 last + 1,
                 next.envelope.sequence
             );
