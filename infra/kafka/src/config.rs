@@ -102,6 +102,9 @@ pub(crate) const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     // A dead worker's partitions move after 10 s (default 45 s); heartbeats every 3 s.
     ("session.timeout.ms", "10000"),
     ("heartbeat.interval.ms", "3000"),
+    // A service started before its topics exist finds them within 10 s instead
+    // of librdkafka's 5-minute default, for one metadata request per 10 s.
+    ("topic.metadata.refresh.interval.ms", "10000"),
 ];
 
 /// Defaults of the group-less reader behind [`read_to_end`](crate::read_to_end).
