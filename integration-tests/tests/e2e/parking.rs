@@ -297,18 +297,13 @@ async fn skipping_a_failed_creation_gives_it_up_and_a_new_creation_provisions() 
     .await;
 
     stack.cli(&["sagas", "skip", "t5"]).await;
-    wait_for(
-        Duration::from_secs(30),
-        "both t5 events rejected",
-        || async {
-            (stack
-                .count("SELECT COUNT(*) FROM rejections WHERE tenant_id = 't5'")
-                .await
-                == 2)
-                .then_some(())
-        },
-    )
-    .await;
+    stack
+        .until(
+            "both t5 events rejected",
+            "SELECT COUNT(*) FROM rejections WHERE tenant_id = 't5'",
+            2,
+        )
+        .await;
     let shown = stack.cli(&["sagas", "show", "t5"]).await;
     assert!(
         shown.contains("rejected: sequence 1 tenant_created: skipped by an operator: tenant creation (sequence 1) given up; the saga failed: step 2 create_site: site host acme.tenantry.test is taken"),
@@ -344,21 +339,19 @@ async fn skipping_a_failed_creation_gives_it_up_and_a_new_creation_provisions() 
             "FR",
         ])
         .await;
-    wait_for(Duration::from_secs(60), "t5 created as acme-five", || async {
-        (stack
-            .count(
-                "SELECT COUNT(*) FROM sites WHERE tenant_id = 't5' AND host = 'acme-five.tenantry.test'",
-            )
-            .await
-            == 1)
-            .then_some(())
-    })
-    .await;
+    stack
+        .until(
+            "t5's new creation completed",
+            "SELECT COUNT(*) FROM sagas WHERE tenant_id = 't5' AND status = 'completed'",
+            1,
+        )
+        .await;
     assert_eq!(
         stack
-            .count("SELECT COUNT(*) FROM sagas WHERE tenant_id = 't5' AND status = 'completed'")
+            .count("SELECT COUNT(*) FROM sites WHERE tenant_id = 't5' AND host = 'acme-five.tenantry.test'")
             .await,
-        1
+        1,
+        "t5 has the site it asked for the second time"
     );
     assert_eq!(stack.count("SELECT COUNT(*) FROM parked_tenants").await, 0);
     stack.stop().await;
