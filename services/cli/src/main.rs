@@ -27,7 +27,21 @@ async fn main() -> std::process::ExitCode {
             } else {
                 message.join(" ")
             };
-            eprintln!("{message} (see tenantry --help)");
+            // The command the error is about, from clap's usage line
+            // (`Usage: tenantry sagas show <TENANT>` → `tenantry sagas show`).
+            let command = rendered
+                .lines()
+                .find_map(|l| l.trim().strip_prefix("Usage:"))
+                .map(|usage| {
+                    usage
+                        .split_whitespace()
+                        .take_while(|w| !w.starts_with(['[', '<', '-']))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                })
+                .filter(|c| !c.is_empty())
+                .unwrap_or_else(|| "tenantry".to_owned());
+            eprintln!("{message} (see {command} --help)");
             return std::process::ExitCode::from(2);
         }
     };
