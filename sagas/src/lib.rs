@@ -20,6 +20,8 @@ pub mod ports;
 pub mod reconciler;
 pub mod saga;
 pub mod steps;
+#[cfg(test)]
+mod test_support;
 
 pub use context::{ProductContext, ProductState, TenantContext, TenantStatus};
 pub use desired::{DesiredState, Goal, Licence, Rejection};

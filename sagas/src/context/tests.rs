@@ -4,17 +4,7 @@ use super::*;
 use tenantry_schemas::*;
 use uuid::Uuid;
 
-fn envelope(sequence: i64) -> Envelope {
-    Envelope {
-        event_id: Uuid::from_u128(sequence as u128),
-        tenant_id: TenantId::parse("t1").unwrap(),
-        sequence,
-        occurred_at_ms: MIN_OCCURRED_AT_MS,
-        source: "test".into(),
-        correlation_id: None,
-        causation_id: None,
-    }
-}
+use crate::test_support::envelope;
 
 fn jira() -> ProductKey {
     ProductKey::parse("jira").unwrap()

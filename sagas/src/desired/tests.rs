@@ -2,19 +2,10 @@
 
 use super::*;
 use tenantry_schemas::*;
-use uuid::Uuid;
 
 fn record(sequence: i64, event: CommerceEvent) -> CommerceRecord {
     CommerceRecord {
-        envelope: Envelope {
-            event_id: Uuid::from_u128(sequence as u128),
-            tenant_id: TenantId::parse("t1").unwrap(),
-            sequence,
-            occurred_at_ms: MIN_OCCURRED_AT_MS,
-            source: "test".into(),
-            correlation_id: None,
-            causation_id: None,
-        },
+        envelope: crate::test_support::envelope(sequence),
         event,
     }
 }

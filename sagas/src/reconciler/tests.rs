@@ -3,6 +3,7 @@
 use super::*;
 use crate::desired::{DesiredProduct, Goal, Licence};
 use crate::saga::TenantSpec;
+use crate::test_support::envelope as trigger;
 use tenantry_schemas::*;
 
 fn jira() -> ProductKey {
@@ -79,19 +80,6 @@ fn pinned(mut d: DesiredState, region: Region, sequence: i64) -> DesiredState {
 }
 
 /// `p` after a tenant or move saga triggered at `sequence` completed.
-/// The envelope of t1's commerce event at `sequence` (event id = sequence).
-fn trigger(sequence: i64) -> Envelope {
-    Envelope {
-        event_id: uuid::Uuid::from_u128(sequence as u128),
-        tenant_id: TenantId::parse("t1").unwrap(),
-        sequence,
-        occurred_at_ms: MIN_OCCURRED_AT_MS,
-        source: "test".into(),
-        correlation_id: None,
-        causation_id: None,
-    }
-}
-
 fn honoured(mut p: ProvisionedState, sequence: i64) -> ProvisionedState {
     p.pin_sequence = sequence;
     p
