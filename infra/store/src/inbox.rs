@@ -86,12 +86,25 @@ pub async fn reject(
     record: &CommerceRecord,
     reason: &str,
 ) -> Result<(), StoreError> {
+    let env = &record.envelope;
+    reject_event(tx, &env.event_id, &env.tenant_id, reason).await
+}
+
+/// Records that the event `event_id` of `tenant_id` was rejected — by a
+/// guard, or given up by an operator's skip — with the reason; the first
+/// reason recorded for an event stays.
+pub async fn reject_event(
+    tx: &mut Transaction<'static, Any>,
+    event_id: &uuid::Uuid,
+    tenant_id: &tenantry_schemas::TenantId,
+    reason: &str,
+) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO rejections (event_id, tenant_id, reason, rejected_at) VALUES ($1, $2, $3, $4) \
          ON CONFLICT (event_id) DO NOTHING",
     )
-    .bind(record.envelope.event_id.to_string())
-    .bind(record.envelope.tenant_id.as_str())
+    .bind(event_id.to_string())
+    .bind(tenant_id.as_str())
     .bind(reason)
     .bind(now_ms())
     .execute(&mut **tx)

@@ -95,7 +95,7 @@ impl Pending {
         for t in &transitions {
             *counts.entry(t.tenant_id.as_str()).or_default() += t.events.len() as i64;
         }
-        let mut next: std::collections::BTreeMap<&str, i64> = Default::default();
+        let mut next: std::collections::BTreeMap<String, i64> = Default::default();
         for (tenant, count) in counts {
             let (last,): (i64,) = sqlx::query_as(
                 "INSERT INTO tenant_sequences (tenant_id, provisioning_seq) VALUES ($1, $2) \
@@ -106,14 +106,13 @@ impl Pending {
             .bind(count)
             .fetch_one(&mut **tx)
             .await?;
-            next.insert(tenant, last - count + 1);
+            next.insert(tenant.to_owned(), last - count + 1);
         }
         let now = now_ms();
         let mut rows = Vec::new();
-        for t in &transitions {
-            let tenant = t.tenant_id.as_str();
-            for (index, event) in t.events.iter().enumerate() {
-                let sequence = next.get_mut(tenant).expect("allocated above");
+        for t in transitions {
+            for (index, event) in t.events.into_iter().enumerate() {
+                let sequence = next.get_mut(t.tenant_id.as_str()).expect("allocated above");
                 let name = format!("{}:{}:{index}", t.saga_id, t.version);
                 let record = ProvisioningRecord {
                     envelope: Envelope {
@@ -125,13 +124,13 @@ impl Pending {
                         correlation_id: Some(t.saga_id.to_string()),
                         causation_id: Some(t.trigger_event_id.to_string()),
                     },
-                    event: event.clone(),
+                    event,
                 };
                 *sequence += 1;
                 rows.push((
                     record.envelope.event_id.to_string(),
-                    tenant,
                     serde_json::to_string(&record)?,
+                    record.envelope.tenant_id,
                 ));
             }
         }
@@ -148,8 +147,12 @@ impl Pending {
                 values.join(", ")
             );
             let mut query = sqlx::query(&sql);
-            for (event_id, tenant, record) in chunk {
-                query = query.bind(event_id).bind(*tenant).bind(record).bind(now);
+            for (event_id, record, tenant) in chunk {
+                query = query
+                    .bind(event_id)
+                    .bind(tenant.as_str())
+                    .bind(record)
+                    .bind(now);
             }
             query.execute(&mut **tx).await?;
         }

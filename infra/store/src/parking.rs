@@ -349,16 +349,8 @@ pub async fn skip(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<String>
             "skipped by an operator: {given_up}; the saga failed: {}",
             saga.failure.as_deref().unwrap_or("(no reason recorded)")
         );
-        sqlx::query(
-            "INSERT INTO rejections (event_id, tenant_id, reason, rejected_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (event_id) DO UPDATE SET reason = excluded.reason, rejected_at = excluded.rejected_at",
-        )
-        .bind(saga.trigger_event_id.to_string())
-        .bind(tenant_id.as_str())
-        .bind(&reason)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
+        // The trigger was accepted, so it has no rejection yet.
+        crate::inbox::reject_event(&mut tx, &saga.trigger_event_id, tenant_id, &reason).await?;
         reason
     } else {
         "the failed saga is not recorded; nothing given up".to_owned()
