@@ -9,6 +9,7 @@
 //!   and the relay's queries.
 //! - [`parking`]: per-tenant release order, stale and held events, parked tenants.
 //! - [`tenant_states`]: desired and provisioned state per tenant (the reconciler's input).
+//! - [`WriteBehind`]: tenant states and outbox rows a transaction writes once, before it commits.
 //! - [`contexts`]: the tenant context store read by edges.
 //! - [`effects`]: the local adapters of the seven provisioning steps.
 //! - [`product_db`]: product databases — a PostgreSQL schema per tenant and
@@ -25,8 +26,10 @@ pub mod product_db;
 pub mod sagas;
 mod store;
 pub mod tenant_states;
+mod write_behind;
 
 pub use contexts::ContextStore;
 pub use effects::{EffectsConfig, LocalEffects, Retention};
 pub use product_db::ProductDatabases;
 pub use store::{Backend, Store, StoreError, masked, now_ms};
+pub use write_behind::WriteBehind;

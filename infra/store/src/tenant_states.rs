@@ -125,25 +125,3 @@ impl Cache {
         Ok(())
     }
 }
-
-/// What a transaction of the provisioner holds back until just before its
-/// commit: tenant states ([`Cache`]) and outbox rows
-/// ([`crate::outbox::Pending`]). [`WriteBehind::write`] stores both.
-#[derive(Debug, Default)]
-pub struct WriteBehind {
-    /// Tenant states read and written in the transaction.
-    pub states: Cache,
-    /// Outbox rows of the transaction's saga transitions.
-    pub outbox: crate::outbox::Pending,
-}
-
-impl WriteBehind {
-    /// Writes the held-back states and outbox rows into `tx`.
-    ///
-    /// # Errors
-    /// The store's; the caller rolls `tx` back.
-    pub async fn write(&mut self, tx: &mut Tx) -> Result<(), StoreError> {
-        self.states.write(tx).await?;
-        self.outbox.write(tx).await
-    }
-}

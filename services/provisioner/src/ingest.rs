@@ -28,8 +28,7 @@ use tenantry_sagas::{SagaState, reconcile};
 use tenantry_schemas::{Codec, CommerceRecord, DecodeError, TenantId};
 use tenantry_store::inbox::{self, Source};
 use tenantry_store::parking::{self, Admission, ParkKind};
-use tenantry_store::tenant_states::WriteBehind;
-use tenantry_store::{Store, StoreError, sagas};
+use tenantry_store::{Store, StoreError, WriteBehind, sagas};
 use tokio_util::sync::CancellationToken;
 
 /// Shutdown was requested while a record was in flight; its offset must not be stored.

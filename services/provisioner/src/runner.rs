@@ -17,8 +17,7 @@ use std::time::Duration;
 use tenantry_sagas::{SagaAction, SagaState, SagaStatus, StepEffects, StepError, StepPolicy};
 use tenantry_schemas::{CommerceEvent, ProvisioningEvent};
 use tenantry_store::parking::{self, ParkKind};
-use tenantry_store::tenant_states::WriteBehind;
-use tenantry_store::{Store, StoreError, sagas};
+use tenantry_store::{Store, StoreError, WriteBehind, sagas};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
