@@ -37,23 +37,6 @@ pub fn tenantry_bin() -> PathBuf {
         .expect("target dir")
 }
 
-/// The tansu broker binary `infra/local/up` builds once:
-/// `TENANTRY_TANSU`, else `$TENANTRY_CACHE/tansu-0.6.0-libsql/bin/tansu`
-/// (`TENANTRY_CACHE` defaults to `$HOME/.cache/tenantry`).
-pub fn tansu_bin() -> PathBuf {
-    if let Ok(path) = std::env::var("TENANTRY_TANSU") {
-        return path.into();
-    }
-    let cache = std::env::var("TENANTRY_CACHE").map_or_else(
-        |_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_else(|_| "/root".into()))
-                .join(".cache/tenantry")
-        },
-        PathBuf::from,
-    );
-    cache.join("tansu-0.6.0-libsql/bin/tansu")
-}
-
 /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read
 /// it, release it). Another process may take it before the caller binds it;
 /// the caller's readiness check then fails with the port in its message.

@@ -1,8 +1,8 @@
 //! A fresh database and fresh topics for every test, so tests run in parallel
-//! against one stack without seeing each other's data.
-//!
-//! Topics are created, never deleted: with tansu 0.6.0 deleting one topic
-//! deletes every topic of the broker (see `infra/local/up`).
+//! against one stack without seeing each other's data. Both are left behind
+//! for a failed test's post-mortem and removed by the next `infra/local/test`
+//! (which matches the names made here: `tenantry_it_<32 hex>`, topics ending
+//! in `-<12 hex>`).
 
 use crate::env::{bootstrap, server_url};
 use sqlx::Connection;

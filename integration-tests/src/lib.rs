@@ -4,11 +4,12 @@
 //! | binary | what it proves |
 //! |---|---|
 //! | `tests/e2e/` | the walking skeleton, CLI, dead letters, parking, dev mode (services in-process) |
-//! | `tests/crash/` | issue #3 "Delivery you can trust": SIGKILL of the provisioner process, broker and database restarts |
+//! | `tests/crash/` | delivery guarantees under fire: provisioner processes SIGKILLed, brokers and the database lost mid-run, a three-broker cluster losing its busiest broker |
 //!
-//! They need the local stack (`infra/local/up`: tansu on `TENANTRY_BOOTSTRAP`,
-//! PostgreSQL on `TENANTRY_DATABASE_URL`) and the `tenantry` binary
-//! (`TENANTRY_BIN`); `infra/local/test` sets all three.
+//! They need the local stack (`infra/local/up`: Apache Kafka on
+//! `TENANTRY_BOOTSTRAP` and its classpath for private brokers, PostgreSQL on
+//! `TENANTRY_DATABASE_URL`) and the `tenantry` binary (`TENANTRY_BIN`);
+//! `infra/local/test` sets all of them.
 //!
 //! | module | owns |
 //! |---|---|
@@ -16,21 +17,22 @@
 //! | [`fresh`] | a fresh PostgreSQL database and fresh, uniquely named topics per test |
 //! | [`wait`] | polling a condition with a deadline (never a bare sleep as an assertion) |
 //! | [`process`] | `tenantry` as a child process: one-shot CLI runs and long-running services with a log file, SIGKILL and SIGTERM |
-//! | [`tansu`] | a private tansu broker on a free port that a test may kill and restart |
+//! | [`kafka`] | private Kafka brokers (one node or a three-node cluster) on free ports that a test may kill and restart |
 //! | [`postgres`] | a private PostgreSQL cluster on a free port that a test may stop and start |
 //! | [`logs`] | a directory per test run for child-process logs, kept when the test fails |
 //!
-//! Rules the helpers keep: topics are never deleted (tansu 0.6.0 deletes every
-//! topic when one is deleted), every child process is killed when its handle
+//! Rules the helpers keep: every child process is killed when its handle
 //! drops, and the shared broker and PostgreSQL server are never stopped —
-//! tests that restart infrastructure start their own.
+//! tests that restart infrastructure start their own. Tests leave their
+//! database and topics behind for a failed run's post-mortem;
+//! `infra/local/test` removes them at the start of the next run.
 
 pub mod env;
 pub mod fresh;
+pub mod kafka;
 pub mod logs;
 pub mod postgres;
 pub mod process;
-pub mod tansu;
 pub mod wait;
 
 pub use env::{DOMAIN, bootstrap, server_url, tenantry_bin};

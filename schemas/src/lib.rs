@@ -7,6 +7,7 @@
 //!   schema per event kind, and the compatibility check between versions.
 //! - [`registry`]: the [`SchemaRegistry`] port, an embedded registry built from the
 //!   repo's `.avsc` files, and a client for the Confluent REST API.
+//! - [`headers`]: the Kafka record headers written beside every value (event id, kind).
 //! - [`codec`]: Confluent wire format (magic byte 0, 4-byte big-endian schema id,
 //!   Avro binary body) for commerce and provisioning records.
 //!
@@ -15,6 +16,7 @@
 pub mod catalog;
 pub mod codec;
 pub mod events;
+pub mod headers;
 pub mod ids;
 pub mod registry;
 pub mod topics;
@@ -22,6 +24,7 @@ pub mod topics;
 pub use catalog::{Catalog, EventSchema, Family};
 pub use codec::{Codec, DecodeError, EncodeError};
 pub use events::*;
+pub use headers::RecordHeaders;
 pub use ids::*;
 pub use registry::{ConfluentRegistry, EmbeddedRegistry, RegistryError, SchemaRegistry};
 pub use topics::Topics;

@@ -1,4 +1,6 @@
-//! [`ensure_topics`]: create missing topics through the Kafka admin API.
+//! Topic administration through the Kafka admin API: [`ensure_topics`] creates
+//! missing topics, [`delete_topics`] removes them, [`partition_leaders`] says which
+//! broker leads each partition.
 
 use std::time::{Duration, Instant};
 
@@ -18,13 +20,14 @@ const ADMIN_TIMEOUT: Duration = Duration::from_secs(30);
 const BROKER_DEFAULT_REPLICATION: i32 = -1;
 
 /// Creates each `(topic, partitions)` that does not exist yet, with the broker's
-/// `default.replication.factor` (replication factor -1, KIP-464; tansu accepts it), then
+/// `default.replication.factor` (replication factor -1, KIP-464), then
 /// waits until every topic is visible in metadata with at least that many partitions,
 /// so a producer or consumer started right after does not race the creation.
 ///
-/// "Already exists" is success, whatever the existing partition count. Used against
-/// tansu, which has no topic auto-creation (notes/local-stack.md); the librdkafka mock
-/// cluster has no admin API — use [`EmbeddedBroker`](crate::EmbeddedBroker) there.
+/// "Already exists" is success, whatever the existing partition count. Tenantry creates
+/// its topics explicitly (the local stack's broker has `auto.create.topics.enable=false`,
+/// so a mistyped name fails); the librdkafka mock cluster has no admin API — use
+/// [`EmbeddedBroker`](crate::EmbeddedBroker) there.
 /// Errors: [`KafkaError::TopicCreation`] when the broker refuses a topic,
 /// [`KafkaError::Timeout`] (transient) after 30 s.
 pub async fn ensure_topics(cfg: &KafkaConfig, topics: &[(&str, i32)]) -> Result<(), KafkaError> {
@@ -107,6 +110,91 @@ fn wait_for_metadata(
                 break;
             }
             std::thread::sleep(Duration::from_millis(100).min(left));
+        }
+    }
+    Ok(())
+}
+
+/// Where one partition's leader is, from the cluster's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionLeader {
+    /// Topic name.
+    pub topic: String,
+    /// Partition number.
+    pub partition: i32,
+    /// `node.id` of the broker leading it; `-1` while it has no leader.
+    pub leader: i32,
+    /// Node ids of its in-sync replicas.
+    pub in_sync: Vec<i32>,
+}
+
+/// The leader and in-sync replicas of every partition of `topics`, asked of the
+/// cluster within 10 s (blocking metadata request, run on tokio's blocking pool).
+/// Fault tests use it to pick the broker whose loss hurts most.
+///
+/// Errors: [`KafkaError::Client`] when the cluster does not answer, or a topic is
+/// unknown (`UnknownTopicOrPartition`).
+pub async fn partition_leaders(
+    cfg: &KafkaConfig,
+    topics: &[&str],
+) -> Result<Vec<PartitionLeader>, KafkaError> {
+    let admin: AdminClient<LogContext> = cfg
+        .client_config(&[])
+        .create_with_context(LogContext)
+        .map_err(|e| KafkaError::client("create admin client", e))?;
+    let topics: Vec<String> = topics.iter().map(|t| (*t).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        let mut leaders = Vec::new();
+        for topic in &topics {
+            let metadata = admin
+                .inner()
+                .fetch_metadata(Some(topic), Timeout::After(Duration::from_secs(10)))
+                .map_err(|e| KafkaError::client("fetch metadata", e))?;
+            for t in metadata.topics() {
+                if let Some(code) = t.error() {
+                    return Err(KafkaError::client(
+                        "fetch metadata",
+                        RdKafkaError::MetadataFetch(code.into()),
+                    ));
+                }
+                leaders.extend(t.partitions().iter().map(|p| PartitionLeader {
+                    topic: t.name().to_owned(),
+                    partition: p.id(),
+                    leader: p.leader(),
+                    in_sync: p.isr().to_vec(),
+                }));
+            }
+        }
+        Ok(leaders)
+    })
+    .await
+    .map_err(|_| KafkaError::client("fetch metadata", RdKafkaError::Canceled))?
+}
+
+/// Deletes `topics` (those that do not exist are skipped) and waits up to 30 s for
+/// the broker's answer; used by `tenantry bench` to remove the topics of its run.
+///
+/// Errors: [`KafkaError::Client`] when the broker does not answer,
+/// [`KafkaError::TopicDeletion`] when it refuses a topic.
+pub async fn delete_topics(cfg: &KafkaConfig, topics: &[&str]) -> Result<(), KafkaError> {
+    if topics.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<LogContext> = cfg
+        .client_config(&[])
+        .create_with_context(LogContext)
+        .map_err(|e| KafkaError::client("create admin client", e))?;
+    let options = AdminOptions::new()
+        .operation_timeout(Some(Timeout::After(ADMIN_TIMEOUT)))
+        .request_timeout(Some(Timeout::After(ADMIN_TIMEOUT)));
+    let results = admin
+        .delete_topics(topics, &options)
+        .await
+        .map_err(|e| KafkaError::client("delete topics", e))?;
+    for result in results {
+        match result {
+            Ok(_) | Err((_, RDKafkaErrorCode::UnknownTopicOrPartition)) => {}
+            Err((topic, code)) => return Err(KafkaError::TopicDeletion { topic, code }),
         }
     }
     Ok(())

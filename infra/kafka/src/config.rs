@@ -23,9 +23,8 @@ pub struct KafkaConfig {
     /// e.g. `tenantry-provisioner`.
     pub client_id: String,
     /// Extra librdkafka properties (`name`, `value`), applied after the role defaults,
-    /// so they win; e.g. `("isolation.level", "read_uncommitted")` for tansu's
-    /// postgres:// engine (notes/local-stack.md). Unknown names fail client creation
-    /// with [`KafkaError::Config`].
+    /// so they win; e.g. `("fetch.wait.max.ms", "100")`. Unknown names fail client
+    /// creation with [`KafkaError::Config`].
     pub overrides: Vec<(String, String)>,
 }
 
@@ -73,9 +72,6 @@ pub(crate) const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     // A send fails (transiently, MessageTimedOut) after 30 s instead of librdkafka's
     // 300 s default, so callers back off and report a broker outage promptly.
     ("message.timeout.ms", "30000"),
-    // batch.num.messages stays at librdkafka's default: only tansu's memory:// engine
-    // misreports offsets of multi-record batches (notes/local-stack.md); the local
-    // stack runs sqlite://. Override it to 1 if you ever point Tenantry at memory://.
 ];
 
 /// Group consumer defaults (librdkafka property, value); `group.id` and
@@ -88,18 +84,17 @@ pub(crate) const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     // Commit stored offsets every second (librdkafka default 5 s): a crash redelivers
     // at most about a second of finished work, which dedup absorbs (case D2).
     ("auto.commit.interval.ms", "1000"),
-    // The broker answers an empty fetch after at most 25 ms (default 500 ms). tansu 0.6
-    // answers a fetch only when this wait ends, even when records arrive earlier, so it
-    // bounds the latency of every hop. Measured with `tenantry bench --tenants 120
-    // --rate 20` (publish → context readable) and the broker's CPU with an idle
-    // provisioner and projector, on the local stack (2 cores):
-    //   100 ms: p50 315 ms, p99 370 ms; idle broker 9.5 % of a core
-    //    50 ms: p50 210 ms, p99 241 ms; 16 %
-    //    25 ms: p50  90 ms, p99 125 ms; 29 %
-    // A Kafka broker answers as soon as `fetch.min.bytes` (1) arrive; there the wait
-    // only paces idle polling. Override with `--kafka-property fetch.wait.max.ms=100`.
-    ("fetch.wait.max.ms", "25"),
+    // Incremental cooperative rebalancing (KIP-429): a member joining or leaving
+    // moves only the partitions that change owner, and the others keep being
+    // consumed through the rebalance; librdkafka's default (range,roundrobin)
+    // stops every member for each one. Every member of a group must use it.
+    ("partition.assignment.strategy", "cooperative-sticky"),
+    // A Kafka broker answers a fetch as soon as `fetch.min.bytes` (1) arrive, so
+    // this wait only paces polling of idle partitions: librdkafka's default.
+    ("fetch.wait.max.ms", "500"),
     // A dead worker's partitions move after 10 s (default 45 s); heartbeats every 3 s.
+    // With static membership (ConsumerOptions::instance_id) this is also how long
+    // the group waits for a member that went away to come back under its name.
     ("session.timeout.ms", "10000"),
     ("heartbeat.interval.ms", "3000"),
     // A service started before its topics exist finds them within 10 s instead

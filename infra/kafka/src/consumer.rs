@@ -6,11 +6,18 @@
 //!
 //! Rebalance rule (case D2): the consumer context commits the stored offsets
 //! synchronously before partitions are revoked, so the next owner starts after the
-//! finished work (notes/local-stack.md: thousands of duplicates on tansu without it).
-//! With `enable.auto.commit=true` librdkafka also commits the stored offsets of
+//! finished work (without it, a rebalance redelivers everything since the last
+//! periodic commit). With `enable.auto.commit=true` librdkafka also commits the stored offsets of
 //! unassigned partitions itself (`rdkafka_assignment.c`, "unassigned partitions"); the
 //! callback keeps the rule when an operator turns auto-commit off through the
-//! overrides, and logs the outcome. Tests `d2_*` cover both settings.
+//! overrides, and logs the outcome. Tests `d2_*` cover both settings. Under the
+//! cooperative protocol (the default, `config.rs`) a revoke names only the
+//! partitions that move; committing every stored offset then is still right.
+//!
+//! Static membership (KIP-345): a consumer given an
+//! [`instance_id`](ConsumerOptions::instance_id) joins as that static member, so a
+//! process restarted under the same name gets its partitions back without a
+//! rebalance of the group.
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
@@ -24,19 +31,28 @@ use crate::error::KafkaError;
 use crate::record::Record;
 
 /// Options of a [`Consumer`] beyond the connection settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumerOptions {
     /// Where a group with no committed offset starts: `true` sets librdkafka
     /// `auto.offset.reset=earliest` (the whole retained log), `false` sets `latest`
     /// (only records written after the group's first join). Default `true`: a new
     /// group never skips lifecycle events.
     pub from_beginning: bool,
+    /// Static group membership: librdkafka `group.instance.id` (KIP-345). A stable
+    /// name for this member, unique within its group (e.g. a StatefulSet pod's
+    /// name). A member restarted under the same name within `session.timeout.ms`
+    /// gets its partitions back with no rebalance; a member that does not come
+    /// back loses them when its session expires. A second live member with the
+    /// same name fences the first (it stops with a fatal error). `None` (default):
+    /// dynamic membership, a rebalance at every join and leave.
+    pub instance_id: Option<String>,
 }
 
 impl Default for ConsumerOptions {
     fn default() -> Self {
         Self {
             from_beginning: true,
+            instance_id: None,
         }
     }
 }
@@ -61,9 +77,10 @@ impl std::fmt::Debug for Consumer {
 impl Consumer {
     /// Joins consumer group `group_id` and subscribes to `topics`, with
     /// [`ConsumerOptions::default`] (start from the beginning when the group has no
-    /// committed offset). Defaults: `enable.auto.commit=true`,
+    /// committed offset) and dynamic membership. Defaults: `enable.auto.commit=true`,
     /// `enable.auto.offset.store=false`, `auto.commit.interval.ms=1000`,
-    /// `fetch.wait.max.ms=100`, `session.timeout.ms=10000` (see `config.rs`).
+    /// `partition.assignment.strategy=cooperative-sticky`, `session.timeout.ms=10000`
+    /// (see `config.rs`).
     ///
     /// Connects lazily: the group is joined while [`recv`](Consumer::recv) is polled.
     /// Errors: [`KafkaError::Config`] for a bad property; a subscription error.
@@ -87,6 +104,9 @@ impl Consumer {
         config.set("group.id", group_id);
         if !cfg.overrides.iter().any(|(k, _)| k == "auto.offset.reset") {
             config.set("auto.offset.reset", reset);
+        }
+        if let Some(instance) = &options.instance_id {
+            config.set("group.instance.id", instance);
         }
         let context = GroupContext {
             group_id: group_id.to_owned(),

@@ -34,6 +34,15 @@ pub enum KafkaError {
         /// The broker's error code.
         code: RDKafkaErrorCode,
     },
+    /// The broker refused to delete `topic` (admin API), for a reason other than
+    /// "unknown topic".
+    #[error("deleting Kafka topic {topic} failed: {code}")]
+    TopicDeletion {
+        /// The topic.
+        topic: String,
+        /// The broker's error code.
+        code: RDKafkaErrorCode,
+    },
     /// `op` did not finish before its deadline. Transient.
     #[error("Kafka {op} did not finish within {after:?}")]
     Timeout {
@@ -81,7 +90,7 @@ impl KafkaError {
                 ..
             } => Some(*code),
             Self::Client { source, .. } => source.rdkafka_error_code(),
-            Self::TopicCreation { code, .. } => Some(*code),
+            Self::TopicCreation { code, .. } | Self::TopicDeletion { code, .. } => Some(*code),
             _ => None,
         }
     }
@@ -105,7 +114,7 @@ impl KafkaError {
                 source: RdKafkaError::Canceled | RdKafkaError::NoMessageReceived,
                 ..
             } => true,
-            Self::Client { .. } | Self::TopicCreation { .. } => {
+            Self::Client { .. } | Self::TopicCreation { .. } | Self::TopicDeletion { .. } => {
                 self.code().is_some_and(is_transient_code)
             }
         }
@@ -158,8 +167,7 @@ fn is_transient_code(code: RDKafkaErrorCode) -> bool {
             | C::UnstableOffsetCommit
             | C::ThrottlingQuotaExceeded
             // The broker's UNKNOWN_SERVER_ERROR: an internal broker failure, never a
-            // verdict on the record (tansu 0.6 answers it to every request while it
-            // shuts down on SIGTERM, for about 6 s).
+            // verdict on the record.
             | C::Unknown
             // Group membership churn: the consumer rejoins by itself.
             | C::RebalanceInProgress

@@ -10,7 +10,7 @@
 //! | [`record`] | [`Record`]: an owned record detached from the client |
 //! | [`consumer`] | [`Consumer`]: group consumer that commits only offsets the caller stores (cases D1, D2) |
 //! | [`dead_letter`](mod@dead_letter) | [`dead_letter()`]: copy a record to a dead-letter topic with `dlq.*` headers (case D3) |
-//! | [`admin`] | [`ensure_topics`]: create missing topics (admin API) |
+//! | [`admin`] | [`ensure_topics`], [`delete_topics`], [`partition_leaders`] (admin API) |
 //! | [`replay`] | [`read_to_end`]: read a whole topic without a consumer group |
 //! | [`embedded`] | [`EmbeddedBroker`]: librdkafka's in-process mock cluster for `tenantry dev` |
 //!
@@ -32,7 +32,7 @@ pub mod producer;
 pub mod record;
 pub mod replay;
 
-pub use admin::ensure_topics;
+pub use admin::{PartitionLeader, delete_topics, ensure_topics, partition_leaders};
 pub use config::KafkaConfig;
 pub use consumer::{Consumer, ConsumerOptions};
 pub use dead_letter::dead_letter;

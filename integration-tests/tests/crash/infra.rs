@@ -5,11 +5,12 @@
 //! waits until some of the wave's sagas completed, not all), and a later wave
 //! arrives around an outage (after the broker is back; while the database is
 //! away). Shared infrastructure is never touched — other tests
-//! use it concurrently — so each test takes away only a server of its own
-//! (both run on a private broker, for the reasons in `kills.rs`):
+//! use it concurrently — so each test takes away only a server of its own:
 //!
-//! - **Kafka-API broker**: a private tansu ([`PrivateBroker`]) on a free
-//!   port, SIGKILLed twice mid-run and restarted on the same port and data.
+//! - **Kafka broker**: a private single-node Kafka ([`PrivateKafka`]) on free
+//!   ports, SIGKILLed twice mid-run (no controlled shutdown: the broker
+//!   recovers its logs at the next start) and restarted on the same ports
+//!   and data.
 //!   The provisioner's consumer, producer (relay) and dead-letter producer
 //!   must ride through it; the database stays up, so sagas keep running and
 //!   the outbox fills while the broker is away.
@@ -35,9 +36,10 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::time::{Duration, Instant};
 use tenantry_integration_tests::postgres::{PrivateCluster, terminate_backends};
-use tenantry_integration_tests::tansu::PrivateBroker;
+use tenantry_integration_tests::kafka::PrivateKafka;
 use tenantry_integration_tests::{
-    Poll, RunDir, fresh_database, fresh_database_on, fresh_topics_on, server_url, wait_until,
+    Poll, RunDir, bootstrap, fresh_database, fresh_database_on, fresh_topics, fresh_topics_on,
+    server_url, wait_until,
 };
 
 /// Tenants per test, in two waves.
@@ -111,7 +113,7 @@ async fn broker_killed_and_restarted_mid_run_loses_and_repeats_no_effect() {
         "broker restart test, {TENANTS} tenants (logs {})",
         run.path().display()
     );
-    let mut broker = PrivateBroker::start(&run.file("tansu.log")).await;
+    let mut broker = PrivateKafka::single(&run.file("kafka.log")).await;
     let (suffix, topics) = fresh_topics_on(&broker.bootstrap()).await;
     let deployment = Deployment {
         bootstrap: broker.bootstrap(),
@@ -131,10 +133,10 @@ async fn broker_killed_and_restarted_mid_run_loses_and_repeats_no_effect() {
 
     // Outage 1: mid-way through wave 1.
     let before = wait_mid_run(&pool, &workload, 5, &mut provisioner).await;
-    broker.kill().await;
+    broker.kill(1).await;
     tokio::time::sleep(OUTAGE).await;
     let during = Progress::read(&pool).await.expect("store readable");
-    broker.restart().await;
+    broker.restart(1).await;
     println!("  broker outage 1: before {before}; after {OUTAGE:?} down {during}");
 
     // Wave 2 reaches the restarted broker; outage 2 hits while it is worked on.
@@ -142,16 +144,21 @@ async fn broker_killed_and_restarted_mid_run_loses_and_repeats_no_effect() {
         .publish(half..TENANTS, &run.file("wave-2.jsonl"), &env)
         .await;
     let before = wait_mid_run(&pool, &workload, during.completed + 5, &mut provisioner).await;
-    broker.kill().await;
+    broker.kill(1).await;
     tokio::time::sleep(OUTAGE).await;
     let during = Progress::read(&pool).await.expect("store readable");
-    broker.restart().await;
+    broker.restart(1).await;
     println!("  broker outage 2: before {before}; after {OUTAGE:?} down {during}");
 
-    let finish = wait_until_provisioned(&pool, &workload, &mut provisioner, FINISH_TIMEOUT).await;
+    let finish = wait_until_provisioned(
+        &pool,
+        &workload,
+        std::slice::from_mut(&mut provisioner),
+        FINISH_TIMEOUT,
+    ).await;
     assert_delivered_exactly_once(&pool, &deployment.bootstrap, &topics, &workload).await;
     provisioner.stop().await;
-    println!("  broker starts {}", broker.starts());
+    println!("  broker starts {}", broker.starts(1));
     finished(started, finish);
 }
 
@@ -182,11 +189,9 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
         .next()
         .expect("database name")
         .to_owned();
-    // A broker of its own too: isolated from other tests and quick to read back.
-    let broker = PrivateBroker::start(&run.file("tansu.log")).await;
-    let (suffix, topics) = fresh_topics_on(&broker.bootstrap()).await;
+    let (suffix, topics) = fresh_topics().await;
     let deployment = Deployment {
-        bootstrap: broker.bootstrap(),
+        bootstrap: bootstrap(),
         suffix,
         database_url,
     };
@@ -262,7 +267,12 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
         }
     }
 
-    let finish = wait_until_provisioned(&pool, &workload, &mut provisioner, FINISH_TIMEOUT).await;
+    let finish = wait_until_provisioned(
+        &pool,
+        &workload,
+        std::slice::from_mut(&mut provisioner),
+        FINISH_TIMEOUT,
+    ).await;
     assert_delivered_exactly_once(&pool, &deployment.bootstrap, &topics, &workload).await;
     provisioner.stop().await;
     finished(started, finish);

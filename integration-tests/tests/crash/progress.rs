@@ -76,19 +76,21 @@ impl fmt::Display for Progress {
     }
 }
 
-/// Polls until [`Progress::finished`], checking that the provisioner stays
+/// Polls until [`Progress::finished`], checking that every provisioner stays
 /// alive; returns how long it took. On timeout, panics with the counters,
-/// the sagas not completed, parked tenants and the provisioner's log tail.
+/// the sagas not completed, parked tenants and each provisioner's log tail.
 pub async fn wait_until_provisioned(
     pool: &PgPool,
     workload: &Workload,
-    provisioner: &mut Provisioner,
+    provisioners: &mut [Provisioner],
     timeout: Duration,
 ) -> Duration {
     let started = Instant::now();
     let mut last = String::from("nothing read yet");
     while started.elapsed() < timeout {
-        provisioner.assert_alive();
+        for provisioner in provisioners.iter_mut() {
+            provisioner.assert_alive();
+        }
         match Progress::read(pool).await {
             Ok(progress) if progress.finished(workload) => return started.elapsed(),
             Ok(progress) => last = progress.to_string(),
@@ -96,12 +98,13 @@ pub async fn wait_until_provisioned(
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let logs: Vec<String> = provisioners.iter().map(|p| p.log_tail(25)).collect();
     panic!(
         "not every tenant provisioned within {timeout:?} (expected {} events and sagas); \
-         last seen: {last}\n{}\nprovisioner log {}",
+         last seen: {last}\n{}\nprovisioner logs:\n{}",
         workload.sagas(),
         stuck(pool).await,
-        provisioner.log_tail(25)
+        logs.join("\n")
     );
 }
 

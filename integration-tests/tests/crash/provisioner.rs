@@ -1,22 +1,14 @@
 //! `tenantry provisioner` as a child process that the tests kill and start
 //! again: each start is an *incarnation* with its own log file
-//! (`provisioner-NN.log` in the run directory: the process's stderr, where
-//! the provisioner logs).
+//! (`provisioner-NN.log`, or `provisioner-<member>-NN.log` for a named member
+//! of a fleet, in the run directory: the process's stderr, where the
+//! provisioner logs).
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tenantry_integration_tests::logs::append_line;
 use tenantry_integration_tests::process::{ServiceProcess, command_with, pin_tenantry, tail};
 use tenantry_integration_tests::{DOMAIN, RunDir};
-
-/// What the provisioner logs once its consumer has subscribed, i.e. once it
-/// has begun to join the consumer group (`services/provisioner/src/lib.rs`).
-pub const CONSUMING: &str = "Provisioner consuming";
-
-/// The consumer's `session.timeout.ms` (`infra/kafka/src/config.rs`,
-/// `CONSUMER_DEFAULTS`): how long the broker keeps a member that stopped
-/// heartbeating.
-pub const SESSION_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Log filter of the children: the services' default, plus the Kafka
 /// adapter's debug lines (partitions assigned and revoked), which show in
@@ -58,17 +50,13 @@ impl Deployment {
 /// One kill of an incarnation.
 #[derive(Debug, Clone)]
 pub struct Killed {
-    /// Incarnation number, from 1.
+    /// Incarnation number of its member, from 1.
     pub incarnation: u32,
     /// How long it ran.
     pub lived: Duration,
-    /// When it was killed.
-    pub at: Instant,
-    /// Whether it had begun to join the consumer group (see [`CONSUMING`]).
-    pub joined_group: bool,
 }
 
-/// The provisioner under test: at most one incarnation at a time, every
+/// A provisioner under test: at most one incarnation at a time, every
 /// incarnation started from the same copy of the binary (`pin_tenantry`), so
 /// a rebuild of the shared binary during the run cannot mix two builds in
 /// one run (it did once: a changed default key directory failed 15 sagas).
@@ -77,19 +65,51 @@ pub struct Provisioner {
     bin: PathBuf,
     env: Vec<(&'static str, String)>,
     logs: PathBuf,
+    /// Static group member name (`TENANTRY_INSTANCE_ID`), if any.
+    member: Option<String>,
     incarnation: u32,
     process: Option<ServiceProcess>,
 }
 
 impl Provisioner {
-    /// A provisioner for `deployment`, logging into `run`.
+    /// A provisioner for `deployment` with dynamic group membership, logging
+    /// into `run`.
     pub fn new(deployment: &Deployment, run: &RunDir) -> Self {
         Self {
             bin: pin_tenantry(run.path()),
             env: deployment.env(),
             logs: run.path().to_owned(),
+            member: None,
             incarnation: 0,
             process: None,
+        }
+    }
+
+    /// A provisioner for `deployment` that joins the group as the static
+    /// member `name` (`TENANTRY_INSTANCE_ID`), so each incarnation takes over
+    /// its predecessor's partitions without a rebalance.
+    pub fn member(deployment: &Deployment, run: &RunDir, name: &str) -> Self {
+        let mut provisioner = Self::new(deployment, run);
+        provisioner
+            .env
+            .push(("TENANTRY_INSTANCE_ID", format!("{name}-{}", deployment.suffix)));
+        provisioner.member = Some(name.to_owned());
+        provisioner
+    }
+
+    /// The member name (`None`: a lone provisioner with dynamic membership).
+    pub fn name(&self) -> &str {
+        self.member.as_deref().unwrap_or("provisioner")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        match &self.member {
+            Some(name) => self
+                .logs
+                .join(format!("provisioner-{name}-{:02}.log", self.incarnation)),
+            None => self
+                .logs
+                .join(format!("provisioner-{:02}.log", self.incarnation)),
         }
     }
 
@@ -97,9 +117,7 @@ impl Provisioner {
     pub fn start(&mut self) {
         assert!(self.process.is_none(), "an incarnation is still running");
         self.incarnation += 1;
-        let log = self
-            .logs
-            .join(format!("provisioner-{:02}.log", self.incarnation));
+        let log = self.log_path();
         let env = Deployment::env_refs(&self.env);
         let process = ServiceProcess::spawn(command_with(&self.bin, &["provisioner"], &env), &log)
             .expect("spawn tenantry provisioner (build it: cargo build --bin tenantry)");
@@ -112,7 +130,8 @@ impl Provisioner {
         let mut process = self.process.take().expect("an incarnation is running");
         if let Some(status) = process.exited() {
             panic!(
-                "provisioner incarnation {} exited on its own with {status}; log {}:\n{}",
+                "{} incarnation {} exited on its own with {status}; log {}:\n{}",
+                self.name(),
                 self.incarnation,
                 process.log().display(),
                 process.log_tail(30)
@@ -124,8 +143,6 @@ impl Provisioner {
         Killed {
             incarnation: self.incarnation,
             lived,
-            at: Instant::now(),
-            joined_group: process.log_text().contains(CONSUMING),
         }
     }
 
@@ -140,11 +157,12 @@ impl Provisioner {
     /// Panics with the log tail if the running incarnation has exited.
     pub fn assert_alive(&mut self) {
         let incarnation = self.incarnation;
+        let name = self.name().to_owned();
         if let Some(process) = self.process.as_mut()
             && let Some(status) = process.exited()
         {
             panic!(
-                "provisioner incarnation {incarnation} exited on its own with {status}; log {}:\n{}",
+                "{name} incarnation {incarnation} exited on its own with {status}; log {}:\n{}",
                 process.log().display(),
                 process.log_tail(30)
             );
@@ -153,9 +171,7 @@ impl Provisioner {
 
     /// The last `lines` lines of the running (or last) incarnation's log.
     pub fn log_tail(&self, lines: usize) -> String {
-        let log = self
-            .logs
-            .join(format!("provisioner-{:02}.log", self.incarnation));
+        let log = self.log_path();
         format!(
             "{}:\n{}",
             log.display(),

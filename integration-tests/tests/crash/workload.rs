@@ -34,7 +34,7 @@ pub struct Tenant {
 }
 
 /// The tenants of one run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Workload {
     /// Tenants in publication order.
     pub tenants: Vec<Tenant>,
@@ -44,22 +44,29 @@ impl Workload {
     /// `count` tenants `t1…t<count>`, each with jira, confluence or both
     /// (chosen by `rng`).
     pub fn generate(count: usize, rng: &mut impl Rng) -> Self {
-        let tenants = (1..=count)
-            .map(|i| {
-                let products = match rng.random_range(0..3) {
-                    0 => vec![PRODUCTS[0]],
-                    1 => vec![PRODUCTS[1]],
-                    _ => PRODUCTS.to_vec(),
-                };
-                Tenant {
-                    id: format!("t{i}"),
-                    event_ids: (0..=products.len()).map(|_| Uuid::new_v4()).collect(),
-                    products,
-                    country: COUNTRIES[i % COUNTRIES.len()],
-                }
-            })
-            .collect();
-        Self { tenants }
+        let mut workload = Self::default();
+        workload.extend(count, rng);
+        workload
+    }
+
+    /// Adds `count` tenants after the last one (`t<len+1>`…), each with jira,
+    /// confluence or both (chosen by `rng`); returns their index range.
+    pub fn extend(&mut self, count: usize, rng: &mut impl Rng) -> Range<usize> {
+        let first = self.tenants.len();
+        self.tenants.extend((first + 1..=first + count).map(|i| {
+            let products = match rng.random_range(0..3) {
+                0 => vec![PRODUCTS[0]],
+                1 => vec![PRODUCTS[1]],
+                _ => PRODUCTS.to_vec(),
+            };
+            Tenant {
+                id: format!("t{i}"),
+                event_ids: (0..=products.len()).map(|_| Uuid::new_v4()).collect(),
+                products,
+                country: COUNTRIES[i % COUNTRIES.len()],
+            }
+        }));
+        first..self.tenants.len()
     }
 
     /// Number of `product_activated` events (and product sagas).

@@ -76,6 +76,7 @@ impl Stack {
             kafka: KafkaConfig::new(bootstrap(), "it-provisioner"),
             topics: topics.clone(),
             group_id: format!("it-provisioner-{suffix}"),
+            instance_id: None,
             database_url: database_url.clone(),
             product_databases: ProductDbTarget::PostgresSchemas,
             effects: EffectsConfig {
@@ -94,6 +95,7 @@ impl Stack {
             kafka: KafkaConfig::new(bootstrap(), "it-projector"),
             topics: topics.clone(),
             group_id: format!("it-projector-{suffix}"),
+            instance_id: None,
             codec,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -282,12 +282,13 @@ pub async fn send(settings: &Settings, records: &[CommerceRecord]) -> anyhow::Re
         })?;
     for record in records {
         let bytes = codec.encode_commerce(&topics.commerce, record).await?;
+        let headers = RecordHeaders::commerce(record);
         producer
             .send(
                 &topics.commerce,
                 record.envelope.tenant_id.as_str(),
                 &bytes,
-                &[],
+                &headers.pairs(),
             )
             .await
             .with_context(|| {

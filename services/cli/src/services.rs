@@ -46,6 +46,7 @@ pub fn provisioner_config(settings: &Settings) -> anyhow::Result<ProvisionerConf
         kafka: settings.kafka("provisioner"),
         topics: settings.topics(),
         group_id: format!("{}-provisioner", settings.group_prefix),
+        instance_id: settings.instance_id.clone(),
         database_url: settings.database_url.clone(),
         product_databases: ProductDbTarget::PostgresSchemas,
         effects: settings.effects(),
@@ -63,6 +64,7 @@ pub fn projector_config(settings: &Settings) -> anyhow::Result<ProjectorConfig> 
         kafka: settings.kafka("projector"),
         topics: settings.topics(),
         group_id: format!("{}-projector", settings.group_prefix),
+        instance_id: settings.instance_id.clone(),
         codec: settings.codec()?,
     })
 }

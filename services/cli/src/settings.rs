@@ -87,6 +87,13 @@ pub struct Settings {
         default_value = "tenantry"
     )]
     pub group_prefix: String,
+    /// Static consumer-group membership (Kafka `group.instance.id`, KIP-345): a
+    /// name for this process, stable across restarts and unique among the
+    /// group's live members (e.g. a StatefulSet pod's name). Restarted under the
+    /// same name within the 10 s session timeout, it gets its partitions back with
+    /// no rebalance of the group. Unset: dynamic membership.
+    #[arg(long, global = true, env = "TENANTRY_INSTANCE_ID")]
+    pub instance_id: Option<String>,
     /// Product databases per shard before a new shard is created.
     #[arg(
         long,

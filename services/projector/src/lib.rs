@@ -35,6 +35,9 @@ pub struct ProjectorConfig {
     pub topics: Topics,
     /// Consumer group id (default `tenantry-projector`).
     pub group_id: String,
+    /// Static group membership name (`group.instance.id`); `None`: dynamic.
+    /// See [`tenantry_kafka::ConsumerOptions::instance_id`].
+    pub instance_id: Option<String>,
     /// Record codec.
     pub codec: Arc<Codec>,
 }
@@ -61,7 +64,15 @@ pub async fn run(
         config.topics.commerce.as_str(),
         config.topics.provisioning.as_str(),
     ];
-    let consumer = Consumer::new(&config.kafka, &config.group_id, &topics)?;
+    let consumer = Consumer::with_options(
+        &config.kafka,
+        &config.group_id,
+        &topics,
+        tenantry_kafka::ConsumerOptions {
+            instance_id: config.instance_id.clone(),
+            ..tenantry_kafka::ConsumerOptions::default()
+        },
+    )?;
     tracing::info!(group = %config.group_id, ?topics, "Projector consuming.");
     loop {
         // A batch: what arrives within BATCH_WINDOW of its first record, at

@@ -21,7 +21,7 @@ pub mod runner;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tenantry_kafka::{Consumer, KafkaConfig, Producer};
+use tenantry_kafka::{Consumer, ConsumerOptions, KafkaConfig, Producer};
 use tenantry_schemas::{Codec, Topics};
 use tenantry_store::parking;
 use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases, Store, StoreError};
@@ -46,6 +46,9 @@ pub struct ProvisionerConfig {
     pub topics: Topics,
     /// Consumer group id (default `tenantry-provisioner`).
     pub group_id: String,
+    /// Static group membership name (`group.instance.id`); `None`: dynamic.
+    /// See [`ConsumerOptions::instance_id`].
+    pub instance_id: Option<String>,
     /// Saga/event store URL (`postgres://…` or `sqlite://…`).
     pub database_url: String,
     /// Where product databases go.
@@ -104,10 +107,14 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
 
     runner.resume_unfinished(&shutdown).await?;
 
-    let consumer = Consumer::new(
+    let consumer = Consumer::with_options(
         &config.kafka,
         &config.group_id,
         &[config.topics.commerce.as_str()],
+        ConsumerOptions {
+            instance_id: config.instance_id.clone(),
+            ..ConsumerOptions::default()
+        },
     )?;
     let ingest = Arc::new(ingest::Ingest {
         store: store.clone(),
@@ -131,8 +138,8 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         )));
     }
     drop(done_tx);
-    tracing::info!(group = %config.group_id, topic = %config.topics.commerce, workers,
-        "Provisioner consuming.");
+    tracing::info!(group = %config.group_id, instance = config.instance_id.as_deref().unwrap_or("(dynamic)"),
+        topic = %config.topics.commerce, workers, "Provisioner consuming.");
     let mut tracker = dispatch::OffsetTracker::default();
     let mut operator_tick = tokio::time::interval(operator::OPERATOR_POLL);
     let mut compensation_tick = tokio::time::interval(operator::COMPENSATION_RETRY);

@@ -9,7 +9,7 @@ use crate::backoff;
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_kafka::Producer;
-use tenantry_schemas::Codec;
+use tenantry_schemas::{Codec, RecordHeaders};
 use tenantry_store::{Store, outbox};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
@@ -76,12 +76,15 @@ pub async fn publish_batch(
     }
     // Enqueued in row order (futures are polled in order), so one tenant's
     // records keep their order; the idempotent producer keeps it on retries.
-    // No record headers: the event id is in the envelope, and tansu 0.6
-    // keeps headers in an unindexed table that every fetch scans (reads of
-    // the provisioning topic slowed down as it filled, measured in `bench`).
     let sends = rows.iter().zip(&payloads).map(|(row, payload)| async move {
+        let headers = RecordHeaders::provisioning(&row.record);
         producer
-            .send(topic, row.record.envelope.tenant_id.as_str(), payload, &[])
+            .send(
+                topic,
+                row.record.envelope.tenant_id.as_str(),
+                payload,
+                &headers.pairs(),
+            )
             .await
     });
     for result in futures_join(sends).await {

@@ -1,5 +1,5 @@
-//! Integration tests of `tenantry-kafka` against a real Kafka-API broker (tansu on the
-//! local stack: `TENANTRY_BOOTSTRAP`, default `127.0.0.1:9092`), plus the embedded
+//! Integration tests of `tenantry-kafka` against a real Apache Kafka broker (the
+//! local stack's: `TENANTRY_BOOTSTRAP`, default `127.0.0.1:9092`), plus the embedded
 //! broker (`embedded`), which needs nothing running. Every test uses a fresh topic and
 //! consumer group and waits on conditions with a deadline.
 

@@ -13,7 +13,7 @@ use tenantry_kafka::Producer;
 use tenantry_sagas::{ProductState, TenantContext, TenantStatus};
 use tenantry_schemas::{
     AppKey, Codec, CommerceEvent, CommerceRecord, CountryCode, Edition, Envelope, ProductActivated,
-    ProductKey, SiteName, TenantCreated, TenantId, Topics,
+    ProductKey, RecordHeaders, SiteName, TenantCreated, TenantId, Topics,
 };
 use tenantry_store::{ContextStore, Store};
 use tokio_util::sync::CancellationToken;
@@ -159,8 +159,9 @@ pub(super) async fn drive(
 /// One tenant's commerce records, encoded before the clock starts.
 struct EncodedTenant {
     id: TenantId,
-    /// `tenant_created` (sequence 1), then one `product_activated` per product (2, 3).
-    payloads: Vec<Vec<u8>>,
+    /// `tenant_created` (sequence 1), then one `product_activated` per product
+    /// (2, 3): each value with its record headers.
+    payloads: Vec<(Vec<u8>, RecordHeaders)>,
 }
 
 async fn encode_tenant(
@@ -209,7 +210,10 @@ async fn encode_tenant(
     let mut payloads = Vec::with_capacity(records.len());
     for record in &records {
         record.validate()?;
-        payloads.push(codec.encode_commerce(&topics.commerce, record).await?);
+        payloads.push((
+            codec.encode_commerce(&topics.commerce, record).await?,
+            RecordHeaders::commerce(record),
+        ));
     }
     Ok(EncodedTenant {
         id: tenant_id,
@@ -228,7 +232,11 @@ async fn send_in_order(
     let sends = tenant
         .payloads
         .iter()
-        .map(|payload| producer.send(topic, tenant.id.as_str(), payload, &[]));
+        .map(|(payload, headers)| async move {
+            producer
+                .send(topic, tenant.id.as_str(), payload, &headers.pairs())
+                .await
+        });
     for result in futures::future::join_all(sends).await {
         result.with_context(|| format!("publish tenant {}", tenant.id))?;
     }
