@@ -12,11 +12,13 @@
 //!
 //! **Pacing.** The work is sized from the kills, not fixed: before each kill
 //! a chunk of tenants (each `tenant_created` plus one or two
-//! `product_activated`, published with `tenantry publish --file`) joins the
-//! run; the fleet must visibly work on it, then after a random 50–400 ms one
-//! member is killed — but only if work is still in flight. When the fleet
-//! has already finished everything (a fast machine), no kill happens, the
-//! next chunk is twice as large and the attempt is made again, so every kill
+//! `product_activated`) starts to be published in the background with
+//! `tenantry publish --file`; the fleet must visibly work, then after a
+//! random 50–400 ms one member is killed — but only if work is still in
+//! flight (the chunk is still being published, or not all is provisioned).
+//! When the fleet has already finished everything (a fast machine), no kill
+//! happens, the next chunk is twice as large and the attempt is made again,
+//! so every kill
 //! hits work in flight (the resume of unfinished sagas, a step, the gap
 //! between a step and its persisted transition, the outbox relay, offsets
 //! not yet committed) on any machine, and the documented soak works as
@@ -37,8 +39,11 @@ use crate::provisioner::{Deployment, Killed, Provisioner};
 use crate::workload::Workload;
 use rand::{Rng, SeedableRng};
 use sqlx::PgPool;
+use std::ops::Range;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tenantry_integration_tests::kafka::PrivateKafka;
+use tokio::task::JoinHandle;
 use tenantry_integration_tests::{RunDir, fresh_database, fresh_topics_on};
 
 /// Provisioner processes in the consumer group.
@@ -95,18 +100,9 @@ async fn d1_d2_d6_three_provisioners_sigkilled_at_random_lose_and_repeat_no_effe
         database_url: fresh_database().await,
     };
     let env = deployment.env();
-    let env = Deployment::env_refs(&env);
     let mut workload = Workload::default();
     let mut chunk = FIRST_CHUNK;
-    let mut chunks = 0;
-    let mut publish = async |workload: &mut Workload, rng: &mut rand::rngs::StdRng, n: usize| {
-        chunks += 1;
-        let range = workload.extend(n, rng);
-        workload
-            .publish(range, &run.file(&format!("chunk-{chunks:03}.jsonl")), &env)
-            .await;
-    };
-    publish(&mut workload, &mut rng, chunk).await;
+    let mut publishing: Vec<JoinHandle<()>> = Vec::new();
     let pool = sqlx::PgPool::connect(&deployment.database_url)
         .await
         .expect("connect to the test database");
@@ -123,12 +119,16 @@ async fn d1_d2_d6_three_provisioners_sigkilled_at_random_lose_and_repeat_no_effe
     let mut finished_early = 0;
     while record.len() < kills {
         let at_start = Progress::read(&pool).await.ok();
+        let range = workload.extend(chunk, &mut rng);
+        let file = run.file(&format!("chunk-{:03}.jsonl", publishing.len() + 1));
+        publishing.push(publish_in_background(&workload, range, file, &env));
         wait_for_work(&pool, &mut fleet, at_start.as_ref()).await;
         tokio::time::sleep(Duration::from_millis(rng.random_range(50..=400))).await;
         let before = Progress::read(&pool).await.expect("store readable");
-        if before.finished(&workload) {
-            // Everything published is done: the kill would hit an idle
-            // fleet. More work, twice as much, and try again.
+        let still_publishing = publishing.last().is_some_and(|p| !p.is_finished());
+        if !still_publishing && before.finished(&workload) {
+            // Everything is done: the kill would hit an idle fleet. Twice as
+            // much work next time, and try again.
             finished_early += 1;
             assert!(
                 finished_early < ATTEMPTS_PER_KILL * kills as u32,
@@ -136,7 +136,6 @@ async fn d1_d2_d6_three_provisioners_sigkilled_at_random_lose_and_repeat_no_effe
                  chunks of {chunk} tenants are still too small"
             );
             chunk *= 2;
-            publish(&mut workload, &mut rng, chunk).await;
             continue;
         }
         let index = rng.random_range(0..fleet.len());
@@ -148,7 +147,10 @@ async fn d1_d2_d6_three_provisioners_sigkilled_at_random_lose_and_repeat_no_effe
             tenants: workload.tenants.len(),
             before,
         });
-        publish(&mut workload, &mut rng, chunk).await;
+    }
+    let chunks = publishing.len();
+    for chunk in publishing {
+        chunk.await.expect("publishing a chunk");
     }
     let kill_phase = run_started.elapsed();
     println!(
@@ -195,6 +197,24 @@ async fn d1_d2_d6_three_provisioners_sigkilled_at_random_lose_and_repeat_no_effe
         run_started.elapsed().as_secs_f64(),
         test_started.elapsed().as_secs_f64()
     );
+}
+
+/// Publishes `workload.tenants[range]` with `tenantry publish --file <file>`
+/// on a task of its own; the handle panics (when awaited) if the CLI fails.
+fn publish_in_background(
+    workload: &Workload,
+    range: Range<usize>,
+    file: PathBuf,
+    env: &[(&'static str, String)],
+) -> JoinHandle<()> {
+    let chunk = Workload {
+        tenants: workload.tenants[range].to_vec(),
+    };
+    let env = env.to_vec();
+    tokio::spawn(async move {
+        let env = Deployment::env_refs(&env);
+        chunk.publish(0..chunk.tenants.len(), &file, &env).await;
+    })
 }
 
 /// Waits until the store shows work done since `at_start` (see

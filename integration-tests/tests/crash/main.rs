@@ -1,11 +1,14 @@
-//! Issue #3, "Delivery you can trust": the engine keeps its delivery
-//! guarantees (cases D1, D2, D6 in `../shared/cases/README.md`) when its
-//! process is killed and when the infrastructure under it goes away.
+//! Delivery you can trust: the engine keeps its delivery guarantees (cases
+//! D1, D2, D6 in `../shared/cases/README.md`) when its processes are killed
+//! and when the infrastructure under it goes away.
 //!
-//! - [`kills`]: `tenantry provisioner` SIGKILLed at random moments, again and again.
-//! - [`infra`]: the Kafka-API broker killed and restarted mid-run (a private
-//!   tansu), and the database taken away mid-run (a private PostgreSQL
+//! - [`kills`]: three `tenantry provisioner` processes on one consumer group,
+//!   one SIGKILLed at random moments, again and again.
+//! - [`infra`]: a (private, single-node) Kafka broker SIGKILLed and restarted
+//!   mid-run, and the database taken away mid-run (a private PostgreSQL
 //!   cluster stopped and started; connections terminated).
+//! - [`cluster`]: a three-broker cluster (replication factor 3,
+//!   `min.insync.replicas=2`) loses the broker that leads the most partitions.
 //!
 //! Each test publishes its tenants with `tenantry publish --file`, runs the
 //! provisioner as a child process (`provisioner`), waits until every tenant
@@ -18,6 +21,7 @@
 //!
 //! Needs the local stack (`infra/local/up`) and `cargo build --bin tenantry`.
 
+mod cluster;
 mod guarantees;
 mod infra;
 mod kills;

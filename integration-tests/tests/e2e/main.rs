@@ -1,4 +1,4 @@
-//! End-to-end tests against the real local stack: the tansu Kafka-API broker
+//! End-to-end tests against the real local stack: the Apache Kafka broker
 //! (`TENANTRY_BOOTSTRAP`), PostgreSQL (`TENANTRY_DATABASE_URL`) and the
 //! `tenantry` binary (`TENANTRY_BIN`). `infra/local/test` sets all three.
 //! Every test gets fresh topics and fresh databases.

@@ -266,7 +266,8 @@ pub fn parse_batch(text: &str) -> anyhow::Result<Vec<CommerceRecord>> {
     Ok(records)
 }
 
-/// Encodes and sends `records` in order (key = tenant id).
+/// Encodes and sends `records` in order (key = tenant id), all in flight at
+/// once, and waits until the broker has acknowledged every one.
 pub async fn send(settings: &Settings, records: &[CommerceRecord]) -> anyhow::Result<()> {
     let topics = settings.topics();
     let codec = settings.codec()?;
@@ -280,23 +281,38 @@ pub async fn send(settings: &Settings, records: &[CommerceRecord]) -> anyhow::Re
                 topics.commerce, settings.bootstrap
             )
         })?;
+    let mut encoded = Vec::with_capacity(records.len());
     for record in records {
-        let bytes = codec.encode_commerce(&topics.commerce, record).await?;
-        let headers = RecordHeaders::commerce(record);
-        producer
-            .send(
-                &topics.commerce,
-                record.envelope.tenant_id.as_str(),
-                &bytes,
-                &headers.pairs(),
-            )
-            .await
-            .with_context(|| {
-                format!(
-                    "publishing to {} at {}",
-                    topics.commerce, settings.bootstrap
+        encoded.push((
+            codec.encode_commerce(&topics.commerce, record).await?,
+            RecordHeaders::commerce(record),
+        ));
+    }
+    // Every record is enqueued before the first acknowledgement is awaited
+    // (`join_all` polls in order), so a file goes out in batches rather than
+    // one round trip per line; the idempotent producer keeps each tenant's
+    // records in order within its partition, retries included.
+    let (producer, topic) = (&producer, topics.commerce.as_str());
+    let sends = records
+        .iter()
+        .zip(&encoded)
+        .map(|(record, (bytes, headers))| async move {
+            producer
+                .send(
+                    topic,
+                    record.envelope.tenant_id.as_str(),
+                    bytes,
+                    &headers.pairs(),
                 )
-            })?;
+                .await
+        });
+    for result in futures::future::join_all(sends).await {
+        result.with_context(|| {
+            format!(
+                "publishing to {} at {}",
+                topics.commerce, settings.bootstrap
+            )
+        })?;
     }
     producer.flush(Duration::from_secs(10)).await?;
     Ok(())

@@ -2,10 +2,9 @@
 //! on the local stack and reports throughput, publish → context-readable
 //! latency percentiles, and the provisioner's CPU seconds and peak RSS.
 //!
-//! Each run is isolated: fresh topics (`Topics::with_suffix`, left on the
-//! broker afterwards — deleting topics on tansu 0.6.0 deletes all of them),
-//! a fresh PostgreSQL database on the server of `--database-url` (dropped at
-//! the end), and its own consumer groups. The provisioner and the projector
+//! Each run is isolated: fresh topics (`Topics::with_suffix`) and a fresh
+//! PostgreSQL database on the server of `--database-url`, both removed at the
+//! end (`--keep-database` keeps the database), and its own consumer groups. The provisioner and the projector
 //! run as child processes of this executable, so the kernel accounts their
 //! CPU time and memory separately (`/proc/<pid>/stat` utime + stime,
 //! `/proc/<pid>/status` VmHWM).
@@ -30,7 +29,7 @@ use processes::{Service, ServiceEnv};
 use report::{BenchDatabase, Report};
 use std::path::Path;
 use std::time::Duration;
-use tenantry_kafka::ensure_topics;
+use tenantry_kafka::{delete_topics, ensure_topics};
 use tenantry_schemas::Topics;
 use tenantry_store::Store;
 use uuid::Uuid;
@@ -45,7 +44,7 @@ pub const POLL_EVERY: Duration = Duration::from_millis(5);
 /// `updated_at`; the margin only absorbs millisecond ties and a second writer.
 const POLL_OVERLAP_MS: i64 = 50;
 
-/// How long the warm-up tenant may take: includes both group joins on tansu.
+/// How long the warm-up tenant may take: includes both services' group joins.
 const WARM_UP_TIMEOUT: Duration = Duration::from_secs(90);
 
 /// How long a service may take to stop after SIGTERM before it is killed.
@@ -124,6 +123,10 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
         println!("kept database {}", database.name);
         database.close().await
     } else {
+        let names: Vec<&str> = topics.with_partitions().iter().map(|(name, _)| *name).collect();
+        if let Err(error) = delete_topics(&settings.kafka("bench"), &names).await {
+            eprintln!("topics of the run not deleted: {error}");
+        }
         database.drop_database().await
     };
     match outcome {

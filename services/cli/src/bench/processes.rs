@@ -214,8 +214,9 @@ pub(super) mod os {
 }
 
 /// Processes of the local stack whose CPU the report shows: PostgreSQL and
-/// the tansu broker (the services that share the two cores with Tenantry).
-pub(super) const STACK_PROCESSES: &[&str] = &["postgres", "tansu"];
+/// the Kafka broker, a JVM named `java` (the services that share the cores
+/// with Tenantry; any other JVM running on the machine counts too).
+pub(super) const STACK_PROCESSES: &[&str] = &["postgres", "java"];
 
 /// CPU of the stack's processes over the measured window, by process name.
 #[derive(Debug, Clone, Default, PartialEq)]

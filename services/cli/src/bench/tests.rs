@@ -84,15 +84,15 @@ fn stack_cpu_is_the_growth_per_name_and_new_processes_count_from_zero() {
     use std::time::Duration;
     let before: BTreeMap<i32, (String, u64)> = [
         (10, ("postgres".to_owned(), 100)),
-        (11, ("tansu".to_owned(), 50)),
+        (11, ("java".to_owned(), 50)),
         // Its pid was reused by another program in between.
         (12, ("postgres".to_owned(), 70)),
     ]
     .into();
     let after: BTreeMap<i32, (String, u64)> = [
         (10, ("postgres".to_owned(), 300)),
-        (11, ("tansu".to_owned(), 60)),
-        (12, ("tansu".to_owned(), 5)),
+        (11, ("java".to_owned(), 60)),
+        (12, ("java".to_owned(), 5)),
         (13, ("postgres".to_owned(), 40)),
     ]
     .into();
@@ -100,8 +100,8 @@ fn stack_cpu_is_the_growth_per_name_and_new_processes_count_from_zero() {
     assert_eq!(
         cpu.0,
         vec![
+            ("java".to_owned(), Duration::from_millis(150)),
             ("postgres".to_owned(), Duration::from_millis(2400)),
-            ("tansu".to_owned(), Duration::from_millis(150)),
         ]
     );
 }

@@ -1,0 +1,149 @@
+//! A three-broker Kafka cluster loses its busiest broker mid-run; nothing is
+//! lost or doubled.
+//!
+//! Three KRaft nodes (each broker and controller, [`PrivateKafka::cluster`])
+//! on loopback ports; the run's topics get replication factor 3 and
+//! `min.insync.replicas=2` (the cluster's defaults), and every Tenantry
+//! producer writes with `acks=all` and idempotence (its defaults,
+//! `infra/kafka/src/config.rs`). One provisioner works through 60 tenants in
+//! two waves. Mid-way through the first, the broker that leads the most
+//! partitions of the run's topics and of `__consumer_offsets` (so usually the
+//! group coordinator too) is SIGKILLed; the second wave is published while it
+//! is down — two in-sync replicas remain, so `acks=all` writes go on — and it
+//! is restarted on its data a few seconds later, to catch up as a follower.
+//! Then every guarantee of `guarantees.rs` is checked: every tenant
+//! provisioned exactly once, one `saga_completed` per saga for a reader that
+//! deduplicates by event id, nothing lost.
+
+use crate::guarantees::assert_delivered_exactly_once;
+use crate::progress::{Progress, wait_until_provisioned};
+use crate::provisioner::{Deployment, Provisioner};
+use crate::workload::Workload;
+use rand::SeedableRng;
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+use tenantry_integration_tests::kafka::PrivateKafka;
+use tenantry_integration_tests::{Poll, RunDir, fresh_database, fresh_topics_on, wait_until};
+use tenantry_kafka::{KafkaConfig, partition_leaders};
+
+/// Tenants, in two waves.
+const TENANTS: usize = 60;
+
+/// How long the broker stays down.
+const OUTAGE: Duration = Duration::from_secs(5);
+
+/// Deadline for the work to finish once the broker is back.
+const FINISH_TIMEOUT: Duration = Duration::from_secs(180);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_brokers_lose_the_busiest_mid_run_and_nothing_is_lost_or_doubled() {
+    let started = Instant::now();
+    let run = RunDir::new("cluster");
+    let mut cluster = PrivateKafka::cluster(3, run.path()).await;
+    println!(
+        "three-broker cluster test, {TENANTS} tenants (logs {}); cluster up in {:.1} s",
+        run.path().display(),
+        started.elapsed().as_secs_f64()
+    );
+    let (suffix, topics) = fresh_topics_on(&cluster.bootstrap()).await;
+    let kafka = KafkaConfig::new(cluster.bootstrap(), "it-cluster");
+    let run_topics = [
+        topics.commerce.as_str(),
+        topics.commerce_dlq.as_str(),
+        topics.provisioning.as_str(),
+    ];
+    for p in partition_leaders(&kafka, &run_topics)
+        .await
+        .expect("metadata of the run's topics")
+    {
+        assert_eq!(
+            p.in_sync.len(),
+            3,
+            "{}/{} is not replicated to all three brokers: {p:?}",
+            p.topic,
+            p.partition
+        );
+    }
+    let deployment = Deployment {
+        bootstrap: cluster.bootstrap(),
+        suffix,
+        database_url: fresh_database().await,
+    };
+    let workload = Workload::generate(TENANTS, &mut rand::rngs::StdRng::from_os_rng());
+    let env = deployment.env();
+    let env = Deployment::env_refs(&env);
+    let half = TENANTS / 2;
+    workload
+        .publish(0..half, &run.file("wave-1.jsonl"), &env)
+        .await;
+    let pool = sqlx::PgPool::connect(&deployment.database_url)
+        .await
+        .expect("connect to the test database");
+    let mut provisioner = Provisioner::new(&deployment, &run);
+    provisioner.start();
+
+    // Mid-way through wave 1: take away the broker that leads the most.
+    let before = wait_until(Duration::from_secs(60), "5 sagas completed", || {
+        provisioner.assert_alive();
+        let pool = pool.clone();
+        async move {
+            match Progress::read(&pool).await {
+                Ok(p) if p.completed >= 5 => Poll::Ready(p),
+                Ok(p) => Poll::Waiting(p.to_string()),
+                Err(e) => Poll::Waiting(e.to_string()),
+            }
+        }
+    })
+    .await;
+    assert!(
+        !before.finished(&workload),
+        "the run finished before the broker could be lost: {before}"
+    );
+    let mut counted = run_topics.to_vec();
+    counted.push("__consumer_offsets");
+    let leaders = partition_leaders(&kafka, &counted)
+        .await
+        .expect("metadata before the kill");
+    let mut led: BTreeMap<i32, usize> = BTreeMap::new();
+    for p in &leaders {
+        *led.entry(p.leader).or_default() += 1;
+    }
+    let (&victim, &partitions) = led
+        .iter()
+        .max_by_key(|(_, n)| **n)
+        .expect("partitions have leaders");
+    let victim = u32::try_from(victim).expect("a leader's node id");
+    cluster.kill(victim).await;
+    let down = Instant::now();
+    println!(
+        "  killed broker {victim}, leader of {partitions} of {} partitions (leaders per broker: \
+         {led:?}); before {before}",
+        leaders.len()
+    );
+
+    workload
+        .publish(half..TENANTS, &run.file("wave-2.jsonl"), &env)
+        .await;
+    tokio::time::sleep(OUTAGE.saturating_sub(down.elapsed())).await;
+    let during = Progress::read(&pool).await.expect("store readable");
+    cluster.restart(victim).await;
+    println!(
+        "  broker {victim} restarted after {:.1} s down (wave 2 published meanwhile); {during}",
+        down.elapsed().as_secs_f64()
+    );
+
+    let finish = wait_until_provisioned(
+        &pool,
+        &workload,
+        std::slice::from_mut(&mut provisioner),
+        FINISH_TIMEOUT,
+    )
+    .await;
+    assert_delivered_exactly_once(&pool, &deployment.bootstrap, &topics, &workload).await;
+    provisioner.stop().await;
+    println!(
+        "  every tenant provisioned {:.1} s after the restart; guarantees hold; test {:.1} s",
+        finish.as_secs_f64(),
+        started.elapsed().as_secs_f64()
+    );
+}
