@@ -177,7 +177,12 @@ pub struct OutboxRow {
 ///
 /// PostgreSQL: the claim *is* the removal — `DELETE … RETURNING` over the
 /// lowest ids, skipping rows another relay holds (`FOR UPDATE SKIP LOCKED`)
-/// — one statement per batch that writes no new row versions or index
+/// — one statement. The ids are taken with `= ANY(ARRAY(SELECT …))`, an
+/// init plan that runs once: written as `IN (SELECT … LIMIT n …)`, the
+/// planner may make the locking subquery the inner side of a join and run it
+/// again per outer row, and one claim deleted 10,458 rows for a limit of 256
+/// in 12 s (seen in `tenantry bench`; test
+/// `a_claim_takes_at_most_its_limit`). One statement per batch that writes no new row versions or index
 /// entries (measured with `tenantry bench` and `pg_stat_statements`: the
 /// former `SELECT … FOR UPDATE` and `UPDATE … SET published_at` took 14 and
 /// 18 ms per batch of 256 on a 20 k-row outbox, the delete 9 ms). SQLite: a
@@ -190,8 +195,8 @@ pub async fn claim(
 ) -> Result<Vec<OutboxRow>, StoreError> {
     let sql = match backend {
         Backend::Postgres => {
-            "DELETE FROM outbox WHERE id IN \
-             (SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED) \
+            "DELETE FROM outbox WHERE id = ANY(ARRAY(\
+             SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) \
              RETURNING id, record"
         }
         Backend::Sqlite => "SELECT id, record FROM outbox ORDER BY id LIMIT $1",
