@@ -10,7 +10,7 @@ use rdkafka::util::Timeout;
 use crate::config::{KafkaConfig, LogContext, PRODUCER_DEFAULTS};
 use crate::error::KafkaError;
 
-/// An idempotent producer (`enable.idempotence=true`, `acks=all`, `linger.ms=5`,
+/// An idempotent producer (`enable.idempotence=true`, `acks=all`, `linger.ms=1`,
 /// `message.timeout.ms=30000`; see `config.rs`). Cheap to clone: clones share one
 /// librdkafka client and its background thread.
 ///

@@ -46,7 +46,7 @@ pub struct ProjectorConfig {
 pub const BATCH_MAX: usize = 500;
 
 /// How long a batch waits for more records after its first one.
-pub const BATCH_WINDOW: Duration = Duration::from_millis(5);
+pub const BATCH_WINDOW: Duration = Duration::from_millis(1);
 
 /// Runs the live projection into `store` until `shutdown` is cancelled.
 ///
