@@ -35,8 +35,8 @@ use rand::SeedableRng;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 use std::time::{Duration, Instant};
-use tenantry_integration_tests::postgres::{PrivateCluster, terminate_backends};
 use tenantry_integration_tests::kafka::PrivateKafka;
+use tenantry_integration_tests::postgres::{PrivateCluster, terminate_backends};
 use tenantry_integration_tests::{
     Poll, RunDir, bootstrap, fresh_database, fresh_database_on, fresh_topics, fresh_topics_on,
     server_url, wait_until,
@@ -155,7 +155,8 @@ async fn broker_killed_and_restarted_mid_run_loses_and_repeats_no_effect() {
         &workload,
         std::slice::from_mut(&mut provisioner),
         FINISH_TIMEOUT,
-    ).await;
+    )
+    .await;
     assert_delivered_exactly_once(&pool, &deployment.bootstrap, &topics, &workload).await;
     provisioner.stop().await;
     println!("  broker starts {}", broker.starts(1));
@@ -272,7 +273,8 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
         &workload,
         std::slice::from_mut(&mut provisioner),
         FINISH_TIMEOUT,
-    ).await;
+    )
+    .await;
     assert_delivered_exactly_once(&pool, &deployment.bootstrap, &topics, &workload).await;
     provisioner.stop().await;
     finished(started, finish);

@@ -43,8 +43,8 @@ use std::ops::Range;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tenantry_integration_tests::kafka::PrivateKafka;
-use tokio::task::JoinHandle;
 use tenantry_integration_tests::{RunDir, fresh_database, fresh_topics_on};
+use tokio::task::JoinHandle;
 
 /// Provisioner processes in the consumer group.
 const MEMBERS: [&str; 3] = ["p1", "p2", "p3"];

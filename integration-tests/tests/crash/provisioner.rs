@@ -90,9 +90,10 @@ impl Provisioner {
     /// its predecessor's partitions without a rebalance.
     pub fn member(deployment: &Deployment, run: &RunDir, name: &str) -> Self {
         let mut provisioner = Self::new(deployment, run);
-        provisioner
-            .env
-            .push(("TENANTRY_INSTANCE_ID", format!("{name}-{}", deployment.suffix)));
+        provisioner.env.push((
+            "TENANTRY_INSTANCE_ID",
+            format!("{name}-{}", deployment.suffix),
+        ));
         provisioner.member = Some(name.to_owned());
         provisioner
     }

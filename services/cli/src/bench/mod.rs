@@ -123,7 +123,11 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
         println!("kept database {}", database.name);
         database.close().await
     } else {
-        let names: Vec<&str> = topics.with_partitions().iter().map(|(name, _)| *name).collect();
+        let names: Vec<&str> = topics
+            .with_partitions()
+            .iter()
+            .map(|(name, _)| *name)
+            .collect();
         if let Err(error) = delete_topics(&settings.kafka("bench"), &names).await {
             eprintln!("topics of the run not deleted: {error}");
         }

@@ -229,14 +229,11 @@ async fn send_in_order(
     topic: &str,
     tenant: &EncodedTenant,
 ) -> anyhow::Result<()> {
-    let sends = tenant
-        .payloads
-        .iter()
-        .map(|(payload, headers)| async move {
-            producer
-                .send(topic, tenant.id.as_str(), payload, &headers.pairs())
-                .await
-        });
+    let sends = tenant.payloads.iter().map(|(payload, headers)| async move {
+        producer
+            .send(topic, tenant.id.as_str(), payload, &headers.pairs())
+            .await
+    });
     for result in futures::future::join_all(sends).await {
         result.with_context(|| format!("publish tenant {}", tenant.id))?;
     }
