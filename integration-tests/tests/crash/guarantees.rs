@@ -1,6 +1,7 @@
-//! The delivery guarantees of issue #3, checked once a run is finished:
-//! every effect exactly once in the store, every provisioning event on the
-//! topic, exactly once after a consumer's dedup by event id.
+//! The delivery guarantees, checked once a run is finished: every effect
+//! exactly once in the store, every provisioning event on the topic (with
+//! its `event_id` and `event_kind` headers), exactly once after a consumer's
+//! dedup by event id.
 //!
 //! Every check runs and every violation is collected, so one failed run
 //! reports all that went wrong, with the rows that show it.
@@ -10,7 +11,7 @@ use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 use tenantry_kafka::{KafkaConfig, read_to_end};
-use tenantry_schemas::{Codec, ProvisioningEvent, ProvisioningRecord, Topics};
+use tenantry_schemas::{Codec, ProvisioningEvent, ProvisioningRecord, RecordHeaders, Topics};
 use uuid::Uuid;
 
 /// What a consumer of `provisioning.events.v1` saw.
@@ -328,6 +329,18 @@ async fn topic(
         let key = record.key_str().unwrap_or_default().to_owned();
         if key != decoded.envelope.tenant_id.as_str() {
             violations.push(format!("{at}: key {key:?} is not the tenant id"));
+        }
+        let expected = RecordHeaders::provisioning(&decoded);
+        let headers: Vec<(&str, &[u8])> = record
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_slice()))
+            .collect();
+        if headers != expected.pairs() {
+            violations.push(format!(
+                "{at}: headers {:?} are not the record's event id and kind",
+                record.headers
+            ));
         }
         let id = decoded.envelope.event_id;
         match events.get(&id) {

@@ -5,6 +5,7 @@
 
 mod dead_letter;
 mod embedded;
+mod membership;
 mod offsets;
 mod order;
 mod read_to_end;
