@@ -16,6 +16,7 @@
 //! deduplicates by event id, nothing lost.
 
 use crate::guarantees::assert_delivered_exactly_once;
+use crate::infra::{pool, wait_mid_run};
 use crate::progress::{Progress, wait_until_provisioned};
 use crate::provisioner::{Deployment, Provisioner};
 use crate::workload::Workload;
@@ -23,7 +24,7 @@ use rand::SeedableRng;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tenantry_integration_tests::kafka::PrivateKafka;
-use tenantry_integration_tests::{Poll, RunDir, fresh_database, fresh_topics_on, wait_until};
+use tenantry_integration_tests::{RunDir, fresh_database, fresh_topics_on};
 use tenantry_kafka::{KafkaConfig, partition_leaders};
 
 /// Tenants, in two waves.
@@ -76,29 +77,12 @@ async fn three_brokers_lose_the_busiest_mid_run_and_nothing_is_lost_or_doubled()
     workload
         .publish(0..half, &run.file("wave-1.jsonl"), &env)
         .await;
-    let pool = sqlx::PgPool::connect(&deployment.database_url)
-        .await
-        .expect("connect to the test database");
+    let pool = pool(&deployment.database_url).await;
     let mut provisioner = Provisioner::new(&deployment, &run);
     provisioner.start();
 
     // Mid-way through wave 1: take away the broker that leads the most.
-    let before = wait_until(Duration::from_secs(60), "5 sagas completed", || {
-        provisioner.assert_alive();
-        let pool = pool.clone();
-        async move {
-            match Progress::read(&pool).await {
-                Ok(p) if p.completed >= 5 => Poll::Ready(p),
-                Ok(p) => Poll::Waiting(p.to_string()),
-                Err(e) => Poll::Waiting(e.to_string()),
-            }
-        }
-    })
-    .await;
-    assert!(
-        !before.finished(&workload),
-        "the run finished before the broker could be lost: {before}"
-    );
+    let before = wait_mid_run(&pool, &workload, 5, &mut provisioner).await;
     let mut counted = run_topics.to_vec();
     counted.push("__consumer_offsets");
     let leaders = partition_leaders(&kafka, &counted)

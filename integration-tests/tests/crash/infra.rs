@@ -58,7 +58,7 @@ const PROGRESS_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A pool that tolerates the database going away (connections are checked
 /// before use and replaced).
-async fn pool(url: &str) -> PgPool {
+pub(crate) async fn pool(url: &str) -> PgPool {
     PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(Duration::from_secs(5))
@@ -69,7 +69,7 @@ async fn pool(url: &str) -> PgPool {
 
 /// Waits until at least `sagas` sagas are completed, but not all: the outage
 /// that follows hits a run in progress.
-async fn wait_mid_run(
+pub(crate) async fn wait_mid_run(
     pool: &PgPool,
     workload: &Workload,
     sagas: i64,
