@@ -32,8 +32,9 @@ pub fn kafka_node_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/local/kafka-node")
 }
 
-/// `infra/local/kafka-tool`.
-fn kafka_tool_script() -> PathBuf {
+/// `infra/local/kafka-tool`: Kafka's own command-line tools (console producer,
+/// topics, …) from the classpath `infra/local/up` resolved.
+pub fn kafka_tool_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../infra/local/kafka-tool")
 }
 

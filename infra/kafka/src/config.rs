@@ -67,6 +67,12 @@ pub(crate) const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     // requires acks=all.
     ("enable.idempotence", "true"),
     ("acks", "all"),
+    // A key goes to the partition Java clients pick for it (murmur2 of the key, as
+    // Kafka's DefaultPartitioner and Streams do; librdkafka's default is CRC32), so
+    // a tenant's records land in one partition whichever client wrote them: the
+    // commerce system's producer, `tenantry publish`, or the relay. Records without
+    // a key go to a random partition.
+    ("partitioner", "murmur2_random"),
     // A 1 ms batching window (librdkafka's default is 5 ms). Every hop of an event
     // through Tenantry pays it once; the relay and `publish --file` enqueue a whole
     // batch before the first send is awaited, so their records are batched anyway.

@@ -11,4 +11,5 @@ mod lifecycle;
 mod local_stack;
 mod moves;
 mod parking;
+mod partitioning;
 mod support;
