@@ -5,6 +5,7 @@
 
 use crate::support::{Stack, wait_for, wait_for_product};
 use std::time::Duration;
+use tenantry_integration_tests::tenantry;
 
 /// `t1` active on site `acme`; then `tenant`, asking for the same site, is
 /// created (its saga fails permanently: the host is taken) and gets a
@@ -222,6 +223,76 @@ async fn a_sequence_gap_is_held_and_reported_and_stale_events_are_no_ops() {
         body["products"]["jira"]["licence"]["seats"], 50,
         "stale event did not regress the licence"
     );
+    stack.stop().await;
+}
+
+/// A tenant with no saga yet — its only events were rejected, or wait behind
+/// a gap — is still shown by `tenantry sagas show`: its events, rejections
+/// and parking, which is what an operator looks for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sagas_show_describes_a_tenant_that_has_no_saga() {
+    let stack = Stack::start().await;
+    // t8: created at sequence 2, so it waits for sequence 1.
+    stack
+        .publish(&[
+            "tenant_created",
+            "--tenant",
+            "t8",
+            "--sequence",
+            "2",
+            "--site",
+            "eight",
+            "--owner-email",
+            "o@eight.test",
+            "--country",
+            "FR",
+        ])
+        .await;
+    // t9: a product event for a tenant that was never created: rejected.
+    stack
+        .publish(&[
+            "product_activated",
+            "--tenant",
+            "t9",
+            "--sequence",
+            "1",
+            "--product",
+            "jira",
+            "--seats",
+            "5",
+        ])
+        .await;
+    // Until the provisioner has recorded the event, nothing is known of the
+    // tenant and `sagas show` fails; poll without asserting success.
+    let show = |tenant: &'static str| {
+        let env = stack.env();
+        async move {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let output = tenantry(&["sagas", "show", tenant], &env).await;
+            output
+                .status
+                .success()
+                .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+        }
+    };
+    let shown = wait_for(Duration::from_secs(30), "t8 parked on its gap", || async {
+        show("t8")
+            .await
+            .filter(|out| out.contains("parked (sequence_gap)"))
+    })
+    .await;
+    assert!(shown.contains("no sagas for t8"), "{shown}");
+    assert!(
+        shown.contains("events: 2 tenant_created waiting"),
+        "{shown}"
+    );
+    let shown = wait_for(Duration::from_secs(30), "t9 rejected", || async {
+        show("t9")
+            .await
+            .filter(|out| out.contains("rejected: sequence 1 product_activated"))
+    })
+    .await;
+    assert!(shown.contains("no sagas for t9"), "{shown}");
     stack.stop().await;
 }
 

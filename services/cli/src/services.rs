@@ -190,24 +190,31 @@ pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
         SagasCommand::Show { tenant } => {
             let tenant = TenantId::parse(&tenant)?;
             let sagas = saga_store::for_tenant(store.pool(), tenant.as_str()).await?;
-            if sagas.is_empty() {
-                anyhow::bail!("tenant: no sagas recorded for {tenant}");
-            }
-            for saga in sagas {
-                print_saga(&saga);
-            }
             let events: Vec<String> = tenantry_store::inbox::stream(store.pool(), &tenant)
                 .await?
                 .into_iter()
                 .map(|(sequence, kind, state)| format!("{sequence} {kind} {state}"))
                 .collect();
+            let rejections = tenantry_store::inbox::rejections(store.pool(), &tenant).await?;
+            let parked = parking::get(store.pool(), &tenant).await?;
+            // A tenant whose only events were rejected, or that waits behind a
+            // gap, has no saga yet: what is known of it is still shown.
+            if sagas.is_empty() && events.is_empty() && rejections.is_empty() && parked.is_none() {
+                anyhow::bail!(
+                    "tenant: nothing recorded for {tenant} (no saga, event or rejection)"
+                );
+            }
+            if sagas.is_empty() {
+                println!("no sagas for {tenant}");
+            }
+            for saga in sagas {
+                print_saga(&saga);
+            }
             println!("events: {}", events.join(", "));
-            for (sequence, kind, reason) in
-                tenantry_store::inbox::rejections(store.pool(), &tenant).await?
-            {
+            for (sequence, kind, reason) in rejections {
                 println!("rejected: sequence {sequence} {kind}: {reason}");
             }
-            if let Some(p) = parking::get(store.pool(), &tenant).await? {
+            if let Some(p) = parked {
                 println!(
                     "parked ({}), {} event(s) waiting: {}",
                     p.kind, p.waiting, p.reason
