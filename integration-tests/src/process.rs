@@ -37,13 +37,18 @@ pub fn command_with(bin: &Path, args: &[&str], env: &[(&str, &str)]) -> Command 
     command
 }
 
-/// Copies the `tenantry` binary ([`tenantry_bin`]) into `dir` and returns
-/// the copy's path. A test that starts the binary many times over minutes
-/// runs the copy, so every start is the same build even when the shared
-/// binary is rebuilt meanwhile (`cargo build` in another shell replaces it).
+/// Copies the `tenantry` binary ([`tenantry_bin`]) into `dir`, once, and
+/// returns the copy's path. A test that starts the binary many times over
+/// minutes runs the copy, so every start is the same build even when the
+/// shared binary is rebuilt meanwhile (`cargo build` in another shell
+/// replaces it); a later call for the same `dir` returns the first copy
+/// (which may be running: it cannot be overwritten then).
 pub fn pin_tenantry(dir: &Path) -> PathBuf {
     let bin = tenantry_bin();
     let pinned = dir.join("tenantry");
+    if pinned.exists() {
+        return pinned;
+    }
     std::fs::copy(&bin, &pinned).unwrap_or_else(|e| {
         panic!(
             "copy {} (build it: cargo build --bin tenantry): {e}",

@@ -23,8 +23,8 @@ pub struct KafkaConfig {
     /// e.g. `tenantry-provisioner`.
     pub client_id: String,
     /// Extra librdkafka properties (`name`, `value`), applied after the role defaults,
-    /// so they win; e.g. `("fetch.wait.max.ms", "100")`. Unknown names fail client
-    /// creation with [`KafkaError::Config`].
+    /// so they win; e.g. `("linger.ms", "5")`. Unknown names fail client creation
+    /// with [`KafkaError::Config`].
     pub overrides: Vec<(String, String)>,
 }
 
@@ -76,10 +76,11 @@ pub(crate) const PRODUCER_DEFAULTS: &[(&str, &str)] = &[
     // A 1 ms batching window (librdkafka's default is 5 ms). Every hop of an event
     // through Tenantry pays it once; the relay and `publish --file` enqueue a whole
     // batch before the first send is awaited, so their records are batched anyway.
-    // Measured with `tenantry bench` on the local stack (2 cores, one run each,
-    // interleaved): --rate 20 p50 publish → context 25.5 ms at 1 ms, 30.7 ms at
-    // 5 ms; --tenants 1000 throughput 188–204 tenants/s at 1 ms, 190 at 5 ms (0 ms:
-    // 156–163).
+    // Measured with `tenantry bench` on the local stack (2 cores; runs of one
+    // series interleaved, series apart): `--tenants 300 --rate 20` p50 publish →
+    // context 30.7 ms at 5 ms, 25.5 at 1 ms, 24.5 at 0 ms; `--tenants 1000` 188 and
+    // 204 tenants/s at 1 ms against 190 at 5 ms, and in another series 156 and 163
+    // at 0 ms against 193 and 212 at 5 ms (more, smaller produce requests).
     ("linger.ms", "1"),
     // A send fails (transiently, MessageTimedOut) after 30 s instead of librdkafka's
     // 300 s default, so callers back off and report a broker outage promptly.

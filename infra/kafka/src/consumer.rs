@@ -7,8 +7,8 @@
 //! Rebalance rule (case D2): the consumer context commits the stored offsets
 //! synchronously before partitions are revoked, so the next owner starts after the
 //! finished work (without it, a rebalance redelivers everything since the last
-//! periodic commit). With `enable.auto.commit=true` librdkafka also commits the stored offsets of
-//! unassigned partitions itself (`rdkafka_assignment.c`, "unassigned partitions"); the
+//! periodic commit). With `enable.auto.commit=true` librdkafka also commits the
+//! stored offsets of unassigned partitions itself (`rdkafka_assignment.c`, "unassigned partitions"); the
 //! callback keeps the rule when an operator turns auto-commit off through the
 //! overrides, and logs the outcome. Tests `d2_*` cover both settings. Under the
 //! cooperative protocol (the default, `config.rs`) a revoke names only the
@@ -158,6 +158,16 @@ impl Consumer {
             }),
             Err(e) => Err(KafkaError::client("store offset", e)),
         }
+    }
+
+    /// librdkafka's fatal error, if one was raised (code and reason, e.g. "Fatal
+    /// consumer error: Broker: Static consumer fenced by other consumer with same
+    /// group.instance.id"); after one the consumer delivers nothing more.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.inner
+            .client()
+            .fatal_error()
+            .map(|(code, reason)| format!("{code}: {reason}"))
     }
 
     /// Commits the stored offsets now and waits for the broker's answer (blocks the

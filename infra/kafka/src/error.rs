@@ -119,6 +119,22 @@ impl KafkaError {
             }
         }
     }
+
+    /// True when the client can never work again and the process must stop: librdkafka
+    /// raised a fatal error, e.g. this static group member was fenced because another
+    /// live member took its `group.instance.id` (`FENCED_INSTANCE_ID`, KIP-345).
+    pub fn is_fatal(&self) -> bool {
+        matches!(
+            self,
+            Self::Client {
+                source: RdKafkaError::MessageConsumptionFatal(_),
+                ..
+            }
+        ) || matches!(
+            self.code(),
+            Some(RDKafkaErrorCode::Fatal | RDKafkaErrorCode::FencedInstanceId)
+        )
+    }
 }
 
 /// Whether a librdkafka/Kafka error code is retriable (see [`KafkaError::is_transient`]).

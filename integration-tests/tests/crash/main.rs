@@ -7,6 +7,8 @@
 //! - [`infra`]: a (private, single-node) Kafka broker SIGKILLed and restarted
 //!   mid-run, and the database taken away mid-run (a private PostgreSQL
 //!   cluster stopped and started; connections terminated).
+//! - [`fencing`]: a second provisioner under the first one's static-member
+//!   name makes the first stop with the reason.
 //! - [`cluster`]: a three-broker cluster (replication factor 3,
 //!   `min.insync.replicas=2`) loses the broker that leads the most partitions.
 //!
@@ -22,6 +24,7 @@
 //! Needs the local stack (`infra/local/up`) and `cargo build --bin tenantry`.
 
 mod cluster;
+mod fencing;
 mod guarantees;
 mod infra;
 mod kills;

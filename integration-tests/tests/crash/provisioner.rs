@@ -155,6 +155,14 @@ impl Provisioner {
         }
     }
 
+    /// The running incarnation's exit status once it has exited by itself, with
+    /// its log's text.
+    pub fn exited(&mut self) -> Option<(std::process::ExitStatus, String)> {
+        let process = self.process.as_mut()?;
+        let status = process.exited()?;
+        Some((status, process.log_text()))
+    }
+
     /// Panics with the log tail if the running incarnation has exited.
     pub fn assert_alive(&mut self) {
         let incarnation = self.incarnation;

@@ -83,6 +83,12 @@ pub async fn run(
         };
         let mut batch = match first {
             Ok(record) => vec![record],
+            Err(error) if error.is_fatal() => anyhow::bail!(
+                "the Kafka consumer of group {} stopped for good ({}); is another projector \
+                 running with the same --instance-id?",
+                config.group_id,
+                consumer.fatal_error().unwrap_or_else(|| error.to_string())
+            ),
             Err(error) => {
                 tracing::warn!(%error, "Kafka receive failed; retrying.");
                 tokio::time::sleep(Duration::from_millis(500)).await;

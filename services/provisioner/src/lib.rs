@@ -73,6 +73,9 @@ pub struct ProvisionerConfig {
 /// Errors: the store is unreachable at start-up after retries, or the Kafka
 /// clients cannot be created (bad configuration).
 pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    // Cancelled with the caller's token, or by this provisioner alone when its
+    // consumer fails for good (a fenced static member).
+    let shutdown = shutdown.child_token();
     // Per worker: its transaction, and a second connection for what must
     // commit on its own while that transaction is open (a new shard).
     let connections = 2 * config.workers as u32 + 4;
@@ -144,6 +147,7 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
     let mut operator_tick = tokio::time::interval(operator::OPERATOR_POLL);
     let mut compensation_tick = tokio::time::interval(operator::COMPENSATION_RETRY);
     let route = |key: &str| &queues[dispatch::worker_for(key, workers)];
+    let mut fatal = None;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
@@ -179,6 +183,11 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
                         break;
                     }
                 }
+                Err(error) if error.is_fatal() => {
+                    fatal = Some(consumer.fatal_error().unwrap_or_else(|| error.to_string()));
+                    shutdown.cancel();
+                    break;
+                }
                 Err(error) => {
                     tracing::warn!(%error, "Kafka receive failed; retrying.");
                     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -199,7 +208,16 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         tracing::debug!(%error, "Final offset commit failed.");
     }
     relay.await??;
-    Ok(())
+    match fatal {
+        // Work in flight was abandoned unstored: the member that fenced this one
+        // owns those partitions now and redelivery plus dedup cover it.
+        Some(reason) => anyhow::bail!(
+            "the Kafka consumer of group {} stopped for good ({reason}); is another provisioner \
+             running with the same --instance-id?",
+            config.group_id
+        ),
+        None => Ok(()),
+    }
 }
 
 /// Records per worker queue before the consumer loop waits (back-pressure).

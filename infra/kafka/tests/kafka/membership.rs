@@ -92,3 +92,39 @@ async fn a_restarted_static_member_takes_its_partitions_back_without_a_rebalance
         assert_eq!(b.assignment().unwrap(), owned_by_b);
     }
 }
+
+/// Two live members under one name: the broker fences the older one, whose
+/// `recv` then fails with a fatal error (it must stop, not retry for ever) and
+/// which reports why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_member_under_the_same_name_fences_the_first() {
+    let cfg = broker().await;
+    let topic = fresh_topic(&cfg, "fenced", 1).await;
+    let group = unique("fenced");
+    let name = unique("same");
+    let first = member(&cfg, &group, &topic, &name);
+    let deadline = Instant::now() + DEADLINE;
+    while first.assignment().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the first member got no partition"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(200), first.recv()).await;
+    }
+    let second = member(&cfg, &group, &topic, &name);
+    let error = loop {
+        assert!(Instant::now() < deadline, "the first member was not fenced");
+        tokio::select! {
+            Ok(Err(error)) = tokio::time::timeout(Duration::from_millis(200), first.recv()) => {
+                if error.is_fatal() {
+                    break error;
+                }
+            }
+            _ = second.recv() => {}
+            () = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    };
+    let reason = first.fatal_error().expect("a fatal error is recorded");
+    assert!(!error.is_transient(), "{error}");
+    assert!(reason.contains("fenced"), "{reason}");
+}
