@@ -8,9 +8,9 @@
 //! synchronously before partitions are revoked, so the next owner starts after the
 //! finished work (without it, a rebalance redelivers everything since the last
 //! periodic commit). With `enable.auto.commit=true` librdkafka also commits the
-//! stored offsets of unassigned partitions itself (`rdkafka_assignment.c`, "unassigned partitions"); the
-//! callback keeps the rule when an operator turns auto-commit off through the
-//! overrides, and logs the outcome. Tests `d2_*` cover both settings. Under the
+//! stored offsets of unassigned partitions itself (`rdkafka_assignment.c`,
+//! "unassigned partitions"); the callback keeps the rule when an operator turns
+//! auto-commit off through the overrides, and logs the outcome. Tests `d2_*` cover both settings. Under the
 //! cooperative protocol (the default, `config.rs`) a revoke names only the
 //! partitions that move; committing every stored offset then is still right.
 //!
