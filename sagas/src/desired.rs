@@ -68,7 +68,7 @@ pub struct DesiredState {
     /// Products by key.
     pub products: BTreeMap<ProductKey, DesiredProduct>,
     /// Licence updates for products not active or suspended, applied when the
-    /// product becomes active (issue #4 guard).
+    /// product becomes active (a guard, README "Lifecycle").
     pub pending_licences: BTreeMap<ProductKey, Licence>,
     /// Envelope of the last accepted event: the trigger of sagas planned from
     /// this state.

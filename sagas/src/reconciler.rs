@@ -133,7 +133,7 @@ pub fn reconcile(desired: &DesiredState, provisioned: &ProvisionedState) -> Opti
         if provisioned.destroyed {
             return None;
         }
-        // Reverse order of activation (issue #4).
+        // Reverse order of activation: the last product activated goes first.
         let mut products: Vec<(&ProductKey, &ProvisionedProduct)> =
             provisioned.products.iter().collect();
         products.sort_by_key(|(_, p)| std::cmp::Reverse(p.activated_at));

@@ -32,13 +32,12 @@ pub enum Compensation {
     /// permanent failure is not compensated: the saga ends `failed`
     /// (`compensated: false`), the tenant is parked, and `tenantry sagas
     /// retry` resumes at the failed step. (None of the seven provisioning
-    /// steps is a pivot: issue #4 asks that a failed step 7 leave no database
-    /// behind.)
+    /// steps is a pivot: a failed step 7 must leave no database behind.)
     Pivot,
 }
 
 /// One saga step. The seven provisioning steps come first, in the seed's
-/// order; the others belong to the lifecycle sagas of issue #4. Which steps a
+/// order; the others belong to the lifecycle sagas. Which steps a
 /// saga runs, in which order, is [`crate::SagaKind::steps`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -194,8 +194,8 @@ pub struct LicenceUpdated {
 
 /// The tenant's data must live in `residency_pin` from now on
 /// (`residency_pinned.avsc`): a pin set or changed after `tenant_created`.
-/// Not one of the seed's seven kinds: issue #4 asks that a later pin move the
-/// tenant, and `tenant_created` is the only other event that carries a pin.
+/// Not one of the seed's seven kinds: a later pin moves the tenant, and
+/// `tenant_created` is the only other event that carries a pin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResidencyPinned {
     /// Region the tenant is pinned to.

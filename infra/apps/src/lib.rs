@@ -1,6 +1,6 @@
 //! `tenantry-apps`: the adapter of saga step 7 (install the licensed apps)
 //! and of its compensation — signed lifecycle callbacks to each app, only to
-//! allow-listed hosts (DESIGN.md, step 7; issue #4).
+//! allow-listed hosts (DESIGN.md, step 7).
 //!
 //! Installing an app calls `POST {base}/installed`, uninstalling it
 //! `POST {base}/uninstalled`, with a JSON [`LifecycleBody`] and

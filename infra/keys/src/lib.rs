@@ -2,8 +2,8 @@
 //!
 //! DESIGN, "Envelope encryption": secrets in the tenant context (product
 //! database credentials…) are encrypted with a data key, itself wrapped by the
-//! tenant's key; data keys are cached and rotated by usage limits. Issue #4:
-//! tenant destruction ends with crypto-shredding — the tenant's key is
+//! tenant's key; data keys are cached and rotated by usage limits. Tenant
+//! destruction ends with crypto-shredding — the tenant's key is
 //! destroyed, so what remains encrypted can no longer be read.
 //!
 //! - [`KeyService`]: the port the sagas and services use.

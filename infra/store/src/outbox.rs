@@ -43,8 +43,7 @@ pub async fn enqueue(
 /// Outbox rows of several transitions, held in memory and written by
 /// [`Pending::write`] in the transaction that made them: one sequence
 /// allocation per tenant and one `INSERT` per [`ROWS_PER_INSERT`] rows,
-/// instead of two statements per transition (issue #3, "batching of database
-/// writes per poll"). Rows keep the order they were pushed in, and so do a
+/// instead of two statements per transition. Rows keep the order they were pushed in, and so do a
 /// tenant's sequence numbers.
 #[derive(Debug, Default)]
 pub struct Pending {

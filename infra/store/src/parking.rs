@@ -1,4 +1,4 @@
-//! Per-tenant order and parking (cases D4 and the sequence rule of issue #3).
+//! Per-tenant order and parking (case D4 and the commerce-sequence rule).
 //!
 //! Commerce events of a tenant are *released* to the saga planner strictly in
 //! commerce-sequence order, starting at 1. An event whose sequence is not newer

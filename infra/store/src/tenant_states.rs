@@ -50,9 +50,8 @@ pub async fn save(
 
 /// Both states of the tenants one transaction touches, each read from the
 /// store once and written once by [`Cache::write`], however many records and
-/// sagas of the tenant the transaction handles (issue #3, "batching of
-/// database writes per poll": a tenant created and activated in one batch
-/// read its row eight times and wrote it four).
+/// sagas of the tenant the transaction handles (without it, a tenant created
+/// and activated in one batch read its row eight times and wrote it four).
 ///
 /// Every read and write of `tenant_states` in the transaction must go
 /// through the cache, and [`Cache::write`] must run before the commit; a

@@ -1,6 +1,6 @@
 //! What the provisioner's transactions hold back until just before they
 //! commit, so each row is written once per transaction however many records
-//! and sagas touch it (issue #3, "batching of database writes per poll").
+//! and sagas touch it.
 
 use crate::store::StoreError;
 use crate::{outbox, tenant_states};

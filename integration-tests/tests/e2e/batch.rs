@@ -1,5 +1,4 @@
-//! The ingest's batched path (issue #3, "batching of database writes per
-//! poll"): the records a worker holds are handled in one transaction when
+//! The ingest's batched path: the records a worker holds are handled in one transaction when
 //! they can finish there; a record that cannot — a step that fails, an app
 //! callback — is rolled back with its tenant's later records and handled one
 //! transaction at a time, with the same outcome. Driven through

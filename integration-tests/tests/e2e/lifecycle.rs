@@ -1,4 +1,4 @@
-//! Issue #4 end to end: every lifecycle event reconciled on the local stack,
+//! The lifecycle end to end: every lifecycle event reconciled on the local stack,
 //! with the context checked after each step and again after `tenantry replay`,
 //! and a failing step 7 that leaves nothing behind.
 

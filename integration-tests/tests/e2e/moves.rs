@@ -1,4 +1,4 @@
-//! Issue #4, residency: a pin set on an existing tenant (`residency_pinned`)
+//! Data residency: a pin set on an existing tenant (`residency_pinned`)
 //! starts the move saga — new database in the pinned region, copy, switch the
 //! context, retire the old one — and a failed copy is compensated, leaving the
 //! tenant where it was.

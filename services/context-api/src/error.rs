@@ -26,7 +26,7 @@ pub enum ApiError {
     /// Body: `{"error":{"code":"tenant_not_found","message":…}}`.
     #[error("no context for tenant {0}")]
     TenantNotFound(TenantId),
-    /// `410`: the tenant was destroyed (issue #4); edges must stop serving it.
+    /// `410`: the tenant was destroyed; edges must stop serving it.
     /// Body: `{"error":{"code":"tenant_destroyed","message":…}}`.
     #[error("tenant {0} was destroyed")]
     TenantDestroyed(TenantId),

@@ -59,8 +59,7 @@ impl Ingest {
     /// every saga that only needs SQL on the store run to its end in the same
     /// transaction (the seven steps when product databases are schemas and
     /// no app is installed), and committed once — one commit for the run of
-    /// records instead of about four per record (issue #3: "batching of
-    /// database writes per poll"). The first record that cannot finish there
+    /// records instead of about four per record. The first record that cannot finish there
     /// — a step fails, an app callback, a saga of another kind — ends the
     /// run: the records before it are committed, it is handled on its own
     /// (each round and step in its own transaction, with the step's retries,

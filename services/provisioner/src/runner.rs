@@ -302,8 +302,7 @@ impl SagaRunner {
     /// remaining step, its new state, its outbox rows, and the tenant's
     /// provisioned state — when every remaining step is SQL on the store
     /// ([`Effects::runs_in_transaction`]). Used by the ingest's batched path,
-    /// which commits many records' sagas at once (issue #3, "batching of
-    /// database writes per poll").
+    /// which commits many records' sagas at once.
     ///
     /// `stored`: whether `saga` is in the saga store already (then its end
     /// is a compare-and-set on its version); when not, it is inserted in its

@@ -1,5 +1,5 @@
 //! Integration tests of `tenantry-apps`: real HTTP over loopback between
-//! `AppClient` and the recording app server (issue #4).
+//! `AppClient` and the recording app server.
 
 mod helpers;
 mod lifecycle;

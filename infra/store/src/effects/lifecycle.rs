@@ -1,4 +1,4 @@
-//! Local adapters of the lifecycle sagas (issue #4): suspension,
+//! Local adapters of the lifecycle sagas: suspension,
 //! un-suspension, licence update, deactivation and destruction.
 //!
 //! Same contract as the provisioning steps: one transaction per step with its

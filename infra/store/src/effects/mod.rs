@@ -523,7 +523,7 @@ pub(crate) async fn exec(tx: &mut Tx, sql: &str, params: &[&str]) -> Result<(), 
 }
 
 /// Data residency fails closed: a pinned tenant's step never acts in another
-/// region than its pin (issue #4; seed, "Data residency").
+/// region than its pin (seed, "Data residency").
 async fn check_residency(tx: &mut Tx, saga: &SagaState) -> Result<(), StepError> {
     if saga.spec.tenant.residency_pin.is_none() {
         return Ok(());

@@ -1,7 +1,6 @@
-//! Local adapters of the move saga (issue #4: "A later residency pin on an
-//! existing tenant starts a move saga (new database in the target region,
-//! copy, switch the context, retire the old one), with compensation if the
-//! copy fails").
+//! Local adapters of the move saga: a later residency pin on an existing
+//! tenant creates a new database in the target region, copies, switches the
+//! context and retires the old one, with compensation if the copy fails.
 //!
 //! | step | effect | compensation |
 //! |---|---|---|

@@ -1,4 +1,4 @@
-//! `tenantry bench` (issue #3): provisions N tenants through all seven steps
+//! `tenantry bench`: provisions N tenants through all seven steps
 //! on the local stack and reports throughput, publish → context-readable
 //! latency percentiles, and the provisioner's CPU seconds and peak RSS.
 //!
