@@ -15,12 +15,9 @@
 //! provisioned exactly once, one `saga_completed` per saga for a reader that
 //! deduplicates by event id, nothing lost.
 
-use crate::guarantees::assert_delivered_exactly_once;
-use crate::infra::{pool, wait_mid_run};
-use crate::progress::{Progress, wait_until_provisioned};
-use crate::provisioner::{Deployment, Provisioner};
-use crate::workload::Workload;
-use rand::SeedableRng;
+use crate::infra::OutageRun;
+use crate::progress::Progress;
+use crate::provisioner::Deployment;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 use tenantry_integration_tests::kafka::PrivateKafka;
@@ -32,9 +29,6 @@ const TENANTS: usize = 60;
 
 /// How long the broker stays down.
 const OUTAGE: Duration = Duration::from_secs(5);
-
-/// Deadline for the work to finish once the broker is back.
-const FINISH_TIMEOUT: Duration = Duration::from_secs(180);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_brokers_lose_the_busiest_mid_run_and_nothing_is_lost_or_doubled() {
@@ -70,19 +64,11 @@ async fn three_brokers_lose_the_busiest_mid_run_and_nothing_is_lost_or_doubled()
         suffix,
         database_url: fresh_database().await,
     };
-    let workload = Workload::generate(TENANTS, &mut rand::rngs::StdRng::from_os_rng());
-    let env = deployment.env();
-    let env = Deployment::env_refs(&env);
     let half = TENANTS / 2;
-    workload
-        .publish(0..half, &run.file("wave-1.jsonl"), &env)
-        .await;
-    let pool = pool(&deployment.database_url).await;
-    let mut provisioner = Provisioner::new(&deployment, &run);
-    provisioner.start();
+    let mut outage = OutageRun::start(&run, deployment, topics.clone(), TENANTS, 0..half).await;
 
     // Mid-way through wave 1: take away the broker that leads the most.
-    let before = wait_mid_run(&pool, &workload, 5, &mut provisioner).await;
+    let before = outage.wait_mid_run(5).await;
     let mut counted = run_topics.to_vec();
     counted.push("__consumer_offsets");
     let leaders = partition_leaders(&kafka, &counted)
@@ -105,26 +91,16 @@ async fn three_brokers_lose_the_busiest_mid_run_and_nothing_is_lost_or_doubled()
         leaders.len()
     );
 
-    workload
-        .publish(half..TENANTS, &run.file("wave-2.jsonl"), &env)
-        .await;
+    outage.publish(&run, half..TENANTS, "wave-2").await;
     tokio::time::sleep(OUTAGE.saturating_sub(down.elapsed())).await;
-    let during = Progress::read(&pool).await.expect("store readable");
+    let during = Progress::read(&outage.pool).await.expect("store readable");
     cluster.restart(victim).await;
     println!(
         "  broker {victim} restarted after {:.1} s down (wave 2 published meanwhile); {during}",
         down.elapsed().as_secs_f64()
     );
 
-    let finish = wait_until_provisioned(
-        &pool,
-        &workload,
-        std::slice::from_mut(&mut provisioner),
-        FINISH_TIMEOUT,
-    )
-    .await;
-    assert_delivered_exactly_once(&pool, &deployment.bootstrap, &topics, &workload).await;
-    provisioner.stop().await;
+    let finish = outage.finish().await;
     println!(
         "  every tenant provisioned {:.1} s after the restart; guarantees hold; test {:.1} s",
         finish.as_secs_f64(),

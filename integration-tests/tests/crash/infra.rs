@@ -34,6 +34,7 @@ use crate::workload::Workload;
 use rand::SeedableRng;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+use std::ops::Range;
 use std::time::{Duration, Instant};
 use tenantry_integration_tests::kafka::PrivateKafka;
 use tenantry_integration_tests::postgres::{PrivateCluster, terminate_backends};
@@ -41,6 +42,7 @@ use tenantry_integration_tests::{
     Poll, RunDir, bootstrap, fresh_database, fresh_database_on, fresh_topics, fresh_topics_on,
     server_url, wait_until,
 };
+use tenantry_schemas::Topics;
 
 /// Tenants per test, in two waves.
 const TENANTS: usize = 50;
@@ -67,34 +69,94 @@ pub(crate) async fn pool(url: &str) -> PgPool {
         .expect("connect to the test database")
 }
 
-/// Waits until at least `sagas` sagas are completed, but not all: the outage
-/// that follows hits a run in progress.
-pub(crate) async fn wait_mid_run(
-    pool: &PgPool,
-    workload: &Workload,
-    sagas: i64,
-    provisioner: &mut Provisioner,
-) -> Progress {
-    let progress = wait_until(
-        PROGRESS_TIMEOUT,
-        &format!("{sagas} sagas completed"),
-        || {
-            provisioner.assert_alive();
-            async move {
-                match Progress::read(pool).await {
-                    Ok(p) if p.completed >= sagas => Poll::Ready(p),
-                    Ok(p) => Poll::Waiting(p.to_string()),
-                    Err(e) => Poll::Waiting(e.to_string()),
+/// One run of an outage test: a deployment, its tenants, the store, and a
+/// provisioner started after the first wave was published.
+pub(crate) struct OutageRun {
+    pub(crate) deployment: Deployment,
+    pub(crate) workload: Workload,
+    pub(crate) pool: PgPool,
+    pub(crate) provisioner: Provisioner,
+    topics: Topics,
+}
+
+impl OutageRun {
+    /// `tenants` tenants for `deployment` (whose topics are `topics`);
+    /// publishes `first_wave` of them, then starts the provisioner.
+    pub(crate) async fn start(
+        run: &RunDir,
+        deployment: Deployment,
+        topics: Topics,
+        tenants: usize,
+        first_wave: Range<usize>,
+    ) -> Self {
+        let workload = Workload::generate(tenants, &mut rand::rngs::StdRng::from_os_rng());
+        let mut this = Self {
+            pool: pool(&deployment.database_url).await,
+            provisioner: Provisioner::new(&deployment, run),
+            deployment,
+            workload,
+            topics,
+        };
+        this.publish(run, first_wave, "wave-1").await;
+        this.provisioner.start();
+        this
+    }
+
+    /// Publishes `tenants[wave]` with `tenantry publish --file <run>/<name>.jsonl`.
+    pub(crate) async fn publish(&self, run: &RunDir, wave: Range<usize>, name: &str) {
+        let env = self.deployment.env();
+        let file = run.file(&format!("{name}.jsonl"));
+        self.workload
+            .publish(wave, &file, &Deployment::env_refs(&env))
+            .await;
+    }
+
+    /// Waits until at least `sagas` sagas are completed, but not all: the
+    /// outage that follows hits a run in progress.
+    pub(crate) async fn wait_mid_run(&mut self, sagas: i64) -> Progress {
+        let (pool, provisioner) = (&self.pool, &mut self.provisioner);
+        let progress = wait_until(
+            PROGRESS_TIMEOUT,
+            &format!("{sagas} sagas completed"),
+            || {
+                provisioner.assert_alive();
+                async move {
+                    match Progress::read(pool).await {
+                        Ok(p) if p.completed >= sagas => Poll::Ready(p),
+                        Ok(p) => Poll::Waiting(p.to_string()),
+                        Err(e) => Poll::Waiting(e.to_string()),
+                    }
                 }
-            }
-        },
-    )
-    .await;
-    assert!(
-        !progress.finished(workload),
-        "the run finished before the outage could hit it: {progress}"
-    );
-    progress
+            },
+        )
+        .await;
+        assert!(
+            !progress.finished(&self.workload),
+            "the run finished before the outage could hit it: {progress}"
+        );
+        progress
+    }
+
+    /// Waits until every tenant is provisioned, checks every guarantee, stops
+    /// the provisioner; returns how long the wait took.
+    pub(crate) async fn finish(mut self) -> Duration {
+        let finish = wait_until_provisioned(
+            &self.pool,
+            &self.workload,
+            std::slice::from_mut(&mut self.provisioner),
+            FINISH_TIMEOUT,
+        )
+        .await;
+        assert_delivered_exactly_once(
+            &self.pool,
+            &self.deployment.bootstrap,
+            &self.topics,
+            &self.workload,
+        )
+        .await;
+        self.provisioner.stop().await;
+        finish
+    }
 }
 
 fn finished(started: Instant, finish: Duration) {
@@ -120,45 +182,27 @@ async fn broker_killed_and_restarted_mid_run_loses_and_repeats_no_effect() {
         suffix,
         database_url: fresh_database().await,
     };
-    let workload = Workload::generate(TENANTS, &mut rand::rngs::StdRng::from_os_rng());
-    let env = deployment.env();
-    let env = Deployment::env_refs(&env);
     let half = TENANTS / 2;
-    workload
-        .publish(0..half, &run.file("wave-1.jsonl"), &env)
-        .await;
-    let pool = pool(&deployment.database_url).await;
-    let mut provisioner = Provisioner::new(&deployment, &run);
-    provisioner.start();
+    let mut outage = OutageRun::start(&run, deployment, topics, TENANTS, 0..half).await;
 
     // Outage 1: mid-way through wave 1.
-    let before = wait_mid_run(&pool, &workload, 5, &mut provisioner).await;
+    let before = outage.wait_mid_run(5).await;
     broker.kill(1).await;
     tokio::time::sleep(OUTAGE).await;
-    let during = Progress::read(&pool).await.expect("store readable");
+    let during = Progress::read(&outage.pool).await.expect("store readable");
     broker.restart(1).await;
     println!("  broker outage 1: before {before}; after {OUTAGE:?} down {during}");
 
     // Wave 2 reaches the restarted broker; outage 2 hits while it is worked on.
-    workload
-        .publish(half..TENANTS, &run.file("wave-2.jsonl"), &env)
-        .await;
-    let before = wait_mid_run(&pool, &workload, during.completed + 5, &mut provisioner).await;
+    outage.publish(&run, half..TENANTS, "wave-2").await;
+    let before = outage.wait_mid_run(during.completed + 5).await;
     broker.kill(1).await;
     tokio::time::sleep(OUTAGE).await;
-    let during = Progress::read(&pool).await.expect("store readable");
+    let during = Progress::read(&outage.pool).await.expect("store readable");
     broker.restart(1).await;
     println!("  broker outage 2: before {before}; after {OUTAGE:?} down {during}");
 
-    let finish = wait_until_provisioned(
-        &pool,
-        &workload,
-        std::slice::from_mut(&mut provisioner),
-        FINISH_TIMEOUT,
-    )
-    .await;
-    assert_delivered_exactly_once(&pool, &deployment.bootstrap, &topics, &workload).await;
-    provisioner.stop().await;
+    let finish = outage.finish().await;
     println!("  broker starts {}", broker.starts(1));
     finished(started, finish);
 }
@@ -196,30 +240,22 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
         suffix,
         database_url,
     };
-    let workload = Workload::generate(TENANTS, &mut rand::rngs::StdRng::from_os_rng());
-    let env = deployment.env();
-    let env = Deployment::env_refs(&env);
     // Three waves: the first before the start, the second before the
     // server stops, the third while it is down.
     let (wave_1, wave_2, wave_3) = (0..20, 20..35, 35..TENANTS);
-    workload
-        .publish(wave_1, &run.file("wave-1.jsonl"), &env)
-        .await;
-    let pool = pool(&deployment.database_url).await;
-    let mut provisioner = Provisioner::new(&deployment, &run);
-    provisioner.start();
+    let mut outage = OutageRun::start(&run, deployment, topics, TENANTS, wave_1).await;
 
     // Outage 1: every engine connection terminated, again and again.
-    let before = wait_mid_run(&pool, &workload, 5, &mut provisioner).await;
-    let outage = Instant::now();
+    let before = outage.wait_mid_run(5).await;
+    let down = Instant::now();
     let mut terminated = 0;
-    while outage.elapsed() < OUTAGE {
+    while down.elapsed() < OUTAGE {
         terminated += terminate_backends(&server, &database)
             .await
             .expect("pg_terminate_backend");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let after = Progress::read(&pool).await.ok();
+    let after = Progress::read(&outage.pool).await.ok();
     println!(
         "  connections terminated: {terminated} over {OUTAGE:?}; before {before}; after {}",
         after.map_or("unreadable".into(), |p| p.to_string())
@@ -227,11 +263,9 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
 
     // Outage 2, mid-way through wave 2: the server stops (a crash) and wave 3
     // is published while it is down.
-    workload
-        .publish(wave_2, &run.file("wave-2.jsonl"), &env)
-        .await;
+    outage.publish(&run, wave_2, "wave-2").await;
     let done = after.map_or(before.completed, |p| p.completed);
-    let before = wait_mid_run(&pool, &workload, done + 3, &mut provisioner).await;
+    let before = outage.wait_mid_run(done + 3).await;
     match &cluster {
         Some(cluster) => {
             cluster
@@ -239,11 +273,9 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
                 .await
                 .expect("pg_ctl stop -m immediate");
             let down = Instant::now();
-            workload
-                .publish(wave_3, &run.file("wave-3.jsonl"), &env)
-                .await;
+            outage.publish(&run, wave_3, "wave-3").await;
             tokio::time::sleep(OUTAGE.saturating_sub(down.elapsed())).await;
-            provisioner.assert_alive();
+            outage.provisioner.assert_alive();
             cluster.start_server().await.expect("pg_ctl start");
             println!(
                 "  server stopped (immediate) for {:.1} s while wave 3 was published; \
@@ -252,12 +284,10 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
             );
         }
         None => {
-            workload
-                .publish(wave_3, &run.file("wave-3.jsonl"), &env)
-                .await;
-            let outage = Instant::now();
+            outage.publish(&run, wave_3, "wave-3").await;
+            let down = Instant::now();
             let mut terminated = 0;
-            while outage.elapsed() < OUTAGE {
+            while down.elapsed() < OUTAGE {
                 terminated += terminate_backends(&server, &database).await.unwrap_or(0);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -268,14 +298,6 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
         }
     }
 
-    let finish = wait_until_provisioned(
-        &pool,
-        &workload,
-        std::slice::from_mut(&mut provisioner),
-        FINISH_TIMEOUT,
-    )
-    .await;
-    assert_delivered_exactly_once(&pool, &deployment.bootstrap, &topics, &workload).await;
-    provisioner.stop().await;
+    let finish = outage.finish().await;
     finished(started, finish);
 }
