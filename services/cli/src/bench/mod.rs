@@ -4,8 +4,8 @@
 //!
 //! Each run is isolated: fresh topics (`Topics::with_suffix`) and a fresh
 //! PostgreSQL database on the server of `--database-url`, both removed at the
-//! end (`--keep-database` keeps the database), and its own consumer groups. The provisioner and the projector
-//! run as child processes of this executable, so the kernel accounts their
+//! end (`--keep-database` keeps both), and its own consumer groups. The
+//! provisioner and the projector run as child processes of this executable, so the kernel accounts their
 //! CPU time and memory separately (`/proc/<pid>/stat` utime + stime,
 //! `/proc/<pid>/status` VmHWM).
 //!
@@ -77,7 +77,8 @@ pub struct BenchArgs {
     /// Seconds to wait, after the last tenant is published, for every context to be readable.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
     pub timeout: u64,
-    /// Keep the benchmark database (its name is printed) instead of dropping it.
+    /// Keep the benchmark database (its name is printed) and the run's topics
+    /// instead of removing them, to look at afterwards.
     #[arg(long)]
     pub keep_database: bool,
     /// Keep the provisioner's and projector's logs (their directory is
