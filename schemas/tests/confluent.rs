@@ -149,7 +149,7 @@ async fn registers_and_fetches_every_event_schema_with_caching() {
         );
     }
     let fake = fake.lock().unwrap();
-    assert_eq!(fake.schemas.len(), 14);
+    assert_eq!(fake.schemas.len(), 15);
     let (subject, text) = fake
         .posted
         .iter()

@@ -25,7 +25,7 @@ use std::sync::{Arc, LazyLock};
 /// The `.avsc` files compiled into this crate: `(file name, JSON text)`, file
 /// names relative to `schemas/`. Shared types first, then commerce, then
 /// provisioning events.
-pub const AVSC_FILES: [(&str, &str); 17] = [
+pub const AVSC_FILES: [(&str, &str); 18] = [
     ("envelope.avsc", include_str!("../../envelope.avsc")),
     ("edition.avsc", include_str!("../../edition.avsc")),
     (
@@ -79,6 +79,7 @@ pub const AVSC_FILES: [(&str, &str); 17] = [
         include_str!("../../saga_completed.avsc"),
     ),
     ("saga_failed.avsc", include_str!("../../saga_failed.avsc")),
+    ("tenant_state.avsc", include_str!("../../tenant_state.avsc")),
 ];
 
 /// Superseded versions of `.avsc` files, `(file name it replaces, JSON text)`,
@@ -101,7 +102,7 @@ pub const PROVISIONING_NAMESPACE: &str = "tenantry.provisioning";
 pub enum Family {
     /// `tenantry.commerce.*`: the seven commerce events.
     Commerce,
-    /// `tenantry.provisioning.*`: the saga events.
+    /// `tenantry.provisioning.*`: the tenant state (and the retired saga events).
     Provisioning,
 }
 
@@ -193,7 +194,7 @@ impl Catalog {
     ///
     /// # Panics
     /// If the compiled-in files do not compose — a build defect that the unit
-    /// test `catalog::tests::current_catalog_has_all_fourteen_events` catches.
+    /// test `catalog::tests::current_catalog_has_all_fifteen_events` catches.
     pub fn current() -> &'static Catalog {
         &CURRENT
     }

@@ -9,7 +9,7 @@ fn names(family: Family) -> Vec<String> {
 }
 
 #[test]
-fn current_catalog_has_all_fourteen_events() {
+fn current_catalog_has_all_fifteen_events() {
     assert_eq!(
         names(Family::Commerce),
         [
@@ -32,6 +32,7 @@ fn current_catalog_has_all_fourteen_events() {
             "SagaStarted",
             "StepCompleted",
             "StepFailed",
+            "TenantState",
         ]
     );
 }

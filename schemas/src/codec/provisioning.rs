@@ -1,12 +1,14 @@
 //! Provisioning records ⇄ Avro values (`tenantry.provisioning.*`).
 
 use super::DecodeError;
+use super::commerce::{edition_from, edition_symbol};
 use super::value::{
     Fields, envelope_from, envelope_to, field, opt, parse, parse_all, string, strings,
 };
 use crate::events::{
-    CompensationCompleted, ProvisionedOutcome, ProvisioningEvent, ProvisioningRecord,
-    SagaCompleted, SagaFailed, SagaStarted, StepCompleted, StepFailed,
+    CompensationCompleted, Licence, Parking, ProductContext, ProductState, ProvisionedOutcome,
+    ProvisioningEvent, ProvisioningRecord, Rejection, SagaCompleted, SagaFailed, SagaStarted,
+    StepCompleted, StepFailed, TenantState, TenantStatus,
 };
 use crate::ids::{AppKey, ProductKey, Region};
 use apache_avro::types::Value;
@@ -18,6 +20,7 @@ pub(crate) const STEP_FAILED: &str = "tenantry.provisioning.StepFailed";
 pub(crate) const COMPENSATION_COMPLETED: &str = "tenantry.provisioning.CompensationCompleted";
 pub(crate) const SAGA_COMPLETED: &str = "tenantry.provisioning.SagaCompleted";
 pub(crate) const SAGA_FAILED: &str = "tenantry.provisioning.SagaFailed";
+pub(crate) const TENANT_STATE: &str = "tenantry.provisioning.TenantState";
 
 /// Record full name of the event's schema: its kind on the wire.
 pub(crate) fn full_name(event: &ProvisioningEvent) -> &'static str {
@@ -28,6 +31,7 @@ pub(crate) fn full_name(event: &ProvisioningEvent) -> &'static str {
         ProvisioningEvent::CompensationCompleted(_) => COMPENSATION_COMPLETED,
         ProvisioningEvent::SagaCompleted(_) => SAGA_COMPLETED,
         ProvisioningEvent::SagaFailed(_) => SAGA_FAILED,
+        ProvisioningEvent::TenantState(_) => TENANT_STATE,
     }
 }
 
@@ -159,6 +163,7 @@ pub(crate) fn to_value(record: &ProvisioningRecord) -> Value {
             field("reason", string(&e.reason)),
             field("compensated", Value::Boolean(e.compensated)),
         ]),
+        ProvisioningEvent::TenantState(e) => fields.extend(tenant_state_to(e)),
     }
     Value::Record(fields)
 }
@@ -209,6 +214,7 @@ pub(crate) fn from_value(full_name: &str, value: Value) -> Result<ProvisioningRe
             reason: f.string("reason")?,
             compensated: f.boolean("compensated")?,
         }),
+        TENANT_STATE => ProvisioningEvent::TenantState(Box::new(tenant_state_from(&mut f)?)),
         other => {
             return Err(DecodeError::WrongKind(format!(
                 "{other} is not a provisioning event"
@@ -216,4 +222,174 @@ pub(crate) fn from_value(full_name: &str, value: Value) -> Result<ProvisioningRe
         }
     };
     Ok(ProvisioningRecord { envelope, event })
+}
+
+/// Avro symbol of a status or state (its snake-case name in upper case), as
+/// a string that resolving against the writer schema turns into the enum.
+fn symbol(name: &str) -> Value {
+    string(&name.to_ascii_uppercase())
+}
+
+fn region_to(region: Option<Region>) -> Value {
+    opt(region.map(Region::as_str))
+}
+
+fn region_from(f: &mut Fields, name: &str) -> Result<Option<Region>, DecodeError> {
+    f.opt_string(name)?
+        .map(|r| parse(&r, name, |s| Region::parse(s, name)))
+        .transpose()
+}
+
+fn tenant_state_to(e: &TenantState) -> Vec<(String, Value)> {
+    let products = e
+        .products
+        .iter()
+        .map(|(key, p)| {
+            Value::Record(vec![
+                field("product", string(key.as_str())),
+                field("state", symbol(p.state.as_str())),
+                field(
+                    "licence",
+                    p.licence.map_or(Value::Null, |l| {
+                        Value::Record(vec![
+                            field("seats", Value::Int(l.seats)),
+                            field("edition", edition_symbol(l.edition)),
+                        ])
+                    }),
+                ),
+                field("shard", opt(p.shard.as_deref())),
+                field("database", opt(p.database.as_deref())),
+                field(
+                    "installed_apps",
+                    strings(p.installed_apps.iter().map(AppKey::as_str)),
+                ),
+                field("failure", opt(p.failure.as_deref())),
+            ])
+        })
+        .collect();
+    let rejections = e
+        .rejections
+        .iter()
+        .map(|r| {
+            Value::Record(vec![
+                field("sequence", Value::Long(r.sequence)),
+                field("kind", string(&r.kind)),
+                field("reason", string(&r.reason)),
+            ])
+        })
+        .collect();
+    vec![
+        field("commerce_sequence", Value::Long(e.commerce_sequence)),
+        field("status", symbol(e.status.as_str())),
+        field("site", opt(e.site.as_deref())),
+        field("site_host", opt(e.site_host.as_deref())),
+        field("region", region_to(e.region)),
+        field("region_pinned", Value::Boolean(e.region_pinned)),
+        field("moving_to", region_to(e.moving_to)),
+        field("products", Value::Array(products)),
+        field("groups", strings(e.groups.iter().map(String::as_str))),
+        field("last_failure", opt(e.last_failure.as_deref())),
+        field("rejections", Value::Array(rejections)),
+        field(
+            "parked",
+            e.parked.as_ref().map_or(Value::Null, |p| {
+                Value::Record(vec![
+                    field("kind", string(&p.kind)),
+                    field("reason", string(&p.reason)),
+                    field("waiting", Value::Long(p.waiting)),
+                ])
+            }),
+        ),
+        field("pending_saga", opt(e.pending_saga.as_deref())),
+    ]
+}
+
+fn tenant_status_from(symbol: &str) -> TenantStatus {
+    match symbol {
+        "PROVISIONING" => TenantStatus::Provisioning,
+        "ACTIVE" => TenantStatus::Active,
+        "FAILED" => TenantStatus::Failed,
+        "DESTROYED" => TenantStatus::Destroyed,
+        // PENDING, and what a newer writer added (resolved to the default).
+        _ => TenantStatus::Pending,
+    }
+}
+
+fn product_state_from(symbol: &str) -> ProductState {
+    match symbol {
+        "ACTIVE" => ProductState::Active,
+        "SUSPENDED" => ProductState::Suspended,
+        "DEACTIVATED" => ProductState::Deactivated,
+        "FAILED" => ProductState::Failed,
+        // PROVISIONING, and what a newer writer added (resolved to the default).
+        _ => ProductState::Provisioning,
+    }
+}
+
+fn product_from_value(value: Value) -> Result<(ProductKey, ProductContext), DecodeError> {
+    let mut f = Fields::new(value, "products")?;
+    let key = parse(&f.string("product")?, "products.product", ProductKey::parse)?;
+    let licence = match f.opt_record("licence")? {
+        Some(mut l) => Some(Licence {
+            seats: l.int("seats")?,
+            edition: edition_from(&l.enum_symbol("edition")?)?,
+        }),
+        None => None,
+    };
+    let product = ProductContext {
+        state: product_state_from(&f.enum_symbol("state")?),
+        licence,
+        shard: f.opt_string("shard")?,
+        database: f.opt_string("database")?,
+        installed_apps: parse_all(
+            f.strings("installed_apps")?,
+            "products.installed_apps",
+            AppKey::parse,
+        )?,
+        failure: f.opt_string("failure")?,
+    };
+    Ok((key, product))
+}
+
+fn tenant_state_from(f: &mut Fields) -> Result<TenantState, DecodeError> {
+    let products = f
+        .records("products")?
+        .into_iter()
+        .map(product_from_value)
+        .collect::<Result<_, _>>()?;
+    let rejections = f
+        .records("rejections")?
+        .into_iter()
+        .map(|value| {
+            let mut r = Fields::new(value, "rejections")?;
+            Ok(Rejection {
+                sequence: r.long("sequence")?,
+                kind: r.string("kind")?,
+                reason: r.string("reason")?,
+            })
+        })
+        .collect::<Result<_, DecodeError>>()?;
+    let parked = match f.opt_record("parked")? {
+        Some(mut p) => Some(Parking {
+            kind: p.string("kind")?,
+            reason: p.string("reason")?,
+            waiting: p.long("waiting")?,
+        }),
+        None => None,
+    };
+    Ok(TenantState {
+        commerce_sequence: f.long("commerce_sequence")?,
+        status: tenant_status_from(&f.enum_symbol("status")?),
+        site: f.opt_string("site")?,
+        site_host: f.opt_string("site_host")?,
+        region: region_from(f, "region")?,
+        region_pinned: f.boolean("region_pinned")?,
+        moving_to: region_from(f, "moving_to")?,
+        products,
+        groups: f.strings("groups")?,
+        last_failure: f.opt_string("last_failure")?,
+        rejections,
+        parked,
+        pending_saga: f.opt_string("pending_saga")?,
+    })
 }

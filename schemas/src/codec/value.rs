@@ -144,6 +144,22 @@ impl Fields {
         }
     }
 
+    /// An array of records, as values for [`Fields::new`].
+    pub(crate) fn records(&mut self, name: &str) -> Result<Vec<Value>, DecodeError> {
+        match self.take(name)? {
+            Value::Array(items) => Ok(items),
+            other => Err(shape(&self.record, name, "an array", &other)),
+        }
+    }
+
+    /// A union of `null` and a record.
+    pub(crate) fn opt_record(&mut self, name: &str) -> Result<Option<Fields>, DecodeError> {
+        match self.take(name)? {
+            Value::Null => Ok(None),
+            value => Fields::new(value, &format!("{}.{name}", self.record)).map(Some),
+        }
+    }
+
     pub(crate) fn record(&mut self, name: &str) -> Result<Fields, DecodeError> {
         let value = self.take(name)?;
         Fields::new(value, &format!("{}.{name}", self.record))

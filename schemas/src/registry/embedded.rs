@@ -145,10 +145,10 @@ mod tests {
             .events()
             .map(|e| EmbeddedRegistry::derive_id(e.schema()))
             .collect();
-        assert_eq!(ids.len(), 14);
+        assert_eq!(ids.len(), 15);
         // Plus the SagaCompleted of builds before ProvisionedOutcome gained
         // the moved-database maps.
-        assert_eq!(registry.schemas().count(), 15);
+        assert_eq!(registry.schemas().count(), 16);
         assert!(ids.iter().all(|id| *id <= 0x7FFF_FFFF));
         // The D3 poison id must stay unknown.
         assert!(!ids.contains(&9999));
@@ -182,7 +182,7 @@ mod tests {
         let schema = Schema::parse_str(r#"{"type":"record","name":"x.Y","fields":[]}"#).unwrap();
         let id = registry.register(schema.clone()).unwrap();
         assert_eq!(registry.register(schema).unwrap(), id);
-        assert_eq!(registry.schemas().count(), 16);
+        assert_eq!(registry.schemas().count(), 17);
     }
 
     #[tokio::test]

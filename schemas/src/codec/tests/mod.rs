@@ -181,7 +181,79 @@ fn provisioning_samples() -> Vec<ProvisioningRecord> {
                 compensated: true,
             }),
         ),
+        rec(7, ProvisioningEvent::TenantState(Box::new(tenant_state()))),
+        rec(
+            8,
+            ProvisioningEvent::TenantState(Box::new(TenantState {
+                commerce_sequence: 0,
+                status: TenantStatus::Pending,
+                site: None,
+                site_host: None,
+                region: None,
+                region_pinned: false,
+                moving_to: None,
+                products: BTreeMap::new(),
+                groups: vec![],
+                last_failure: None,
+                rejections: vec![],
+                parked: None,
+                pending_saga: None,
+            })),
+        ),
     ]
+}
+
+/// A tenant state with every optional member set.
+fn tenant_state() -> TenantState {
+    TenantState {
+        commerce_sequence: 4,
+        status: TenantStatus::Active,
+        site: Some("acme".into()),
+        site_host: Some("acme.tenantry.test".into()),
+        region: Some(Region::De),
+        region_pinned: true,
+        moving_to: Some(Region::Ch),
+        products: BTreeMap::from([
+            (
+                jira(),
+                ProductContext {
+                    state: ProductState::Active,
+                    licence: Some(Licence {
+                        seats: 25,
+                        edition: Edition::Premium,
+                    }),
+                    shard: Some("de-1".into()),
+                    database: Some("p_acme_jira".into()),
+                    installed_apps: vec![AppKey::parse("jira-slack").unwrap()],
+                    failure: None,
+                },
+            ),
+            (
+                ProductKey::parse("confluence").unwrap(),
+                ProductContext {
+                    state: ProductState::Failed,
+                    licence: None,
+                    shard: None,
+                    database: None,
+                    installed_apps: vec![],
+                    failure: Some("step 6 provision_database: shard full".into()),
+                },
+            ),
+        ]),
+        groups: vec!["jira-users".into(), "site-admins".into()],
+        last_failure: Some("step 6 provision_database: shard full".into()),
+        rejections: vec![Rejection {
+            sequence: 3,
+            kind: "licence_updated".into(),
+            reason: "product confluence is not active or suspended".into(),
+        }],
+        parked: Some(Parking {
+            kind: "saga_failed".into(),
+            reason: "provision_product saga failed".into(),
+            waiting: 2,
+        }),
+        pending_saga: Some("provision_product".into()),
+    }
 }
 
 /// The current catalog with one file's JSON edited: an older or newer writer.

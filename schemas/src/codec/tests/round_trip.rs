@@ -24,7 +24,7 @@ async fn every_provisioning_event_kind_round_trips() {
     let codec = Codec::embedded();
     let samples = provisioning_samples();
     let kinds: std::collections::HashSet<_> = samples.iter().map(|r| r.event.kind()).collect();
-    assert_eq!(kinds.len(), 6);
+    assert_eq!(kinds.len(), 7);
     for record in samples {
         let bytes = codec
             .encode_provisioning(PROVISIONING_TOPIC, &record)
