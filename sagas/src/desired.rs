@@ -1,24 +1,16 @@
 //! Desired state: what commerce asked for, per tenant, versioned by the
 //! commerce sequence — and the guards that reject what makes no sense.
 //!
-//! The same pure function runs in the provisioner (to plan sagas) and in the
-//! projector's fold (to show the tenant's licences and rejections), so both
-//! agree on every rejection without sharing anything but events.
+//! The provisioner applies released commerce events here (to plan sagas and
+//! to decide rejections); the tenant state it publishes is computed from
+//! this and the provisioned state ([`crate::tenant`]).
 
 use crate::reconciler::ProvisionedState;
 use crate::saga::{SagaKind, SagaState, TenantSpec};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tenantry_schemas::{AppKey, CommerceEvent, CommerceRecord, Edition, Envelope, ProductKey};
-
-/// Licence of one product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Licence {
-    /// Licensed seats.
-    pub seats: i32,
-    /// Edition.
-    pub edition: Edition,
-}
+use tenantry_schemas::{AppKey, CommerceEvent, CommerceRecord, Envelope, ProductKey};
+pub use tenantry_schemas::{Licence, Rejection};
 
 /// What commerce wants for a product.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,17 +37,6 @@ pub struct DesiredProduct {
     /// destruction (reverse order of activation) and tells a pending
     /// provisioning from a finished one.
     pub activated_at: i64,
-}
-
-/// A commerce event the guards refused, recorded on the tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Rejection {
-    /// Commerce sequence of the event.
-    pub sequence: i64,
-    /// Event kind (`licence_updated`).
-    pub kind: String,
-    /// Why, for operators and edges.
-    pub reason: String,
 }
 
 /// What commerce asked for one tenant.

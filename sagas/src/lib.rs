@@ -8,8 +8,10 @@
 //!   the work.
 //! - [`desired`]: what commerce asked for, and the guards that reject events.
 //! - [`reconciler`]: desired × provisioned state → the next saga, or nothing.
-//! - [`context`]: the tenant context and its fold, a pure function of events, so
-//!   replaying the topics into an empty store yields the live context.
+//! - [`tenant`]: what the provisioner keeps per tenant, and the tenant state
+//!   it publishes — a pure function of it.
+//! - [`context`]: the tenant context, the newest published tenant state, so
+//!   replaying the provisioning topic into an empty store yields the live context.
 //!
 //! Depends only on `tenantry-schemas` (the contract).
 
@@ -20,13 +22,15 @@ pub mod ports;
 pub mod reconciler;
 pub mod saga;
 pub mod steps;
+pub mod tenant;
 #[cfg(test)]
 mod test_support;
 
-pub use context::{ProductContext, ProductState, TenantContext, TenantStatus};
+pub use context::{ContextVersion, ProductContext, ProductState, TenantContext, TenantStatus};
 pub use desired::{DesiredState, Goal, Licence, Rejection};
 pub use placement::place;
 pub use ports::{StepEffects, StepError, StepOutput};
 pub use reconciler::{ProvisionedState, SagaPlan, reconcile};
 pub use saga::{SagaAction, SagaKind, SagaSpec, SagaState, SagaStatus};
 pub use steps::{Compensation, Step, StepPolicy};
+pub use tenant::{Ledger, MAX_REJECTIONS, SagaFailure, TenantRecord};

@@ -9,10 +9,11 @@
 //! latest desired state, so a newer desired state is queued, never raced.
 
 use crate::desired::{DesiredState, Goal, Licence};
-use crate::saga::{ProductSpec, SagaKind, SagaSpec, SagaState};
+use crate::saga::{self, ProductSpec, SagaKind, SagaSpec, SagaState};
+use crate::steps::Step;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
-use tenantry_schemas::{AppKey, ProductKey};
+use std::collections::{BTreeMap, BTreeSet};
+use tenantry_schemas::{AppKey, ProductKey, Region};
 
 /// One provisioned product.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,9 +26,16 @@ pub struct ProvisionedProduct {
     pub apps: Vec<AppKey>,
     /// Commerce sequence of the activation that provisioned it.
     pub activated_at: i64,
+    /// Shard holding the product database (step 6, or the move that switched it).
+    #[serde(default)]
+    pub shard: Option<String>,
+    /// Product database name on the shard.
+    #[serde(default)]
+    pub database: Option<String>,
 }
 
-/// What completed sagas did for one tenant.
+/// What completed sagas did for one tenant: what the reconciler compares
+/// with the desired state, and where the tenant's resources are.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct ProvisionedState {
     /// The tenant saga completed (site, region, identity exist).
@@ -41,18 +49,38 @@ pub struct ProvisionedState {
     /// [`DesiredState::pin_sequence`]).
     #[serde(default)]
     pub pin_sequence: i64,
+    /// Site host (step 2); kept after destruction so lookups by host find
+    /// the destroyed tenant.
+    #[serde(default)]
+    pub site_host: Option<String>,
+    /// Region the tenant's products live in (step 3, or a move's switch).
+    #[serde(default)]
+    pub region: Option<Region>,
+    /// Whether `region` is the data-residency pin.
+    #[serde(default)]
+    pub region_pinned: bool,
+    /// Identity groups (step 5).
+    #[serde(default)]
+    pub groups: BTreeSet<String>,
 }
 
 impl ProvisionedState {
     /// Records what a *completed* saga did.
     pub fn apply_completed(&mut self, saga: &SagaState) {
         let spec = saga.spec.product.as_ref();
+        let outcome = saga.outcome();
         match (saga.kind, spec) {
             (SagaKind::ProvisionTenant, _) => {
                 self.tenant = true;
                 self.pin_sequence = saga.trigger_sequence;
+                self.site_host.clone_from(&outcome.site_host);
+                self.region = outcome.region;
+                self.region_pinned = outcome.region_pinned;
             }
-            (SagaKind::MoveTenant, _) => self.pin_sequence = saga.trigger_sequence,
+            (SagaKind::MoveTenant, _) => {
+                self.apply_switch(saga);
+                self.pin_sequence = saga.trigger_sequence;
+            }
             (SagaKind::ProvisionProduct, Some(p)) => {
                 self.products.insert(
                     p.product.clone(),
@@ -64,6 +92,8 @@ impl ProvisionedState {
                         },
                         apps: p.apps.clone(),
                         activated_at: saga.trigger_sequence,
+                        shard: outcome.shard.clone(),
+                        database: outcome.database.clone(),
                     },
                 );
             }
@@ -86,8 +116,55 @@ impl ProvisionedState {
             (SagaKind::DestroyTenant, _) => {
                 self.destroyed = true;
                 self.products.clear();
+                self.groups.clear();
+                return;
             }
             (_, None) => {}
+        }
+        // Step 5 reports the tenant's groups after the saga; a deactivation
+        // that removed the last product group reports none.
+        if !outcome.groups.is_empty() || saga.kind == SagaKind::DeactivateProduct {
+            self.groups = outcome.groups.into_iter().collect();
+        }
+    }
+
+    /// Records what a move saga's `switch_placement` step did, once it is
+    /// done: the tenant lives in the new region, its products on their new
+    /// shards and databases. The switch holds before the saga completes (the
+    /// old databases are retired after it), so the provisioner applies it as
+    /// soon as the step commits; applying it again changes nothing.
+    pub fn apply_switch(&mut self, saga: &SagaState) {
+        let Some(detail) = saga.results.get(&Step::SwitchPlacement) else {
+            return;
+        };
+        if let Some(region) = detail
+            .get(saga::detail::REGION)
+            .and_then(|r| Region::parse(r, saga::detail::REGION).ok())
+        {
+            self.region = Some(region);
+            self.region_pinned =
+                detail.get(saga::detail::PINNED).map(String::as_str) == Some("true");
+        }
+        for (key, value) in detail {
+            let (slot, product) = if let Some(p) = key.strip_prefix(saga::detail::SHARD_OF) {
+                (0, p)
+            } else if let Some(p) = key.strip_prefix(saga::detail::DATABASE_OF) {
+                (1, p)
+            } else {
+                continue;
+            };
+            let Some(product) = ProductKey::parse(product)
+                .ok()
+                .and_then(|p| self.products.get_mut(&p))
+            else {
+                continue;
+            };
+            let target = if slot == 0 {
+                &mut product.shard
+            } else {
+                &mut product.database
+            };
+            *target = Some(value.clone());
         }
     }
 }

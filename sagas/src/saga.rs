@@ -3,19 +3,20 @@
 //! The state machine performs no effects: the runner asks [`SagaState::next_action`]
 //! what to do, performs it through [`crate::StepEffects`], and feeds the result
 //! back (`step_succeeded`, `step_failed`, `compensated`, `compensation_failed`).
-//! Each transition bumps [`SagaState::version`] and returns the provisioning
-//! events to write to the outbox in the same transaction. A result for a step
-//! that is not the one expected (a stale or duplicate message) is rejected with
-//! [`SagaError::Stale`] and changes nothing.
+//! Each transition bumps [`SagaState::version`]; the runner persists it with
+//! compare-and-set on that version. A result for a step that is not the one
+//! expected (a stale or duplicate message) is rejected with
+//! [`SagaError::Stale`] and changes nothing. Step progress lives in the saga
+//! store (`tenantry sagas show`); what the tenant context needs of a saga's
+//! end is the tenant state the provisioner publishes ([`crate::tenant`]).
 
 use crate::ports::{StepError, StepOutput};
 use crate::steps::{Compensation, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tenantry_schemas::{
-    AppKey, CompensationCompleted, CountryCode, Edition, Envelope, ProductKey, ProvisionedOutcome,
-    ProvisioningEvent, Region, SagaCompleted, SagaFailed, SagaStarted, SiteName, StepCompleted,
-    StepFailed, TenantId,
+    AppKey, CountryCode, Edition, Envelope, ProductKey, ProvisionedOutcome, Region, SiteName,
+    TenantId,
 };
 use uuid::Uuid;
 
@@ -281,15 +282,15 @@ pub struct SagaState {
 const SAGA_NAMESPACE: Uuid = Uuid::from_u128(0x6f1c_5b2e_9d0a_4c3e_8f7b_1a2b_3c4d_5e6f);
 
 impl SagaState {
-    /// Starts a saga for the commerce event in `trigger`. Returns the state
-    /// (version 1, status running) and the `SagaStarted` event.
-    pub fn start(kind: SagaKind, trigger: &Envelope, spec: SagaSpec) -> (Self, ProvisioningEvent) {
+    /// Starts a saga for the commerce event in `trigger`: version 1, status
+    /// running.
+    pub fn start(kind: SagaKind, trigger: &Envelope, spec: SagaSpec) -> Self {
         // One trigger can start several sagas (activating a product that is
         // already wanted suspended: provision, then suspend), each once.
         let product = spec.product.as_ref().map_or("", |p| p.product.as_str());
         let name = format!("{}/{}/{product}", trigger.event_id, kind.as_str());
         let saga_id = Uuid::new_v5(&SAGA_NAMESPACE, name.as_bytes());
-        let state = Self {
+        Self {
             saga_id,
             tenant_id: trigger.tenant_id.clone(),
             kind,
@@ -301,15 +302,7 @@ impl SagaState {
             results: BTreeMap::new(),
             compensated: Vec::new(),
             failure: None,
-        };
-        let event = ProvisioningEvent::SagaStarted(SagaStarted {
-            saga_id,
-            saga_kind: kind.as_str().to_owned(),
-            trigger_event_id: trigger.event_id,
-            trigger_sequence: trigger.sequence,
-            product: state.product().cloned(),
-        });
-        (state, event)
+        }
     }
 
     /// Product of a product saga.
@@ -349,54 +342,24 @@ impl SagaState {
         }
     }
 
-    /// Records `output` for `step`. Emits `StepCompleted`, plus `SagaCompleted`
-    /// after the last step.
-    pub fn step_succeeded(
-        &mut self,
-        step: Step,
-        output: StepOutput,
-    ) -> Result<Vec<ProvisioningEvent>, SagaError> {
+    /// Records `output` for `step`; the saga completes after its last step.
+    pub fn step_succeeded(&mut self, step: Step, output: StepOutput) -> Result<(), SagaError> {
         self.expect(SagaAction::Run(step))?;
-        self.results.insert(step, output.clone());
+        self.results.insert(step, output);
         self.version += 1;
-        let mut events = vec![ProvisioningEvent::StepCompleted(StepCompleted {
-            saga_id: self.saga_id,
-            step: self.kind.step_number(step),
-            step_name: step.name().to_owned(),
-            detail: output,
-        })];
         if self.next_action() == SagaAction::Done {
             self.status = SagaStatus::Completed;
-            events.push(ProvisioningEvent::SagaCompleted(SagaCompleted {
-                saga_id: self.saga_id,
-                saga_kind: self.kind.as_str().to_owned(),
-                trigger_sequence: self.trigger_sequence,
-                product: self.product().cloned(),
-                outcome: self.outcome(),
-            }));
         }
-        Ok(events)
+        Ok(())
     }
 
-    /// Records a failed attempt of `step`. A retryable error only emits
-    /// `StepFailed`; a permanent one starts compensation (or fails the saga
-    /// at once when no step had completed).
-    pub fn step_failed(
-        &mut self,
-        step: Step,
-        error: &StepError,
-        attempt: i32,
-    ) -> Result<Vec<ProvisioningEvent>, SagaError> {
+    /// Records a failed attempt of `step`. A retryable error only counts
+    /// the attempt (the runner retries); a permanent one starts compensation
+    /// (or fails the saga at once when no step had completed, or past a
+    /// pivot step).
+    pub fn step_failed(&mut self, step: Step, error: &StepError) -> Result<(), SagaError> {
         self.expect(SagaAction::Run(step))?;
         self.version += 1;
-        let mut events = vec![ProvisioningEvent::StepFailed(StepFailed {
-            saga_id: self.saga_id,
-            step: self.kind.step_number(step),
-            step_name: step.name().to_owned(),
-            attempt,
-            reason: error.reason.clone(),
-            retryable: error.retryable,
-        })];
         if !error.retryable {
             let reason = format!(
                 "step {} {}: {}",
@@ -411,42 +374,30 @@ impl SagaState {
                     "{reason} (after pivot step {}: not compensated; `tenantry sagas retry` resumes here)",
                     pivot.name()
                 );
-                self.failure = Some(reason.clone());
+                self.failure = Some(reason);
                 self.status = SagaStatus::Failed;
-                events.push(self.failed_event(reason, false));
             } else {
                 self.failure = Some(reason);
                 self.status = SagaStatus::Compensating;
-                events.extend(self.finish_if_compensated());
+                self.finish_if_compensated();
             }
         }
-        Ok(events)
+        Ok(())
     }
 
-    /// Records that `step` was compensated. Emits `CompensationCompleted`, and
-    /// `SagaFailed { compensated: true }` after the last one.
-    pub fn compensated(&mut self, step: Step) -> Result<Vec<ProvisioningEvent>, SagaError> {
+    /// Records that `step` was compensated; after the last compensation the
+    /// saga has failed, compensated.
+    pub fn compensated(&mut self, step: Step) -> Result<(), SagaError> {
         self.expect(SagaAction::Compensate(step))?;
         self.compensated.push(step);
         self.version += 1;
-        let mut events = vec![ProvisioningEvent::CompensationCompleted(
-            CompensationCompleted {
-                saga_id: self.saga_id,
-                step: self.kind.step_number(step),
-                step_name: step.name().to_owned(),
-            },
-        )];
-        events.extend(self.finish_if_compensated());
-        Ok(events)
+        self.finish_if_compensated();
+        Ok(())
     }
 
     /// Records that compensating `step` failed for good: the saga ends in
     /// `compensation_failed`, never reported as compensated.
-    pub fn compensation_failed(
-        &mut self,
-        step: Step,
-        error: &StepError,
-    ) -> Result<Vec<ProvisioningEvent>, SagaError> {
+    pub fn compensation_failed(&mut self, step: Step, error: &StepError) -> Result<(), SagaError> {
         self.expect(SagaAction::Compensate(step))?;
         self.version += 1;
         self.status = SagaStatus::CompensationFailed;
@@ -457,14 +408,14 @@ impl SagaState {
             step.name(),
             error.reason
         );
-        self.failure = Some(reason.clone());
-        Ok(vec![self.failed_event(reason, false)])
+        self.failure = Some(reason);
+        Ok(())
     }
 
     /// Operator retry of a failed saga (`tenantry sagas retry`): a saga that
-    /// failed and was compensated starts again from step 1; one whose
-    /// compensation failed resumes compensating. Emits nothing; the steps
-    /// that run again emit their own events.
+    /// failed and was compensated starts again from step 1; one that failed
+    /// past a pivot resumes at the failed step; one whose compensation failed
+    /// resumes compensating.
     ///
     /// Errors: [`SagaError::Stale`] when the saga is not failed.
     pub fn retry(&mut self) -> Result<(), SagaError> {
@@ -501,24 +452,10 @@ impl SagaState {
             .copied()
     }
 
-    fn finish_if_compensated(&mut self) -> Option<ProvisioningEvent> {
-        if self.next_action() != SagaAction::Done {
-            return None;
+    fn finish_if_compensated(&mut self) {
+        if self.next_action() == SagaAction::Done {
+            self.status = SagaStatus::Failed;
         }
-        self.status = SagaStatus::Failed;
-        let reason = self.failure.clone().unwrap_or_default();
-        Some(self.failed_event(reason, true))
-    }
-
-    fn failed_event(&self, reason: String, compensated: bool) -> ProvisioningEvent {
-        ProvisioningEvent::SagaFailed(SagaFailed {
-            saga_id: self.saga_id,
-            saga_kind: self.kind.as_str().to_owned(),
-            trigger_sequence: self.trigger_sequence,
-            product: self.product().cloned(),
-            reason,
-            compensated,
-        })
     }
 
     /// The value of `key` in the latest step result (in step order) that has it.

@@ -522,10 +522,12 @@ pub struct Parking {
 
 /// The tenant's state as the provisioner decided it (`tenant_state.avsc`):
 /// published whole after every transaction that changes it, so the newest
-/// record of a tenant is its tenant context.
+/// record of a tenant is its tenant context. Members added after the first
+/// stored contexts default when absent (serde), so those still read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TenantState {
     /// Last commerce sequence released (applied or rejected); 0 before the first.
+    #[serde(default)]
     pub commerce_sequence: i64,
     /// Lifecycle status.
     pub status: TenantStatus,
@@ -538,6 +540,7 @@ pub struct TenantState {
     /// Whether `region` is the data-residency pin.
     pub region_pinned: bool,
     /// Region of a newer pin the tenant is being moved to.
+    #[serde(default)]
     pub moving_to: Option<Region>,
     /// Products by key.
     pub products: BTreeMap<ProductKey, ProductContext>,
@@ -548,8 +551,10 @@ pub struct TenantState {
     /// The latest refused commerce events, oldest first.
     pub rejections: Vec<Rejection>,
     /// Set while the tenant is parked.
+    #[serde(default)]
     pub parked: Option<Parking>,
     /// Kind of the saga under way (or about to start), when one is.
+    #[serde(default)]
     pub pending_saga: Option<String>,
 }
 

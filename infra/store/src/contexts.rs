@@ -44,7 +44,7 @@ impl ContextStore {
             .collect::<Result<Vec<_>, _>>()?;
         let live = contexts
             .iter()
-            .position(|c| c.status != tenantry_sagas::TenantStatus::Destroyed)
+            .position(|c| c.state.status != tenantry_sagas::TenantStatus::Destroyed)
             .unwrap_or(0);
         Ok(contexts.into_iter().nth(live))
     }
@@ -85,7 +85,7 @@ impl ContextStore {
         };
         let query = query
             .bind(context.tenant_id.as_str())
-            .bind(context.site_host.as_deref())
+            .bind(context.state.site_host.as_deref())
             .bind(json)
             .bind(now_ms());
         let query = match expected {
@@ -105,7 +105,7 @@ impl ContextStore {
              revision = tenant_contexts.revision + 1, updated_at = excluded.updated_at",
         )
         .bind(context.tenant_id.as_str())
-        .bind(context.site_host.as_deref())
+        .bind(context.state.site_host.as_deref())
         .bind(serde_json::to_string(context)?)
         .bind(now_ms())
         .execute(self.store.pool())

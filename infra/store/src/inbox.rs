@@ -112,6 +112,22 @@ pub async fn reject_event(
     Ok(())
 }
 
+/// The kind of the recorded commerce event `event_id` (`tenant_created`).
+///
+/// # Errors
+/// The store's.
+pub async fn kind_of(
+    tx: &mut Transaction<'static, Any>,
+    event_id: &uuid::Uuid,
+) -> Result<Option<String>, StoreError> {
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT kind FROM tenant_events WHERE event_id = $1")
+            .bind(event_id.to_string())
+            .fetch_optional(&mut **tx)
+            .await?;
+    Ok(row.map(|(kind,)| kind))
+}
+
 /// A tenant's rejected commerce events, oldest first: `(sequence, kind,
 /// reason)` — the guards' rejections and the events an operator's skip gave
 /// up ([`crate::parking::skip`]).

@@ -1,8 +1,8 @@
 //! Transactional outbox for `provisioning.events.v1`.
 //!
-//! Rows are written in the same transaction as the saga state change that
-//! produced them, each with a deterministic event id and a per-tenant
-//! sequence. The relay claims the rows that are *there* — a published row is
+//! Rows are tenant-state records, written in the same transaction as the
+//! change of the tenant's state they carry, each with a per-tenant sequence
+//! and an event id derived from it. The relay claims the rows that are *there* — a published row is
 //! deleted by the relay's transaction — never by a "last id" cursor, so a
 //! transaction that commits after a higher id was published is still picked
 //! up (case D6). A crash between
@@ -13,50 +13,39 @@
 
 use crate::store::{Backend, StoreError, now_ms};
 use sqlx::{Any, Transaction};
-use tenantry_sagas::SagaState;
-use tenantry_schemas::{Envelope, ProvisioningEvent, ProvisioningRecord};
+use std::collections::BTreeMap;
+use tenantry_schemas::{Envelope, ProvisioningEvent, ProvisioningRecord, TenantId, TenantState};
 use uuid::Uuid;
 
 /// Source name on provisioning envelopes.
 pub const SOURCE: &str = "tenantry-provisioner";
 
-/// Namespace for outbox event ids (UUID v5 of saga id + version + index).
+/// Namespace for outbox event ids (UUID v5 of tenant id and provisioning
+/// sequence: one tenant-state record per sequence).
 const EVENT_NAMESPACE: Uuid = Uuid::from_u128(0x2b7e_1516_28ae_d2a6_abf7_1588_09cf_4f3c);
 
-/// Appends `events` of `saga` (just produced by one transition, so `saga.version`
-/// identifies it) to the outbox, allocating the tenant's next provisioning
-/// sequence numbers. Event ids are derived from (saga id, version, index), so a
-/// transition can only ever produce the same ids.
+/// Appends one tenant-state record of `tenant` to the outbox in `tx`.
 ///
 /// # Errors
 /// The store's.
 pub async fn enqueue(
     tx: &mut Transaction<'static, Any>,
-    saga: &SagaState,
-    events: Vec<ProvisioningEvent>,
+    tenant: &TenantId,
+    state: TenantState,
 ) -> Result<(), StoreError> {
     let mut pending = Pending::default();
-    pending.push(saga, events);
+    pending.push_state(tenant, state);
     pending.write(tx).await
 }
 
-/// Outbox rows of several transitions, held in memory and written by
-/// [`Pending::write`] in the transaction that made them: one sequence
-/// allocation per tenant and one `INSERT` per [`ROWS_PER_INSERT`] rows,
-/// instead of two statements per transition. Rows keep the order they were pushed in, and so do a
-/// tenant's sequence numbers.
+/// Tenant-state records of one transaction, held in memory and written by
+/// [`Pending::write`] before it commits: one sequence allocation per tenant
+/// and one `INSERT` per [`ROWS_PER_INSERT`] rows. A tenant has at most one
+/// record per transaction — a newer state pushed for it replaces the older —
+/// since each record is the whole state and only the last one matters.
 #[derive(Debug, Default)]
 pub struct Pending {
-    transitions: Vec<Transition>,
-}
-
-#[derive(Debug)]
-struct Transition {
-    tenant_id: tenantry_schemas::TenantId,
-    saga_id: Uuid,
-    version: i64,
-    trigger_event_id: Uuid,
-    events: Vec<ProvisioningEvent>,
+    states: BTreeMap<TenantId, TenantState>,
 }
 
 /// Most rows in one `INSERT` (4 parameters each; SQLite allows 32 766
@@ -64,74 +53,62 @@ struct Transition {
 pub const ROWS_PER_INSERT: usize = 1000;
 
 impl Pending {
-    /// Adds the events of one transition of `saga` (taken at its current
-    /// version, as [`enqueue`] does).
-    pub fn push(&mut self, saga: &SagaState, events: Vec<ProvisioningEvent>) {
-        if events.is_empty() {
-            return;
-        }
-        self.transitions.push(Transition {
-            tenant_id: saga.tenant_id.clone(),
-            saga_id: saga.saga_id,
-            version: saga.version,
-            trigger_event_id: saga.trigger_event_id,
-            events,
-        });
+    /// Holds `state` as the tenant's record of this transaction.
+    pub fn push_state(&mut self, tenant: &TenantId, state: TenantState) {
+        self.states.insert(tenant.clone(), state);
     }
 
-    /// Writes the pushed rows into `tx` and empties the buffer.
+    /// Number of records held.
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    /// Whether no record is held.
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    /// Writes the held records into `tx` and empties the buffer. Each gets
+    /// the tenant's next provisioning sequence (`tenant_sequences`, locked
+    /// in tenant order, the order every writer takes) and an event id
+    /// derived from tenant and sequence.
     ///
     /// # Errors
     /// The store's; the caller rolls `tx` back.
     pub async fn write(&mut self, tx: &mut Transaction<'static, Any>) -> Result<(), StoreError> {
-        let transitions = std::mem::take(&mut self.transitions);
-        if transitions.is_empty() {
+        let states = std::mem::take(&mut self.states);
+        if states.is_empty() {
             return Ok(());
         }
-        // Sequence numbers: one allocation per tenant, in tenant order (the
-        // order every writer locks `tenant_sequences` rows in).
-        let mut counts: std::collections::BTreeMap<&str, i64> = Default::default();
-        for t in &transitions {
-            *counts.entry(t.tenant_id.as_str()).or_default() += t.events.len() as i64;
-        }
-        let mut next: std::collections::BTreeMap<String, i64> = Default::default();
-        for (tenant, count) in counts {
-            let (last,): (i64,) = sqlx::query_as(
-                "INSERT INTO tenant_sequences (tenant_id, provisioning_seq) VALUES ($1, $2) \
-                 ON CONFLICT (tenant_id) DO UPDATE SET provisioning_seq = tenant_sequences.provisioning_seq + $2 \
+        let now = now_ms();
+        let mut rows = Vec::with_capacity(states.len());
+        for (tenant, state) in states {
+            let (sequence,): (i64,) = sqlx::query_as(
+                "INSERT INTO tenant_sequences (tenant_id, provisioning_seq) VALUES ($1, 1) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET provisioning_seq = tenant_sequences.provisioning_seq + 1 \
                  RETURNING provisioning_seq",
             )
-            .bind(tenant)
-            .bind(count)
+            .bind(tenant.as_str())
             .fetch_one(&mut **tx)
             .await?;
-            next.insert(tenant.to_owned(), last - count + 1);
-        }
-        let now = now_ms();
-        let mut rows = Vec::new();
-        for t in transitions {
-            for (index, event) in t.events.into_iter().enumerate() {
-                let sequence = next.get_mut(t.tenant_id.as_str()).expect("allocated above");
-                let name = format!("{}:{}:{index}", t.saga_id, t.version);
-                let record = ProvisioningRecord {
-                    envelope: Envelope {
-                        event_id: Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()),
-                        tenant_id: t.tenant_id.clone(),
-                        sequence: *sequence,
-                        occurred_at_ms: now,
-                        source: SOURCE.to_owned(),
-                        correlation_id: Some(t.saga_id.to_string()),
-                        causation_id: Some(t.trigger_event_id.to_string()),
-                    },
-                    event,
-                };
-                *sequence += 1;
-                rows.push((
-                    record.envelope.event_id.to_string(),
-                    serde_json::to_string(&record)?,
-                    record.envelope.tenant_id,
-                ));
-            }
+            let name = format!("{tenant}:{sequence}");
+            let record = ProvisioningRecord {
+                envelope: Envelope {
+                    event_id: Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()),
+                    tenant_id: tenant,
+                    sequence,
+                    occurred_at_ms: now,
+                    source: SOURCE.to_owned(),
+                    correlation_id: None,
+                    causation_id: None,
+                },
+                event: ProvisioningEvent::TenantState(Box::new(state)),
+            };
+            rows.push((
+                record.envelope.event_id.to_string(),
+                serde_json::to_string(&record)?,
+                record.envelope.tenant_id,
+            ));
         }
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             // `($1, $2, $3, $4), ($5, …)`.

@@ -6,10 +6,18 @@
 //! gap, or any event of a *parked* tenant, waits in the event stream (state
 //! `waiting`) until the gap fills or an operator releases the tenant. A tenant
 //! is parked when a saga for it fails; other tenants keep flowing.
+//!
+//! `tenant_cursors` and `parked_tenants` decide admission and serve
+//! operators; the tenant's [`tenantry_sagas::Ledger`] carries the same facts
+//! (cursor, parking, waiting count) into its published state. Every change
+//! here updates both in the caller's transaction, through the [`Cache`] the
+//! caller writes before it commits.
 
+use crate::WriteBehind;
 use crate::store::{StoreError, now_ms};
+use crate::tenant_states::Cache;
 use sqlx::{Any, AnyPool, Transaction};
-use tenantry_schemas::{CommerceRecord, TenantId};
+use tenantry_schemas::{CommerceRecord, Parking, TenantId};
 
 /// Why a tenant is parked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,7 +29,8 @@ pub enum ParkKind {
 }
 
 impl ParkKind {
-    fn as_str(self) -> &'static str {
+    /// Stored name (`saga_failed`, `sequence_gap`).
+    pub fn as_str(self) -> &'static str {
         match self {
             ParkKind::SagaFailed => "saga_failed",
             ParkKind::SequenceGap => "sequence_gap",
@@ -93,7 +102,15 @@ pub async fn cursor(tx: &mut Tx, tenant_id: &TenantId) -> Result<i64, StoreError
 }
 
 /// Sets the last released sequence.
-pub async fn advance(tx: &mut Tx, tenant_id: &TenantId, sequence: i64) -> Result<(), StoreError> {
+pub async fn advance(
+    tx: &mut Tx,
+    states: &mut Cache,
+    tenant_id: &TenantId,
+    sequence: i64,
+) -> Result<(), StoreError> {
+    states
+        .update(tx, tenant_id, |r| r.ledger.commerce_sequence = sequence)
+        .await?;
     sqlx::query(
         "INSERT INTO tenant_cursors (tenant_id, last_sequence) VALUES ($1, $2) \
          ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = excluded.last_sequence",
@@ -121,7 +138,11 @@ pub async fn parked(
 /// Decides what to do with `record` given the cursor and parking state. A gap
 /// parks the tenant (kind `sequence_gap`) when it is not parked already; the
 /// event that fills a gap un-parks it.
-pub async fn admit(tx: &mut Tx, record: &CommerceRecord) -> Result<Admission, StoreError> {
+pub async fn admit(
+    tx: &mut Tx,
+    states: &mut Cache,
+    record: &CommerceRecord,
+) -> Result<Admission, StoreError> {
     let tenant = &record.envelope.tenant_id;
     let sequence = record.envelope.sequence;
     // The cursor and the parking row in one round trip.
@@ -138,7 +159,7 @@ pub async fn admit(tx: &mut Tx, record: &CommerceRecord) -> Result<Admission, St
     }
     match parked {
         Some(kind) if kind == ParkKind::SequenceGap.as_str() && sequence == last + 1 => {
-            unpark(tx, tenant).await?;
+            unpark(tx, states, tenant).await?;
             Ok(Admission::Release)
         }
         Some(_) => Ok(Admission::Wait),
@@ -151,6 +172,7 @@ pub async fn admit(tx: &mut Tx, record: &CommerceRecord) -> Result<Admission, St
             );
             park(
                 tx,
+                states,
                 tenant,
                 ParkKind::SequenceGap,
                 &reason,
@@ -163,15 +185,31 @@ pub async fn admit(tx: &mut Tx, record: &CommerceRecord) -> Result<Admission, St
     }
 }
 
-/// Parks a tenant (first reason wins if already parked).
+/// Parks a tenant (a newer reason replaces an older one), counting the
+/// events already waiting behind it.
 pub async fn park(
     tx: &mut Tx,
+    states: &mut Cache,
     tenant_id: &TenantId,
     kind: ParkKind,
     reason: &str,
     saga_id: Option<&str>,
     event_id: Option<&str>,
 ) -> Result<(), StoreError> {
+    let (waiting,): (i64,) = sqlx::query_as(
+        "SELECT COUNT(*) FROM tenant_events WHERE tenant_id = $1 AND state = 'waiting'",
+    )
+    .bind(tenant_id.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    let parking = Parking {
+        kind: kind.as_str().to_owned(),
+        reason: reason.to_owned(),
+        waiting,
+    };
+    states
+        .update(tx, tenant_id, |r| r.ledger.parked = Some(parking))
+        .await?;
     sqlx::query(
         "INSERT INTO parked_tenants (tenant_id, kind, reason, saga_id, event_id, parked_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET \
@@ -189,8 +227,27 @@ pub async fn park(
     Ok(())
 }
 
+/// One more commerce event of a parked tenant waits (it was just recorded
+/// with state `waiting`).
+pub async fn hold(tx: &mut Tx, states: &mut Cache, tenant_id: &TenantId) -> Result<(), StoreError> {
+    states
+        .update(tx, tenant_id, |r| {
+            if let Some(parked) = r.ledger.parked.as_mut() {
+                parked.waiting += 1;
+            }
+        })
+        .await
+}
+
 /// Removes the tenant's parking row.
-pub async fn unpark(tx: &mut Tx, tenant_id: &TenantId) -> Result<(), StoreError> {
+pub async fn unpark(
+    tx: &mut Tx,
+    states: &mut Cache,
+    tenant_id: &TenantId,
+) -> Result<(), StoreError> {
+    states
+        .update(tx, tenant_id, |r| r.ledger.parked = None)
+        .await?;
     sqlx::query("DELETE FROM parked_tenants WHERE tenant_id = $1")
         .bind(tenant_id.as_str())
         .execute(&mut **tx)
@@ -316,6 +373,7 @@ pub async fn get(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<Parked>,
 /// The store's; nothing is written then.
 pub async fn skip(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<String>, StoreError> {
     let mut tx = pool.begin().await?;
+    let mut held = WriteBehind::default();
     let row: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT kind, saga_id FROM parked_tenants WHERE tenant_id = $1")
             .bind(tenant_id.as_str())
@@ -333,7 +391,7 @@ pub async fn skip(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<String>
         .await?;
         match lowest {
             Some((Some(lowest),)) => {
-                advance(&mut tx, tenant_id, lowest - 1).await?;
+                advance(&mut tx, &mut held.states, tenant_id, lowest - 1).await?;
                 format!("commerce sequences before {lowest} given up")
             }
             _ => "nothing waiting behind the gap".to_owned(),
@@ -342,20 +400,29 @@ pub async fn skip(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<String>
         Some(Ok(id)) => crate::sagas::load_in(&mut tx, id).await?,
         _ => None,
     } {
-        let (mut desired, provisioned) = crate::tenant_states::load(&mut tx, tenant_id).await?;
-        let given_up = desired.abandon(&saga, &provisioned);
-        crate::tenant_states::save(&mut tx, tenant_id, &desired, &provisioned).await?;
+        let mut record = held.states.load(&mut tx, tenant_id).await?;
+        let given_up = record.desired.abandon(&saga, &record.provisioned);
         let reason = format!(
             "skipped by an operator: {given_up}; the saga failed: {}",
             saga.failure.as_deref().unwrap_or("(no reason recorded)")
         );
+        record.ledger.failure = None;
+        record.reject(tenantry_sagas::Rejection {
+            sequence: saga.trigger_sequence,
+            kind: crate::inbox::kind_of(&mut tx, &saga.trigger_event_id)
+                .await?
+                .unwrap_or_else(|| saga.kind.as_str().to_owned()),
+            reason: reason.clone(),
+        });
+        held.states.save(tenant_id, record);
         // The trigger was accepted, so it has no rejection yet.
         crate::inbox::reject_event(&mut tx, &saga.trigger_event_id, tenant_id, &reason).await?;
         reason
     } else {
         "the failed saga is not recorded; nothing given up".to_owned()
     };
-    unpark(&mut tx, tenant_id).await?;
+    unpark(&mut tx, &mut held.states, tenant_id).await?;
+    held.write(&mut tx).await?;
     tx.commit().await?;
     Ok(Some(given_up))
 }

@@ -9,23 +9,25 @@ use sqlx::{Any, Transaction};
 type Tx = Transaction<'static, Any>;
 
 /// What a transaction of the provisioner holds back until just before its
-/// commit: tenant states ([`tenant_states::Cache`]) and outbox rows
-/// ([`outbox::Pending`]). [`WriteBehind::write`] stores both.
+/// commit: tenant records ([`tenant_states::Cache`]) and the tenant-state
+/// records they publish ([`outbox::Pending`]). [`WriteBehind::write`] stores
+/// both.
 #[derive(Debug, Default)]
 pub struct WriteBehind {
     /// Tenant states read and written in the transaction.
     pub states: tenant_states::Cache,
-    /// Outbox rows of the transaction's saga transitions.
+    /// Tenant-state records of the tenants whose state changed.
     pub outbox: outbox::Pending,
 }
 
 impl WriteBehind {
-    /// Writes the held-back states and outbox rows into `tx`.
+    /// Writes the held-back records into `tx`, with a tenant-state record
+    /// in the outbox for each tenant whose state changed.
     ///
     /// # Errors
     /// The store's; the caller rolls `tx` back.
     pub async fn write(&mut self, tx: &mut Tx) -> Result<(), StoreError> {
-        self.states.write(tx).await?;
+        self.states.write(tx, &mut self.outbox).await?;
         self.outbox.write(tx).await
     }
 }

@@ -47,7 +47,25 @@ fn saga(tenant: &str) -> SagaState {
         product: None,
         products: vec![],
     };
-    SagaState::start(SagaKind::ProvisionTenant, &envelope, spec).0
+    SagaState::start(SagaKind::ProvisionTenant, &envelope, spec)
+}
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap()
+}
+
+/// A tenant state told apart by its commerce sequence.
+fn state(commerce_sequence: i64) -> TenantState {
+    let mut state = tenantry_sagas::TenantContext::empty(tenant("x")).state;
+    state.commerce_sequence = commerce_sequence;
+    state
+}
+
+fn commerce_sequence(row: &outbox::OutboxRow) -> i64 {
+    match &row.record.event {
+        ProvisioningEvent::TenantState(state) => state.commerce_sequence,
+        other => panic!("{other:?}"),
+    }
 }
 
 /// Case S1: two writers holding the same saga version — a late timeout and
@@ -90,22 +108,15 @@ async fn s1_only_one_writer_of_a_saga_version_wins() {
 async fn d6_outbox_rows_are_neither_skipped_nor_lost() {
     let store = fresh_store().await;
     assert_eq!(store.backend(), Backend::Postgres);
-    let (t6, t7) = (saga("t6"), saga("t7"));
-    let started = |s: &SagaState| {
-        vec![ProvisioningEvent::SagaStarted(SagaStarted {
-            saga_id: s.saga_id,
-            saga_kind: "provision_tenant".into(),
-            trigger_event_id: s.trigger_event_id,
-            trigger_sequence: 1,
-            product: None,
-        })]
-    };
-
     // A inserts and stays open; B inserts and commits.
     let mut a = store.pool().begin().await.unwrap();
-    outbox::enqueue(&mut a, &t6, started(&t6)).await.unwrap();
+    outbox::enqueue(&mut a, &tenant("t6"), state(1))
+        .await
+        .unwrap();
     let mut b = store.pool().begin().await.unwrap();
-    outbox::enqueue(&mut b, &t7, started(&t7)).await.unwrap();
+    outbox::enqueue(&mut b, &tenant("t7"), state(1))
+        .await
+        .unwrap();
     b.commit().await.unwrap();
 
     // The relay publishes what it can see: B's row only.
@@ -147,54 +158,41 @@ async fn d6_outbox_rows_are_neither_skipped_nor_lost() {
     assert_eq!(outbox::pending(store.pool()).await.unwrap(), 0);
 }
 
-/// Rows held back from several transitions of several tenants
-/// ([`outbox::Pending`]) are written in the order they were pushed, each
-/// tenant's sequence numbers contiguous and in that order, continuing from
-/// what earlier transactions allocated.
+/// Records held back in one transaction ([`outbox::Pending`]): one per
+/// tenant — a newer state pushed for a tenant replaces the older, since each
+/// record is the whole state — with the tenant's next provisioning sequence,
+/// continuing from what earlier transactions allocated.
 #[tokio::test]
-async fn held_back_outbox_rows_keep_push_order_and_per_tenant_sequences() {
+async fn held_back_records_are_one_per_tenant_with_the_next_sequence() {
     let store = fresh_store().await;
-    let (mut a, b) = (saga("ta"), saga("tb"));
-    let compensated = |s: &SagaState, step: i32| {
-        ProvisioningEvent::CompensationCompleted(CompensationCompleted {
-            saga_id: s.saga_id,
-            step,
-            step_name: format!("step-{step}"),
-        })
-    };
     // An earlier transaction allocated sequence 1 of `ta`.
     let mut tx = store.pool().begin().await.unwrap();
-    outbox::enqueue(&mut tx, &a, vec![compensated(&a, 1)])
+    outbox::enqueue(&mut tx, &tenant("ta"), state(1))
         .await
         .unwrap();
     tx.commit().await.unwrap();
 
     let mut pending = outbox::Pending::default();
-    a.version += 1;
-    pending.push(&a, vec![compensated(&a, 2), compensated(&a, 3)]);
-    pending.push(&b, vec![compensated(&b, 1)]);
-    pending.push(&b, vec![]);
-    a.version += 1;
-    pending.push(&a, vec![compensated(&a, 4)]);
+    pending.push_state(&tenant("ta"), state(2));
+    pending.push_state(&tenant("tb"), state(1));
+    pending.push_state(&tenant("ta"), state(3));
+    assert_eq!(pending.len(), 2);
     let mut tx = store.pool().begin().await.unwrap();
     pending.write(&mut tx).await.unwrap();
     tx.commit().await.unwrap();
+    assert!(pending.is_empty());
 
     let mut relay = store.pool().begin().await.unwrap();
     let rows = outbox::claim(&mut relay, store.backend(), 100)
         .await
         .unwrap();
-    let seen: Vec<(String, i64, i32)> = rows
+    let seen: Vec<(String, i64, i64)> = rows
         .iter()
         .map(|r| {
-            let step = match &r.record.event {
-                ProvisioningEvent::CompensationCompleted(c) => c.step,
-                other => panic!("{other:?}"),
-            };
             (
                 r.record.envelope.tenant_id.to_string(),
                 r.record.envelope.sequence,
-                step,
+                commerce_sequence(r),
             )
         })
         .collect();
@@ -202,10 +200,8 @@ async fn held_back_outbox_rows_keep_push_order_and_per_tenant_sequences() {
         seen,
         vec![
             ("ta".to_owned(), 1, 1),
-            ("ta".to_owned(), 2, 2),
-            ("ta".to_owned(), 3, 3),
+            ("ta".to_owned(), 2, 3),
             ("tb".to_owned(), 1, 1),
-            ("ta".to_owned(), 4, 4),
         ]
     );
     let ids: std::collections::BTreeSet<_> =
@@ -218,21 +214,10 @@ async fn held_back_outbox_rows_keep_push_order_and_per_tenant_sequences() {
 async fn concurrent_relays_claim_disjoint_rows() {
     let store = fresh_store().await;
     for i in 0..6 {
-        let s = saga(&format!("t{i}"));
         let mut tx = store.pool().begin().await.unwrap();
-        outbox::enqueue(
-            &mut tx,
-            &s,
-            vec![ProvisioningEvent::CompensationCompleted(
-                CompensationCompleted {
-                    saga_id: s.saga_id,
-                    step: 1,
-                    step_name: "record_licence".into(),
-                },
-            )],
-        )
-        .await
-        .unwrap();
+        outbox::enqueue(&mut tx, &tenant(&format!("t{i}")), state(1))
+            .await
+            .unwrap();
         tx.commit().await.unwrap();
     }
     let mut first = store.pool().begin().await.unwrap();
@@ -256,18 +241,12 @@ async fn concurrent_relays_claim_disjoint_rows() {
 #[tokio::test]
 async fn a_claim_takes_at_most_its_limit() {
     let store = fresh_store().await;
-    let s = saga("t1");
-    let events = (0..3000)
-        .map(|_| {
-            ProvisioningEvent::CompensationCompleted(CompensationCompleted {
-                saga_id: s.saga_id,
-                step: 1,
-                step_name: "record_licence".into(),
-            })
-        })
-        .collect();
+    let mut pending = outbox::Pending::default();
+    for i in 0..3000 {
+        pending.push_state(&tenant(&format!("t{i}")), state(1));
+    }
     let mut tx = store.pool().begin().await.unwrap();
-    outbox::enqueue(&mut tx, &s, events).await.unwrap();
+    pending.write(&mut tx).await.unwrap();
     tx.commit().await.unwrap();
     let mut tx = store.pool().begin().await.unwrap();
     for setting in [

@@ -260,7 +260,7 @@ fn after_a_skipped_creation_product_events_are_rejected_and_a_new_creation_is_ac
     let mut state = DesiredState::default();
     state.apply(&record(1, created())).unwrap();
     let plan = reconcile(&state, &ProvisionedState::default()).unwrap();
-    let (failed, _) = crate::SagaState::start(plan.kind, &record(1, created()).envelope, plan.spec);
+    let failed = crate::SagaState::start(plan.kind, &record(1, created()).envelope, plan.spec);
     state.abandon(&failed, &ProvisionedState::default());
     let rejection = state.apply(&record(2, activated(5))).unwrap_err();
     assert!(

@@ -62,11 +62,13 @@ fn provisioned(tenant: bool, products: &[(ProductKey, bool, i32, i64)]) -> Provi
                         licence: licence(*seats),
                         apps: vec![],
                         activated_at: *at,
+                        shard: None,
+                        database: None,
                     },
                 )
             })
             .collect(),
-        pin_sequence: 0,
+        ..ProvisionedState::default()
     }
 }
 
@@ -258,7 +260,7 @@ fn every_completed_saga_moves_provisioned_state_to_agreement() {
             "reconciliation does not converge: {kinds:?}"
         );
         kinds.push(plan.kind);
-        let (saga, _) = SagaState::start(plan.kind, &trigger, plan.spec);
+        let saga = SagaState::start(plan.kind, &trigger, plan.spec);
         p.apply_completed(&saga);
     }
     assert_eq!(
@@ -326,7 +328,7 @@ fn an_abandoned_saga_is_not_planned_again() {
     for (name, mut d, p, kind) in cases {
         let plan = reconcile(&d, &p).unwrap_or_else(|| panic!("{name}: nothing planned"));
         assert_eq!(plan.kind, kind, "{name}");
-        let (failed, _) = SagaState::start(plan.kind, &trigger(3), plan.spec);
+        let failed = SagaState::start(plan.kind, &trigger(3), plan.spec);
         let said = d.abandon(&failed, &p);
         assert!(said.contains("given up"), "{name}: {said}");
         assert_eq!(reconcile(&d, &p), None, "{name}: planned again after skip");

@@ -1,8 +1,7 @@
 //! Table-driven tests of the saga state machine: a script of step results in,
-//! the final status, emitted event kinds and compensation order out.
+//! the final status and compensation order out.
 
 use super::*;
-use tenantry_schemas::ProvisioningEvent as Ev;
 
 fn envelope() -> Envelope {
     Envelope {
@@ -58,19 +57,18 @@ enum Obs {
 }
 
 /// Drives a saga with `script` (one observation per action) and returns the
-/// final state, the emitted event kinds and the order of compensations.
-fn drive(script: &[Obs]) -> (SagaState, Vec<&'static str>, Vec<Step>) {
-    let (mut saga, started) = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
-    let mut kinds = vec![started.kind()];
+/// final state and the order of compensations.
+fn drive(script: &[Obs]) -> (SagaState, Vec<Step>) {
+    let mut saga = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
     let mut compensations = vec![];
     for obs in script {
-        let events = match (saga.next_action(), obs) {
+        match (saga.next_action(), obs) {
             (SagaAction::Run(step), Obs::Ok) => saga.step_succeeded(step, output(step)),
             (SagaAction::Run(step), Obs::Retryable) => {
-                saga.step_failed(step, &StepError::retryable("timeout"), 1)
+                saga.step_failed(step, &StepError::retryable("timeout"))
             }
             (SagaAction::Run(step), _) => {
-                saga.step_failed(step, &StepError::permanent("site taken"), 1)
+                saga.step_failed(step, &StepError::permanent("site taken"))
             }
             (SagaAction::Compensate(step), Obs::CompensationFails) => {
                 saga.compensation_failed(step, &StepError::permanent("drop failed"))
@@ -82,62 +80,51 @@ fn drive(script: &[Obs]) -> (SagaState, Vec<&'static str>, Vec<Step>) {
             (SagaAction::Done, _) => panic!("script longer than the saga"),
         }
         .expect("transition applies");
-        kinds.extend(events.iter().map(Ev::kind));
     }
-    (saga, kinds, compensations)
+    (saga, compensations)
 }
 
 #[test]
 fn scripted_sagas_end_where_expected() {
     use Obs::*;
-    // (name, script, final status, terminal events, compensation order)
-    type Case = (&'static str, Vec<Obs>, SagaStatus, usize, Vec<Step>);
+    // (name, script, final status, compensation order)
+    type Case = (&'static str, Vec<Obs>, SagaStatus, Vec<Step>);
     let cases: &[Case] = &[
         (
             "all seven succeed",
             vec![Ok; 7],
             SagaStatus::Completed,
-            1,
             vec![],
         ),
         (
             "retryable failure then success",
             [vec![Ok, Retryable], vec![Ok; 6]].concat(),
             SagaStatus::Completed,
-            1,
             vec![],
         ),
         (
             "first step fails: nothing to compensate",
             vec![Permanent],
             SagaStatus::Failed,
-            1,
             vec![],
         ),
         (
             "step 3 fails: 2 then 1 compensated",
             vec![Ok, Ok, Permanent, Ok, Ok],
             SagaStatus::Failed,
-            1,
             vec![Step::CreateSite, Step::RecordLicence],
         ),
         (
             "compensation fails: compensation_failed",
             vec![Ok, Ok, Permanent, CompensationFails],
             SagaStatus::CompensationFailed,
-            1,
             vec![],
         ),
     ];
-    for (name, script, status, terminal_events, compensations) in cases {
-        let (saga, kinds, done) = drive(script);
+    for (name, script, status, compensations) in cases {
+        let (saga, done) = drive(script);
         assert_eq!(saga.status, *status, "{name}");
         assert_eq!(saga.next_action(), SagaAction::Done, "{name}");
-        let terminal = kinds
-            .iter()
-            .filter(|k| **k == "saga_completed" || **k == "saga_failed")
-            .count();
-        assert_eq!(terminal, *terminal_events, "{name}: {kinds:?}");
         assert_eq!(&done, compensations, "{name}");
         assert_eq!(saga.version as usize, script.len() + 1, "{name}");
     }
@@ -145,7 +132,7 @@ fn scripted_sagas_end_where_expected() {
 
 #[test]
 fn compensation_failure_is_never_reported_as_compensated() {
-    let (saga, _, _) = drive(&[Obs::Ok, Obs::Permanent, Obs::CompensationFails]);
+    let (saga, _) = drive(&[Obs::Ok, Obs::Permanent, Obs::CompensationFails]);
     assert_eq!(saga.status, SagaStatus::CompensationFailed);
     assert!(
         saga.failure
@@ -157,7 +144,7 @@ fn compensation_failure_is_never_reported_as_compensated() {
 
 #[test]
 fn stale_messages_are_rejected_without_change() {
-    let (mut saga, _) = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
+    let mut saga = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
     saga.step_succeeded(Step::RecordLicence, output(Step::RecordLicence))
         .unwrap();
     let before = saga.clone();
@@ -176,7 +163,7 @@ fn stale_messages_are_rejected_without_change() {
 
 #[test]
 fn outcome_comes_from_step_results() {
-    let (saga, _, _) = drive(&[Obs::Ok; 7]);
+    let (saga, _) = drive(&[Obs::Ok; 7]);
     let outcome = saga.outcome();
     assert_eq!(outcome.site_host.as_deref(), Some("acme.tenantry.test"));
     assert_eq!(outcome.region, Some(Region::Eu));
@@ -188,20 +175,20 @@ fn outcome_comes_from_step_results() {
 
 #[test]
 fn saga_id_is_stable_for_a_redelivered_trigger() {
-    let (a, _) = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
-    let (b, _) = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
+    let a = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
+    let b = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
     assert_eq!(a.saga_id, b.saga_id);
 }
 
 #[test]
 fn retry_restarts_a_compensated_saga_and_resumes_a_failed_compensation() {
-    let (mut failed, _, _) = drive(&[Obs::Ok, Obs::Permanent, Obs::Ok]);
+    let (mut failed, _) = drive(&[Obs::Ok, Obs::Permanent, Obs::Ok]);
     assert_eq!(failed.status, SagaStatus::Failed);
     failed.retry().unwrap();
     assert_eq!(failed.next_action(), SagaAction::Run(Step::RecordLicence));
     assert!(failed.failure.is_none());
 
-    let (mut stuck, _, _) = drive(&[Obs::Ok, Obs::Ok, Obs::Permanent, Obs::CompensationFails]);
+    let (mut stuck, _) = drive(&[Obs::Ok, Obs::Ok, Obs::Permanent, Obs::CompensationFails]);
     stuck.retry().unwrap();
     assert_eq!(stuck.status, SagaStatus::Compensating);
     assert_eq!(
@@ -209,13 +196,13 @@ fn retry_restarts_a_compensated_saga_and_resumes_a_failed_compensation() {
         SagaAction::Compensate(Step::CreateSite)
     );
 
-    let (mut done, _, _) = drive(&[Obs::Ok; 7]);
+    let (mut done, _) = drive(&[Obs::Ok; 7]);
     assert!(done.retry().is_err(), "a completed saga cannot be retried");
 }
 
 #[test]
 fn past_a_pivot_a_failure_is_not_compensated_and_retry_resumes_there() {
-    let (mut saga, _) = SagaState::start(SagaKind::DeactivateProduct, &envelope(), spec());
+    let mut saga = SagaState::start(SagaKind::DeactivateProduct, &envelope(), spec());
     for step in [
         Step::UninstallApps,
         Step::RemoveProductGroup,
@@ -225,8 +212,7 @@ fn past_a_pivot_a_failure_is_not_compensated_and_retry_resumes_there() {
         assert_eq!(saga.next_action(), SagaAction::Run(step));
         saga.step_succeeded(step, StepOutput::new()).unwrap();
     }
-    let events = saga
-        .step_failed(Step::EndLicence, &StepError::permanent("boom"), 1)
+    saga.step_failed(Step::EndLicence, &StepError::permanent("boom"))
         .unwrap();
     assert_eq!(saga.status, SagaStatus::Failed);
     assert_eq!(
@@ -234,21 +220,23 @@ fn past_a_pivot_a_failure_is_not_compensated_and_retry_resumes_there() {
         SagaAction::Done,
         "nothing to compensate past the pivot"
     );
-    let Some(ProvisioningEvent::SagaFailed(failed)) = events.last() else {
-        panic!("saga_failed expected, got {events:?}")
-    };
-    assert!(!failed.compensated);
-    assert!(failed.reason.contains("after pivot step retire_database"));
+    assert!(saga.compensated.is_empty(), "not compensated");
+    assert!(
+        saga.failure
+            .as_deref()
+            .unwrap()
+            .contains("after pivot step retire_database")
+    );
     saga.retry().unwrap();
     assert_eq!(saga.next_action(), SagaAction::Run(Step::EndLicence));
 
     // Before the pivot, the same failure compensates in reverse order.
-    let (mut early, _) = SagaState::start(SagaKind::DeactivateProduct, &envelope(), spec());
+    let mut early = SagaState::start(SagaKind::DeactivateProduct, &envelope(), spec());
     early
         .step_succeeded(Step::UninstallApps, StepOutput::new())
         .unwrap();
     early
-        .step_failed(Step::RemoveProductGroup, &StepError::permanent("boom"), 1)
+        .step_failed(Step::RemoveProductGroup, &StepError::permanent("boom"))
         .unwrap();
     assert_eq!(
         early.next_action(),

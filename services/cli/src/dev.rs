@@ -231,8 +231,8 @@ async fn demo(
         println!(
             "  {tenant:<10} {:>7.1} ms  status={:?} host={}",
             latency.as_secs_f64() * 1000.0,
-            context.status,
-            context.site_host.as_deref().unwrap_or("-")
+            context.state.status,
+            context.state.site_host.as_deref().unwrap_or("-")
         );
     }
     for tenant in pending.keys() {
@@ -242,19 +242,14 @@ async fn demo(
 }
 
 /// A tenant is settled when its tenant saga ended, `products` products ended
-/// and it lives in the region it is pinned to (a `residency_pinned` moved it).
+/// and it is not being moved to a newer residency pin.
 fn settled(context: &TenantContext, products: usize) -> bool {
-    let pin = context
-        .desired
-        .tenant
-        .as_ref()
-        .and_then(|t| t.residency_pin);
-    let placed = pin.is_none_or(|pin| context.region == Some(pin) && context.region_pinned);
-    let tenant_done = matches!(context.status, TenantStatus::Active | TenantStatus::Failed);
-    let products_done = context
+    let state = &context.state;
+    let tenant_done = matches!(state.status, TenantStatus::Active | TenantStatus::Failed);
+    let products_done = state
         .products
         .values()
         .filter(|p| matches!(p.state, ProductState::Active | ProductState::Failed))
         .count();
-    tenant_done && products_done >= products && placed
+    tenant_done && products_done >= products && state.moving_to.is_none()
 }

@@ -54,7 +54,7 @@ pub(crate) async fn context_by_tenant(
     tracing::Span::current().record("tenant.id", tenant_id.as_str());
     scope.require(&tenant_id)?;
     match state.contexts.get(&tenant_id).await? {
-        Some(context) if context.status == TenantStatus::Destroyed => {
+        Some(context) if context.state.status == TenantStatus::Destroyed => {
             Err(ApiError::TenantDestroyed(tenant_id))
         }
         Some(context) => Ok(context_response(&ContextView::from(&context))),
@@ -78,7 +78,7 @@ pub(crate) async fn context_by_host(
         scope.require(&context.tenant_id)?;
     }
     match found {
-        Some(context) if context.status == TenantStatus::Destroyed => {
+        Some(context) if context.state.status == TenantStatus::Destroyed => {
             Err(ApiError::TenantDestroyed(context.tenant_id))
         }
         Some(context) => {

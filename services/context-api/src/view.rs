@@ -1,15 +1,16 @@
-//! The JSON edges read: a projection of [`TenantContext`] without the fold's
-//! raw bookkeeping fields, so the fold can change its internals without
-//! changing the wire shape.
+//! The JSON edges read: a projection of [`TenantContext`] with a shape of
+//! its own, so the contract's record can evolve without changing the wire
+//! shape edges parse.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use tenantry_sagas::context::{ContextVersion, ProductContext};
-use tenantry_sagas::{ProductState, Rejection, TenantContext, TenantStatus};
+use tenantry_sagas::{ProductContext, ProductState, Rejection, TenantContext, TenantStatus};
 use tenantry_schemas::{AppKey, Edition, ProductKey, Region, TenantId};
 
 /// The tenant context as edges see it: the body of a `200` from
 /// `GET /v1/tenants/{tenant_id}/context` and `GET /v1/sites/{host}/context`.
+/// It says exactly what the provisioner decided: the newest tenant state it
+/// published, nothing folded from commerce events.
 ///
 /// Shape (every key is always present; `null` where shown):
 ///
@@ -25,19 +26,23 @@ use tenantry_schemas::{AppKey, Edition, ProductKey, Region, TenantId};
 ///       "licence": { "seats": 25, "edition": "standard" },
 ///       "shard": "eu-1",
 ///       "database": "p_acme_corp_jira",
-///       "installed_apps": ["jira-slack"]
+///       "installed_apps": ["jira-slack"],
+///       "failure": null
 ///     }
 ///   },
 ///   "groups": ["jira-users", "site-admins"],
 ///   "last_failure": null,
-///   "version": { "commerce_sequence": 2, "provisioning_sequence": 2, "events_applied": 4 }
+///   "rejections": [],
+///   "parked": null,
+///   "pending_saga": null,
+///   "version": { "commerce_sequence": 2, "provisioning_sequence": 3 }
 /// }
 /// ```
 ///
 /// - `status`: `pending` | `provisioning` | `active` | `failed` | `destroyed`
 ///   ([`TenantStatus`]).
-/// - `site`: `null` until commerce names the site or a saga creates its host;
-///   either member may be `null` while the other is known.
+/// - `site`: `null` until a `tenant_created` is accepted; `host` is `null`
+///   until step 2 created it.
 /// - `region`: `null` until the tenant is placed; `code` is one of the 11
 ///   data-residency regions (`us`, `eu`, `uk`, `au`, `ca`, `de`, `in`, `jp`,
 ///   `sg`, `kr`, `ch`); `pinned` is `true` when it is the tenant's
@@ -46,14 +51,23 @@ use tenantry_schemas::{AppKey, Edition, ProductKey, Region, TenantId};
 ///   has not switched the tenant yet (its data still lives in `code`).
 /// - `products`: by product key, sorted. `state`: `provisioning` | `active` |
 ///   `suspended` | `deactivated` | `failed` ([`ProductState`]); `licence` is
-///   `null` until commerce licenses the product, `edition` one of `free`,
-///   `standard`, `premium`, `enterprise`, `unknown`; `shard` and `database` are
-///   `null` until step 6 provisions the product database.
+///   the accepted one, `edition` one of `free`, `standard`, `premium`,
+///   `enterprise`, `unknown`; `shard` and `database` are `null` until step 6
+///   provisions the product database; `failure` is why the product's latest
+///   saga failed, while that failure stands.
 /// - `groups`: identity groups (step 5), sorted.
-/// - `last_failure`: reason of the latest saga when it failed, else `null`.
-/// - `version`: how far each stream has been applied; sequences are the
-///   per-tenant sequence numbers of the commerce and provisioning streams,
-///   `events_applied` counts events from both.
+/// - `last_failure`: why the tenant's latest saga failed, while the tenant
+///   is parked on it; else `null`.
+/// - `rejections`: commerce events the provisioner refused (`sequence`,
+///   `kind`, `reason`), the latest 20, oldest first.
+/// - `parked`: `null`, or `{ "kind", "reason", "waiting" }` while the tenant
+///   is parked (`saga_failed`, `sequence_gap`): its later commerce events
+///   wait, `waiting` counts them, and none of them is reflected here.
+/// - `pending_saga`: the saga kind bringing the tenant to the state its
+///   released events ask for (`provision_product`), while one is needed.
+/// - `version`: `commerce_sequence` is the last commerce sequence the
+///   provisioner released (applied or rejected) — events after it are not
+///   reflected; `provisioning_sequence` is the tenant-state record shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContextView {
     /// Tenant id.
@@ -68,18 +82,22 @@ pub struct ContextView {
     pub products: BTreeMap<ProductKey, ProductView>,
     /// Identity groups, sorted.
     pub groups: Vec<String>,
-    /// Reason of the latest saga failure, when the latest saga failed.
+    /// Why the latest saga failed, while the tenant is parked on it.
     pub last_failure: Option<String>,
-    /// Commerce events refused by a guard (sequence, kind, reason), newest last.
+    /// Commerce events refused by the provisioner (sequence, kind, reason), oldest first.
     pub rejections: Vec<Rejection>,
-    /// Stream positions.
+    /// Why the tenant's later events wait, while they do.
+    pub parked: Option<ParkedView>,
+    /// Saga kind under way, while one is needed.
+    pub pending_saga: Option<String>,
+    /// What the context reflects.
     pub version: VersionView,
 }
 
 /// `site`: the container of a tenant's products.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SiteView {
-    /// Site name from commerce (the first DNS label of the host).
+    /// Site name (the first DNS label of the host).
     pub name: Option<String>,
     /// Site host `<site>.<domain>`, once step 2 created it.
     pub host: Option<String>,
@@ -101,7 +119,7 @@ pub struct RegionView {
 pub struct ProductView {
     /// State of the product.
     pub state: ProductState,
-    /// Licence, once commerce licensed the product.
+    /// Licence, once accepted.
     pub licence: Option<LicenceView>,
     /// Shard (RDS instance) holding the product database.
     pub shard: Option<String>,
@@ -109,6 +127,8 @@ pub struct ProductView {
     pub database: Option<String>,
     /// Installed apps (step 7).
     pub installed_apps: Vec<AppKey>,
+    /// Why the product's latest saga failed, while that failure stands.
+    pub failure: Option<String>,
 }
 
 /// `licence` of a product.
@@ -120,46 +140,60 @@ pub struct LicenceView {
     pub edition: Edition,
 }
 
-/// `version`: how far each stream has been applied.
+/// `parked`: why the tenant's later events wait.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ParkedView {
+    /// `saga_failed` or `sequence_gap`.
+    pub kind: String,
+    /// Operator-facing reason.
+    pub reason: String,
+    /// Commerce events waiting behind it.
+    pub waiting: i64,
+}
+
+/// `version`: what the context reflects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VersionView {
-    /// Last commerce sequence applied.
+    /// Last commerce sequence released by the provisioner.
     pub commerce_sequence: i64,
-    /// Last provisioning sequence applied.
+    /// Provisioning sequence of the tenant-state record shown.
     pub provisioning_sequence: i64,
-    /// Number of events applied from both streams.
-    pub events_applied: i64,
 }
 
 impl From<&TenantContext> for ContextView {
     fn from(context: &TenantContext) -> Self {
-        let site = (context.site.is_some() || context.site_host.is_some()).then(|| SiteView {
-            name: context.site.clone(),
-            host: context.site_host.clone(),
+        let state = &context.state;
+        let site = (state.site.is_some() || state.site_host.is_some()).then(|| SiteView {
+            name: state.site.clone(),
+            host: state.site_host.clone(),
         });
         Self {
             tenant_id: context.tenant_id.clone(),
-            status: context.status,
+            status: state.status,
             site,
-            region: context.region.map(|code| RegionView {
+            region: state.region.map(|code| RegionView {
                 code,
-                pinned: context.region_pinned,
-                moving_to: context
-                    .desired
-                    .tenant
-                    .as_ref()
-                    .and_then(|t| t.residency_pin)
-                    .filter(|pin| *pin != code && context.status != TenantStatus::Destroyed),
+                pinned: state.region_pinned,
+                moving_to: state.moving_to,
             }),
-            products: context
+            products: state
                 .products
                 .iter()
                 .map(|(key, product)| (key.clone(), ProductView::from(product)))
                 .collect(),
-            groups: context.groups.iter().cloned().collect(),
-            last_failure: context.last_failure.clone(),
-            rejections: context.rejections.clone(),
-            version: VersionView::from(context.version),
+            groups: state.groups.clone(),
+            last_failure: state.last_failure.clone(),
+            rejections: state.rejections.clone(),
+            parked: state.parked.as_ref().map(|p| ParkedView {
+                kind: p.kind.clone(),
+                reason: p.reason.clone(),
+                waiting: p.waiting,
+            }),
+            pending_saga: state.pending_saga.clone(),
+            version: VersionView {
+                commerce_sequence: state.commerce_sequence,
+                provisioning_sequence: context.version.provisioning_sequence,
+            },
         }
     }
 }
@@ -175,16 +209,7 @@ impl From<&ProductContext> for ProductView {
             shard: product.shard.clone(),
             database: product.database.clone(),
             installed_apps: product.installed_apps.clone(),
-        }
-    }
-}
-
-impl From<ContextVersion> for VersionView {
-    fn from(version: ContextVersion) -> Self {
-        Self {
-            commerce_sequence: version.commerce_sequence,
-            provisioning_sequence: version.provisioning_sequence,
-            events_applied: version.events_applied,
+            failure: product.failure.clone(),
         }
     }
 }

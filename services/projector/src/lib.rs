@@ -1,28 +1,30 @@
-//! The projector: a consumer group on `commerce.lifecycle.v1` and
-//! `provisioning.events.v1` that folds each record into the tenant context
-//! store with the pure fold of `tenantry_sagas::context`.
+//! The projector: a consumer group on `provisioning.events.v1` — and on
+//! nothing else — that keeps the tenant context store: each tenant's context
+//! is the newest tenant state the provisioner published for it
+//! (`tenantry_sagas::context`). The commerce topic has one reader, the
+//! provisioner, so an event it has not released, or rejected, or
+//! dead-lettered, never reaches an edge.
 //!
 //! - [`run`]: the live projection, in batches per poll: each tenant's records
 //!   of the batch are folded and written once, with compare-and-set on the
 //!   context's revision; offsets are stored after the writes commit.
-//!   Duplicates are no-ops (the fold's sequence guards).
-//! - [`replay`]: rebuilds the store from the beginning of both topics.
+//!   Duplicates and older records are no-ops (the fold's sequence guard).
+//! - [`replay`]: rebuilds the store from the beginning of the topic.
 //!
-//! Records that do not decode are skipped with a warning: on the commerce
-//! topic the provisioner dead-letters them; on the provisioning topic only
-//! Tenantry writes.
+//! Records that do not decode are skipped with a warning: only Tenantry
+//! writes the provisioning topic.
 
 mod apply;
 mod replay;
 
-pub use apply::{Decoded, apply_all, decode};
+pub use apply::{apply_all, decode};
 pub use replay::{ReplayReport, replay};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_kafka::{Consumer, KafkaConfig, Record};
-use tenantry_schemas::{Codec, TenantId, Topics};
+use tenantry_schemas::{Codec, ProvisioningRecord, TenantId, Topics};
 use tenantry_store::ContextStore;
 use tokio_util::sync::CancellationToken;
 
@@ -60,10 +62,7 @@ pub async fn run(
     store: ContextStore,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    let topics = [
-        config.topics.commerce.as_str(),
-        config.topics.provisioning.as_str(),
-    ];
+    let topics = [config.topics.provisioning.as_str()];
     let consumer = Consumer::with_options(
         &config.kafka,
         &config.group_id,
@@ -106,10 +105,10 @@ pub async fn run(
                 Err(_) => break,
             }
         }
-        let mut by_tenant: BTreeMap<TenantId, Vec<Decoded>> = BTreeMap::new();
+        let mut by_tenant: BTreeMap<TenantId, Vec<ProvisioningRecord>> = BTreeMap::new();
         for record in &batch {
             let decoded = loop {
-                match decode(&config.codec, &config.topics, record).await {
+                match decode(&config.codec, record).await {
                     Ok(decoded) => break decoded,
                     Err(error) => {
                         tracing::warn!(%error, "Schema registry unavailable; retrying.");
@@ -122,7 +121,7 @@ pub async fn run(
             };
             if let Some(decoded) = decoded {
                 by_tenant
-                    .entry(decoded.tenant_id().clone())
+                    .entry(decoded.envelope.tenant_id.clone())
                     .or_default()
                     .push(decoded);
             }

@@ -1,4 +1,4 @@
-//! `tenantry replay`: rebuild the context store from the topics.
+//! `tenantry replay`: rebuild the context store from the provisioning topic.
 
 use crate::apply::decode;
 use std::collections::BTreeMap;
@@ -11,19 +11,21 @@ use tenantry_store::ContextStore;
 /// What a replay did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplayReport {
-    /// Records read from both topics.
+    /// Records read from the provisioning topic.
     pub records_read: usize,
-    /// Events that changed a context.
+    /// Records that changed a context.
     pub events_applied: usize,
-    /// Records skipped (undecodable, duplicate or stale).
+    /// Records skipped: undecodable, older than a record already applied,
+    /// or of the retired saga kinds.
     pub skipped: usize,
     /// Contexts written.
     pub tenants: usize,
 }
 
-/// Clears `store`, reads both topics from the beginning up to their current
-/// end, folds every record and writes the contexts. Because the fold does not
-/// depend on how the two topics interleave, the result equals the live one.
+/// Clears `store`, reads the provisioning topic from the beginning up to
+/// its current end, folds every record and writes the contexts. Each
+/// context is the newest tenant state of its tenant, so the result equals
+/// the live one.
 ///
 /// Errors: the broker or store is unreachable, or the registry is unavailable.
 pub async fn replay(
@@ -33,25 +35,26 @@ pub async fn replay(
     store: &ContextStore,
     timeout: Duration,
 ) -> anyhow::Result<ReplayReport> {
-    let mut records = read_to_end(kafka, &topics.commerce, timeout).await?;
-    records.extend(read_to_end(kafka, &topics.provisioning, timeout).await?);
+    let records = read_to_end(kafka, &topics.provisioning, timeout).await?;
     let mut contexts: BTreeMap<TenantId, TenantContext> = BTreeMap::new();
     let (mut applied, mut skipped) = (0, 0);
     for record in &records {
-        let Some(decoded) = decode(codec, topics, record).await? else {
+        let Some(decoded) = decode(codec, record).await? else {
             skipped += 1;
             continue;
         };
-        let tenant = decoded.tenant_id().clone();
+        let tenant = decoded.envelope.tenant_id.clone();
         let context = contexts
             .entry(tenant.clone())
             .or_insert_with(|| TenantContext::empty(tenant));
-        if decoded.fold_into(context) {
+        if context.apply(&decoded) {
             applied += 1;
         } else {
             skipped += 1;
         }
     }
+    // Tenants seen only in retired saga records have no state to show.
+    contexts.retain(|_, context| context.version.provisioning_sequence > 0);
     store.clear().await?;
     for context in contexts.values() {
         store.put(context).await?;

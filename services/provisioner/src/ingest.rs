@@ -6,8 +6,9 @@
 //!    unreachable schema registry is retried, never dead-lettered (case D3).
 //! 2. In one transaction: dedup by event id, decide its order (release, stale
 //!    no-op, or wait behind a parked tenant or a sequence gap), append it to
-//!    the tenant's event stream, apply guards, plan and insert the saga with
-//!    its `SagaStarted` outbox row (cases D1, D2, D4).
+//!    the tenant's event stream, apply guards, plan and insert the saga; a
+//!    tenant whose state changed gets its tenant-state record in the outbox
+//!    (cases D1, D2, D4).
 //! 3. Settle the tenant: the reconciler compares desired and provisioned
 //!    state and the saga that closes the gap runs to its end, again until they
 //!    agree; then the tenant's waiting events are released in order. The
@@ -364,18 +365,13 @@ impl Ingest {
         if !unparked && parking::parked(tx, tenant).await?.is_some() {
             return Ok(Next::Blocked);
         }
-        let (desired, provisioned) = held.states.load(tx, tenant).await?;
+        let record = held.states.load(tx, tenant).await?;
         if let (Some(plan), Some(trigger)) = (
-            reconcile(&desired, &provisioned),
-            desired.last_accepted.as_ref(),
+            reconcile(&record.desired, &record.provisioned),
+            record.desired.last_accepted.as_ref(),
         ) {
-            let (saga, started) = SagaState::start(plan.kind, trigger, plan.spec);
-            if to_complete {
-                held.outbox.push(&saga, vec![started]);
-                return Ok(Next::Saga(Box::new(saga)));
-            }
-            if sagas::insert(tx, &saga).await? {
-                held.outbox.push(&saga, vec![started]);
+            let saga = SagaState::start(plan.kind, trigger, plan.spec);
+            if to_complete || sagas::insert(tx, &saga).await? {
                 return Ok(Next::Saga(Box::new(saga)));
             }
             // Planned before from the same trigger: resume it if it is
@@ -414,6 +410,7 @@ impl Ingest {
             );
             parking::park(
                 tx,
+                &mut held.states,
                 tenant,
                 ParkKind::SequenceGap,
                 &reason,
@@ -494,7 +491,7 @@ async fn record_in(
         tracing::debug!(event_id = %env.event_id, "Duplicate commerce event ignored.");
         return Ok(Recorded::Duplicate);
     }
-    let admission = parking::admit(tx, commerce).await?;
+    let admission = parking::admit(tx, &mut held.states, commerce).await?;
     match admission {
         Admission::Stale => {
             tracing::warn!(tenant_id = %env.tenant_id, sequence = env.sequence,
@@ -505,6 +502,7 @@ async fn record_in(
             tracing::info!(tenant_id = %env.tenant_id, sequence = env.sequence,
                 "Commerce event waits: tenant parked or sequence gap.");
             inbox::append(tx, commerce, source, "waiting").await?;
+            parking::hold(tx, &mut held.states, &env.tenant_id).await?;
         }
         Admission::Release => {
             inbox::append(tx, commerce, source, "processed").await?;
@@ -557,20 +555,21 @@ enum Next {
 
 /// Releases a commerce event in the caller's transaction: advances the
 /// tenant's cursor and applies it to the desired state, or records the guard's
-/// rejection.
+/// rejection (in the event stream and on the tenant's ledger).
 async fn release(
     tx: &mut Transaction<'static, Any>,
     held: &mut WriteBehind,
     commerce: &CommerceRecord,
 ) -> Result<(), StoreError> {
     let env = &commerce.envelope;
-    parking::advance(tx, &env.tenant_id, env.sequence).await?;
-    let (mut desired, provisioned) = held.states.load(tx, &env.tenant_id).await?;
-    if let Err(rejection) = desired.apply(commerce) {
+    parking::advance(tx, &mut held.states, &env.tenant_id, env.sequence).await?;
+    let mut record = held.states.load(tx, &env.tenant_id).await?;
+    if let Err(rejection) = record.desired.apply(commerce) {
         tracing::warn!(event_id = %env.event_id, reason = %rejection.reason, "Commerce event rejected.");
         inbox::reject(tx, commerce, &rejection.reason).await?;
+        record.reject(rejection);
     }
-    held.states.save(&env.tenant_id, desired, provisioned);
+    held.states.save(&env.tenant_id, record);
     Ok(())
 }
 

@@ -108,6 +108,18 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         shutdown.clone(),
     ));
 
+    // A store written by the contract before tenant states: rebuild each
+    // tenant's ledger from the admission tables and publish its state once,
+    // before any of its events is handled.
+    let unmigrated = tenantry_store::tenant_states::unmigrated(store.pool()).await?;
+    if !unmigrated.is_empty() {
+        let count = tenantry_store::tenant_states::republish(store.pool(), &unmigrated).await?;
+        tracing::info!(
+            count,
+            "Tenant records of the previous contract rebuilt and published."
+        );
+        runner.wake_relay();
+    }
     runner.resume_unfinished(&shutdown).await?;
 
     let consumer = Consumer::with_options(

@@ -2,8 +2,10 @@
 //!
 //! Each step is executed through [`StepEffects`] (idempotent), bounded by its
 //! [`StepPolicy`] timeout, then the transition is persisted with
-//! compare-and-set on the saga version together with its outbox rows, before
-//! the next step starts. A retryable step error is retried with exponential
+//! compare-and-set on the saga version, before the next step starts; a
+//! transition that changes the tenant's state (the saga's end, a move's
+//! switch) updates its record in the same transaction, and so its
+//! tenant-state record in the outbox. A retryable step error is retried with exponential
 //! backoff and jitter up to the policy's attempts; then it counts as permanent
 //! and compensation runs in reverse order. A saga that ends failed parks its
 //! tenant in the same transaction. A lost compare-and-set means another runner
@@ -15,7 +17,7 @@ use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_sagas::{SagaAction, SagaState, SagaStatus, StepEffects, StepError, StepPolicy};
-use tenantry_schemas::{CommerceEvent, ProvisioningEvent};
+use tenantry_schemas::CommerceEvent;
 use tenantry_store::parking::{self, ParkKind};
 use tenantry_store::{Store, StoreError, WriteBehind, sagas};
 use tokio::sync::Notify;
@@ -133,7 +135,7 @@ impl SagaRunner {
                                     )))
                                 });
                         let expected = saga.version;
-                        let events = match result {
+                        let transition = match result {
                             Ok(output) => saga.step_succeeded(step, output),
                             Err(error) => {
                                 let delay = if error.retryable { delays.next() } else { None };
@@ -146,8 +148,8 @@ impl SagaRunner {
                                 };
                                 tracing::warn!(saga_id = %saga.saga_id, step = step.name(), attempt,
                                     retryable = error.retryable, reason = %error.reason, "Saga step failed.");
-                                let events = saga.step_failed(step, &error, attempt);
-                                self.persist(&saga, expected, events, shutdown).await?;
+                                let transition = saga.step_failed(step, &error);
+                                self.persist(&saga, expected, transition, shutdown).await?;
                                 if let Some(delay) = delay.filter(|_| error.retryable) {
                                     sleep(delay, shutdown).await?;
                                     attempt += 1;
@@ -156,7 +158,7 @@ impl SagaRunner {
                                 break;
                             }
                         };
-                        self.persist(&saga, expected, events, shutdown).await?;
+                        self.persist(&saga, expected, transition, shutdown).await?;
                         break;
                     }
                 }
@@ -179,8 +181,8 @@ impl SagaRunner {
                         });
                         match result {
                             Ok(()) => {
-                                let events = saga.compensated(step);
-                                self.persist(&saga, expected, events, shutdown).await?;
+                                let transition = saga.compensated(step);
+                                self.persist(&saga, expected, transition, shutdown).await?;
                                 break;
                             }
                             Err(error) => {
@@ -192,8 +194,8 @@ impl SagaRunner {
                                 }
                                 tracing::error!(saga_id = %saga.saga_id, step = step.name(),
                                     reason = %error.reason, "Compensation failed; saga needs an operator.");
-                                let events = saga.compensation_failed(step, &error);
-                                self.persist(&saga, expected, events, shutdown).await?;
+                                let transition = saga.compensation_failed(step, &error);
+                                self.persist(&saga, expected, transition, shutdown).await?;
                                 break;
                             }
                         }
@@ -204,9 +206,9 @@ impl SagaRunner {
     }
 
     /// Runs the saga's next steps that are only SQL on the store in one
-    /// transaction with the saga's new state, its outbox rows and (when the
-    /// saga completes) the tenant's provisioned state: one commit instead of
-    /// two per step, and the effects and their record can never diverge.
+    /// transaction with the saga's new state and (when the saga completes)
+    /// the tenant's record: one commit instead of one per step, and the
+    /// effects and their record can never diverge.
     ///
     /// Returns `Ok(false)`, with `saga` unchanged and nothing committed, when
     /// any of those steps fails or the transaction does not commit: the caller
@@ -229,8 +231,8 @@ impl SagaRunner {
                     return None;
                 }
             };
-            let events = self.run_store_steps(&mut tx, saga).await?;
-            Some((tx, events))
+            self.run_store_steps(&mut tx, saga).await?;
+            Some(tx)
         };
         // The longest timeout of a store-only step (`StepPolicy`: step 6, 60 s).
         let deadline = Duration::from_secs(60);
@@ -241,13 +243,13 @@ impl SagaRunner {
             }
             staged = tokio::time::timeout(deadline, work) => staged.ok().flatten(),
         };
-        let Some((mut tx, events)) = staged else {
+        let Some(mut tx) = staged else {
             *saga = before;
             return Ok(false);
         };
         let mut held = WriteBehind::default();
         let staged = match self
-            .stage_transition(&mut tx, &mut held, saga, before.version, events)
+            .stage_transition(&mut tx, &mut held, saga, before.version)
             .await
         {
             Ok(()) => held.write(&mut tx).await,
@@ -273,21 +275,20 @@ impl SagaRunner {
     }
 
     /// Runs the saga's next steps that are only SQL on the store in `tx`,
-    /// advancing `saga`; returns their events. `None` when a step failed (the
-    /// caller rolls `tx` back and restores `saga`: the step runs again on its
-    /// own, where its failure is retried, published and compensated).
+    /// advancing `saga`. `None` when a step failed (the caller rolls `tx`
+    /// back and restores `saga`: the step runs again on its own, where its
+    /// failure is retried and compensated).
     async fn run_store_steps(
         &self,
         tx: &mut Transaction<'static, Any>,
         saga: &mut SagaState,
-    ) -> Option<Vec<ProvisioningEvent>> {
-        let mut events = Vec::new();
+    ) -> Option<()> {
         while let SagaAction::Run(step) = saga.next_action() {
             if !self.effects.runs_in_transaction(saga, step) {
                 break;
             }
             match self.effects.execute_in(tx, saga, step).await {
-                Ok(output) => events.extend(saga.step_succeeded(step, output).ok()?),
+                Ok(output) => saga.step_succeeded(step, output).ok()?,
                 Err(error) => {
                     tracing::debug!(saga_id = %saga.saga_id, step = step.name(), reason = %error.reason,
                         "Step failed in a transaction of several; running the saga a step at a time.");
@@ -295,12 +296,11 @@ impl SagaRunner {
                 }
             }
         }
-        Some(events)
+        Some(())
     }
 
     /// Runs `saga` to its end inside the caller's transaction `tx` — every
-    /// remaining step, its new state, its outbox rows, and the tenant's
-    /// provisioned state — when every remaining step is SQL on the store
+    /// remaining step, its new state and the tenant's record — when every remaining step is SQL on the store
     /// ([`Effects::runs_in_transaction`]). Used by the ingest's batched path,
     /// which commits many records' sagas at once.
     ///
@@ -337,17 +337,16 @@ impl SagaRunner {
             return Ok(false);
         }
         let expected = saga.version;
-        let Some(events) = self.run_store_steps(tx, saga).await else {
+        if self.run_store_steps(tx, saga).await.is_none() {
             return Ok(false);
-        };
+        }
         if saga.next_action() != SagaAction::Done || saga.status != SagaStatus::Completed {
             return Ok(false);
         }
         if stored {
-            self.stage_transition(tx, held, saga, expected, events)
-                .await?;
+            self.stage_transition(tx, held, saga, expected).await?;
         } else if sagas::insert(tx, saga).await? {
-            Self::stage_effects(held, tx, saga, events).await?;
+            Self::stage_effects(held, tx, saga).await?;
         } else {
             return Ok(false);
         }
@@ -377,28 +376,23 @@ impl SagaRunner {
         self.relay_wakeup.notify_one();
     }
 
-    /// Persists a transition (CAS + outbox) in one transaction, retrying while
-    /// the database is unreachable.
+    /// Persists a transition (compare-and-set, and the tenant's record when
+    /// the transition changes it) in one transaction, retrying while the
+    /// database is unreachable.
     async fn persist(
         &self,
         saga: &SagaState,
         expected_version: i64,
-        events: Result<Vec<ProvisioningEvent>, tenantry_sagas::saga::SagaError>,
+        transition: Result<(), tenantry_sagas::saga::SagaError>,
         shutdown: &CancellationToken,
     ) -> Result<(), Interrupted> {
-        let events = match events {
-            Ok(events) => events,
-            Err(error) => {
-                tracing::warn!(saga_id = %saga.saga_id, %error, "Stale saga transition rejected.");
-                return Err(Interrupted::Stale);
-            }
-        };
+        if let Err(error) = transition {
+            tracing::warn!(saga_id = %saga.saga_id, %error, "Stale saga transition rejected.");
+            return Err(Interrupted::Stale);
+        }
         let mut delays = backoff().chain(std::iter::repeat(Duration::from_secs(5)));
         loop {
-            match self
-                .try_persist(saga, expected_version, events.clone())
-                .await
-            {
+            match self.try_persist(saga, expected_version).await {
                 Ok(()) => {
                     self.relay_wakeup.notify_one();
                     return Ok(());
@@ -415,15 +409,10 @@ impl SagaRunner {
         }
     }
 
-    async fn try_persist(
-        &self,
-        saga: &SagaState,
-        expected_version: i64,
-        events: Vec<ProvisioningEvent>,
-    ) -> Result<(), StoreError> {
+    async fn try_persist(&self, saga: &SagaState, expected_version: i64) -> Result<(), StoreError> {
         let mut tx = self.store.pool().begin().await?;
         let mut held = WriteBehind::default();
-        self.stage_transition(&mut tx, &mut held, saga, expected_version, events)
+        self.stage_transition(&mut tx, &mut held, saga, expected_version)
             .await?;
         held.write(&mut tx).await?;
         tx.commit().await?;
@@ -431,35 +420,31 @@ impl SagaRunner {
     }
 
     /// Writes a transition into `tx`: compare-and-set of the saga, and
-    /// parking when it failed; its outbox rows and (when it completed) the
-    /// provisioned state go to `held`, which the caller writes before it
-    /// commits.
+    /// parking when it failed; the tenant's record (when the transition
+    /// changes it) goes to `held`, which the caller writes before it commits.
     async fn stage_transition(
         &self,
         tx: &mut Transaction<'static, Any>,
         held: &mut WriteBehind,
         saga: &SagaState,
         expected_version: i64,
-        events: Vec<ProvisioningEvent>,
     ) -> Result<(), StoreError> {
         sagas::compare_and_set(tx, saga, expected_version).await?;
-        Self::stage_effects(held, tx, saga, events).await
+        Self::stage_effects(held, tx, saga).await
     }
 
-    /// What a transition writes besides the saga row: its outbox rows, the
-    /// provisioned state when the saga completed, parking when it failed.
+    /// What a transition writes besides the saga row: the tenant's record
+    /// when the saga ended (what it provisioned, or its failure) or a move
+    /// switched; parking when it failed.
     async fn stage_effects(
         held: &mut WriteBehind,
         tx: &mut Transaction<'static, Any>,
         saga: &SagaState,
-        events: Vec<ProvisioningEvent>,
     ) -> Result<(), StoreError> {
-        held.outbox.push(saga, events);
-        if saga.status == SagaStatus::Completed {
-            // What the saga did, for the reconciler, in the same transaction.
-            let (desired, mut provisioned) = held.states.load(tx, &saga.tenant_id).await?;
-            provisioned.apply_completed(saga);
-            held.states.save(&saga.tenant_id, desired, provisioned);
+        if saga.status.is_terminal() || saga.kind == tenantry_sagas::SagaKind::MoveTenant {
+            held.states
+                .update(tx, &saga.tenant_id, |record| record.saga_transition(saga))
+                .await?;
         }
         if matches!(
             saga.status,
@@ -475,6 +460,7 @@ impl SagaRunner {
             );
             parking::park(
                 tx,
+                &mut held.states,
                 &saga.tenant_id,
                 ParkKind::SagaFailed,
                 &reason,
@@ -508,14 +494,17 @@ impl SagaRunner {
         }
         let result: Result<(), StoreError> = async {
             let mut tx = self.store.pool().begin().await?;
+            let mut held = WriteBehind::default();
             sagas::compare_and_set(&mut tx, &saga, expected).await?;
             if unpark {
-                parking::unpark(&mut tx, &saga.tenant_id).await?;
+                parking::unpark(&mut tx, &mut held.states, &saga.tenant_id).await?;
             }
+            held.write(&mut tx).await?;
             tx.commit().await?;
             Ok(())
         }
         .await;
+        self.relay_wakeup.notify_one();
         match result {
             Ok(()) => self.drive(saga, shutdown).await,
             Err(StoreError::Stale(_)) => Err(Interrupted::Stale),

@@ -49,31 +49,34 @@ fn product(state: ProductState) -> tenantry_sagas::ProductContext {
         shard: None,
         database: None,
         installed_apps: Vec::new(),
-        provisioned_sequence: 0,
-        suspended: false,
-        failed: None,
+        failure: None,
     }
 }
 
 #[test]
 fn a_tenant_is_settled_when_its_sagas_ended() {
     let mut context = TenantContext::empty(TenantId::parse("t1").unwrap());
-    context.status = TenantStatus::Provisioning;
+    context.state.status = TenantStatus::Provisioning;
     assert_eq!(settled(&context, 1), None);
-    context.status = TenantStatus::Active;
+    context.state.status = TenantStatus::Active;
     assert_eq!(settled(&context, 1), None, "no product yet");
     let jira = tenantry_schemas::ProductKey::parse("jira").unwrap();
     context
+        .state
         .products
         .insert(jira.clone(), product(ProductState::Provisioning));
     assert_eq!(settled(&context, 1), None, "product not active yet");
     context
+        .state
         .products
         .insert(jira.clone(), product(ProductState::Active));
     assert_eq!(settled(&context, 1), Some(Ok(())));
     assert_eq!(settled(&context, 2), None, "second product missing");
-    context.products.insert(jira, product(ProductState::Failed));
-    context.last_failure = Some("no shard".into());
+    context
+        .state
+        .products
+        .insert(jira, product(ProductState::Failed));
+    context.state.last_failure = Some("no shard".into());
     assert_eq!(settled(&context, 1), Some(Err("no shard".into())));
 }
 

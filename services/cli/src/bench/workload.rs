@@ -272,6 +272,7 @@ async fn publish(
 /// `Some(Ok)` when the tenant saga and `products` product sagas completed,
 /// `Some(Err(reason))` when one of them failed, `None` while in progress.
 pub(super) fn settled(context: &TenantContext, products: usize) -> Option<Result<(), String>> {
+    let context = &context.state;
     let failure = || {
         context
             .last_failure

@@ -1,112 +1,82 @@
-//! Tenant contexts built by folding real events, as the projector does.
+//! Tenant contexts built by applying tenant-state records, as the projector does.
 
+use std::collections::BTreeMap;
 use tenantry_sagas::TenantContext;
 use tenantry_schemas::*;
 use uuid::Uuid;
 
-fn envelope(tenant: &str, sequence: i64) -> Envelope {
-    Envelope {
-        event_id: Uuid::new_v4(),
-        tenant_id: TenantId::parse(tenant).unwrap(),
-        sequence,
-        occurred_at_ms: MIN_OCCURRED_AT_MS,
-        source: "test".into(),
-        correlation_id: None,
-        causation_id: None,
-    }
-}
-
-fn commerce(context: &mut TenantContext, sequence: i64, event: CommerceEvent) {
-    let envelope = envelope(context.tenant_id.as_str(), sequence);
-    assert!(context.apply_commerce(&CommerceRecord { envelope, event }));
-}
-
-fn provisioning(context: &mut TenantContext, sequence: i64, event: ProvisioningEvent) {
-    let envelope = envelope(context.tenant_id.as_str(), sequence);
-    assert!(context.apply_provisioning(&ProvisioningRecord { envelope, event }));
-}
-
-fn created(site: &str) -> CommerceEvent {
-    CommerceEvent::TenantCreated(TenantCreated {
-        site: SiteName::parse(site).unwrap(),
-        owner_email: format!("owner@{site}.test"),
-        country: CountryCode::parse("DE").unwrap(),
-        residency_pin: Some(Region::Eu),
-    })
-}
-
-fn jira() -> ProductKey {
-    ProductKey::parse("jira").unwrap()
-}
-
-fn completed(product: Option<ProductKey>, trigger_sequence: i64) -> ProvisioningEvent {
-    let product_saga = product.is_some();
-    let mut groups = vec!["site-admins".to_owned()];
-    if product_saga {
-        groups.push("jira-users".into());
-    }
-    ProvisioningEvent::SagaCompleted(SagaCompleted {
-        saga_id: Uuid::new_v4(),
-        saga_kind: if product_saga {
-            "provision_product"
-        } else {
-            "provision_tenant"
-        }
-        .into(),
-        trigger_sequence,
-        product: product.clone(),
-        outcome: ProvisionedOutcome {
-            site_host: Some("acme.tenantry.test".into()),
-            region: Some(Region::Eu),
-            region_pinned: true,
-            shard: product_saga.then(|| "eu-1".into()),
-            database: product_saga.then(|| "p_acme_corp_jira".into()),
-            groups,
-            installed_apps: if product_saga {
-                vec![AppKey::parse("jira-slack").unwrap()]
-            } else {
-                vec![]
-            },
-            ..Default::default()
+fn apply(tenant: &str, sequence: i64, state: TenantState) -> TenantContext {
+    let tenant_id = TenantId::parse(tenant).unwrap();
+    let mut context = TenantContext::empty(tenant_id.clone());
+    let record = ProvisioningRecord {
+        envelope: Envelope {
+            event_id: Uuid::new_v4(),
+            tenant_id,
+            sequence,
+            occurred_at_ms: MIN_OCCURRED_AT_MS,
+            source: "test".into(),
+            correlation_id: None,
+            causation_id: None,
         },
-    })
+        event: ProvisioningEvent::TenantState(Box::new(state)),
+    };
+    assert!(context.apply(&record));
+    context
+}
+
+fn state(status: TenantStatus, site: &str) -> TenantState {
+    TenantState {
+        commerce_sequence: 1,
+        status,
+        site: Some(site.into()),
+        site_host: None,
+        region: None,
+        region_pinned: false,
+        moving_to: None,
+        products: BTreeMap::new(),
+        groups: vec![],
+        last_failure: None,
+        rejections: vec![],
+        parked: None,
+        pending_saga: None,
+    }
 }
 
 /// `acme-corp`: created with an EU pin, tenant saga done, Jira (25 seats,
 /// standard) activated and provisioned with one app.
 pub fn active_tenant() -> TenantContext {
-    let mut context = TenantContext::empty(TenantId::parse("acme-corp").unwrap());
-    commerce(&mut context, 1, created("acme"));
-    provisioning(&mut context, 1, completed(None, 1));
-    commerce(
-        &mut context,
-        2,
-        CommerceEvent::ProductActivated(ProductActivated {
-            product: jira(),
-            edition: Edition::Standard,
-            seats: 25,
-            apps: vec![AppKey::parse("jira-slack").unwrap()],
-        }),
+    let mut state = state(TenantStatus::Active, "acme");
+    state.commerce_sequence = 2;
+    state.site_host = Some("acme.tenantry.test".into());
+    state.region = Some(Region::Eu);
+    state.region_pinned = true;
+    state.groups = vec!["jira-users".into(), "site-admins".into()];
+    state.products.insert(
+        ProductKey::parse("jira").unwrap(),
+        ProductContext {
+            state: ProductState::Active,
+            licence: Some(Licence {
+                seats: 25,
+                edition: Edition::Standard,
+            }),
+            shard: Some("eu-1".into()),
+            database: Some("p_acme_corp_jira".into()),
+            installed_apps: vec![AppKey::parse("jira-slack").unwrap()],
+            failure: None,
+        },
     );
-    provisioning(&mut context, 2, completed(Some(jira()), 2));
-    context
+    apply("acme-corp", 3, state)
 }
 
-/// `beta`: created, then its tenant saga failed (no host, no region).
+/// `beta`: created, then its tenant saga failed (no host, no region); the
+/// tenant is parked on the failure.
 pub fn failed_tenant() -> TenantContext {
-    let mut context = TenantContext::empty(TenantId::parse("beta").unwrap());
-    commerce(&mut context, 1, created("beta"));
-    provisioning(
-        &mut context,
-        1,
-        ProvisioningEvent::SagaFailed(SagaFailed {
-            saga_id: Uuid::new_v4(),
-            saga_kind: "provision_tenant".into(),
-            trigger_sequence: 1,
-            product: None,
-            reason: "step 2 create_site: host taken".into(),
-            compensated: true,
-        }),
-    );
-    context
+    let mut state = state(TenantStatus::Failed, "beta");
+    state.last_failure = Some("step 2 create_site: host taken".into());
+    state.parked = Some(Parking {
+        kind: "saga_failed".into(),
+        reason: "provision_tenant saga failed: step 2 create_site: host taken".into(),
+        waiting: 0,
+    });
+    apply("beta", 2, state)
 }
