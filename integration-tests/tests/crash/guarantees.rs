@@ -1,7 +1,7 @@
 //! The delivery guarantees, checked once a run is finished: every effect
-//! exactly once in the store, every provisioning event on the topic (with
+//! exactly once in the store, every tenant-state record on the topic (with
 //! its `event_id` and `event_kind` headers), exactly once after a consumer's
-//! dedup by event id.
+//! dedup by event id, the newest of each tenant its provisioned end.
 //!
 //! Every check runs and every violation is collected, so one failed run
 //! reports all that went wrong, with the rows that show it.
@@ -11,7 +11,10 @@ use sqlx::PgPool;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 use tenantry_kafka::{KafkaConfig, read_to_end};
-use tenantry_schemas::{Codec, ProvisioningEvent, ProvisioningRecord, RecordHeaders, Topics};
+use tenantry_schemas::{
+    Codec, ProductKey, ProductState, ProvisioningEvent, ProvisioningRecord, RecordHeaders,
+    TenantState, TenantStatus, Topics,
+};
 use uuid::Uuid;
 
 /// What a consumer of `provisioning.events.v1` saw.
@@ -35,21 +38,13 @@ pub async fn assert_delivered_exactly_once(
     workload: &Workload,
 ) -> TopicReport {
     let mut violations = Vec::new();
-    let saga_ids = sagas(pool, workload, &mut violations).await;
+    sagas(pool, workload, &mut violations).await;
     commerce_events(pool, workload, &mut violations).await;
     product_databases(pool, workload, &mut violations).await;
     identity(pool, workload, &mut violations).await;
     resources(pool, workload, &mut violations).await;
     let enqueued = outbox(pool, &mut violations).await;
-    let report = topic(
-        bootstrap,
-        topics,
-        workload,
-        &saga_ids,
-        &enqueued,
-        &mut violations,
-    )
-    .await;
+    let report = topic(bootstrap, topics, workload, &enqueued, &mut violations).await;
     println!(
         "  provisioning topic: {} records, {} distinct events, {} duplicates dropped by the \
          consumer's dedup",
@@ -83,12 +78,8 @@ async fn count(pool: &PgPool, sql: &str) -> i64 {
 }
 
 /// Sagas: one per commerce event, all completed, one `provision_tenant` and
-/// one `provision_product` per product for each tenant. Returns the saga ids.
-async fn sagas(
-    pool: &PgPool,
-    workload: &Workload,
-    violations: &mut Vec<String>,
-) -> BTreeSet<String> {
+/// one `provision_product` per product for each tenant.
+async fn sagas(pool: &PgPool, workload: &Workload, violations: &mut Vec<String>) {
     let sagas: Vec<(String, String, String, String)> =
         rows(pool, "SELECT saga_id, tenant_id, kind, status FROM sagas").await;
     if sagas.len() != workload.sagas() {
@@ -129,7 +120,6 @@ async fn sagas(
     if !kinds.is_empty() {
         violations.push(format!("sagas of unknown tenants: {kinds:?}"));
     }
-    sagas.into_iter().map(|s| s.0).collect()
 }
 
 /// Every published commerce event recorded exactly once (dedup table), no other.
@@ -293,14 +283,13 @@ async fn outbox(pool: &PgPool, violations: &mut Vec<String>) -> BTreeMap<String,
 
 /// The consumer's view of `provisioning.events.v1`, deduplicated by event
 /// id: a copy of an event is identical to it (key and content); the distinct
-/// events of each tenant are exactly the ones enqueued (sequences 1..=n, n
-/// from `tenant_sequences`); each saga started and completed once,
-/// none failed; each tenant's sequences are 1..=n without gap or repeat.
+/// records of each tenant are exactly the ones enqueued (sequences 1..=n, n
+/// from `tenant_sequences`, without gap or repeat); each is a tenant state
+/// and the newest one is the state the workload ends in.
 async fn topic(
     bootstrap: &str,
     topics: &Topics,
     workload: &Workload,
-    saga_ids: &BTreeSet<String>,
     enqueued: &BTreeMap<String, i64>,
     violations: &mut Vec<String>,
 ) -> TopicReport {
@@ -360,10 +349,8 @@ async fn topic(
         duplicates: records.len() - events.len(),
     };
 
-    let mut started: BTreeMap<String, usize> = BTreeMap::new();
-    let mut completed: BTreeMap<String, usize> = BTreeMap::new();
-    let mut triggers: HashSet<String> = HashSet::new();
-    let mut completed_products: BTreeSet<(String, String)> = BTreeSet::new();
+    // Per tenant, its distinct tenant-state records by provisioning sequence.
+    let mut states: BTreeMap<String, BTreeMap<i64, &TenantState>> = BTreeMap::new();
     let mut sequences: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (_, record) in events.values() {
         let tenant = record.envelope.tenant_id.as_str().to_owned();
@@ -372,60 +359,57 @@ async fn topic(
             .or_default()
             .push(record.envelope.sequence);
         match &record.event {
-            ProvisioningEvent::SagaStarted(e) => {
-                *started.entry(e.saga_id.to_string()).or_default() += 1;
-                triggers.insert(e.trigger_event_id.to_string());
+            ProvisioningEvent::TenantState(state) => {
+                states
+                    .entry(tenant)
+                    .or_default()
+                    .insert(record.envelope.sequence, state);
             }
-            ProvisioningEvent::SagaCompleted(e) => {
-                *completed.entry(e.saga_id.to_string()).or_default() += 1;
-                if let Some(product) = &e.product {
-                    completed_products.insert((tenant, product.as_str().to_owned()));
-                }
-            }
-            ProvisioningEvent::SagaFailed(e) => {
-                violations.push(format!("saga_failed on the topic: {e:?}"));
-            }
-            _ => {}
+            other => violations.push(format!(
+                "{tenant}: a {} record on the topic; only tenant states are written",
+                other.kind()
+            )),
         }
     }
-    for (what, counts) in [("saga_started", &started), ("saga_completed", &completed)] {
-        let not_once: Vec<_> = counts.iter().filter(|(_, n)| **n != 1).take(10).collect();
-        let sagas: BTreeSet<String> = counts.keys().cloned().collect();
-        if !not_once.is_empty() || &sagas != saga_ids || sagas.len() != workload.sagas() {
+    // The newest state of each tenant is the end the workload asks for: the
+    // last commerce event released, every product active on a shard, nothing
+    // failed, parked or pending; and the commerce sequence a tenant's states
+    // reflect never goes back.
+    for tenant in &workload.tenants {
+        let Some(of_tenant) = states.get(&tenant.id) else {
+            violations.push(format!("{}: no tenant state on the topic", tenant.id));
+            continue;
+        };
+        let reflected: Vec<i64> = of_tenant.values().map(|s| s.commerce_sequence).collect();
+        if reflected.windows(2).any(|w| w[1] < w[0]) {
             violations.push(format!(
-                "{what} after dedup: {} sagas (expected {}); not exactly once: {not_once:?}; \
-                 sagas without one e.g. {:?}; unknown sagas e.g. {:?}",
-                sagas.len(),
-                workload.sagas(),
-                saga_ids.difference(&sagas).take(5).collect::<Vec<_>>(),
-                sagas.difference(saga_ids).take(5).collect::<Vec<_>>()
+                "{}: commerce sequences of its states go back: {reflected:?}",
+                tenant.id
             ));
         }
-    }
-    if triggers != workload.event_ids() {
-        violations.push(format!(
-            "saga_started triggers: {} commerce events started a saga, expected {}",
-            triggers.len(),
-            workload.event_ids().len()
-        ));
-    }
-    let expected_products: BTreeSet<(String, String)> = workload
-        .tenants
-        .iter()
-        .flat_map(|t| t.products.iter().map(|p| (t.id.clone(), (*p).to_owned())))
-        .collect();
-    if completed_products != expected_products {
-        violations.push(format!(
-            "saga_completed products: missing {:?}; extra {:?}",
-            expected_products
-                .difference(&completed_products)
-                .take(5)
-                .collect::<Vec<_>>(),
-            completed_products
-                .difference(&expected_products)
-                .take(5)
-                .collect::<Vec<_>>()
-        ));
+        let newest = of_tenant.values().next_back().expect("at least one");
+        let products_ok = tenant.products.iter().all(|p| {
+            ProductKey::parse(p)
+                .ok()
+                .and_then(|k| newest.products.get(&k))
+                .is_some_and(|c| {
+                    c.state == ProductState::Active && c.shard.is_some() && c.database.is_some()
+                })
+        }) && newest.products.len() == tenant.products.len();
+        let last = tenant.products.len() as i64 + 1;
+        if newest.status != TenantStatus::Active
+            || newest.commerce_sequence != last
+            || !products_ok
+            || newest.last_failure.is_some()
+            || newest.parked.is_some()
+            || newest.pending_saga.is_some()
+        {
+            violations.push(format!(
+                "{}: newest state is not the provisioned end (commerce sequence {last}, products \
+                 {:?} active): {newest:?}",
+                tenant.id, tenant.products
+            ));
+        }
     }
     let published: BTreeSet<&String> = sequences.keys().collect();
     if published != enqueued.keys().collect() {
