@@ -143,8 +143,19 @@ impl ClientContext for LogContext {
 impl ConsumerContext for LogContext {}
 
 /// Logs an error reported by librdkafka's background threads: WARN when librdkafka
-/// recovers by itself (broker unreachable, timeouts), ERROR otherwise.
+/// recovers by itself (broker unreachable, timeouts), ERROR otherwise. The end
+/// of a partition (`enable.partition.eof`, the replay reader) is no error: it
+/// is reported through this callback too when a fetch reaches the end of a
+/// partition the reader has no pending record of.
 pub(crate) fn log_client_error(error: RdKafkaError, reason: &str) {
+    if matches!(
+        error,
+        RdKafkaError::PartitionEOF(_)
+            | RdKafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+    ) {
+        tracing::debug!(reason, "End of partition reached.");
+        return;
+    }
     let error = KafkaError::client("client", error);
     if error.is_transient() {
         tracing::warn!(error.message = %error, reason, "Kafka client reported a transient error.");

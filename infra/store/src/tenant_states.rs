@@ -73,6 +73,13 @@ pub async fn save(
 /// The store's, or a stored record that does not decode.
 pub async fn rebuild(tx: &mut Tx, tenant_id: &TenantId) -> Result<TenantRecord, StoreError> {
     use tenantry_sagas::{Ledger, SagaFailure, SagaKind, SagaState, SagaStatus};
+    // The row lock (a no-op update works on both backends), so a provisioner
+    // transaction that changed the record meanwhile is read once it
+    // commits, never overwritten by an older copy.
+    sqlx::query("UPDATE tenant_states SET updated_at = updated_at WHERE tenant_id = $1")
+        .bind(tenant_id.as_str())
+        .execute(&mut **tx)
+        .await?;
     let mut record = load(tx, tenant_id).await?;
     let rows: Vec<(String,)> =
         sqlx::query_as("SELECT state FROM sagas WHERE tenant_id = $1 ORDER BY created_at")

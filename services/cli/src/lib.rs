@@ -2,7 +2,8 @@
 //!
 //! - `publish`: one commerce event from flags, or a JSON-lines batch ([`publish`]).
 //! - `provisioner`, `projector`, `context-api`: run one service ([`services`]).
-//! - `replay`: rebuild the context store from the topics.
+//! - `replay`: rebuild the context store from the provisioning topic.
+//! - `republish`: publish every tenant's state again from the provisioner's store.
 //! - `dev [--demo]`: everything in one process on the embedded default —
 //!   librdkafka's mock cluster and SQLite files ([`dev`]).
 //! - `sagas list|show|retry|skip`: inspect sagas, release parked tenants.
@@ -38,8 +39,12 @@ pub struct Cli {
 pub enum Command {
     /// Publish commerce events to commerce.lifecycle.v1.
     Publish(Box<publish::PublishArgs>),
-    /// Rebuild the tenant context store from both topics, from the beginning.
+    /// Rebuild the tenant context store from the provisioning topic, from the beginning.
     Replay,
+    /// Publish every tenant's state again (or the named tenants'), rebuilt from the
+    /// provisioner's store: upgrades a store of the previous event contract and
+    /// refills a lost context store. The running provisioner's relay sends them.
+    Republish(services::RepublishArgs),
     /// Run the provisioner (commerce events → sagas → outbox → provisioning events).
     Provisioner,
     /// Run the projector (events → tenant context store).
@@ -66,6 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dev(_)
             | Command::Publish(_)
             | Command::Replay
+            | Command::Republish(_)
             | Command::Sagas(_)
             | Command::Dlq(_)
     );
@@ -73,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Publish(args) => publish::run(&cli.settings, *args).await,
         Command::Replay => services::replay(&cli.settings).await,
+        Command::Republish(args) => services::republish(&cli.settings, args).await,
         Command::Provisioner => services::provisioner(&cli.settings).await,
         Command::Projector => services::projector(&cli.settings).await,
         Command::ContextApi => services::context_api(&cli.settings).await,

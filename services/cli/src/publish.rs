@@ -109,6 +109,15 @@ pub struct PublishArgs {
     /// Event fields.
     #[command(flatten)]
     pub input: EventInput,
+    /// After publishing, wait until each tenant's context reflects its last
+    /// published event — applied, rejected, failed, or waiting behind a
+    /// parked tenant — and print the outcome; exits non-zero unless every
+    /// event was applied.
+    #[arg(long)]
+    pub wait: bool,
+    /// Seconds `--wait` waits before giving up.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), requires = "wait")]
+    pub wait_timeout: u64,
 }
 
 fn required<'a>(
@@ -330,13 +339,142 @@ pub async fn run(settings: &Settings, args: PublishArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("kind: give an event kind or --file"),
     };
     send(settings, &records).await?;
+    let topic = settings.topics().commerce;
     for record in &records {
         println!(
-            "published {} tenant={} sequence={} event_id={}",
+            "published {} to {topic} tenant={} sequence={} event_id={}",
             record.event.kind(),
             record.envelope.tenant_id,
             record.envelope.sequence,
             record.envelope.event_id
+        );
+    }
+    if args.wait {
+        wait(settings, &records, Duration::from_secs(args.wait_timeout)).await?;
+    }
+    Ok(())
+}
+
+/// What a tenant's context says about its commerce event at a sequence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Released and applied; nothing left to run for it.
+    Applied,
+    /// Released and refused by a guard (or given up by an operator).
+    Rejected(String),
+    /// Released; the saga it needed failed and the tenant is parked on it.
+    Failed(String),
+    /// Not released: the tenant is parked and its events wait.
+    Waiting(String, i64),
+}
+
+/// The outcome of commerce event `sequence` in `context`, or `None` while
+/// the context does not reflect it yet (not released, or its saga runs).
+pub fn outcome(context: &tenantry_sagas::TenantContext, sequence: i64) -> Option<Outcome> {
+    let state = &context.state;
+    if let Some(rejection) = state.rejections.iter().find(|r| r.sequence == sequence) {
+        return Some(Outcome::Rejected(rejection.reason.clone()));
+    }
+    match &state.parked {
+        Some(parked) if state.commerce_sequence < sequence => {
+            Some(Outcome::Waiting(parked.reason.clone(), parked.waiting))
+        }
+        Some(parked) if parked.kind == "saga_failed" => Some(Outcome::Failed(
+            state
+                .last_failure
+                .clone()
+                .unwrap_or_else(|| parked.reason.clone()),
+        )),
+        _ if state.commerce_sequence >= sequence && state.pending_saga.is_none() => {
+            Some(Outcome::Applied)
+        }
+        _ => None,
+    }
+}
+
+/// `--wait`: polls the context store until every tenant's last published
+/// event has an [`outcome`], printing one line per tenant.
+///
+/// Errors: the context store is unreachable; the timeout passed (naming the
+/// tenants still pending and the sequence their context reflects); an
+/// event was not applied.
+async fn wait(
+    settings: &Settings,
+    records: &[CommerceRecord],
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let url = settings.context_database_url();
+    let store = tenantry_store::Store::connect(url, 2)
+        .await
+        .with_context(|| format!("--wait: context store {}", tenantry_store::masked(url)))?;
+    let contexts = tenantry_store::ContextStore::new(store);
+    let mut pending: std::collections::BTreeMap<TenantId, i64> = Default::default();
+    for record in records {
+        let last = pending
+            .entry(record.envelope.tenant_id.clone())
+            .or_default();
+        *last = (*last).max(record.envelope.sequence);
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut not_applied = 0;
+    loop {
+        let mut reflected = Vec::new();
+        for (tenant, sequence) in &pending {
+            if let Some(context) = contexts.get(tenant).await?
+                && let Some(outcome) = outcome(&context, *sequence)
+            {
+                let at = context.state.commerce_sequence;
+                match &outcome {
+                    Outcome::Applied => println!(
+                        "applied tenant={tenant} sequence={sequence}: status {}, context at commerce sequence {at}",
+                        context.state.status.as_str()
+                    ),
+                    Outcome::Rejected(reason) => {
+                        println!("rejected tenant={tenant} sequence={sequence}: {reason}");
+                    }
+                    Outcome::Failed(reason) => println!(
+                        "failed tenant={tenant} sequence={sequence}: {reason}; the tenant is parked \
+                         (tenantry sagas retry|skip {tenant})"
+                    ),
+                    Outcome::Waiting(reason, waiting) => println!(
+                        "waiting tenant={tenant} sequence={sequence}: the tenant is parked ({reason}); \
+                         {waiting} event(s) wait, the context is at commerce sequence {at}"
+                    ),
+                }
+                if outcome != Outcome::Applied {
+                    not_applied += 1;
+                }
+                reflected.push(tenant.clone());
+            }
+        }
+        for tenant in reflected {
+            pending.remove(&tenant);
+        }
+        if pending.is_empty() {
+            break;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            let mut still = Vec::new();
+            for (tenant, sequence) in pending.iter().take(5) {
+                let at = contexts
+                    .get(tenant)
+                    .await?
+                    .map_or(0, |c| c.state.commerce_sequence);
+                still.push(format!("{tenant} (sequence {sequence}, context at {at})"));
+            }
+            anyhow::bail!(
+                "--wait: {} tenant(s) not reflected after {}s: {}; is the provisioner (and projector) running? \
+                 `tenantry sagas show <tenant>` shows where it is",
+                pending.len(),
+                timeout.as_secs(),
+                still.join(", ")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if not_applied > 0 {
+        anyhow::bail!(
+            "{not_applied} of the published events' tenants did not apply them (see above)"
         );
     }
     Ok(())
@@ -389,6 +527,43 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn wait_outcomes_follow_the_context() {
+        use tenantry_sagas::TenantContext;
+        use tenantry_schemas::{Parking, Rejection};
+        let mut context = TenantContext::empty(TenantId::parse("t1").unwrap());
+        let parked = |kind: &str| Parking {
+            kind: kind.into(),
+            reason: "r".into(),
+            waiting: 1,
+        };
+        context.state.commerce_sequence = 2;
+        context.state.pending_saga = Some("provision_product".into());
+        assert_eq!(outcome(&context, 2), None, "its saga still runs");
+        assert_eq!(outcome(&context, 3), None, "not released yet");
+        context.state.pending_saga = None;
+        assert_eq!(outcome(&context, 2), Some(Outcome::Applied));
+        context.state.rejections.push(Rejection {
+            sequence: 2,
+            kind: "licence_updated".into(),
+            reason: "not active".into(),
+        });
+        assert_eq!(
+            outcome(&context, 2),
+            Some(Outcome::Rejected("not active".into()))
+        );
+        context.state.parked = Some(parked("saga_failed"));
+        context.state.last_failure = Some("step 2 create_site: taken".into());
+        assert_eq!(outcome(&context, 3), Some(Outcome::Waiting("r".into(), 1)));
+        context.state.rejections.clear();
+        assert_eq!(
+            outcome(&context, 2),
+            Some(Outcome::Failed("step 2 create_site: taken".into()))
+        );
+        context.state.parked = Some(parked("sequence_gap"));
+        assert_eq!(outcome(&context, 2), Some(Outcome::Applied));
     }
 
     #[test]

@@ -119,6 +119,48 @@ pub async fn replay(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `tenantry republish` arguments.
+#[derive(Debug, Args)]
+pub struct RepublishArgs {
+    /// Only these tenants (default: every tenant the provisioner knows).
+    #[arg(value_name = "TENANT")]
+    pub tenants: Vec<String>,
+}
+
+/// `tenantry republish`: rebuilds each tenant's record from the provisioner's
+/// tables and queues its tenant state in the outbox, one transaction per
+/// tenant; the provisioner's relay publishes them and the projector replaces
+/// each context with them.
+///
+/// Errors: a tenant id does not parse; the provisioner's store is unreachable.
+pub async fn republish(settings: &Settings, args: RepublishArgs) -> anyhow::Result<()> {
+    let shutdown = shutdown_on_signal();
+    let store = connect_store(&settings.database_url, 2, &shutdown).await?;
+    let known = tenantry_store::tenant_states::tenants(store.pool()).await?;
+    let tenants = if args.tenants.is_empty() {
+        known
+    } else {
+        let mut named = Vec::with_capacity(args.tenants.len());
+        for raw in &args.tenants {
+            let tenant = TenantId::parse(raw).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if !known.contains(&tenant) {
+                anyhow::bail!(
+                    "tenant: {tenant} is unknown to the provisioner (no event of it was released or parked)"
+                );
+            }
+            named.push(tenant);
+        }
+        named
+    };
+    let count = tenantry_store::tenant_states::republish(store.pool(), &tenants).await?;
+    let pending = tenantry_store::outbox::pending(store.pool()).await?;
+    println!(
+        "republish: queued the state of {count} tenant(s); {pending} record(s) wait in the outbox \
+         for the provisioner's relay (start `tenantry provisioner` if it is not running)"
+    );
+    Ok(())
+}
+
 /// `tenantry sagas …` arguments.
 #[derive(Debug, Args)]
 pub struct SagasArgs {

@@ -30,6 +30,9 @@ pub(super) struct Report {
     pub(super) sagas_span: Option<Duration>,
     /// Services that logged warnings or errors during the run.
     pub(super) warnings: Vec<LogWarnings>,
+    /// Records on the run's commerce and provisioning topics (the measured
+    /// tenants and the warm-up tenant).
+    pub(super) event_records: [u64; 2],
 }
 
 impl std::fmt::Display for Report {
@@ -83,6 +86,15 @@ impl std::fmt::Display for Report {
             per_tenant(&self.projector),
             per_tenant(&self.bench),
             mib(self.projector.peak_rss),
+        )?;
+        let [commerce, provisioning] = self.event_records;
+        let with_warm_up = f64::from(self.tenants) + 1.0;
+        writeln!(
+            f,
+            "  records written per tenant: {:.2} ({commerce} commerce + {provisioning} provisioning \
+             records for {} tenants, the warm-up tenant included)",
+            (commerce + provisioning) as f64 / with_warm_up,
+            self.tenants + 1,
         )?;
         if !self.stack.0.is_empty() {
             let parts: Vec<String> = self

@@ -123,6 +123,19 @@ pub(super) async fn drive(
     .fetch_one(store.pool())
     .await
     .context("read the saga store")?;
+    // Every record of the run's topics (this run's tenants and the warm-up
+    // tenant only: the topics are the run's own).
+    let mut event_records = [0u64; 2];
+    for (count, topic) in event_records
+        .iter_mut()
+        .zip([&topics.commerce, &topics.provisioning])
+    {
+        *count =
+            tenantry_kafka::read_to_end(&settings.kafka("bench"), topic, Duration::from_secs(60))
+                .await
+                .with_context(|| format!("count the records of {topic}"))?
+                .len() as u64;
+    }
     let after = [
         services[0].stats()?,
         services[1].stats()?,
@@ -151,6 +164,7 @@ pub(super) async fn drive(
         stack,
         warnings: Vec::new(),
         sagas: u64::try_from(sagas).unwrap_or(0),
+        event_records,
         sagas_span: last_saga_ms
             .map(|ms| Duration::from_millis(u64::try_from(ms - started_ms).unwrap_or(0))),
     })
