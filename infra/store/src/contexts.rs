@@ -1,5 +1,7 @@
-//! Tenant context store: one JSON document per tenant plus a unique site-host
-//! column for lookups by host. The projector writes, the context API reads.
+//! Tenant context store: one JSON document per tenant (a
+//! [`TenantContext`]: the newest tenant state the provisioner published)
+//! plus a site-host column for lookups by host. The projector writes, the
+//! context API reads.
 
 use crate::store::{Store, StoreError, now_ms};
 use tenantry_sagas::TenantContext;
@@ -65,8 +67,9 @@ impl ContextStore {
 
     /// Writes `context` if the stored revision is still `expected` (`None`:
     /// no row yet). Returns `false` when another writer got there first — the
-    /// caller re-reads and re-applies. This keeps two projector instances that
-    /// own the same tenant's partitions of different topics from losing updates.
+    /// caller re-reads and re-applies. This keeps two projector instances
+    /// that both hold a tenant's partition for a moment (a rebalance) from
+    /// writing an older state over a newer one.
     pub async fn put_if(
         &self,
         context: &TenantContext,

@@ -125,17 +125,18 @@ pub async fn rebuild(tx: &mut Tx, tenant_id: &TenantId) -> Result<TenantRecord, 
             }
         }
     }
-    let (cursor, parked): (Option<i64>, Option<(String, String, Option<String>)>) = (
+    let cursor: Option<(i64,)> =
         sqlx::query_as("SELECT last_sequence FROM tenant_cursors WHERE tenant_id = $1")
             .bind(tenant_id.as_str())
             .fetch_optional(&mut **tx)
-            .await?
-            .map(|(s,): (i64,)| s),
+            .await?;
+    // (kind, reason, saga id)
+    type ParkedRow = (String, String, Option<String>);
+    let parked: Option<ParkedRow> =
         sqlx::query_as("SELECT kind, reason, saga_id FROM parked_tenants WHERE tenant_id = $1")
             .bind(tenant_id.as_str())
             .fetch_optional(&mut **tx)
-            .await?,
-    );
+            .await?;
     let (waiting,): (i64,) = sqlx::query_as(
         "SELECT COUNT(*) FROM tenant_events WHERE tenant_id = $1 AND state = 'waiting'",
     )
@@ -170,7 +171,7 @@ pub async fn rebuild(tx: &mut Tx, tenant_id: &TenantId) -> Result<TenantRecord, 
         .len()
         .saturating_sub(tenantry_sagas::MAX_REJECTIONS);
     record.ledger = Ledger {
-        commerce_sequence: cursor.unwrap_or(0),
+        commerce_sequence: cursor.map_or(0, |(sequence,)| sequence),
         parked: parked.map(|(kind, reason, _)| tenantry_schemas::Parking {
             kind,
             reason,
