@@ -518,6 +518,9 @@ pub struct Parking {
     pub reason: String,
     /// Commerce events recorded and waiting behind it.
     pub waiting: i64,
+    /// Highest commerce sequence among them; 0 when none waits.
+    #[serde(default)]
+    pub last_waiting: i64,
 }
 
 /// The tenant's state as the provisioner decided it (`tenant_state.avsc`):

@@ -196,16 +196,12 @@ pub async fn park(
     saga_id: Option<&str>,
     event_id: Option<&str>,
 ) -> Result<(), StoreError> {
-    let (waiting,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM tenant_events WHERE tenant_id = $1 AND state = 'waiting'",
-    )
-    .bind(tenant_id.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
+    let (waiting, last_waiting) = waiting(tx, tenant_id).await?;
     let parking = Parking {
         kind: kind.as_str().to_owned(),
         reason: reason.to_owned(),
         waiting,
+        last_waiting,
     };
     states
         .update(tx, tenant_id, |r| r.ledger.parked = Some(parking))
@@ -227,13 +223,27 @@ pub async fn park(
     Ok(())
 }
 
-/// One more commerce event of a parked tenant waits (it was just recorded
-/// with state `waiting`).
-pub async fn hold(tx: &mut Tx, states: &mut Cache, tenant_id: &TenantId) -> Result<(), StoreError> {
+/// How many commerce events of the tenant wait, and the highest sequence
+/// among them (0 when none).
+pub async fn waiting(tx: &mut Tx, tenant_id: &TenantId) -> Result<(i64, i64), StoreError> {
+    let (count, last): (i64, Option<i64>) = sqlx::query_as(
+        "SELECT COUNT(*), MAX(sequence) FROM tenant_events WHERE tenant_id = $1 AND state = 'waiting'",
+    )
+    .bind(tenant_id.as_str())
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok((count, last.unwrap_or(0)))
+}
+
+/// One more commerce event of a parked tenant waits: `record`, just
+/// recorded with state `waiting`.
+pub async fn hold(tx: &mut Tx, states: &mut Cache, record: &CommerceRecord) -> Result<(), StoreError> {
+    let sequence = record.envelope.sequence;
     states
-        .update(tx, tenant_id, |r| {
+        .update(tx, &record.envelope.tenant_id, |r| {
             if let Some(parked) = r.ledger.parked.as_mut() {
                 parked.waiting += 1;
+                parked.last_waiting = parked.last_waiting.max(sequence);
             }
         })
         .await

@@ -137,12 +137,7 @@ pub async fn rebuild(tx: &mut Tx, tenant_id: &TenantId) -> Result<TenantRecord, 
             .bind(tenant_id.as_str())
             .fetch_optional(&mut **tx)
             .await?;
-    let (waiting,): (i64,) = sqlx::query_as(
-        "SELECT COUNT(*) FROM tenant_events WHERE tenant_id = $1 AND state = 'waiting'",
-    )
-    .bind(tenant_id.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
+    let (waiting, last_waiting) = crate::parking::waiting(tx, tenant_id).await?;
     let rejections: Vec<(i64, String, String)> = sqlx::query_as(
         "SELECT e.sequence, e.kind, r.reason FROM rejections r \
          JOIN tenant_events e ON e.event_id = r.event_id \
@@ -176,6 +171,7 @@ pub async fn rebuild(tx: &mut Tx, tenant_id: &TenantId) -> Result<TenantRecord, 
             kind,
             reason,
             waiting,
+            last_waiting,
         }),
         rejections: rejections
             .into_iter()

@@ -5,6 +5,7 @@
 
 mod batch;
 mod cli;
+mod contract;
 mod dead_letter;
 mod dev;
 mod lifecycle;

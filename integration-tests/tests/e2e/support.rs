@@ -63,8 +63,14 @@ pub struct Stack {
 
 impl Stack {
     pub async fn start() -> Self {
+        Self::start_on(fresh_database().await).await
+    }
+
+    /// A stack on an existing database (the provisioner's store and the
+    /// context store in one) and fresh topics: a store written before, e.g.
+    /// by an earlier build.
+    pub async fn start_on(database_url: String) -> Self {
         let (suffix, topics) = fresh_topics().await;
-        let database_url = fresh_database().await;
         let store = Store::connect(&database_url, 4).await.expect("store");
         let contexts = ContextStore::new(store.clone());
         let codec = Arc::new(Codec::embedded());

@@ -96,6 +96,7 @@ fn park(record: &mut TenantRecord, reason: &str) {
         kind: "saga_failed".into(),
         reason: reason.into(),
         waiting: 0,
+        last_waiting: 0,
     });
 }
 
@@ -291,6 +292,7 @@ fn a_parked_tenant_says_so_and_runs_nothing() {
         kind: "sequence_gap".into(),
         reason: "sequence gap: waiting for commerce sequence 2, received 3".into(),
         waiting: 1,
+        last_waiting: 3,
     });
     let state = record.state();
     assert_eq!(state.parked.as_ref().unwrap().waiting, 1);

@@ -297,6 +297,7 @@ fn tenant_state_to(e: &TenantState) -> Vec<(String, Value)> {
                     field("kind", string(&p.kind)),
                     field("reason", string(&p.reason)),
                     field("waiting", Value::Long(p.waiting)),
+                    field("last_waiting", Value::Long(p.last_waiting)),
                 ])
             }),
         ),
@@ -374,6 +375,7 @@ fn tenant_state_from(f: &mut Fields) -> Result<TenantState, DecodeError> {
             kind: p.string("kind")?,
             reason: p.string("reason")?,
             waiting: p.long("waiting")?,
+            last_waiting: p.long("last_waiting")?,
         }),
         None => None,
     };

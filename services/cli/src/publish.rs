@@ -376,9 +376,12 @@ pub fn outcome(context: &tenantry_sagas::TenantContext, sequence: i64) -> Option
         return Some(Outcome::Rejected(rejection.reason.clone()));
     }
     match &state.parked {
-        Some(parked) if state.commerce_sequence < sequence => {
+        // Recorded by the provisioner and waiting behind the parking.
+        Some(parked) if state.commerce_sequence < sequence && parked.last_waiting >= sequence => {
             Some(Outcome::Waiting(parked.reason.clone(), parked.waiting))
         }
+        // Not recorded yet (or dead-lettered): nothing to say yet.
+        Some(_) if state.commerce_sequence < sequence => None,
         Some(parked) if parked.kind == "saga_failed" => Some(Outcome::Failed(
             state
                 .last_failure
@@ -538,6 +541,7 @@ mod tests {
             kind: kind.into(),
             reason: "r".into(),
             waiting: 1,
+            last_waiting: 3,
         };
         context.state.commerce_sequence = 2;
         context.state.pending_saga = Some("provision_product".into());
@@ -557,6 +561,7 @@ mod tests {
         context.state.parked = Some(parked("saga_failed"));
         context.state.last_failure = Some("step 2 create_site: taken".into());
         assert_eq!(outcome(&context, 3), Some(Outcome::Waiting("r".into(), 1)));
+        assert_eq!(outcome(&context, 4), None, "not recorded as waiting (yet)");
         context.state.rejections.clear();
         assert_eq!(
             outcome(&context, 2),

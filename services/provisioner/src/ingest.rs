@@ -502,7 +502,7 @@ async fn record_in(
             tracing::info!(tenant_id = %env.tenant_id, sequence = env.sequence,
                 "Commerce event waits: tenant parked or sequence gap.");
             inbox::append(tx, commerce, source, "waiting").await?;
-            parking::hold(tx, &mut held.states, &env.tenant_id).await?;
+            parking::hold(tx, &mut held.states, commerce).await?;
         }
         Admission::Release => {
             inbox::append(tx, commerce, source, "processed").await?;

@@ -251,6 +251,7 @@ fn tenant_state() -> TenantState {
             kind: "saga_failed".into(),
             reason: "provision_product saga failed".into(),
             waiting: 2,
+            last_waiting: 7,
         }),
         pending_saga: Some("provision_product".into()),
     }

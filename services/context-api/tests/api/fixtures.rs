@@ -77,6 +77,7 @@ pub fn failed_tenant() -> TenantContext {
         kind: "saga_failed".into(),
         reason: "provision_tenant saga failed: step 2 create_site: host taken".into(),
         waiting: 0,
+        last_waiting: 0,
     });
     apply("beta", 2, state)
 }
