@@ -237,7 +237,11 @@ pub async fn waiting(tx: &mut Tx, tenant_id: &TenantId) -> Result<(i64, i64), St
 
 /// One more commerce event of a parked tenant waits: `record`, just
 /// recorded with state `waiting`.
-pub async fn hold(tx: &mut Tx, states: &mut Cache, record: &CommerceRecord) -> Result<(), StoreError> {
+pub async fn hold(
+    tx: &mut Tx,
+    states: &mut Cache,
+    record: &CommerceRecord,
+) -> Result<(), StoreError> {
     let sequence = record.envelope.sequence;
     states
         .update(tx, &record.envelope.tenant_id, |r| {

@@ -13,4 +13,5 @@ mod local_stack;
 mod moves;
 mod parking;
 mod partitioning;
+mod replay_property;
 mod support;
