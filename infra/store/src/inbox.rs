@@ -52,6 +52,24 @@ pub async fn recorded_as(
     )
 }
 
+/// How the provisioner recorded the commerce event `event_id`, if it did:
+/// `(tenant, sequence, kind, state)` with state `processed` (released),
+/// `stale` or `waiting` ([`crate::parking`]).
+///
+/// # Errors
+/// The store's.
+pub async fn recorded(
+    pool: &sqlx::AnyPool,
+    event_id: &uuid::Uuid,
+) -> Result<Option<(String, i64, String, String)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT tenant_id, sequence, kind, state FROM tenant_events WHERE event_id = $1",
+    )
+    .bind(event_id.to_string())
+    .fetch_optional(pool)
+    .await?)
+}
+
 /// Appends the event to its tenant's stream with `state` (see
 /// [`crate::parking`] for the states).
 pub async fn append(

@@ -223,8 +223,16 @@ async fn a_reused_event_id_is_dead_lettered_and_never_reaches_the_context() {
         ok && stdout.contains("applied tenant=t1 sequence=1"),
         "{stdout}{stderr}"
     );
-    let (ok, out) = activate_jira(&stack, "t1", "2", &["--event-id", &event_id]).await;
-    assert!(ok, "{out}");
+    // `--wait` learns the event's fate from the provisioner's event stream.
+    let (ok, out) = activate_jira(&stack, "t1", "2", &["--event-id", &event_id, "--wait"]).await;
+    assert!(
+        !ok && out.contains("dead-lettered tenant=t1 sequence=2: event_id")
+            && out.contains("already identifies tenant_created sequence 1 of tenant t1"),
+        "{out}"
+    );
+    // A new event at a sequence already released is stale, not applied.
+    let (ok, out) = activate_jira(&stack, "t1", "1", &["--wait"]).await;
+    assert!(!ok && out.contains("stale tenant=t1 sequence=1"), "{out}");
 
     let listed = wait_until(
         Duration::from_secs(60),
@@ -252,6 +260,7 @@ async fn a_reused_event_id_is_dead_lettered_and_never_reaches_the_context() {
     assert!(body["products"].get("jira").is_none(), "{body}");
     assert_eq!(body["version"]["commerce_sequence"], 1, "{body}");
     assert_eq!(body["status"], "active", "{body}");
+    assert!(body["rejections"].as_array().unwrap().is_empty(), "{body}");
     let codec = Codec::embedded();
     let config = KafkaConfig::new(bootstrap(), "it-count");
     for record in read_to_end(&config, &stack.topics.provisioning, Duration::from_secs(10))

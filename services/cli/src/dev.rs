@@ -102,8 +102,10 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     println!("  Context API:     {api}");
     println!("Try:");
     println!(
-        "  tenantry --bootstrap {} publish tenant_created --tenant t9 --sequence 1 --site nine --owner-email owner@nine.test --country DE",
-        settings.bootstrap
+        "  tenantry --bootstrap {} --database-url {} --context-database-url {} publish tenant_created --tenant t9 --sequence 1 --site nine --owner-email owner@nine.test --country DE --wait",
+        settings.bootstrap,
+        settings.database_url,
+        settings.context_database_url()
     );
     println!("  curl {api}/v1/tenants/t9/context");
     println!(
@@ -229,9 +231,9 @@ async fn demo(
     );
     for (tenant, (latency, context)) in &done {
         println!(
-            "  {tenant:<10} {:>7.1} ms  status={:?} host={}",
+            "  {tenant:<10} {:>7.1} ms  status={} host={}",
             latency.as_secs_f64() * 1000.0,
-            context.state.status,
+            context.state.status.as_str(),
             context.state.site_host.as_deref().unwrap_or("-")
         );
     }

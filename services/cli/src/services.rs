@@ -113,7 +113,7 @@ pub async fn replay(settings: &Settings) -> anyhow::Result<()> {
     )
     .await?;
     println!(
-        "replay: read {} records, applied {} events, skipped {}, wrote {} tenant contexts",
+        "replay: read {} records, applied {} tenant states, skipped {} (older, repeated, retired saga records or undecodable), wrote {} tenant contexts",
         report.records_read, report.events_applied, report.skipped, report.tenants
     );
     Ok(())
