@@ -52,21 +52,7 @@ impl TenantContext {
     pub fn empty(tenant_id: TenantId) -> Self {
         Self {
             tenant_id,
-            state: TenantState {
-                commerce_sequence: 0,
-                status: TenantStatus::Pending,
-                site: None,
-                site_host: None,
-                region: None,
-                region_pinned: false,
-                moving_to: None,
-                products: Default::default(),
-                groups: Vec::new(),
-                last_failure: None,
-                rejections: Vec::new(),
-                parked: None,
-                pending_saga: None,
-            },
+            state: TenantState::default(),
             version: ContextVersion::default(),
         }
     }

@@ -184,21 +184,7 @@ fn provisioning_samples() -> Vec<ProvisioningRecord> {
         rec(7, ProvisioningEvent::TenantState(Box::new(tenant_state()))),
         rec(
             8,
-            ProvisioningEvent::TenantState(Box::new(TenantState {
-                commerce_sequence: 0,
-                status: TenantStatus::Pending,
-                site: None,
-                site_host: None,
-                region: None,
-                region_pinned: false,
-                moving_to: None,
-                products: BTreeMap::new(),
-                groups: vec![],
-                last_failure: None,
-                rejections: vec![],
-                parked: None,
-                pending_saga: None,
-            })),
+            ProvisioningEvent::TenantState(Box::new(TenantState::default())),
         ),
     ]
 }

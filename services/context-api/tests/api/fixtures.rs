@@ -1,6 +1,5 @@
 //! Tenant contexts built by applying tenant-state records, as the projector does.
 
-use std::collections::BTreeMap;
 use tenantry_sagas::TenantContext;
 use tenantry_schemas::*;
 use uuid::Uuid;
@@ -29,16 +28,7 @@ fn state(status: TenantStatus, site: &str) -> TenantState {
         commerce_sequence: 1,
         status,
         site: Some(site.into()),
-        site_host: None,
-        region: None,
-        region_pinned: false,
-        moving_to: None,
-        products: BTreeMap::new(),
-        groups: vec![],
-        last_failure: None,
-        rejections: vec![],
-        parked: None,
-        pending_saga: None,
+        ..TenantState::default()
     }
 }
 
