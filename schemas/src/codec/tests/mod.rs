@@ -182,10 +182,7 @@ fn provisioning_samples() -> Vec<ProvisioningRecord> {
             }),
         ),
         rec(7, ProvisioningEvent::TenantState(Box::new(tenant_state()))),
-        rec(
-            8,
-            ProvisioningEvent::TenantState(Box::new(TenantState::default())),
-        ),
+        rec(8, ProvisioningEvent::TenantState(Box::default())),
     ]
 }
 
