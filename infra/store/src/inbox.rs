@@ -38,35 +38,25 @@ pub async fn mark_processed(
     Ok(inserted == 1)
 }
 
-/// What a processed event id was recorded as: (tenant, sequence, kind), to
-/// tell a redelivery from a different event that reuses the id.
-pub async fn recorded_as(
-    tx: &mut Transaction<'static, Any>,
-    event_id: &str,
-) -> Result<Option<(String, i64, String)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT tenant_id, sequence, kind FROM tenant_events WHERE event_id = $1")
-            .bind(event_id)
-            .fetch_optional(&mut **tx)
-            .await?,
-    )
-}
-
 /// How the provisioner recorded the commerce event `event_id`, if it did:
 /// `(tenant, sequence, kind, state)` with state `processed` (released),
-/// `stale` or `waiting` ([`crate::parking`]).
+/// `stale` or `waiting` ([`crate::parking`]). Runs on a pool or in a
+/// transaction.
 ///
 /// # Errors
 /// The store's.
-pub async fn recorded(
-    pool: &sqlx::AnyPool,
+pub async fn recorded<'e, E>(
+    executor: E,
     event_id: &uuid::Uuid,
-) -> Result<Option<(String, i64, String, String)>, StoreError> {
+) -> Result<Option<(String, i64, String, String)>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
     Ok(sqlx::query_as(
         "SELECT tenant_id, sequence, kind, state FROM tenant_events WHERE event_id = $1",
     )
     .bind(event_id.to_string())
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?)
 }
 
@@ -152,17 +142,20 @@ pub async fn kind_of(
 ///
 /// # Errors
 /// The store's.
-pub async fn rejections(
-    pool: &sqlx::AnyPool,
+pub async fn rejections<'e, E>(
+    executor: E,
     tenant_id: &tenantry_schemas::TenantId,
-) -> Result<Vec<(i64, String, String)>, StoreError> {
+) -> Result<Vec<(i64, String, String)>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
     Ok(sqlx::query_as(
         "SELECT e.sequence, e.kind, r.reason FROM rejections r \
          JOIN tenant_events e ON e.event_id = r.event_id \
          WHERE r.tenant_id = $1 ORDER BY e.sequence",
     )
     .bind(tenant_id.as_str())
-    .fetch_all(pool)
+    .fetch_all(executor)
     .await?)
 }
 

@@ -6,7 +6,7 @@ use crate::outbox;
 use crate::store::{StoreError, now_ms};
 use sqlx::{Any, Transaction};
 use tenantry_sagas::TenantRecord;
-use tenantry_schemas::{TenantId, TenantState};
+use tenantry_schemas::TenantId;
 
 type Tx = Transaction<'static, Any>;
 
@@ -125,11 +125,7 @@ pub async fn rebuild(tx: &mut Tx, tenant_id: &TenantId) -> Result<TenantRecord, 
             }
         }
     }
-    let cursor: Option<(i64,)> =
-        sqlx::query_as("SELECT last_sequence FROM tenant_cursors WHERE tenant_id = $1")
-            .bind(tenant_id.as_str())
-            .fetch_optional(&mut **tx)
-            .await?;
+    let cursor = crate::parking::cursor(tx, tenant_id).await?;
     // (kind, reason, saga id)
     type ParkedRow = (String, String, Option<String>);
     let parked: Option<ParkedRow> =
@@ -138,14 +134,7 @@ pub async fn rebuild(tx: &mut Tx, tenant_id: &TenantId) -> Result<TenantRecord, 
             .fetch_optional(&mut **tx)
             .await?;
     let (waiting, last_waiting) = crate::parking::waiting(tx, tenant_id).await?;
-    let rejections: Vec<(i64, String, String)> = sqlx::query_as(
-        "SELECT e.sequence, e.kind, r.reason FROM rejections r \
-         JOIN tenant_events e ON e.event_id = r.event_id \
-         WHERE r.tenant_id = $1 ORDER BY e.sequence",
-    )
-    .bind(tenant_id.as_str())
-    .fetch_all(&mut **tx)
-    .await?;
+    let rejections = crate::inbox::rejections(&mut **tx, tenant_id).await?;
     let failure = parked
         .as_ref()
         .and_then(|(_, _, saga_id)| saga_id.as_deref())
@@ -166,7 +155,7 @@ pub async fn rebuild(tx: &mut Tx, tenant_id: &TenantId) -> Result<TenantRecord, 
         .len()
         .saturating_sub(tenantry_sagas::MAX_REJECTIONS);
     record.ledger = Ledger {
-        commerce_sequence: cursor.map_or(0, |(sequence,)| sequence),
+        commerce_sequence: cursor,
         parked: parked.map(|(kind, reason, _)| tenantry_schemas::Parking {
             kind,
             reason,
@@ -262,8 +251,9 @@ pub struct Cache {
 
 #[derive(Debug)]
 struct Entry {
-    /// The state as it was when the transaction first read the record.
-    before: TenantState,
+    /// The record as the transaction first read it (or as last written):
+    /// its state is compared with the new one only when the record changed.
+    before: TenantRecord,
     record: TenantRecord,
     dirty: bool,
 }
@@ -313,7 +303,7 @@ impl Cache {
         if !self.entries.contains_key(tenant_id) {
             let record = load(tx, tenant_id).await?;
             let entry = Entry {
-                before: record.state(),
+                before: record.clone(),
                 record,
                 dirty: false,
             };
@@ -340,10 +330,10 @@ impl Cache {
             save(tx, tenant, &entry.record).await?;
             entry.dirty = false;
             let state = entry.record.state();
-            if state != entry.before {
-                outbox.push_state(tenant, state.clone());
-                entry.before = state;
+            if state != entry.before.state() {
+                outbox.push_state(tenant, state);
             }
+            entry.before = entry.record.clone();
         }
         Ok(())
     }

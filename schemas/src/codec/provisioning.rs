@@ -74,12 +74,7 @@ fn product_map(
 fn outcome_from(mut f: Fields) -> Result<ProvisionedOutcome, DecodeError> {
     Ok(ProvisionedOutcome {
         site_host: f.opt_string("site_host")?,
-        region: match f.opt_string("region")? {
-            Some(r) => Some(parse(&r, "outcome.region", |s| {
-                Region::parse(s, "outcome.region")
-            })?),
-            None => None,
-        },
+        region: region_from(&mut f, "region", "outcome.region")?,
         region_pinned: f.boolean("region_pinned")?,
         shard: f.opt_string("shard")?,
         database: f.opt_string("database")?,
@@ -234,9 +229,11 @@ fn region_to(region: Option<Region>) -> Value {
     opt(region.map(Region::as_str))
 }
 
-fn region_from(f: &mut Fields, name: &str) -> Result<Option<Region>, DecodeError> {
+/// The optional region in field `name`; an error names `path` (the Avro
+/// field path, e.g. `outcome.region`).
+fn region_from(f: &mut Fields, name: &str, path: &str) -> Result<Option<Region>, DecodeError> {
     f.opt_string(name)?
-        .map(|r| parse(&r, name, |s| Region::parse(s, name)))
+        .map(|r| parse(&r, path, |s| Region::parse(s, path)))
         .transpose()
 }
 
@@ -384,9 +381,9 @@ fn tenant_state_from(f: &mut Fields) -> Result<TenantState, DecodeError> {
         status: tenant_status_from(&f.enum_symbol("status")?),
         site: f.opt_string("site")?,
         site_host: f.opt_string("site_host")?,
-        region: region_from(f, "region")?,
+        region: region_from(f, "region", "region")?,
         region_pinned: f.boolean("region_pinned")?,
-        moving_to: region_from(f, "moving_to")?,
+        moving_to: region_from(f, "moving_to", "moving_to")?,
         products,
         groups: f.strings("groups")?,
         last_failure: f.opt_string("last_failure")?,

@@ -476,7 +476,7 @@ async fn record_in(
     let env = &commerce.envelope;
     if !inbox::mark_processed(tx, commerce).await? {
         let event_id = env.event_id.to_string();
-        if let Some((tenant, sequence, kind)) = inbox::recorded_as(tx, &event_id).await?
+        if let Some((tenant, sequence, kind, _)) = inbox::recorded(&mut **tx, &env.event_id).await?
             && (tenant.as_str(), sequence, kind.as_str())
                 != (env.tenant_id.as_str(), env.sequence, commerce.event.kind())
         {
