@@ -1,5 +1,7 @@
 //! The pure domain of Tenantry: no tokio, rdkafka, sqlx or AWS SDK here.
 //!
+//! - [`admission`]: the per-tenant order of commerce events — release, stale
+//!   or wait — from the tenant's ledger.
 //! - [`placement`]: region choice — the data-residency pin, else the region
 //!   nearest the tenant's country.
 //! - [`saga`]: the seven-step provisioning saga as a state machine. It performs
@@ -12,9 +14,11 @@
 //!   it publishes — a pure function of it.
 //! - [`context`]: the tenant context, the newest published tenant state, so
 //!   replaying the provisioning topic into an empty store yields the live context.
+//! - [`work`]: a batch's unit of work as data — what it reads, what it writes.
 //!
 //! Depends only on `tenantry-schemas` (the contract).
 
+pub mod admission;
 pub mod context;
 pub mod desired;
 pub mod placement;
@@ -25,11 +29,13 @@ pub mod steps;
 pub mod tenant;
 #[cfg(test)]
 mod test_support;
+pub mod work;
 
+pub use admission::{Admission, ParkKind, admit};
 pub use context::{ContextVersion, ProductContext, ProductState, TenantContext, TenantStatus};
 pub use desired::{DesiredState, Goal, Licence, Rejection};
 pub use placement::place;
-pub use ports::{StepEffects, StepError, StepOutput};
+pub use ports::{BatchStore, StepEffects, StepError, StepOutput};
 pub use reconciler::{ProvisionedState, SagaPlan, reconcile};
 pub use saga::{SagaAction, SagaKind, SagaSpec, SagaState, SagaStatus};
 pub use steps::{Compensation, Step, StepPolicy};

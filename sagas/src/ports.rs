@@ -3,6 +3,7 @@
 
 use crate::saga::SagaState;
 use crate::steps::Step;
+use crate::work::{Changes, Committed, Keys, Loaded};
 use std::collections::BTreeMap;
 use std::future::Future;
 
@@ -59,4 +60,25 @@ pub trait StepEffects: Send + Sync {
         saga: &SagaState,
         step: Step,
     ) -> impl Future<Output = Result<(), StepError>> + Send;
+}
+
+/// The store behind a batch's unit of work ([`crate::work`]): one read of
+/// what the batch needs, one commit of what it decided.
+///
+/// Contract: [`BatchStore::load`] answers as of one moment; [`BatchStore::commit`]
+/// writes all of [`Changes`] in one transaction or nothing, and answers
+/// [`Committed::Conflict`] (writing nothing) when an event id, saga id or
+/// site host it inserts exists already — someone else wrote it since the load.
+pub trait BatchStore: Send + Sync {
+    /// The store's error (infrastructure: retrying may succeed).
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Reads what `keys` name.
+    fn load(&self, keys: &Keys) -> impl Future<Output = Result<Loaded, Self::Error>> + Send;
+
+    /// Writes `changes` at once.
+    fn commit(
+        &self,
+        changes: &Changes,
+    ) -> impl Future<Output = Result<Committed, Self::Error>> + Send;
 }

@@ -1,8 +1,10 @@
 //! sqlx adapters for PostgreSQL (local stack, production) and SQLite (embedded
 //! mode), through one code path: sqlx's `Any` driver with SQL that both accept.
 //!
-//! - [`Store`]: connection, backend detection, migrations (`migrations/postgres`,
-//!   `migrations/sqlite`, kept in step).
+//! - [`Store`]: connection, backend detection, migrations (`migrations/`, one
+//!   source, translated for SQLite at run time).
+//! - [`batch`]: the store behind a batch's unit of work — one read per table,
+//!   one multi-row statement per table, one commit.
 //! - [`inbox`]: dedup by event id + the tenant's event stream + tenant specs.
 //! - [`sagas`]: saga store with compare-and-set on the saga version.
 //! - [`outbox`]: provisioning records written in the state-change transaction,
@@ -17,9 +19,11 @@
 //!
 //! Depends on `tenantry-sagas` and `tenantry-schemas`; nothing depends on services.
 
+pub mod batch;
 pub mod contexts;
 pub mod effects;
 pub mod inbox;
+mod migrations;
 pub mod outbox;
 pub mod parking;
 pub mod product_db;

@@ -19,25 +19,6 @@ use crate::tenant_states::Cache;
 use sqlx::{Any, AnyPool, Transaction};
 use tenantry_schemas::{CommerceRecord, Parking, TenantId};
 
-/// Why a tenant is parked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ParkKind {
-    /// A saga failed (or its compensation did).
-    SagaFailed,
-    /// The next commerce sequence has not arrived.
-    SequenceGap,
-}
-
-impl ParkKind {
-    /// Stored name (`saga_failed`, `sequence_gap`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParkKind::SagaFailed => "saga_failed",
-            ParkKind::SequenceGap => "sequence_gap",
-        }
-    }
-}
-
 /// An operator's decision on a parked tenant.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OperatorAction {
@@ -78,16 +59,7 @@ pub struct Parked {
     pub waiting: i64,
 }
 
-/// What to do with an arriving commerce event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
-    /// Next in order and the tenant is not parked: release it now.
-    Release,
-    /// Not newer than the last released sequence: record only.
-    Stale,
-    /// Hold it (tenant parked, or a gap before it).
-    Wait,
-}
+pub use tenantry_sagas::admission::{Admission, ParkKind};
 
 type Tx = Transaction<'static, Any>;
 
@@ -135,41 +107,23 @@ pub async fn parked(
     )
 }
 
-/// Decides what to do with `record` given the cursor and parking state. A gap
-/// parks the tenant (kind `sequence_gap`) when it is not parked already; the
-/// event that fills a gap un-parks it.
+/// Decides what to do with `record` from the tenant's ledger
+/// ([`tenantry_sagas::admit`]) and records the parking change it causes: a
+/// gap parks the tenant (kind `sequence_gap`) when it is not parked
+/// already; the event that fills a gap un-parks it.
 pub async fn admit(
     tx: &mut Tx,
     states: &mut Cache,
     record: &CommerceRecord,
 ) -> Result<Admission, StoreError> {
+    use tenantry_sagas::admission::ParkingChange;
     let tenant = &record.envelope.tenant_id;
-    let sequence = record.envelope.sequence;
-    // The cursor and the parking row in one round trip.
-    let (last, parked): (Option<i64>, Option<String>) = sqlx::query_as(
-        "SELECT (SELECT last_sequence FROM tenant_cursors WHERE tenant_id = $1), \
-         (SELECT kind FROM parked_tenants WHERE tenant_id = $1)",
-    )
-    .bind(tenant.as_str())
-    .fetch_one(&mut **tx)
-    .await?;
-    let last = last.unwrap_or(0);
-    if sequence <= last {
-        return Ok(Admission::Stale);
-    }
-    match parked {
-        Some(kind) if kind == ParkKind::SequenceGap.as_str() && sequence == last + 1 => {
-            unpark(tx, states, tenant).await?;
-            Ok(Admission::Release)
-        }
-        Some(_) => Ok(Admission::Wait),
-        None if sequence == last + 1 => Ok(Admission::Release),
-        None => {
-            let reason = format!(
-                "sequence gap: waiting for commerce sequence {}, received {sequence} \
-                 (a missing event that was dead-lettered is in `tenantry dlq list`)",
-                last + 1
-            );
+    let ledger = states.load(tx, tenant).await?.ledger;
+    let decision = tenantry_sagas::admit(&ledger, record.envelope.sequence);
+    match decision.parking {
+        ParkingChange::Keep => {}
+        ParkingChange::Unpark => unpark(tx, states, tenant).await?,
+        ParkingChange::ParkAtGap(reason) => {
             park(
                 tx,
                 states,
@@ -180,9 +134,9 @@ pub async fn admit(
                 Some(&record.envelope.event_id.to_string()),
             )
             .await?;
-            Ok(Admission::Wait)
         }
     }
+    Ok(decision.admission)
 }
 
 /// Parks a tenant (a newer reason replaces an older one), counting the

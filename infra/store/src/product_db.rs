@@ -87,7 +87,7 @@ async fn vacuum_into(
     Ok(usize::try_from(tables).unwrap_or(0))
 }
 
-fn quoted(name: &str) -> Result<String, StoreError> {
+pub(crate) fn quoted(name: &str) -> Result<String, StoreError> {
     if name
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')

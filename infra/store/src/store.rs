@@ -149,16 +149,12 @@ impl Store {
         Ok(store)
     }
 
+    /// Applies `migrations/` (one source for both backends, translated for
+    /// SQLite; see `migrations/README.md` and [`crate::migrations`]).
     async fn migrate(&self) -> Result<(), StoreError> {
-        let result = match self.backend {
-            Backend::Postgres => {
-                sqlx::migrate!("./migrations/postgres")
-                    .run(&self.pool)
-                    .await
-            }
-            Backend::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await,
-        };
-        result.map_err(|e| StoreError::Database(e.into()))
+        crate::migrations::run(&self.pool, self.backend)
+            .await
+            .map_err(|e| StoreError::Database(e.into()))
     }
 
     /// The pool.

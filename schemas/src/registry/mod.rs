@@ -1,15 +1,17 @@
-//! The schema registry port and its two adapters.
+//! The schema registry port and its in-process adapter.
 //!
+//! - [`SchemaRegistry`]: the port the [`Codec`](crate::Codec) asks for writer
+//!   schemas and ids; [`RegistryError`] classifies its failures for retry.
 //! - [`EmbeddedRegistry`]: dev and tests; the schemas compiled into this crate,
 //!   ids derived from the schemas themselves, so every process agrees without
-//!   coordination.
-//! - [`ConfluentRegistry`]: production; a client for the Confluent Schema
-//!   Registry REST API, caching both lookups (ids are immutable).
+//!   coordination. No IO.
+//!
+//! The production adapter, a client for the Confluent Schema Registry REST
+//! API, is `tenantry_registry::ConfluentRegistry` (`infra/registry`): HTTP
+//! stays out of this crate.
 
-mod confluent;
 mod embedded;
 
-pub use confluent::ConfluentRegistry;
 pub use embedded::EmbeddedRegistry;
 
 use apache_avro::Schema;

@@ -3,7 +3,8 @@
 use clap::Args;
 use std::sync::Arc;
 use tenantry_kafka::KafkaConfig;
-use tenantry_schemas::{Codec, ConfluentRegistry, Topics};
+use tenantry_registry::ConfluentRegistry;
+use tenantry_schemas::{Codec, Topics};
 use tenantry_store::{EffectsConfig, Retention};
 
 /// Settings every command shares.

@@ -119,28 +119,6 @@ impl Effects {
         Ok(hex::encode(sealed))
     }
 
-    /// A copy that defers shard usage writes to
-    /// [`Effects::flush_shard_usage`] (see
-    /// [`LocalEffects::deferring_shard_usage`]), for a transaction of many tenants.
-    #[must_use]
-    pub fn deferring_shard_usage(&self) -> Self {
-        Self {
-            local: self.local.deferring_shard_usage(),
-            ..self.clone()
-        }
-    }
-
-    /// Writes the deferred shard usage into `tx`; call it last before commit.
-    ///
-    /// # Errors
-    /// The store's.
-    pub async fn flush_shard_usage(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-    ) -> Result<(), tenantry_store::StoreError> {
-        self.local.flush_shard_usage(tx).await
-    }
-
     /// Whether `step` can run inside the runner's transaction: its effect is
     /// SQL on the store (with step 6's DDL and sealed credentials when product
     /// databases are schemas of the store), apart from creating the tenant's

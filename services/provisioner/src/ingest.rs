@@ -14,10 +14,10 @@
 //!    agree; then the tenant's waiting events are released in order. The
 //!    caller stores the offset only after this returns.
 //!
-//! Steps 2 and 3 of the records a worker holds run in one transaction for as
-//! long as they can finish there ([`Ingest::handle_batch`]); a record that
-//! cannot takes the path above, a transaction per round and per step, and the
-//! records after it start the next transaction.
+//! The records a worker holds are first decided together, as one unit of
+//! work committed at once ([`crate::batch`]); the first record that batch
+//! cannot handle takes the path above — a transaction per round and per
+//! step — and the records after it start the next batch.
 
 use crate::backoff;
 use crate::runner::{Interrupted, SagaRunner};
@@ -25,6 +25,9 @@ use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_kafka::{Producer, Record, dead_letter};
+use tenantry_sagas::BatchStore;
+use tenantry_sagas::admission::{Waiting, release_waiting};
+use tenantry_sagas::work::Committed;
 use tenantry_sagas::{SagaState, reconcile};
 use tenantry_schemas::{Codec, CommerceRecord, DecodeError, TenantId};
 use tenantry_store::inbox::{self, Source};
@@ -48,6 +51,8 @@ pub struct Ingest {
     pub dlq_topic: String,
     /// Saga runner.
     pub runner: SagaRunner,
+    /// What the steps need when they run in a batch.
+    pub steps: crate::steps::StepContext,
 }
 
 impl Ingest {
@@ -55,20 +60,18 @@ impl Ingest {
     /// calling `finished` for each as its effect becomes durable (in any
     /// order; the offset tracker stores only the finished prefix).
     ///
-    /// Records are handled in **one transaction** for as long as they can
-    /// finish there: each is recorded (step 2) and its tenant settled, with
-    /// every saga that only needs SQL on the store run to its end in the same
-    /// transaction (the seven steps when product databases are schemas and
-    /// no app is installed), and committed once — one commit for the run of
-    /// records instead of about four per record. The first record that cannot finish there
-    /// — a step fails, an app callback, a saga of another kind — ends the
-    /// run: the records before it are committed, it is handled on its own
-    /// (each round and step in its own transaction, with the step's retries,
-    /// failure events and compensations), and the records after it start the
-    /// next run. Records are therefore handled in arrival order, across
-    /// tenants too (two tenants asking for one site name get the outcome
-    /// record-by-record handling gives), and the outcome is the one it
-    /// reaches.
+    /// Records are decided together for as long as the batch can handle
+    /// them ([`crate::batch::plan`]): loaded in one read per table, decided in
+    /// memory, committed in one statement per table — the seven steps
+    /// included when product databases are schemas and no app is installed.
+    /// The first record the batch cannot handle — a step fails, an app
+    /// callback, a saga of another kind, a parked tenant — ends the batch:
+    /// the records before it are committed, it is handled on its own (each
+    /// round and step in its own transaction, with the step's retries and
+    /// compensations), and the records after it start the next batch.
+    /// Records are therefore handled in arrival order, across tenants too
+    /// (two tenants asking for one site name get the outcome
+    /// record-by-record handling gives).
     pub async fn handle_batch(
         &self,
         records: &[Record],
@@ -113,104 +116,55 @@ impl Ingest {
         Ok(())
     }
 
-    /// Commits the longest prefix of `batch` that finishes in one
-    /// transaction: it ends before the first event not expected to finish
-    /// there (an app install, a lifecycle event), and when record `k` fails
-    /// anyway the attempt is rolled back and records `..k` are run again and
-    /// committed on their own. Nothing is committed if the store fails or an
-    /// attempt outlasts [`TOGETHER_DEADLINE`].
+    /// Commits the longest prefix of `batch` that finishes as one unit of
+    /// work ([`crate::batch`]): loaded in one read per table, decided in
+    /// memory, written in one statement per table. It ends before the first
+    /// record the batch cannot handle; nothing is committed if the store
+    /// fails, a row the batch counted on being new was written meanwhile, or
+    /// the attempt outlasts [`TOGETHER_DEADLINE`].
     async fn longest_run(&self, batch: &[(&Record, CommerceRecord)]) -> Run {
-        let attempt = |records| tokio::time::timeout(TOGETHER_DEADLINE, self.attempt(records));
-        match attempt(batch).await {
-            Ok(Attempt::Committed(n)) if n == batch.len() => Run::All,
-            Ok(Attempt::Committed(n) | Attempt::StopsAt(n @ 0)) => Run::UpTo(n),
-            Ok(Attempt::StopsAt(k)) => match attempt(&batch[..k]).await {
-                Ok(Attempt::Committed(n)) if n == k => Run::UpTo(k),
-                _ => Run::Failed,
-            },
-            Ok(Attempt::Failed) | Err(_) => Run::Failed,
+        match tokio::time::timeout(TOGETHER_DEADLINE, self.attempt(batch)).await {
+            Ok(run) => run,
+            Err(_) => Run::Failed,
         }
     }
 
-    /// One transaction over `batch`, up to the first record whose event is
-    /// not expected to finish in it ([`SagaRunner::may_finish_in_transaction`]);
-    /// committed only if every record it ran finished.
-    async fn attempt(&self, batch: &[(&Record, CommerceRecord)]) -> Attempt {
-        // A fresh runner per attempt: shard usage of a rolled-back attempt is gone with it.
-        let runner = self.runner.deferring_shard_usage();
-        let end = batch
-            .iter()
-            .position(|(_, commerce)| !self.runner.may_finish_in_transaction(&commerce.event))
-            .unwrap_or(batch.len());
-        if end == 0 {
-            return Attempt::Committed(0);
-        }
-        let Ok(mut tx) = self.store.pool().begin().await else {
-            return Attempt::Failed;
+    async fn attempt(&self, batch: &[(&Record, CommerceRecord)]) -> Run {
+        let keys = crate::batch::keys(batch, &self.steps.site_domain);
+        let loaded = match self.store.load(&keys).await {
+            Ok(loaded) => loaded,
+            Err(error) => {
+                tracing::debug!(%error, "Batch not loaded; one record at a time.");
+                return Run::Failed;
+            }
         };
-        let mut held = WriteBehind::default();
-        for (i, (record, commerce)) in batch[..end].iter().enumerate() {
-            match self
-                .settle_in(&runner, &mut tx, &mut held, record, commerce)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => return Attempt::StopsAt(i),
+        let plan = crate::batch::plan(&self.steps, loaded, batch).await;
+        let end = match &plan.stop_at {
+            None => batch.len(),
+            Some((k, reason)) => {
+                tracing::debug!(%reason, records = k, "Batch ends before a record handled on its own.");
+                *k
+            }
+        };
+        let changes = plan.changes;
+        if !changes.is_empty() {
+            match self.store.commit(&changes).await {
+                Ok(Committed::Done) => self.runner.wake_relay(),
+                Ok(Committed::Conflict(reason)) => {
+                    tracing::debug!(%reason, "Batch conflicts with another writer; one record at a time.");
+                    return Run::Failed;
+                }
                 Err(error) => {
-                    tracing::debug!(%error, "Records not handled together; one at a time.");
-                    return Attempt::Failed;
+                    tracing::debug!(%error, "Batch not committed; one record at a time.");
+                    return Run::Failed;
                 }
             }
         }
-        if held.write(&mut tx).await.is_err()
-            || runner.flush_shard_usage(&mut tx).await.is_err()
-            || tx.commit().await.is_err()
-        {
-            return Attempt::Failed;
+        if end == batch.len() {
+            Run::All
+        } else {
+            Run::UpTo(end)
         }
-        self.runner.wake_relay();
-        Attempt::Committed(end)
-    }
-
-    /// Records `commerce` and settles its tenant in `tx`; `Ok(false)` when
-    /// some saga could not finish in the transaction.
-    async fn settle_in(
-        &self,
-        runner: &SagaRunner,
-        tx: &mut Transaction<'static, Any>,
-        held: &mut WriteBehind,
-        record: &Record,
-        commerce: &CommerceRecord,
-    ) -> Result<bool, StoreError> {
-        let source = Source {
-            topic: &record.topic,
-            partition: record.partition,
-            offset: record.offset,
-        };
-        // Whether the tenant is known not to be parked: after its event was
-        // released, and after every round that did not block (a saga that
-        // completed, an event released), nothing in this path parks it.
-        let mut unparked = match record_in(tx, held, commerce, &source).await? {
-            // Dead-lettered on its own path.
-            Recorded::Conflict(_) => return Ok(false),
-            Recorded::New(Admission::Release) => true,
-            Recorded::New(_) | Recorded::Duplicate => false,
-        };
-        let tenant = &commerce.envelope.tenant_id;
-        for _ in 0..MAX_SETTLE_ROUNDS {
-            match self.next_in(tx, held, tenant, unparked, true).await? {
-                // Planned and not stored: stored once, as it ends.
-                Next::Saga(mut saga) => {
-                    if !runner.complete_in(tx, held, &mut saga, false).await? {
-                        return Ok(false);
-                    }
-                }
-                Next::Released => {}
-                Next::Blocked => return Ok(true),
-            }
-            unparked = true;
-        }
-        Ok(false)
     }
 
     async fn dead_letter(
@@ -336,42 +290,32 @@ impl Ingest {
     async fn next(&self, tenant: &TenantId) -> Result<Next, StoreError> {
         let mut tx = self.store.pool().begin().await?;
         let mut held = WriteBehind::default();
-        let next = self
-            .next_in(&mut tx, &mut held, tenant, false, false)
-            .await?;
+        let next = self.next_in(&mut tx, &mut held, tenant).await?;
         held.write(&mut tx).await?;
         tx.commit().await?;
         Ok(next)
     }
 
-    /// One round of [`Ingest::settle`] in the caller's transaction;
-    /// `unparked`: the caller knows the tenant is not parked (else the
-    /// parking row is read).
-    ///
-    /// `to_complete`: the caller runs a planned saga to its end in `tx`
-    /// ([`SagaRunner::complete_in`] with `stored: false`), so it is not
-    /// inserted here — it is inserted once, in its final state, one write
-    /// instead of an insert and an update. A saga planned before from the
-    /// same trigger then shows as a conflict on that insert, and the caller
-    /// handles the record on its own path, where the check below runs.
+    /// One round of [`Ingest::settle`] in the caller's transaction: nothing
+    /// while the tenant is parked (its ledger says so); else the saga the
+    /// reconciler plans, inserted here (or, planned before from the same
+    /// trigger and unfinished, resumed); else the next waiting event released.
     async fn next_in(
         &self,
         tx: &mut Transaction<'static, Any>,
         held: &mut WriteBehind,
         tenant: &TenantId,
-        unparked: bool,
-        to_complete: bool,
     ) -> Result<Next, StoreError> {
-        if !unparked && parking::parked(tx, tenant).await?.is_some() {
+        let record = held.states.load(tx, tenant).await?;
+        if record.ledger.parked.is_some() {
             return Ok(Next::Blocked);
         }
-        let record = held.states.load(tx, tenant).await?;
         if let (Some(plan), Some(trigger)) = (
             reconcile(&record.desired, &record.provisioned),
             record.desired.last_accepted.as_ref(),
         ) {
             let saga = SagaState::start(plan.kind, trigger, plan.spec);
-            if to_complete || sagas::insert(tx, &saga).await? {
+            if sagas::insert(tx, &saga).await? {
                 return Ok(Next::Saga(Box::new(saga)));
             }
             // Planned before from the same trigger: resume it if it is
@@ -396,29 +340,26 @@ impl Ingest {
             return Ok(Next::Blocked);
         };
         let event_id = next.envelope.event_id.to_string();
-        let last = parking::cursor(tx, tenant).await?;
-        if next.envelope.sequence <= last {
-            parking::set_state(tx, &event_id, "stale").await?;
-            return Ok(Next::Released);
-        }
-        if next.envelope.sequence > last + 1 {
-            let reason = format!(
-                "sequence gap: waiting for commerce sequence {}, received {} \
-                 (a missing event that was dead-lettered is in `tenantry dlq list`)",
-                last + 1,
-                next.envelope.sequence
-            );
-            parking::park(
-                tx,
-                &mut held.states,
-                tenant,
-                ParkKind::SequenceGap,
-                &reason,
-                None,
-                Some(&event_id),
-            )
-            .await?;
-            return Ok(Next::Blocked);
+        let cursor = held.states.load(tx, tenant).await?.ledger.commerce_sequence;
+        match release_waiting(cursor, next.envelope.sequence) {
+            Waiting::Release => {}
+            Waiting::Stale => {
+                parking::set_state(tx, &event_id, "stale").await?;
+                return Ok(Next::Released);
+            }
+            Waiting::Gap(reason) => {
+                parking::park(
+                    tx,
+                    &mut held.states,
+                    tenant,
+                    ParkKind::SequenceGap,
+                    &reason,
+                    None,
+                    Some(&event_id),
+                )
+                .await?;
+                return Ok(Next::Blocked);
+            }
         }
         parking::set_state(tx, &event_id, "processed").await?;
         release(tx, held, &next).await?;
@@ -530,16 +471,6 @@ enum Run {
     /// transaction of several.
     UpTo(usize),
     /// Nothing: the store failed or the deadline passed.
-    Failed,
-}
-
-/// Outcome of one attempt.
-enum Attempt {
-    /// Committed: this many records, from the first, finished in it.
-    Committed(usize),
-    /// Rolled back: the record at this index could not finish in it.
-    StopsAt(usize),
-    /// Rolled back: the store failed.
     Failed,
 }
 

@@ -11,12 +11,14 @@
 //!
 //! [`run`] wires them; binaries and tests call it with a shutdown token.
 
+pub mod batch;
 pub mod dispatch;
 pub mod effects;
 pub mod ingest;
 pub mod operator;
 pub mod relay;
 pub mod runner;
+pub mod steps;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -84,6 +86,15 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         ProductDbTarget::PostgresSchemas => ProductDatabases::PostgresSchemas(store.pool().clone()),
         ProductDbTarget::SqliteDir(dir) => ProductDatabases::SqliteFiles(dir.clone()),
     };
+    let step_context = steps::StepContext {
+        site_domain: config.effects.site_domain.clone(),
+        keys: config.keys.clone(),
+        transactional_databases: databases.transactional(),
+        shards: Arc::new(steps::StoreShards {
+            store: store.clone(),
+            capacity: config.effects.shard_capacity,
+        }),
+    };
     let effects = effects::Effects {
         local: LocalEffects::new(store.clone(), databases, config.effects.clone()),
         apps: tenantry_apps::AppClient::new(config.apps.clone())?,
@@ -137,6 +148,7 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         producer,
         dlq_topic: config.topics.commerce_dlq.clone(),
         runner,
+        steps: step_context,
     });
     let workers = config.workers.max(1);
     let (done_tx, mut done_rx) = mpsc::unbounded_channel();

@@ -17,7 +17,6 @@ use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_sagas::{SagaAction, SagaState, SagaStatus, StepEffects, StepError, StepPolicy};
-use tenantry_schemas::CommerceEvent;
 use tenantry_store::parking::{self, ParkKind};
 use tenantry_store::{Store, StoreError, WriteBehind, sagas};
 use tokio::sync::Notify;
@@ -55,28 +54,6 @@ impl SagaRunner {
             step_attempts: step_attempts.max(1),
             relay_wakeup,
         }
-    }
-
-    /// A runner on the same store with shard usage deferred to
-    /// [`SagaRunner::flush_shard_usage`]: for a transaction of many tenants
-    /// ([`crate::effects::Effects::deferring_shard_usage`]).
-    #[must_use]
-    pub fn deferring_shard_usage(&self) -> Self {
-        Self {
-            effects: self.effects.deferring_shard_usage(),
-            ..self.clone()
-        }
-    }
-
-    /// Writes the shard usage deferred by this runner's steps into `tx`.
-    ///
-    /// # Errors
-    /// The store's.
-    pub async fn flush_shard_usage(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-    ) -> Result<(), StoreError> {
-        self.effects.flush_shard_usage(tx).await
     }
 
     /// Resumes every saga left running or compensating by a previous process.
@@ -297,78 +274,6 @@ impl SagaRunner {
             }
         }
         Some(())
-    }
-
-    /// Runs `saga` to its end inside the caller's transaction `tx` — every
-    /// remaining step, its new state and the tenant's record — when every remaining step is SQL on the store
-    /// ([`Effects::runs_in_transaction`]). Used by the ingest's batched path,
-    /// which commits many records' sagas at once.
-    ///
-    /// `stored`: whether `saga` is in the saga store already (then its end
-    /// is a compare-and-set on its version); when not, it is inserted in its
-    /// final state, and a saga stored under its id meanwhile (planned before
-    /// from the same trigger) is a conflict: `Ok(false)`.
-    ///
-    /// Returns `Ok(false)` when the saga cannot finish here (a step failed,
-    /// or one needs a call outside the store): `saga` and `tx` are then in an
-    /// unspecified state and the caller must roll back to before the saga and
-    /// drive it with [`SagaRunner::drive`].
-    ///
-    /// # Errors
-    /// A store error, including [`StoreError::Stale`] for a lost
-    /// compare-and-set; the caller rolls back as for `Ok(false)`.
-    pub async fn complete_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        held: &mut WriteBehind,
-        saga: &mut SagaState,
-        stored: bool,
-    ) -> Result<bool, StoreError> {
-        // Known before any step runs: a saga with a step outside the store
-        // (an app callback, a lifecycle or move step) does not finish here.
-        let mut remaining = saga
-            .kind
-            .steps()
-            .iter()
-            .filter(|s| !saga.results.contains_key(s));
-        if saga.status != SagaStatus::Running
-            || !remaining.all(|s| self.effects.runs_in_transaction(saga, *s))
-        {
-            return Ok(false);
-        }
-        let expected = saga.version;
-        if self.run_store_steps(tx, saga).await.is_none() {
-            return Ok(false);
-        }
-        if saga.next_action() != SagaAction::Done || saga.status != SagaStatus::Completed {
-            return Ok(false);
-        }
-        if stored {
-            self.stage_transition(tx, held, saga, expected).await?;
-        } else if sagas::insert(tx, saga).await? {
-            Self::stage_effects(held, tx, saga).await?;
-        } else {
-            return Ok(false);
-        }
-        tracing::info!(saga_id = %saga.saga_id, tenant_id = %saga.tenant_id,
-            status = saga.status.as_str(), "Saga finished.");
-        Ok(true)
-    }
-
-    /// A guess, from the event alone, whether the saga it starts can finish
-    /// in the caller's transaction ([`SagaRunner::complete_in`]): tenant
-    /// creation, and product activation without apps when product databases
-    /// are transactional. The ingest ends a batch's transaction before an
-    /// event for which this is false instead of running and rolling back its
-    /// work; a wrong guess either way costs time, never correctness.
-    pub fn may_finish_in_transaction(&self, event: &CommerceEvent) -> bool {
-        match event {
-            CommerceEvent::TenantCreated(_) => true,
-            CommerceEvent::ProductActivated(product) => {
-                product.apps.is_empty() && self.effects.local.transactional_databases()
-            }
-            _ => false,
-        }
     }
 
     /// Wakes the relay: outbox rows were committed by the caller.

@@ -14,8 +14,6 @@ mod relocation;
 use crate::product_db::{ProductDatabases, database_name};
 use crate::store::{Store, StoreError};
 use sqlx::{Any, Transaction};
-use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 use tenantry_sagas::saga::{ProductSpec, detail};
 use tenantry_sagas::{SagaKind, SagaState, Step, StepEffects, StepError, StepOutput};
 
@@ -47,9 +45,6 @@ pub struct LocalEffects {
     store: Store,
     databases: ProductDatabases,
     config: EffectsConfig,
-    /// Shard usage counted but not yet written, by shard id, when this copy
-    /// defers it ([`LocalEffects::deferring_shard_usage`]).
-    deferred_usage: Option<Arc<Mutex<BTreeMap<String, i64>>>>,
 }
 
 impl From<StoreError> for StepError {
@@ -64,14 +59,6 @@ impl From<StoreError> for StepError {
 }
 
 pub(crate) type Tx = Transaction<'static, Any>;
-
-/// The deferred usage map; a panic while it was held leaves counts that are
-/// still counts, so a poisoned lock is used as is.
-fn lock(deferred: &Mutex<BTreeMap<String, i64>>) -> MutexGuard<'_, BTreeMap<String, i64>> {
-    deferred
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 pub(crate) fn out(pairs: &[(&str, String)]) -> StepOutput {
     pairs
@@ -94,45 +81,7 @@ impl LocalEffects {
             store,
             databases,
             config,
-            deferred_usage: None,
         }
-    }
-
-    /// A copy whose step 6 counts each shard's new databases in memory
-    /// instead of updating the shard's `used` row at once; the caller writes
-    /// the counts with [`LocalEffects::flush_shard_usage`] just before it
-    /// commits. A transaction that provisions many tenants (the ingest's
-    /// batched path) would otherwise hold the lock of every shard row it
-    /// touched until its commit, serialising the other workers on their
-    /// region's shard and deadlocking two batches that take two shards in
-    /// opposite orders; written last, in shard-id order, the locks are held
-    /// for a moment and always taken in one order.
-    #[must_use]
-    pub fn deferring_shard_usage(&self) -> Self {
-        Self {
-            deferred_usage: Some(Arc::default()),
-            ..self.clone()
-        }
-    }
-
-    /// Writes the shard usage counted by a [`LocalEffects::deferring_shard_usage`]
-    /// copy into `tx`, in shard-id order, and clears it. A no-op for other copies.
-    ///
-    /// # Errors
-    /// The store's.
-    pub async fn flush_shard_usage(&self, tx: &mut Tx) -> Result<(), StoreError> {
-        let Some(deferred) = &self.deferred_usage else {
-            return Ok(());
-        };
-        let counts = std::mem::take(&mut *lock(deferred));
-        for (shard, count) in counts {
-            sqlx::query("UPDATE shards SET used = used + $1 WHERE shard_id = $2")
-                .bind(count)
-                .bind(&shard)
-                .execute(&mut **tx)
-                .await?;
-        }
-        Ok(())
     }
 
     async fn begin(&self) -> Result<Tx, StepError> {
@@ -282,52 +231,23 @@ impl LocalEffects {
     /// A shard in `region` with room, else a new one (`<region>-shard-<n>`);
     /// its `used` count is incremented for the database about to be placed.
     pub(crate) async fn take_shard(&self, tx: &mut Tx, region: &str) -> Result<String, StepError> {
-        let region = region.to_owned();
-        let shard: Option<(String,)> = match &self.deferred_usage {
-            None => sqlx::query_as(
-                "SELECT shard_id FROM shards WHERE region = $1 AND used < capacity ORDER BY shard_id LIMIT 1",
-            )
-            .bind(&region).fetch_optional(&mut **tx).await.map_err(StoreError::from)?,
-            Some(deferred) => {
-                let shards: Vec<(String, i64, i64)> = sqlx::query_as(
-                    "SELECT shard_id, used, capacity FROM shards WHERE region = $1 ORDER BY shard_id",
-                )
-                .bind(&region).fetch_all(&mut **tx).await.map_err(StoreError::from)?;
-                let pending = lock(deferred);
-                shards
-                    .into_iter()
-                    .find(|(id, used, capacity)| used + pending.get(id).copied().unwrap_or(0) < *capacity)
-                    .map(|(id, _, _)| (id,))
-            }
+        let shard: Option<(String,)> = sqlx::query_as(
+            "SELECT shard_id FROM shards WHERE region = $1 AND used < capacity ORDER BY shard_id LIMIT 1",
+        )
+        .bind(region)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(StoreError::from)?;
+        let shard = match shard {
+            Some((shard,)) => shard,
+            None => self.new_shard(tx, region).await?,
         };
-        let shard = match (shard, &self.deferred_usage) {
-            (Some((shard,)), _) => shard,
-            (None, None) => self.new_shard(tx, &region).await?,
-            // Committed at once, on a connection of its own: a shard row
-            // inserted by a transaction of many tenants would make every
-            // other worker that needs the shard wait for that transaction's
-            // commit (measured in `bench`: stalls of seconds).
-            (None, Some(_)) => {
-                let mut conn = self
-                    .store
-                    .pool()
-                    .acquire()
-                    .await
-                    .map_err(StoreError::from)?;
-                self.new_shard(&mut conn, &region).await?
-            }
-        };
-        match &self.deferred_usage {
-            Some(deferred) => *lock(deferred).entry(shard.clone()).or_default() += 1,
-            None => {
-                exec(
-                    tx,
-                    "UPDATE shards SET used = used + 1 WHERE shard_id = $1",
-                    &[&shard],
-                )
-                .await?;
-            }
-        }
+        exec(
+            tx,
+            "UPDATE shards SET used = used + 1 WHERE shard_id = $1",
+            &[&shard],
+        )
+        .await?;
         Ok(shard)
     }
 

@@ -2,8 +2,6 @@
 //! Redpanda and Karapace): `GET /schemas/ids/{id}` and
 //! `POST /subjects/{subject}/versions`.
 
-use super::{RegistryError, SchemaRegistry};
-use crate::catalog::Catalog;
 use apache_avro::Schema;
 use reqwest::{StatusCode, Url};
 use serde::Deserialize;
@@ -11,6 +9,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
+use tenantry_schemas::catalog::Catalog;
+use tenantry_schemas::{RegistryError, SchemaRegistry};
 
 /// Media type of the Confluent REST API, v1.
 const CONTENT_TYPE: &str = "application/vnd.schemaregistry.v1+json";

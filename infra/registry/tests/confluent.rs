@@ -14,10 +14,11 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use tenantry_registry::ConfluentRegistry;
 use tenantry_schemas::catalog::Catalog;
 use tenantry_schemas::{
-    COMMERCE_TOPIC, Codec, CommerceEvent, CommerceRecord, ConfluentRegistry, CountryCode,
-    DecodeError, Envelope, RegistryError, SchemaRegistry, SiteName, TenantCreated, TenantId,
+    COMMERCE_TOPIC, Codec, CommerceEvent, CommerceRecord, CountryCode, DecodeError, Envelope,
+    RegistryError, SchemaRegistry, SiteName, TenantCreated, TenantId,
 };
 
 /// Basic auth of `tenantry:s3cret` (RFC 7617).
