@@ -481,6 +481,9 @@ async fn write(tx: &mut Tx, backend: Backend, changes: &Changes) -> Result<Commi
         pending.push_state(tenant, state.clone());
     }
     pending.write(tx).await?;
+    // Last: every batch updates the shards of its regions, so their row
+    // locks are taken just before the commit and held only through it.
+    add_shard_usage(tx, &changes.effects.shard_usage).await?;
     Ok(Committed::Done)
 }
 
@@ -667,7 +670,6 @@ async fn write_effects(
         rows,
     )
     .await?;
-    add_shard_usage(tx, &effects.shard_usage).await?;
     create_databases(tx, backend, &effects.create_databases).await?;
     Ok(None)
 }

@@ -4,8 +4,12 @@
 //! context API reads.
 
 use crate::store::{Store, StoreError, now_ms};
+use std::collections::{BTreeMap, BTreeSet};
 use tenantry_sagas::TenantContext;
 use tenantry_schemas::TenantId;
+
+/// Most rows in one statement (5 parameters each).
+const ROWS_PER_STATEMENT: usize = 1000;
 
 /// Reads and writes tenant contexts.
 #[derive(Debug, Clone)]
@@ -51,52 +55,85 @@ impl ContextStore {
         Ok(contexts.into_iter().nth(live))
     }
 
-    /// The context of `tenant_id` with its revision, for [`ContextStore::put_if`].
-    pub async fn get_with_revision(
+    /// The stored contexts of `tenants` with their revisions, in one query
+    /// per 1,000 tenants; a tenant without a context is absent.
+    ///
+    /// # Errors
+    /// The store's, or a stored context that does not decode.
+    pub async fn get_many(
         &self,
-        tenant_id: &TenantId,
-    ) -> Result<Option<(TenantContext, i64)>, StoreError> {
-        let row: Option<(String, i64)> =
-            sqlx::query_as("SELECT context, revision FROM tenant_contexts WHERE tenant_id = $1")
-                .bind(tenant_id.as_str())
-                .fetch_optional(self.store.pool())
-                .await?;
-        row.map(|(c, revision)| Ok((serde_json::from_str(&c)?, revision)))
-            .transpose()
+        tenants: &[&TenantId],
+    ) -> Result<BTreeMap<TenantId, (TenantContext, i64)>, StoreError> {
+        let mut found = BTreeMap::new();
+        for chunk in tenants.chunks(ROWS_PER_STATEMENT) {
+            let params: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let sql = format!(
+                "SELECT context, revision FROM tenant_contexts WHERE tenant_id IN ({})",
+                params.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+            for tenant in chunk {
+                query = query.bind(tenant.as_str());
+            }
+            for (context, revision) in query.fetch_all(self.store.pool()).await? {
+                let context: TenantContext = serde_json::from_str(&context)?;
+                found.insert(context.tenant_id.clone(), (context, revision));
+            }
+        }
+        Ok(found)
     }
 
-    /// Writes `context` if the stored revision is still `expected` (`None`:
-    /// no row yet). Returns `false` when another writer got there first — the
-    /// caller re-reads and re-applies. This keeps two projector instances
-    /// that both hold a tenant's partition for a moment (a rebalance) from
-    /// writing an older state over a newer one.
-    pub async fn put_if(
+    /// Writes each context whose stored revision is still the expected one
+    /// (`None`: no context stored yet), one statement per 1,000 contexts:
+    /// an upsert whose update applies only when the stored revision is the
+    /// expected one. Returns the tenants written; the others changed
+    /// meanwhile (the caller reads them again).
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn put_many_if(
         &self,
-        context: &TenantContext,
-        expected: Option<i64>,
-    ) -> Result<bool, StoreError> {
-        let json = serde_json::to_string(context)?;
-        let query = match expected {
-            None => sqlx::query(
+        contexts: &[(TenantContext, Option<i64>)],
+    ) -> Result<BTreeSet<TenantId>, StoreError> {
+        let now = now_ms();
+        let mut written = BTreeSet::new();
+        for chunk in contexts.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = i * 5;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5
+                    )
+                })
+                .collect();
+            let sql = format!(
                 "INSERT INTO tenant_contexts (tenant_id, site_host, context, revision, updated_at) \
-                 VALUES ($1, $2, $3, 1, $4) ON CONFLICT (tenant_id) DO NOTHING",
-            ),
-            Some(_) => sqlx::query(
-                "UPDATE tenant_contexts SET site_host = $2, context = $3, revision = revision + 1, \
-                 updated_at = $4 WHERE tenant_id = $1 AND revision = $5",
-            ),
-        };
-        let query = query
-            .bind(context.tenant_id.as_str())
-            .bind(context.state.site_host.as_deref())
-            .bind(json)
-            .bind(now_ms());
-        let query = match expected {
-            Some(revision) => query.bind(revision),
-            None => query,
-        };
-        let written = query.execute(self.store.pool()).await?.rows_affected();
-        Ok(written == 1)
+                 VALUES {} ON CONFLICT (tenant_id) DO UPDATE SET site_host = excluded.site_host, \
+                 context = excluded.context, revision = excluded.revision, updated_at = excluded.updated_at \
+                 WHERE tenant_contexts.revision = excluded.revision - 1 RETURNING tenant_id",
+                rows.join(", ")
+            );
+            let mut query = sqlx::query_as::<_, (String,)>(&sql);
+            for (context, expected) in chunk {
+                query = query
+                    .bind(context.tenant_id.as_str())
+                    .bind(context.state.site_host.as_deref())
+                    .bind(serde_json::to_string(context)?)
+                    .bind(expected.map_or(1, |revision| revision + 1))
+                    .bind(now);
+            }
+            for (tenant,) in query.fetch_all(self.store.pool()).await? {
+                written.insert(
+                    TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
+            }
+        }
+        Ok(written)
     }
 
     /// Upserts `context` unconditionally (replay into an empty store).

@@ -69,9 +69,8 @@ impl Pending {
     }
 
     /// Writes the held records into `tx` and empties the buffer. Each gets
-    /// the tenant's next provisioning sequence (`tenant_sequences`, locked
-    /// in tenant order, the order every writer takes) and an event id
-    /// derived from tenant and sequence.
+    /// the tenant's next provisioning sequence ([`next_sequences`]) and an
+    /// event id derived from tenant and sequence.
     ///
     /// # Errors
     /// The store's; the caller rolls `tx` back.
@@ -81,16 +80,12 @@ impl Pending {
             return Ok(());
         }
         let now = now_ms();
+        let sequences = next_sequences(tx, states.keys()).await?;
         let mut rows = Vec::with_capacity(states.len());
         for (tenant, state) in states {
-            let (sequence,): (i64,) = sqlx::query_as(
-                "INSERT INTO tenant_sequences (tenant_id, provisioning_seq) VALUES ($1, 1) \
-                 ON CONFLICT (tenant_id) DO UPDATE SET provisioning_seq = tenant_sequences.provisioning_seq + 1 \
-                 RETURNING provisioning_seq",
-            )
-            .bind(tenant.as_str())
-            .fetch_one(&mut **tx)
-            .await?;
+            let sequence = *sequences.get(&tenant).ok_or_else(|| {
+                StoreError::Corrupt(format!("no provisioning sequence allocated for {tenant}"))
+            })?;
             let name = format!("{tenant}:{sequence}");
             let record = ProvisioningRecord {
                 envelope: Envelope {
@@ -134,6 +129,36 @@ impl Pending {
         }
         Ok(())
     }
+}
+
+/// Allocates the next provisioning sequence of each of `tenants` (in
+/// tenant order, the order every writer locks `tenant_sequences` rows in):
+/// one upsert per [`ROWS_PER_INSERT`] tenants that returns the new values.
+async fn next_sequences<'a>(
+    tx: &mut Transaction<'static, Any>,
+    tenants: impl Iterator<Item = &'a TenantId>,
+) -> Result<BTreeMap<TenantId, i64>, StoreError> {
+    let tenants: Vec<&TenantId> = tenants.collect();
+    let mut sequences = BTreeMap::new();
+    for chunk in tenants.chunks(ROWS_PER_INSERT) {
+        let values: Vec<String> = (1..=chunk.len()).map(|i| format!("(${i}, 1)")).collect();
+        let sql = format!(
+            "INSERT INTO tenant_sequences (tenant_id, provisioning_seq) VALUES {} \
+             ON CONFLICT (tenant_id) DO UPDATE SET provisioning_seq = tenant_sequences.provisioning_seq + 1 \
+             RETURNING tenant_id, provisioning_seq",
+            values.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (String, i64)>(&sql);
+        for tenant in chunk {
+            query = query.bind(tenant.as_str());
+        }
+        for (tenant, sequence) in query.fetch_all(&mut **tx).await? {
+            let tenant =
+                TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sequences.insert(tenant, sequence);
+        }
+    }
+    Ok(sequences)
 }
 
 /// One claimed outbox row.

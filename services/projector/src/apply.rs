@@ -1,5 +1,6 @@
 //! Decoding a provisioning record and applying records to the store.
 
+use std::collections::BTreeMap;
 use tenantry_kafka::Record;
 use tenantry_sagas::TenantContext;
 use tenantry_schemas::{Codec, DecodeError, ProvisioningRecord, TenantId};
@@ -27,29 +28,45 @@ pub async fn decode(
     }
 }
 
-/// Folds `records` (one tenant's, in arrival order) into its stored context
-/// with one read and one compare-and-set write, re-reading on conflict.
-/// Returns whether the context changed.
-pub async fn apply_all(
+/// Folds each tenant's `records` (in arrival order) into its stored
+/// context: one read for all tenants and one compare-and-set write for all
+/// changed contexts, reading again the tenants whose context changed
+/// meanwhile. Returns how many contexts changed.
+pub async fn apply_batch(
     store: &ContextStore,
-    tenant: &TenantId,
-    records: &[ProvisioningRecord],
-) -> Result<bool, StoreError> {
-    loop {
-        let current = store.get_with_revision(tenant).await?;
-        let (mut context, revision) = match current {
-            Some((context, revision)) => (context, Some(revision)),
-            None => (TenantContext::empty(tenant.clone()), None),
-        };
-        let mut changed = false;
-        for record in records {
-            changed |= context.apply(record);
+    by_tenant: &BTreeMap<TenantId, Vec<ProvisioningRecord>>,
+) -> Result<usize, StoreError> {
+    let mut pending: Vec<&TenantId> = by_tenant.keys().collect();
+    let mut changed = 0;
+    while !pending.is_empty() {
+        let mut stored = store.get_many(&pending).await?;
+        let mut writes = Vec::with_capacity(pending.len());
+        for tenant in &pending {
+            let (mut context, revision) = match stored.remove(*tenant) {
+                Some((context, revision)) => (context, Some(revision)),
+                None => (TenantContext::empty((*tenant).clone()), None),
+            };
+            let mut differs = false;
+            for record in &by_tenant[*tenant] {
+                differs |= context.apply(record);
+            }
+            if differs {
+                writes.push((context, revision));
+            }
         }
-        if !changed {
-            return Ok(false);
-        }
-        if store.put_if(&context, revision).await? {
-            return Ok(true);
-        }
+        let written = store.put_many_if(&writes).await?;
+        changed += written.len();
+        pending = writes
+            .iter()
+            .map(|(context, _)| &context.tenant_id)
+            .filter(|tenant| !written.contains(*tenant))
+            .map(|tenant| {
+                by_tenant
+                    .get_key_value(tenant)
+                    .map(|(key, _)| key)
+                    .expect("a pending tenant is a key of the batch")
+            })
+            .collect();
     }
+    Ok(changed)
 }

@@ -6,7 +6,8 @@
 //! dead-lettered, never reaches an edge.
 //!
 //! - [`run`]: the live projection, in batches per poll: each tenant's records
-//!   of the batch are folded and written once, with compare-and-set on the
+//!   of the batch are folded and written once (one statement for the
+//!   batch), with compare-and-set on the
 //!   context's revision; offsets are stored after the writes commit.
 //!   Duplicates and older records are no-ops (the fold's sequence guard).
 //! - [`replay`]: rebuilds the store from the beginning of the topic.
@@ -17,7 +18,7 @@
 mod apply;
 mod replay;
 
-pub use apply::{apply_all, decode};
+pub use apply::{apply_batch, decode};
 pub use replay::{ReplayReport, replay};
 
 use std::collections::BTreeMap;
@@ -53,8 +54,9 @@ pub const BATCH_WINDOW: Duration = Duration::from_millis(1);
 /// Runs the live projection into `store` until `shutdown` is cancelled.
 ///
 /// Records are applied in batches (up to [`BATCH_MAX`], gathered within
-/// [`BATCH_WINDOW`]): one read and one compare-and-set write per tenant of
-/// the batch, then the offsets are stored.
+/// [`BATCH_WINDOW`]): one read of the batch's tenants' contexts and one
+/// compare-and-set write of those that changed ([`apply_batch`]), then the
+/// offsets are stored.
 ///
 /// Errors: the Kafka consumer cannot be created (bad configuration).
 pub async fn run(
@@ -126,16 +128,14 @@ pub async fn run(
                     .push(decoded);
             }
         }
-        for (tenant, records) in &by_tenant {
-            loop {
-                match apply_all(&store, tenant, records).await {
-                    Ok(_) => break,
-                    Err(error) => {
-                        tracing::warn!(%error, "Context store write failed; retrying.");
-                        tokio::select! {
-                            () = shutdown.cancelled() => return Ok(()),
-                            () = tokio::time::sleep(Duration::from_secs(1)) => {}
-                        }
+        loop {
+            match apply_batch(&store, &by_tenant).await {
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "Context store write failed; retrying.");
+                    tokio::select! {
+                        () = shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(Duration::from_secs(1)) => {}
                     }
                 }
             }
