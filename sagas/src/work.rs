@@ -88,8 +88,10 @@ pub struct Loaded {
     pub databases: BTreeMap<(TenantId, ProductKey), PlacedDatabase>,
     /// The asked tenants' identity groups.
     pub groups: BTreeMap<TenantId, BTreeSet<String>>,
-    /// Every shard.
+    /// The shards with room, by id.
     pub shards: Vec<Shard>,
+    /// Shards per region, full ones included (the next shard's number).
+    pub shard_counts: BTreeMap<String, usize>,
     /// The store's clock when it loaded, Unix ms.
     pub now_ms: i64,
 }

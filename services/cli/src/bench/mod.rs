@@ -14,9 +14,15 @@
 //! Then the tenants are published open-loop at `--rate` (or all at once), and
 //! one incremental query over `tenant_contexts` every [`POLL_EVERY`] finds the
 //! contexts that became readable.
+//!
+//! Over the same window the run also counts the SQL statements PostgreSQL
+//! executed for its database (`statements.rs`, `pg_stat_statements`).
+//! `--json` prints the figures as one JSON object on stdout
+//! (`Report::json`), the human report going to stderr.
 
 mod processes;
 mod report;
+mod statements;
 #[cfg(test)]
 mod tests;
 mod workload;
@@ -85,6 +91,10 @@ pub struct BenchArgs {
     /// printed); they are kept anyway when the run fails or warns.
     #[arg(long)]
     pub keep_logs: bool,
+    /// Print the figures as one JSON object on stdout; the human report and
+    /// every other line go to stderr.
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {
@@ -119,9 +129,18 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
         suffix: &suffix,
     };
     let args_keep_logs = args.keep_logs;
+    let json = args.json;
+    // With --json, stdout carries the JSON object and nothing else.
+    let say = |line: String| {
+        if json {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
     let outcome = measure(&env, &topics, &args, &run_id, logs.path()).await;
     let dropped = if args.keep_database {
-        println!("kept database {}", database.name);
+        say(format!("kept database {}", database.name));
         database.close().await
     } else {
         let names: Vec<&str> = topics
@@ -137,9 +156,12 @@ pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
     match outcome {
         Ok(report) => {
             dropped?;
-            println!("{report}");
+            say(report.to_string());
             if !report.warnings.is_empty() || args_keep_logs {
-                println!("  service logs kept in {}", logs.keep().display());
+                say(format!("  service logs kept in {}", logs.keep().display()));
+            }
+            if json {
+                println!("{}", report.json());
             }
             Ok(())
         }

@@ -2,6 +2,7 @@
 
 use super::LogWarnings;
 use super::processes::{ServiceFigures, StackCpu};
+use super::statements::StatementCount;
 use anyhow::{Context, bail};
 use hdrhistogram::Histogram;
 use sqlx::{ConnectOptions, Connection};
@@ -24,6 +25,8 @@ pub(super) struct Report {
     pub(super) bench: ServiceFigures,
     /// PostgreSQL and the broker over the same window (`/proc`).
     pub(super) stack: StackCpu,
+    /// SQL statements executed for the run's database over the same window.
+    pub(super) statements: StatementCount,
     /// Sagas that ended during the run.
     pub(super) sagas: u64,
     /// First publish → last saga ended (provisioner done).
@@ -96,6 +99,26 @@ impl std::fmt::Display for Report {
             (commerce + provisioning) as f64 / with_warm_up,
             self.tenants + 1,
         )?;
+        match &self.statements {
+            StatementCount::Counted {
+                services,
+                bench,
+                lower_bound,
+            } => writeln!(
+                f,
+                "  sql statements per tenant: {:.2}{} ({services} top-level statements executed for \
+                 the run's database, pg_stat_statements; the bench's own {bench} excluded)",
+                *services as f64 / f64::from(self.tenants),
+                if *lower_bound {
+                    " at least (pg_stat_statements evicted entries; raise pg_stat_statements.max)"
+                } else {
+                    ""
+                },
+            )?,
+            StatementCount::Unavailable(reason) => {
+                writeln!(f, "  sql statements per tenant: n/a ({reason})")?
+            }
+        }
         if !self.stack.0.is_empty() {
             let parts: Vec<String> = self
                 .stack
@@ -133,6 +156,84 @@ impl std::fmt::Display for Report {
         }
         Ok(())
     }
+}
+
+impl Report {
+    /// The figures as one JSON object (`tenantry bench --json`). Latencies
+    /// are publish → context readable, in ms; CPU figures are ms of CPU per
+    /// measured tenant over the measured window; `null` where a figure is
+    /// unavailable.
+    pub(super) fn json(&self) -> serde_json::Value {
+        let ms = |q: f64| round(self.latencies.value_at_quantile(q) as f64 / 1000.0);
+        let mib = |bytes: u64| round(bytes as f64 / (1024.0 * 1024.0));
+        let per_tenant =
+            |cpu: Duration| round(cpu.as_secs_f64() * 1000.0 / f64::from(self.tenants));
+        let readable = self.latencies.len();
+        let seconds = self.span.as_secs_f64().max(1e-9);
+        let services = self.provisioner.cpu + self.projector.cpu + self.bench.cpu;
+        let stack: Duration = self.stack.0.iter().map(|(_, cpu)| *cpu).sum();
+        let [commerce, provisioning] = self.event_records;
+        let (statements, lower_bound) = match &self.statements {
+            StatementCount::Counted {
+                services,
+                bench,
+                lower_bound,
+            } => (
+                serde_json::json!({ "services": services, "bench_excluded": bench }),
+                Some(*lower_bound),
+            ),
+            StatementCount::Unavailable(reason) => {
+                (serde_json::json!({ "unavailable": reason }), None)
+            }
+        };
+        serde_json::json!({
+            "tenants": self.tenants,
+            "products": self.products,
+            "offered_rate_per_s": self.rate,
+            "readable": readable,
+            "failed": self.failed.len(),
+            "span_s": round(seconds),
+            "publish_span_s": round(self.publish_span.as_secs_f64()),
+            "tenants_per_s": round(readable as f64 / seconds),
+            "p50_ms": ms(0.50),
+            "p95_ms": ms(0.95),
+            "p99_ms": ms(0.99),
+            "max_ms": ms(1.0),
+            "cpu_ms_per_tenant": {
+                "provisioner": per_tenant(self.provisioner.cpu),
+                "projector": per_tenant(self.projector.cpu),
+                "bench": per_tenant(self.bench.cpu),
+            },
+            "cpu_ms_per_tenant_total": per_tenant(services),
+            "stack_cpu_ms_per_tenant": self
+                .stack
+                .0
+                .iter()
+                .map(|(name, cpu)| (name.clone(), serde_json::json!(per_tenant(*cpu))))
+                .collect::<serde_json::Map<_, _>>(),
+            "cpu_ms_per_tenant_with_stack": per_tenant(services + stack),
+            "provisioner_peak_rss_mib": mib(self.provisioner.peak_rss),
+            "projector_peak_rss_mib": mib(self.projector.peak_rss),
+            "records_per_tenant": round(
+                (commerce + provisioning) as f64 / (f64::from(self.tenants) + 1.0)
+            ),
+            "sql_statements_per_tenant": self.statements.per_tenant(self.tenants).map(round),
+            "sql_statements_lower_bound": lower_bound,
+            "sql_statements": statements,
+            "sagas": self.sagas,
+            "sagas_span_s": self.sagas_span.map(|d| round(d.as_secs_f64())),
+            "warnings": self
+                .warnings
+                .iter()
+                .map(|w| serde_json::json!({ "service": w.role, "count": w.count, "first": w.first }))
+                .collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Three decimals: enough for milliseconds, short on a terminal.
+fn round(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
 }
 
 /// The benchmark's own database on the server of `--database-url`.
@@ -201,4 +302,72 @@ pub(super) fn with_database(url: &str, name: &str) -> anyhow::Result<String> {
         .map_or(rest, |(authority, _)| authority);
     let query = query.map(|q| format!("?{q}")).unwrap_or_default();
     Ok(format!("{scheme}://{authority}/{name}{query}"))
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    fn report(statements: StatementCount) -> Report {
+        let mut latencies = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).unwrap();
+        for micros in [10_000, 20_000, 30_000, 40_000] {
+            latencies.record(micros).unwrap();
+        }
+        let figures = |ms: u64, mib: u64| ServiceFigures {
+            cpu: Duration::from_millis(ms),
+            peak_rss: mib * 1024 * 1024,
+        };
+        Report {
+            tenants: 4,
+            products: 1,
+            rate: None,
+            latencies,
+            failed: Vec::new(),
+            publish_span: Duration::from_millis(10),
+            span: Duration::from_secs(2),
+            provisioner: figures(40, 24),
+            projector: figures(8, 16),
+            bench: figures(4, 0),
+            stack: StackCpu(vec![("postgres".into(), Duration::from_millis(20))]),
+            statements,
+            sagas: 8,
+            sagas_span: Some(Duration::from_millis(1500)),
+            warnings: Vec::new(),
+            event_records: [10, 5],
+        }
+    }
+
+    #[test]
+    fn figures_are_per_tenant_and_statements_exclude_the_bench() {
+        let json = report(StatementCount::Counted {
+            services: 90,
+            bench: 30,
+            lower_bound: false,
+        })
+        .json();
+        assert_eq!(json["tenants_per_s"], 2.0);
+        assert_eq!(json["cpu_ms_per_tenant"]["provisioner"], 10.0);
+        assert_eq!(json["cpu_ms_per_tenant_total"], 13.0);
+        assert_eq!(json["stack_cpu_ms_per_tenant"]["postgres"], 5.0);
+        assert_eq!(json["cpu_ms_per_tenant_with_stack"], 18.0);
+        assert_eq!(json["provisioner_peak_rss_mib"], 24.0);
+        assert_eq!(json["records_per_tenant"], 3.0);
+        assert_eq!(json["sql_statements_per_tenant"], 22.5);
+        assert_eq!(json["sql_statements"]["bench_excluded"], 30);
+        assert_eq!(json["sql_statements_lower_bound"], false);
+    }
+
+    #[test]
+    fn no_statement_count_is_null_and_n_a() {
+        let report = report(StatementCount::Unavailable("not loaded".into()));
+        let json = report.json();
+        assert!(json["sql_statements_per_tenant"].is_null());
+        assert!(json["sql_statements_lower_bound"].is_null());
+        assert_eq!(json["sql_statements"]["unavailable"], "not loaded");
+        assert!(
+            report
+                .to_string()
+                .contains("sql statements per tenant: n/a (not loaded)")
+        );
+    }
 }

@@ -3,6 +3,7 @@
 
 use super::processes::{STACK_PROCESSES, Service, ServiceFigures, StackCpu, check, os};
 use super::report::Report;
+use super::statements::{StatementCount, StatementWindow};
 use super::{BenchArgs, COUNTRIES, POLL_EVERY, POLL_OVERLAP_MS, PRODUCTS, WARM_UP_TIMEOUT};
 use crate::settings::Settings;
 use anyhow::{Context, bail};
@@ -71,6 +72,7 @@ pub(super) async fn drive(
     tracing::info!(elapsed = ?warm_up_started.elapsed(), tenants = args.tenants, rate = ?args.rate, "Warm-up done; publishing.");
 
     let mut tracker = Tracker::new(&tenants, products);
+    let statements = StatementWindow::open(&settings.database_url, store).await;
     let before = [
         services[0].stats()?,
         services[1].stats()?,
@@ -146,6 +148,10 @@ pub(super) async fn drive(
         &os::named_cpu(STACK_PROCESSES),
         os::ticks_per_second(),
     );
+    let statements = match statements {
+        Ok(window) => window.close().await,
+        Err(reason) => StatementCount::Unavailable(reason),
+    };
     let published = match published {
         Some(published) => published,
         None => publisher.await.context("publisher task")??,
@@ -162,6 +168,7 @@ pub(super) async fn drive(
         projector: ServiceFigures::between(&before[1], &after[1]),
         bench: ServiceFigures::between(&before[2], &after[2]),
         stack,
+        statements,
         warnings: Vec::new(),
         sagas: u64::try_from(sagas).unwrap_or(0),
         event_records,

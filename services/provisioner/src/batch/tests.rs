@@ -159,10 +159,16 @@ fn shard(shard_id: &str, region: &str, capacity: i64, used: i64) -> Shard {
     }
 }
 
-/// An empty store but for `shards`.
+/// An empty store but for `shards`, loaded as the store does: the shards
+/// with room, and every region's shard count.
 fn loaded(shards: Vec<Shard>) -> Loaded {
+    let mut shard_counts = BTreeMap::new();
+    for shard in &shards {
+        *shard_counts.entry(shard.region.clone()).or_default() += 1;
+    }
     Loaded {
-        shards,
+        shards: shards.into_iter().filter(|s| s.used < s.capacity).collect(),
+        shard_counts,
         now_ms: 1_700_000_000_000,
         ..Loaded::default()
     }

@@ -56,14 +56,9 @@ pub(super) async fn run(
     let index = match with_room {
         Some(index) => index,
         None => {
-            let number = work
-                .loaded
-                .shards
-                .iter()
-                .filter(|s| s.region == region)
-                .count()
-                + 1;
-            let added = ctx.shards.add_shard(&region, number).await?;
+            let count = work.loaded.shard_counts.entry(region.clone()).or_default();
+            *count += 1;
+            let added = ctx.shards.add_shard(&region, *count).await?;
             if added.used >= added.capacity {
                 return Err(StepError::retryable(format!(
                     "shard {} of region {region} filled up meanwhile",

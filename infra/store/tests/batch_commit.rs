@@ -1,0 +1,115 @@
+//! The batch store's commit on both backends: everything at once, or —
+//! when a row the batch counted on being new was written meanwhile —
+//! nothing, with the reason.
+
+use sqlx::Connection;
+use tenantry_sagas::BatchStore;
+use tenantry_sagas::work::{Changes, Committed, EventSource, EventState, NewEvent};
+use tenantry_schemas::*;
+use tenantry_store::Store;
+use uuid::Uuid;
+
+async fn postgres() -> Store {
+    let url = std::env::var("TENANTRY_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tenantry".into());
+    let server = url
+        .rsplit_once('/')
+        .map_or(url.clone(), |(s, _)| s.to_owned());
+    let name = format!("tenantry_st_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
+        .await
+        .expect("PostgreSQL reachable (infra/local/up)");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    Store::connect(&format!("{server}/{name}"), 4)
+        .await
+        .unwrap()
+}
+
+async fn sqlite(dir: &tempfile::TempDir) -> Store {
+    let path = dir.path().join("store.db");
+    Store::connect(&format!("sqlite://{}", path.display()), 1)
+        .await
+        .unwrap()
+}
+
+fn tenant(id: &str) -> TenantId {
+    TenantId::parse(id).unwrap()
+}
+
+/// A batch recording `tenant`'s creation and taking site host `host`.
+fn taking(tenant_id: &str, host: &str) -> Changes {
+    let record = CommerceRecord {
+        envelope: Envelope {
+            event_id: Uuid::new_v4(),
+            tenant_id: tenant(tenant_id),
+            sequence: 1,
+            occurred_at_ms: MIN_OCCURRED_AT_MS,
+            source: "test".into(),
+            correlation_id: None,
+            causation_id: None,
+        },
+        event: CommerceEvent::TenantCreated(TenantCreated {
+            site: SiteName::parse("acme").unwrap(),
+            owner_email: "o@example.com".into(),
+            country: CountryCode::parse("DE").unwrap(),
+            residency_pin: None,
+        }),
+    };
+    let mut changes = Changes::default();
+    changes.events.push(NewEvent {
+        record,
+        source: EventSource {
+            topic: "t".into(),
+            partition: 0,
+            offset: 0,
+        },
+        state: EventState::Processed,
+    });
+    changes
+        .effects
+        .sites
+        .push((host.into(), tenant(tenant_id), "acme".into()));
+    changes
+        .records
+        .insert(tenant(tenant_id), tenantry_sagas::TenantRecord::default());
+    changes
+}
+
+async fn count(store: &Store, sql: &str) -> i64 {
+    let (n,): (i64,) = sqlx::query_as(sql).fetch_one(store.pool()).await.unwrap();
+    n
+}
+
+async fn a_taken_host_writes_nothing(store: Store) {
+    let first = taking("t1", "acme.tenantry.test");
+    assert_eq!(store.commit(&first).await.unwrap(), Committed::Done);
+    let second = taking("t2", "acme.tenantry.test");
+    let Committed::Conflict(reason) = store.commit(&second).await.unwrap() else {
+        panic!("a second owner of one host committed");
+    };
+    assert!(reason.contains("site hosts"), "{reason}");
+    // Nothing of the second batch: its event, its record.
+    let events = "SELECT COUNT(*) FROM processed_events";
+    assert_eq!(count(&store, events).await, 1);
+    let states = "SELECT COUNT(*) FROM tenant_states WHERE tenant_id = 't2'";
+    assert_eq!(count(&store, states).await, 0);
+    // A batch whose event was recorded meanwhile conflicts too.
+    let Committed::Conflict(reason) = store.commit(&first).await.unwrap() else {
+        panic!("a recorded event was recorded again");
+    };
+    assert!(reason.contains("commerce events"), "{reason}");
+}
+
+#[tokio::test]
+async fn on_postgres_a_taken_host_or_a_recorded_event_writes_nothing() {
+    a_taken_host_writes_nothing(postgres().await).await;
+}
+
+#[tokio::test]
+async fn on_sqlite_a_taken_host_or_a_recorded_event_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    a_taken_host_writes_nothing(sqlite(&dir).await).await;
+}
