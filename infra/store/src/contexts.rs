@@ -164,6 +164,15 @@ impl ContextStore {
             .collect()
     }
 
+    /// Whether the store answers: one `SELECT 1`.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(self.store.pool()).await?;
+        Ok(())
+    }
+
     /// The underlying store (readiness checks).
     pub fn store(&self) -> &Store {
         &self.store

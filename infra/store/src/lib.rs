@@ -18,6 +18,15 @@
 //!   product, or a SQLite file per tenant and product in embedded mode.
 //!
 //! Depends on `tenantry-sagas` and `tenantry-schemas`; nothing depends on services.
+//!
+//! Queries are not checked at compile time. sqlx checks `query!` macros
+//! against one concrete driver, with a live database or committed offline
+//! metadata per driver; this crate serves PostgreSQL and SQLite through the
+//! `Any` driver with one set of SQL strings, and its batch statements are
+//! built at run time (one `VALUES` row per record, a `WITH` clause per
+//! table that has rows), which no macro can check. They are checked by the
+//! tests instead: every query runs against both backends in this crate's
+//! tests and against PostgreSQL in the end-to-end suite.
 
 pub mod batch;
 pub mod contexts;

@@ -54,8 +54,7 @@ pub fn router(store: Store) -> Router {
 /// set ([`auth`]); health routes stay open for probes.
 pub fn router_with_auth(store: Store, auth: Option<ApiAuth>) -> Router {
     let state = routes::AppState {
-        contexts: ContextStore::new(store.clone()),
-        store,
+        contexts: ContextStore::new(store),
         auth: auth.map(std::sync::Arc::new),
     };
     Router::new()

@@ -9,7 +9,7 @@ use serde_json::json;
 use std::time::Duration;
 use tenantry_sagas::TenantStatus;
 use tenantry_schemas::{TenantId, ValidationError};
-use tenantry_store::{ContextStore, Store};
+use tenantry_store::ContextStore;
 
 use crate::auth::{ApiAuth, Scope};
 use crate::error::ApiError;
@@ -26,7 +26,6 @@ pub(crate) const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) contexts: ContextStore,
-    pub(crate) store: Store,
     /// `None`: no authentication configured (logged at start).
     pub(crate) auth: Option<Arc<ApiAuth>>,
 }
@@ -96,7 +95,7 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
 
 /// `GET /readyz`: the store answers `SELECT 1` within [`READINESS_TIMEOUT`].
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let ping = sqlx::query("SELECT 1").execute(state.store.pool());
+    let ping = state.contexts.ping();
     let reason = match tokio::time::timeout(READINESS_TIMEOUT, ping).await {
         Ok(Ok(_)) => return Json(json!({"status": "ready"})).into_response(),
         Ok(Err(error)) => format!("database error: {error}"),
