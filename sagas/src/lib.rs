@@ -2,6 +2,7 @@
 //!
 //! - [`admission`]: the per-tenant order of commerce events — release, stale
 //!   or wait — from the tenant's ledger.
+//! - [`output`]: what a step produced, typed; stored as a flat map of strings.
 //! - [`placement`]: region choice — the data-residency pin, else the region
 //!   nearest the tenant's country.
 //! - [`saga`]: the seven-step provisioning saga as a state machine. It performs
@@ -21,6 +22,7 @@
 pub mod admission;
 pub mod context;
 pub mod desired;
+pub mod output;
 pub mod placement;
 pub mod ports;
 pub mod reconciler;

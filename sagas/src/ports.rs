@@ -4,12 +4,9 @@
 use crate::saga::SagaState;
 use crate::steps::Step;
 use crate::work::{Changes, Committed, Keys, Loaded};
-use std::collections::BTreeMap;
 use std::future::Future;
 
-/// Result of a step, as string pairs (`host` → `acme.tenantry.test`); it is
-/// persisted with the saga and published in `StepCompleted.detail`.
-pub type StepOutput = BTreeMap<String, String>;
+pub use crate::output::StepOutput;
 
 /// Why a step or compensation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

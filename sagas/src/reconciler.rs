@@ -9,7 +9,7 @@
 //! latest desired state, so a newer desired state is queued, never raced.
 
 use crate::desired::{DesiredState, Goal, Licence};
-use crate::saga::{self, ProductSpec, SagaKind, SagaSpec, SagaState};
+use crate::saga::{ProductSpec, SagaKind, SagaSpec, SagaState};
 use crate::steps::Step;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -134,37 +134,18 @@ impl ProvisionedState {
     /// old databases are retired after it), so the provisioner applies it as
     /// soon as the step commits; applying it again changes nothing.
     pub fn apply_switch(&mut self, saga: &SagaState) {
-        let Some(detail) = saga.results.get(&Step::SwitchPlacement) else {
+        let Some(switched) = saga.results.get(&Step::SwitchPlacement) else {
             return;
         };
-        if let Some(region) = detail
-            .get(saga::detail::REGION)
-            .and_then(|r| Region::parse(r, saga::detail::REGION).ok())
-        {
+        if let Some(region) = switched.region() {
             self.region = Some(region);
-            self.region_pinned =
-                detail.get(saga::detail::PINNED).map(String::as_str) == Some("true");
+            self.region_pinned = switched.pinned();
         }
-        for (key, value) in detail {
-            let (slot, product) = if let Some(p) = key.strip_prefix(saga::detail::SHARD_OF) {
-                (0, p)
-            } else if let Some(p) = key.strip_prefix(saga::detail::DATABASE_OF) {
-                (1, p)
-            } else {
-                continue;
-            };
-            let Some(product) = ProductKey::parse(product)
-                .ok()
-                .and_then(|p| self.products.get_mut(&p))
-            else {
-                continue;
-            };
-            let target = if slot == 0 {
-                &mut product.shard
-            } else {
-                &mut product.database
-            };
-            *target = Some(value.clone());
+        for (product, placed) in switched.moved() {
+            if let Some(product) = self.products.get_mut(&product) {
+                product.shard = Some(placed.shard);
+                product.database = Some(placed.database);
+            }
         }
     }
 }

@@ -20,28 +20,6 @@ use tenantry_schemas::{
 };
 use uuid::Uuid;
 
-/// Keys of [`StepOutput`] that the saga reads to build its outcome.
-pub mod detail {
-    /// Step 2: site host.
-    pub const HOST: &str = "host";
-    /// Step 3: region code.
-    pub const REGION: &str = "region";
-    /// Step 3: `true` when the region is a residency pin.
-    pub const PINNED: &str = "pinned";
-    /// Step 5: identity groups, comma-separated.
-    pub const GROUPS: &str = "groups";
-    /// Step 6: shard id.
-    pub const SHARD: &str = "shard";
-    /// Step 6: database name on the shard.
-    pub const DATABASE: &str = "database";
-    /// Step 7: installed apps, comma-separated.
-    pub const APPS: &str = "apps";
-    /// Move: prefix of the keys `shard:<product>` (new shard of a product).
-    pub const SHARD_OF: &str = "shard:";
-    /// Move: prefix of the keys `database:<product>` (new database of a product).
-    pub const DATABASE_OF: &str = "database:";
-}
-
 /// Which saga.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -458,53 +436,46 @@ impl SagaState {
         }
     }
 
-    /// The value of `key` in the latest step result (in step order) that has it.
-    fn detail(&self, key: &str) -> Option<&str> {
+    /// The first value `read` finds in the step results, latest step first.
+    fn latest<T>(&self, read: impl Fn(&StepOutput) -> Option<T>) -> Option<T> {
         self.kind
             .steps()
             .iter()
             .rev()
             .filter_map(|step| self.results.get(step))
-            .find_map(|out| out.get(key))
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
+            .find_map(read)
     }
 
     /// The outcome built from step results (what the context shows).
     pub fn outcome(&self) -> ProvisionedOutcome {
-        let list = |key| -> Vec<String> {
-            self.detail(key)
-                .map(|v| v.split(',').map(str::to_owned).collect())
-                .unwrap_or_default()
-        };
-        ProvisionedOutcome {
-            site_host: self.detail(detail::HOST).map(str::to_owned),
-            region: self
-                .detail(detail::REGION)
-                .and_then(|r| Region::parse(r, detail::REGION).ok()),
-            region_pinned: self.detail(detail::PINNED) == Some("true"),
-            shard: self.detail(detail::SHARD).map(str::to_owned),
-            database: self.detail(detail::DATABASE).map(str::to_owned),
-            groups: list(detail::GROUPS),
-            installed_apps: list(detail::APPS)
-                .iter()
-                .filter_map(|a| AppKey::parse(a).ok())
-                .collect(),
-            product_shards: self.per_product(detail::SHARD_OF),
-            product_databases: self.per_product(detail::DATABASE_OF),
+        let placed = self.latest(StepOutput::database);
+        let placement = self.latest(|out| out.region().map(|region| (region, out.pinned())));
+        let mut product_shards = BTreeMap::new();
+        let mut product_databases = BTreeMap::new();
+        for output in self.results.values() {
+            for (product, placed) in output.moved() {
+                product_shards.insert(product.clone(), placed.shard);
+                product_databases.insert(product, placed.database);
+            }
         }
-    }
-
-    /// `<prefix><product>` → value pairs of the step results (move saga).
-    fn per_product(&self, prefix: &str) -> BTreeMap<ProductKey, String> {
-        self.results
-            .values()
-            .flatten()
-            .filter_map(|(k, v)| {
-                let product = ProductKey::parse(k.strip_prefix(prefix)?).ok()?;
-                Some((product, v.clone()))
-            })
-            .collect()
+        ProvisionedOutcome {
+            site_host: self.latest(|out| out.host().map(str::to_owned)),
+            region: placement.map(|(region, _)| region),
+            region_pinned: placement.is_some_and(|(_, pinned)| pinned),
+            shard: placed
+                .as_ref()
+                .map(|p| p.shard.clone())
+                .filter(|s| !s.is_empty()),
+            database: placed.map(|p| p.database),
+            groups: self
+                .latest(|out| out.groups().filter(|g| !g.is_empty()))
+                .unwrap_or_default(),
+            installed_apps: self
+                .latest(|out| out.apps().filter(|a| !a.is_empty()))
+                .unwrap_or_default(),
+            product_shards,
+            product_databases,
+        }
     }
 }
 

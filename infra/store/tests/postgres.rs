@@ -288,7 +288,7 @@ async fn a_step_runs_once_per_idempotency_key() {
     let first = effects.execute(&saga, Step::CreateIdentity).await.unwrap();
     let second = effects.execute(&saga, Step::CreateIdentity).await.unwrap();
     assert_eq!(first, second);
-    assert_eq!(first["groups"], "site-admins");
+    assert_eq!(first.groups(), Some(vec!["site-admins".to_owned()]));
     assert_eq!(groups().await, 1);
     effects
         .compensate(&saga, Step::CreateIdentity)

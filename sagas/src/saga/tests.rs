@@ -34,17 +34,14 @@ fn spec() -> SagaSpec {
 }
 
 fn output(step: Step) -> StepOutput {
-    let pairs: &[(&str, &str)] = match step {
-        Step::CreateSite => &[(detail::HOST, "acme.tenantry.test")],
-        Step::PlaceRegion => &[(detail::REGION, "eu"), (detail::PINNED, "true")],
-        Step::CreateIdentity => &[(detail::GROUPS, "jira-users,site-admins")],
-        Step::ProvisionDatabase => &[(detail::SHARD, "eu-1"), (detail::DATABASE, "p_t1_jira")],
-        _ => &[],
-    };
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+    let output = StepOutput::new();
+    match step {
+        Step::CreateSite => output.with_host("acme.tenantry.test"),
+        Step::PlaceRegion => output.with_region("eu", true),
+        Step::CreateIdentity => output.with_groups(["jira-users", "site-admins"]),
+        Step::ProvisionDatabase => output.with_database("eu-1", "p_t1_jira"),
+        _ => output,
+    }
 }
 
 /// What the runner observes for each action, in order.

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::ports::{StepError, StepOutput};
-use crate::saga::{SagaAction, detail};
+use crate::saga::SagaAction;
 use crate::steps::Step;
 use crate::test_support::envelope;
 use tenantry_schemas::*;
@@ -44,20 +44,14 @@ fn release(record: &mut TenantRecord, sequence: i64, event: CommerceEvent) {
 }
 
 fn output(step: Step, site: &str) -> StepOutput {
-    let pairs: Vec<(&str, String)> = match step {
-        Step::CreateSite => vec![(detail::HOST, format!("{site}.tenantry.test"))],
-        Step::PlaceRegion => vec![
-            (detail::REGION, "eu".into()),
-            (detail::PINNED, "false".into()),
-        ],
-        Step::CreateIdentity => vec![(detail::GROUPS, "jira-users,site-admins".into())],
-        Step::ProvisionDatabase => vec![
-            (detail::SHARD, "eu-1".into()),
-            (detail::DATABASE, "p_t1_jira".into()),
-        ],
-        _ => vec![],
-    };
-    pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+    let output = StepOutput::new();
+    match step {
+        Step::CreateSite => output.with_host(format!("{site}.tenantry.test")),
+        Step::PlaceRegion => output.with_region("eu", false),
+        Step::CreateIdentity => output.with_groups(["jira-users", "site-admins"]),
+        Step::ProvisionDatabase => output.with_database("eu-1", "p_t1_jira"),
+        _ => output,
+    }
 }
 
 /// Runs the saga the reconciler plans to its end, failing permanently at

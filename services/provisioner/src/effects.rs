@@ -11,7 +11,7 @@ use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use tenantry_apps::{AppClient, AppError, LifecycleCall};
 use tenantry_keys::{KeyError, KeyService};
-use tenantry_sagas::saga::{ProductSpec, detail};
+use tenantry_sagas::saga::ProductSpec;
 use tenantry_sagas::{SagaKind, SagaState, Step, StepEffects, StepError, StepOutput};
 use tenantry_store::LocalEffects;
 
@@ -152,11 +152,12 @@ impl Effects {
         }
         let output = self.local.execute_in(tx, saga, step).await?;
         if (step, saga.kind) == (Step::ProvisionDatabase, SagaKind::ProvisionProduct)
-            && let Some(database) = output.get(detail::DATABASE)
+            && let Some(placed) = output.database()
         {
-            let shard = output.get(detail::SHARD).map_or("", String::as_str);
-            let sealed = self.sealed_credentials(saga, shard, database).await?;
-            store_credentials(&mut **tx, &sealed, database).await?;
+            let sealed = self
+                .sealed_credentials(saga, &placed.shard, &placed.database)
+                .await?;
+            store_credentials(&mut **tx, &sealed, &placed.database).await?;
         }
         Ok(output)
     }
@@ -171,19 +172,15 @@ impl Effects {
     ) -> Result<(), StepError> {
         match (step, saga.kind) {
             (Step::ProvisionDatabase, SagaKind::ProvisionProduct) => {
-                if let Some(database) = output.get(detail::DATABASE) {
-                    let shard = output.get(detail::SHARD).map_or("", String::as_str);
-                    self.seal_credentials(saga, shard, database).await?;
+                if let Some(placed) = output.database() {
+                    self.seal_credentials(saga, &placed.shard, &placed.database)
+                        .await?;
                 }
             }
             (Step::SwitchPlacement, _) => {
-                for (key, database) in output {
-                    if let Some(product) = key.strip_prefix(detail::DATABASE_OF) {
-                        let shard = output
-                            .get(&format!("{}{product}", detail::SHARD_OF))
-                            .map_or("", String::as_str);
-                        self.seal_credentials(saga, shard, database).await?;
-                    }
+                for placed in output.moved().values() {
+                    self.seal_credentials(saga, &placed.shard, &placed.database)
+                        .await?;
                 }
             }
             _ => {}

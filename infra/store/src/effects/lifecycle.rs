@@ -7,10 +7,10 @@
 //! outside the database: the provisioner's effects wrapper performs them
 //! around these steps.
 
-use super::{LocalEffects, Retention, Tx, exec, out, product_of, record_effect};
+use super::{LocalEffects, Retention, Tx, exec, product_of, record_effect};
 use crate::product_db::MAX_NAME_LEN;
 use crate::store::{StoreError, now_ms};
-use tenantry_sagas::saga::{ProductSpec, detail};
+use tenantry_sagas::saga::ProductSpec;
 use tenantry_sagas::{SagaState, Step, StepError, StepOutput};
 
 /// `ms` (Unix epoch milliseconds) as RFC 3339 UTC, to the second
@@ -76,7 +76,7 @@ async fn set_access(
     }
 }
 
-async fn groups(tx: &mut Tx, tenant: &str) -> Result<String, StepError> {
+async fn groups(tx: &mut Tx, tenant: &str) -> Result<Vec<String>, StepError> {
     let rows: Vec<(String,)> = sqlx::query_as(
         "SELECT group_name FROM identity_groups WHERE tenant_id = $1 ORDER BY group_name",
     )
@@ -84,10 +84,10 @@ async fn groups(tx: &mut Tx, tenant: &str) -> Result<String, StepError> {
     .fetch_all(&mut **tx)
     .await
     .map_err(StoreError::from)?;
-    Ok(rows.into_iter().map(|(g,)| g).collect::<Vec<_>>().join(","))
+    Ok(rows.into_iter().map(|(g,)| g).collect())
 }
 
-async fn remove_group(tx: &mut Tx, tenant: &str, product: &str) -> Result<String, StepError> {
+async fn remove_group(tx: &mut Tx, tenant: &str, product: &str) -> Result<Vec<String>, StepError> {
     let (group, _) = users_group(product);
     let members: Vec<(String,)> = sqlx::query_as(
         "SELECT user_id FROM identity_group_members WHERE tenant_id = $1 AND group_name = $2 ORDER BY user_id")
@@ -104,11 +104,7 @@ async fn remove_group(tx: &mut Tx, tenant: &str, product: &str) -> Result<String
         )
         .await?;
     }
-    Ok(members
-        .into_iter()
-        .map(|(m,)| m)
-        .collect::<Vec<_>>()
-        .join(","))
+    Ok(members.into_iter().map(|(m,)| m).collect())
 }
 
 fn snapshot_name(database: &str, saga: &SagaState) -> String {
@@ -220,21 +216,19 @@ pub(super) async fn redo_ddl(
     let tenant = saga.tenant_id.as_str();
     match step {
         Step::ProvisionDatabase => {
-            if let Some(name) = output.get(detail::DATABASE) {
-                effects.databases().create(name).await?;
+            if let Some(placed) = output.database() {
+                effects.databases().create(&placed.database).await?;
             }
         }
         Step::SnapshotDatabase => {
-            if let (Some(snapshot), Some(of)) = (output.get("snapshot"), output.get("of"))
-                && !of.is_empty()
-            {
+            if let Some((snapshot, of)) = output.snapshot() {
                 let product = product_of(saga)?.product.as_str();
                 take_snapshot(effects, tenant, product, of, snapshot).await?;
             }
         }
         Step::RetireDatabase => {
-            if let Some(database) = output.get("retired").filter(|d| !d.is_empty()) {
-                retire(effects, database).await?;
+            for database in output.retired() {
+                retire(effects, &database).await?;
             }
         }
         _ => {}
@@ -278,15 +272,12 @@ pub(super) async fn run(
         Step::DisableAccess | Step::EnableAccess => {
             let product = product_of(saga)?.product.as_str();
             set_access(&mut tx, tenant, product, step == Step::EnableAccess).await?;
-            out(&[(
-                "access",
-                if step == Step::EnableAccess {
-                    "enabled"
-                } else {
-                    "disabled"
-                }
-                .into(),
-            )])
+            let access = if step == Step::EnableAccess {
+                "enabled"
+            } else {
+                "disabled"
+            };
+            StepOutput::new().fact("access", access)
         }
         Step::UpdateLicence => {
             let p = product_of(saga)?;
@@ -308,12 +299,10 @@ pub(super) async fn run(
                 .bind(p.edition.as_str()).bind(p.seats).bind(i64::from(over)).bind(tenant).bind(p.product.as_str())
                 .execute(&mut *tx).await.map_err(StoreError::from)?;
             let (edition, seats) = previous.unwrap_or_default();
-            out(&[
-                ("previous_edition", edition),
-                ("previous_seats", seats.to_string()),
-                ("seats", p.seats.to_string()),
-                ("over_licence", over.to_string()),
-            ])
+            StepOutput::new()
+                .with_previous_licence(edition, seats)
+                .fact("seats", p.seats)
+                .fact("over_licence", over)
         }
         Step::UninstallApps => {
             let p = product_of(saga)?;
@@ -323,16 +312,16 @@ pub(super) async fn run(
                 &[tenant, p.product.as_str()],
             )
             .await?;
-            let apps: Vec<String> = p.apps.iter().map(ToString::to_string).collect();
-            out(&[("uninstalled", apps.join(","))])
+            let apps: Vec<&str> = p.apps.iter().map(|a| a.as_str()).collect();
+            StepOutput::new().fact("uninstalled", apps.join(","))
         }
         Step::RemoveProductGroup => {
             let product = product_of(saga)?.product.as_str();
             let members = remove_group(&mut tx, tenant, product).await?;
-            out(&[
-                ("members", members),
-                (detail::GROUPS, groups(&mut tx, tenant).await?),
-            ])
+            let groups = groups(&mut tx, tenant).await?;
+            StepOutput::new()
+                .with_members(members.iter().map(String::as_str))
+                .with_groups(groups.iter().map(String::as_str))
         }
         Step::SnapshotDatabase | Step::RetireDatabase => {
             let product = product_of(saga)?.product.as_str();
@@ -346,12 +335,15 @@ pub(super) async fn run(
             .map_err(StoreError::from)?;
             let database = match (row, saga.results.get(&Step::SnapshotDatabase)) {
                 (Some((name,)), _) => name,
-                (None, Some(done)) => done.get("of").cloned().unwrap_or_default(),
+                (None, Some(done)) => done
+                    .snapshot()
+                    .map(|(_, of)| of.to_owned())
+                    .unwrap_or_default(),
                 (None, None) => String::new(),
             };
             if step == Step::SnapshotDatabase {
                 let snapshot = snapshot_name(&database, saga);
-                let output = out(&[("snapshot", snapshot.clone()), ("of", database.clone())]);
+                let output = StepOutput::new().with_snapshot(&snapshot, &database);
                 record_effect(&mut tx, key, &output).await?;
                 tx.commit().await.map_err(StoreError::from)?;
                 if !database.is_empty() {
@@ -360,7 +352,7 @@ pub(super) async fn run(
                 return Ok(output);
             }
             retire_bookkeeping(&mut tx, tenant, product).await?;
-            let output = out(&[("retired", database.clone())]);
+            let output = StepOutput::new().with_retired([database.as_str()]);
             record_effect(&mut tx, key, &output).await?;
             tx.commit().await.map_err(StoreError::from)?;
             if !database.is_empty() {
@@ -390,7 +382,7 @@ pub(super) async fn run(
                 .iter()
                 .map(|p| p.product.to_string())
                 .collect();
-            out(&[("deactivated", done.join(","))])
+            StepOutput::new().fact("deactivated", done.join(","))
         }
         Step::ReleaseHost => {
             let host: Option<(String,)> =
@@ -408,7 +400,7 @@ pub(super) async fn run(
                     .execute(&mut *tx).await.map_err(StoreError::from)?;
                 exec(&mut tx, "DELETE FROM sites WHERE tenant_id = $1", &[tenant]).await?;
             }
-            out(&[("released", host.map(|(h,)| h).unwrap_or_default())])
+            StepOutput::new().fact("released", host.map(|(h,)| h).unwrap_or_default())
         }
         Step::RemoveIdentity => {
             for table in [
@@ -434,7 +426,7 @@ pub(super) async fn run(
         }
         // The key itself is destroyed by the provisioner's key service; here
         // only the fact is recorded.
-        Step::ShredDataKey => out(&[("data_key", "destroyed".into())]),
+        Step::ShredDataKey => StepOutput::new().fact("data_key", "destroyed"),
         provisioning => {
             return Err(StepError::permanent(format!(
                 "step {} does not belong to a {} saga",
@@ -456,13 +448,7 @@ pub(super) async fn undo(
     step: Step,
 ) -> Result<(), StepError> {
     let tenant = saga.tenant_id.as_str();
-    let result = |key: &str| {
-        saga.results
-            .get(&step)
-            .and_then(|o| o.get(key))
-            .cloned()
-            .unwrap_or_default()
-    };
+    let recorded = saga.results.get(&step).cloned().unwrap_or_default();
     match step {
         Step::DisableAccess | Step::EnableAccess => {
             let product = product_of(saga)?.product.as_str();
@@ -470,9 +456,9 @@ pub(super) async fn undo(
         }
         Step::UpdateLicence => {
             let product = product_of(saga)?.product.as_str();
-            let seats: i32 = result("previous_seats").parse().unwrap_or(0);
+            let (edition, seats) = recorded.previous_licence();
             sqlx::query("UPDATE licences SET edition = $1, seats = $2, over_licence = 0 WHERE tenant_id = $3 AND product = $4")
-                .bind(result("previous_edition")).bind(seats).bind(tenant).bind(product)
+                .bind(edition).bind(seats).bind(tenant).bind(product)
                 .execute(&mut *tx).await.map_err(StoreError::from)?;
         }
         Step::UninstallApps => {
@@ -488,22 +474,22 @@ pub(super) async fn undo(
             exec(&mut tx, "INSERT INTO identity_groups (tenant_id, group_name) VALUES ($1, $2) ON CONFLICT DO NOTHING", &[tenant, &group]).await?;
             exec(&mut tx, "INSERT INTO identity_group_permissions (tenant_id, group_name, permission) VALUES ($1, $2, $3) \
                 ON CONFLICT DO NOTHING", &[tenant, &group, &permission]).await?;
-            for member in result("members").split(',').filter(|m| !m.is_empty()) {
+            for member in recorded.members() {
                 exec(&mut tx, "INSERT INTO identity_group_members (tenant_id, group_name, user_id) VALUES ($1, $2, $3) \
-                    ON CONFLICT DO NOTHING", &[tenant, &group, member]).await?;
+                    ON CONFLICT DO NOTHING", &[tenant, &group, &member]).await?;
             }
         }
         Step::SnapshotDatabase => {
-            let snapshot = result("snapshot");
+            let snapshot = recorded.snapshot_name().unwrap_or_default();
             exec(
                 &mut tx,
                 "DELETE FROM database_snapshots WHERE snapshot_name = $1",
-                &[&snapshot],
+                &[snapshot],
             )
             .await?;
             tx.commit().await.map_err(StoreError::from)?;
             if !snapshot.is_empty() {
-                effects.databases().drop_database(&snapshot).await?;
+                effects.databases().drop_database(snapshot).await?;
             }
             return Ok(());
         }

@@ -14,7 +14,7 @@ mod relocation;
 use crate::product_db::{ProductDatabases, database_name};
 use crate::store::{Store, StoreError};
 use sqlx::{Any, Transaction};
-use tenantry_sagas::saga::{ProductSpec, detail};
+use tenantry_sagas::saga::ProductSpec;
 use tenantry_sagas::{SagaKind, SagaState, Step, StepEffects, StepError, StepOutput};
 
 /// Settings of the local adapters.
@@ -59,13 +59,6 @@ impl From<StoreError> for StepError {
 }
 
 pub(crate) type Tx = Transaction<'static, Any>;
-
-pub(crate) fn out(pairs: &[(&str, String)]) -> StepOutput {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
-}
 
 pub(crate) fn product_of(saga: &SagaState) -> Result<&ProductSpec, StepError> {
     saga.spec
@@ -129,7 +122,7 @@ impl LocalEffects {
                 let (shard, name) = self
                     .place_database(&mut tx, tenant, product, &name, placed_region(saga))
                     .await?;
-                let output = out(&[(detail::SHARD, shard), (detail::DATABASE, name.clone())]);
+                let output = StepOutput::new().with_database(shard, &name);
                 record_effect(&mut tx, key, &output).await?;
                 let output = Self::commit(tx, output).await?;
                 // DDL after the bookkeeping commits; idempotent, so a crash in
@@ -455,11 +448,11 @@ async fn check_residency(tx: &mut Tx, saga: &SagaState) -> Result<(), StepError>
 /// The region step 3 (`place_region`) of `saga` recorded, when it ran: a
 /// saga's later steps act where it placed the tenant (one saga per tenant
 /// runs at a time, so the placement cannot change under it).
-fn placed_region(saga: &SagaState) -> Option<&str> {
+fn placed_region(saga: &SagaState) -> Option<&'static str> {
     saga.results
         .get(&Step::PlaceRegion)
-        .and_then(|output| output.get(detail::REGION))
-        .map(String::as_str)
+        .and_then(StepOutput::region)
+        .map(|region| region.as_str())
 }
 
 /// Fails when `saga`'s tenant is pinned to a region other than `region`.

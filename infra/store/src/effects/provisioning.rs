@@ -4,13 +4,12 @@
 //! runner commits several steps in it with the saga's state and outbox rows.
 
 use super::{
-    LocalEffects, Tx, check_residency, exec, lifecycle, out, placed_region, placement, product_of,
+    LocalEffects, Tx, check_residency, exec, lifecycle, placed_region, placement, product_of,
     residency_guard,
 };
 use crate::product_db::database_name;
 use crate::store::StoreError;
 use std::collections::BTreeSet;
-use tenantry_sagas::saga::detail;
 use tenantry_sagas::{SagaKind, SagaState, Step, StepError, StepOutput, place};
 use uuid::Uuid;
 
@@ -36,7 +35,7 @@ pub(super) async fn run_in(
             .execute(&mut **tx)
             .await
             .map_err(StoreError::from)?;
-            out(&[("owner", t.owner_email.clone())])
+            StepOutput::new().fact("owner", &t.owner_email)
         }
         (Step::RecordLicence, SagaKind::ProvisionProduct) => {
             let p = product_of(saga)?;
@@ -44,10 +43,9 @@ pub(super) async fn run_in(
                 ON CONFLICT (tenant_id, product) DO UPDATE SET edition = excluded.edition, seats = excluded.seats")
                 .bind(tenant).bind(p.product.as_str()).bind(p.edition.as_str()).bind(p.seats)
                 .execute(&mut **tx).await.map_err(StoreError::from)?;
-            out(&[
-                ("edition", p.edition.as_str().to_owned()),
-                ("seats", p.seats.to_string()),
-            ])
+            StepOutput::new()
+                .fact("edition", p.edition.as_str())
+                .fact("seats", p.seats)
         }
         (Step::CreateSite, SagaKind::ProvisionTenant) => {
             let site = saga.spec.tenant.site.as_str();
@@ -74,7 +72,7 @@ pub(super) async fn run_in(
                     .map_err(StoreError::from)?,
             };
             match owner {
-                Some((t,)) if t == tenant => out(&[(detail::HOST, host)]),
+                Some((t,)) if t == tenant => StepOutput::new().with_host(host),
                 Some((other,)) => {
                     return Err(StepError::permanent(format!(
                         "site host {host} is taken by tenant {other}; choose another site name"
@@ -103,7 +101,9 @@ pub(super) async fn run_in(
                 &[tenant, p.product.as_str()],
             )
             .await?;
-            out(&[(detail::HOST, host), ("product", p.product.to_string())])
+            StepOutput::new()
+                .with_host(host)
+                .fact("product", &p.product)
         }
         (Step::PlaceRegion, SagaKind::ProvisionTenant) => {
             let t = &saga.spec.tenant;
@@ -125,17 +125,11 @@ pub(super) async fn run_in(
                 None => placement(tx, tenant).await?,
             };
             residency_guard(saga, &region)?;
-            out(&[
-                (detail::REGION, region),
-                (detail::PINNED, pinned.to_string()),
-            ])
+            StepOutput::new().with_region(region, pinned)
         }
         (Step::PlaceRegion, SagaKind::ProvisionProduct) => {
             let (region, pinned) = placement(tx, tenant).await?;
-            out(&[
-                (detail::REGION, region),
-                (detail::PINNED, pinned.to_string()),
-            ])
+            StepOutput::new().with_region(region, pinned)
         }
         (Step::StoreMetadata, _) => {
             let (scope, config) = match saga.product() {
@@ -163,7 +157,7 @@ pub(super) async fn run_in(
                 &[tenant, &scope, &config.to_string()],
             )
             .await?;
-            out(&[("scope", scope)])
+            StepOutput::new().fact("scope", scope)
         }
         (Step::CreateIdentity, kind) => {
             let owner = &saga.spec.tenant.owner_email;
@@ -218,10 +212,7 @@ pub(super) async fn run_in(
             .await
             .map_err(StoreError::from)?;
             let groups: BTreeSet<String> = groups.into_iter().map(|(g,)| g).collect();
-            out(&[(
-                detail::GROUPS,
-                groups.into_iter().collect::<Vec<_>>().join(","),
-            )])
+            StepOutput::new().with_groups(groups.iter().map(String::as_str))
         }
         (Step::ProvisionDatabase, SagaKind::ProvisionTenant)
         | (Step::InstallApps, SagaKind::ProvisionTenant) => StepOutput::new(),
@@ -236,8 +227,7 @@ pub(super) async fn run_in(
                 )
                 .await?;
             }
-            let apps: Vec<String> = p.apps.iter().map(ToString::to_string).collect();
-            out(&[(detail::APPS, apps.join(","))])
+            StepOutput::new().with_apps(&p.apps)
         }
         (Step::ProvisionDatabase, SagaKind::ProvisionProduct) => {
             let product = product_of(saga)?.product.as_str();
@@ -247,7 +237,7 @@ pub(super) async fn run_in(
                 .place_database(tx, tenant, product, &name, placed_region(saga))
                 .await?;
             effects.databases.create_in(tx, &name).await?;
-            out(&[(detail::SHARD, shard), (detail::DATABASE, name)])
+            StepOutput::new().with_database(shard, name)
         }
         (step, kind) => {
             return Err(StepError::permanent(format!(

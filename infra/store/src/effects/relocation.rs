@@ -13,11 +13,12 @@
 //! pinned region before anything is created. A tenant already living in the
 //! pinned region moves nothing: the steps only record the pin.
 
-use super::{LocalEffects, Retention, Tx, exec, out, placement, record_effect};
+use super::{LocalEffects, Retention, Tx, exec, placement, record_effect};
 use crate::product_db::moved_database_name;
 use crate::store::StoreError;
-use tenantry_sagas::saga::detail;
+use tenantry_sagas::output::Placed;
 use tenantry_sagas::{SagaState, Step, StepError, StepOutput};
+use tenantry_schemas::ProductKey;
 
 /// One product database being moved (a `database_moves` row).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -94,11 +95,10 @@ pub(super) async fn run(
                     created.push(target);
                 }
             }
-            let output = out(&[
-                ("source_region", region),
-                ("target_region", pin.to_owned()),
-                ("databases", created.join(",")),
-            ]);
+            let output = StepOutput::new()
+                .fact("source_region", region)
+                .fact("target_region", pin)
+                .with_created(created.iter().map(String::as_str));
             record_effect(&mut tx, key, &output).await?;
             tx.commit().await.map_err(StoreError::from)?;
             // DDL after the bookkeeping commits; `redo_ddl` repeats it.
@@ -124,10 +124,9 @@ pub(super) async fn run(
                         other => StepError::from(other),
                     })?;
             }
-            let output = out(&[
-                ("databases", moves.len().to_string()),
-                ("tables", tables.to_string()),
-            ]);
+            let output = StepOutput::new()
+                .fact("databases", moves.len())
+                .fact("tables", tables);
             let mut tx = effects.begin().await?;
             record_effect(&mut tx, key, &output).await?;
             tx.commit().await.map_err(StoreError::from)?;
@@ -141,20 +140,19 @@ pub(super) async fn run(
                 &[tenant, pin],
             )
             .await?;
-            let mut output = out(&[
-                (detail::REGION, pin.to_owned()),
-                (detail::PINNED, "true".to_owned()),
-                ("source_region", source_region),
-                ("source_pinned", source_pinned.to_string()),
-            ]);
+            let mut output = StepOutput::new()
+                .with_region(pin, true)
+                .with_source_placement(source_region, source_pinned);
             for m in moves(&mut tx, saga).await? {
                 point_at(&mut tx, tenant, &m, true).await?;
                 check_shard_region(&mut tx, &m.target_shard, pin, tenant).await?;
-                output.insert(format!("{}{}", detail::SHARD_OF, m.product), m.target_shard);
-                output.insert(
-                    format!("{}{}", detail::DATABASE_OF, m.product),
-                    m.target_database,
-                );
+                let product = ProductKey::parse(&m.product)
+                    .map_err(|e| StepError::permanent(format!("database move of {tenant}: {e}")))?;
+                let placed = Placed {
+                    shard: m.target_shard,
+                    database: m.target_database,
+                };
+                output = output.with_moved(&product, &placed);
             }
             output
         }
@@ -164,7 +162,7 @@ pub(super) async fn run(
                 .into_iter()
                 .map(|m| m.source_database)
                 .collect();
-            let output = out(&[("retired", sources.join(","))]);
+            let output = StepOutput::new().with_retired(sources.iter().map(String::as_str));
             record_effect(&mut tx, key, &output).await?;
             tx.commit().await.map_err(StoreError::from)?;
             retire_sources(effects, &output).await?;
@@ -239,28 +237,20 @@ async fn point_at(tx: &mut Tx, tenant: &str, m: &Move, to_target: bool) -> Resul
 }
 
 async fn create_targets(effects: &LocalEffects, output: &StepOutput) -> Result<(), StepError> {
-    for name in list(output, "databases") {
-        effects.databases().create(name).await?;
+    for name in output.created() {
+        effects.databases().create(&name).await?;
     }
     Ok(())
 }
 
 async fn retire_sources(effects: &LocalEffects, output: &StepOutput) -> Result<(), StepError> {
-    for name in list(output, "retired") {
+    for name in output.retired() {
         match effects.config().retention {
-            Retention::Drop => effects.databases().drop_database(name).await?,
-            Retention::Archive => effects.databases().archive(name).await?,
+            Retention::Drop => effects.databases().drop_database(&name).await?,
+            Retention::Archive => effects.databases().archive(&name).await?,
         }
     }
     Ok(())
-}
-
-fn list<'a>(output: &'a StepOutput, key: &str) -> impl Iterator<Item = &'a str> {
-    output
-        .get(key)
-        .map_or("", String::as_str)
-        .split(',')
-        .filter(|s| !s.is_empty())
 }
 
 /// Repeats the DDL of a move step whose bookkeeping is recorded (see
@@ -306,21 +296,20 @@ pub(super) async fn undo(
             // Dropping is idempotent: a crash before it is repaired by the
             // next compensation attempt only if the rows are still there, so
             // the targets are also derived from the step's recorded result.
-            let recorded = saga.results.get(&step).cloned().unwrap_or_default();
+            let recorded = saga.results.get(&step).map(StepOutput::created);
             for name in moves
                 .iter()
-                .map(|m| m.target_database.as_str())
-                .chain(list(&recorded, "databases"))
+                .map(|m| m.target_database.clone())
+                .chain(recorded.into_iter().flatten())
             {
-                effects.databases().drop_database(name).await?;
+                effects.databases().drop_database(&name).await?;
             }
             return Ok(());
         }
         Step::SwitchPlacement => {
             let result = saga.results.get(&step).cloned().unwrap_or_default();
-            if let Some(region) = result.get("source_region") {
-                let pinned =
-                    i64::from(result.get("source_pinned").map(String::as_str) == Some("true"));
+            if let Some((region, pinned)) = result.source_placement() {
+                let pinned = i64::from(pinned);
                 sqlx::query("UPDATE placements SET region = $2, pinned = $3 WHERE tenant_id = $1")
                     .bind(tenant)
                     .bind(region)

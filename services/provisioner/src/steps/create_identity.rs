@@ -3,8 +3,7 @@
 //! `<product>-users` (`<product>:use`) for a product — the owner a member.
 //! The output lists every group the tenant then has.
 
-use super::{Work, out, product_of};
-use tenantry_sagas::saga::detail;
+use super::{Work, product_of};
 use tenantry_sagas::{SagaKind, SagaState, StepError, StepOutput};
 use uuid::Uuid;
 
@@ -39,5 +38,5 @@ pub(super) fn run(work: &mut Work<'_>, saga: &SagaState) -> Result<StepOutput, S
     let groups = work.loaded.groups.entry(tenant.clone()).or_default();
     groups.insert(group);
     let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
-    Ok(out(&[(detail::GROUPS, groups.join(","))]))
+    Ok(StepOutput::new().with_groups(groups.iter().copied()))
 }

@@ -2,8 +2,7 @@
 //! another tenant holds, nor one in quarantine after its tenant was
 //! destroyed); for a product, its entry on the site.
 
-use super::{StepContext, Work, out, product_of};
-use tenantry_sagas::saga::detail;
+use super::{StepContext, Work, product_of};
 use tenantry_sagas::{SagaKind, SagaState, StepError, StepOutput};
 
 pub(super) fn run(
@@ -27,10 +26,9 @@ pub(super) fn run(
         work.effects
             .site_products
             .push((tenant.clone(), p.product.clone()));
-        return Ok(out(&[
-            (detail::HOST, host),
-            ("product", p.product.to_string()),
-        ]));
+        return Ok(StepOutput::new()
+            .with_host(host)
+            .fact("product", &p.product));
     }
     let site = saga.spec.tenant.site.as_str();
     let host = format!("{site}.{}", ctx.site_domain);
@@ -64,5 +62,5 @@ pub(super) fn run(
                 .push((host.clone(), tenant.clone(), site.to_owned()));
         }
     }
-    Ok(out(&[(detail::HOST, host)]))
+    Ok(StepOutput::new().with_host(host))
 }

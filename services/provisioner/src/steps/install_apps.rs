@@ -3,8 +3,7 @@
 //! only a product without apps — and a tenant saga, which has none — runs
 //! this step in a batch.
 
-use super::{Work, out, product_of};
-use tenantry_sagas::saga::detail;
+use super::{Work, product_of};
 use tenantry_sagas::{SagaKind, SagaState, StepError, StepOutput};
 
 pub(super) fn runs_in_batch(saga: &SagaState) -> bool {
@@ -23,6 +22,5 @@ pub(super) fn run(work: &mut Work<'_>, saga: &SagaState) -> Result<StepOutput, S
             app.to_string(),
         ));
     }
-    let apps: Vec<String> = p.apps.iter().map(ToString::to_string).collect();
-    Ok(out(&[(detail::APPS, apps.join(","))]))
+    Ok(StepOutput::new().with_apps(&p.apps))
 }

@@ -129,14 +129,6 @@ pub async fn run_in_batch(
     }
 }
 
-/// `(key, value)` pairs as a step output.
-fn out(pairs: &[(&str, String)]) -> StepOutput {
-    pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), v.clone()))
-        .collect()
-}
-
 fn product_of(saga: &SagaState) -> Result<&ProductSpec, StepError> {
     saga.spec
         .product

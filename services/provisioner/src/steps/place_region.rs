@@ -2,8 +2,7 @@
 //! tenant's country ([`tenantry_sagas::place`]); the first placement stays
 //! (a move changes it). A product is placed where its tenant is.
 
-use super::{Work, out, residency_guard};
-use tenantry_sagas::saga::detail;
+use super::{Work, residency_guard};
 use tenantry_sagas::{SagaKind, SagaState, StepError, StepOutput, place};
 
 pub(super) fn run(work: &mut Work<'_>, saga: &SagaState) -> Result<StepOutput, StepError> {
@@ -31,8 +30,5 @@ pub(super) fn run(work: &mut Work<'_>, saga: &SagaState) -> Result<StepOutput, S
     if saga.kind == SagaKind::ProvisionTenant {
         residency_guard(saga, region.as_str())?;
     }
-    Ok(out(&[
-        (detail::REGION, region.as_str().to_owned()),
-        (detail::PINNED, pinned.to_string()),
-    ]))
+    Ok(StepOutput::new().with_region(region.as_str(), pinned))
 }

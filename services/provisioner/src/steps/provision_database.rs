@@ -7,8 +7,7 @@
 //! DDL). When every shard of the region is full, the next shard is added
 //! at once, outside the batch ([`super::ShardProvisioner`]).
 
-use super::{StepContext, Work, key_error, out, product_of, residency_guard};
-use tenantry_sagas::saga::detail;
+use super::{StepContext, Work, key_error, product_of, residency_guard};
 use tenantry_sagas::work::PlacedDatabase;
 use tenantry_sagas::{SagaKind, SagaState, Step, StepError, StepOutput};
 use tenantry_store::product_db::database_name;
@@ -38,15 +37,13 @@ pub(super) async fn run(
     let region = saga
         .results
         .get(&Step::PlaceRegion)
-        .and_then(|output| output.get(detail::REGION))
-        .cloned()
-        .unwrap_or_else(|| region.as_str().to_owned());
+        .and_then(StepOutput::region)
+        .unwrap_or(region)
+        .as_str()
+        .to_owned();
     let key = (tenant.clone(), product.clone());
     if let Some(placed) = work.loaded.databases.get(&key) {
-        return Ok(out(&[
-            (detail::SHARD, placed.shard.clone()),
-            (detail::DATABASE, placed.database.clone()),
-        ]));
+        return Ok(StepOutput::new().with_database(&placed.shard, &placed.database));
     }
     let with_room = work
         .loaded
@@ -98,5 +95,5 @@ pub(super) async fn run(
             database: database.clone(),
         },
     );
-    Ok(out(&[(detail::SHARD, shard), (detail::DATABASE, database)]))
+    Ok(StepOutput::new().with_database(shard, database))
 }

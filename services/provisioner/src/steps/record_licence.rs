@@ -1,7 +1,7 @@
 //! Step 1, record licence: the tenant's account (owner, country, residency
 //! pin) and its data key; for a product, its licence (edition, seats).
 
-use super::{StepContext, Work, key_error, out, product_of};
+use super::{StepContext, Work, key_error, product_of};
 use tenantry_sagas::{SagaKind, SagaState, StepError, StepOutput};
 
 pub(super) async fn run(
@@ -24,7 +24,7 @@ pub(super) async fn run(
             t.country.as_str().to_owned(),
             t.residency_pin.map(|r| r.as_str().to_owned()),
         ));
-        return Ok(out(&[("owner", t.owner_email.clone())]));
+        return Ok(StepOutput::new().fact("owner", &t.owner_email));
     }
     let p = product_of(saga)?;
     work.effects.licences.push((
@@ -33,8 +33,7 @@ pub(super) async fn run(
         p.edition.as_str().to_owned(),
         p.seats,
     ));
-    Ok(out(&[
-        ("edition", p.edition.as_str().to_owned()),
-        ("seats", p.seats.to_string()),
-    ]))
+    Ok(StepOutput::new()
+        .fact("edition", p.edition.as_str())
+        .fact("seats", p.seats))
 }

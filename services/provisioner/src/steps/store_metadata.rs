@@ -1,7 +1,7 @@
 //! Step 4, store metadata: the site's default configuration (locale, time
 //! zone), or a product's (edition, seats, the edition's feature flags).
 
-use super::{Work, out, product_of};
+use super::{Work, product_of};
 use tenantry_sagas::{SagaState, StepError, StepOutput};
 
 pub(super) fn run(work: &mut Work<'_>, saga: &SagaState) -> Result<StepOutput, StepError> {
@@ -26,7 +26,7 @@ pub(super) fn run(work: &mut Work<'_>, saga: &SagaState) -> Result<StepOutput, S
     work.effects
         .metadata
         .push((saga.tenant_id.clone(), scope.clone(), config.to_string()));
-    Ok(out(&[("scope", scope)]))
+    Ok(StepOutput::new().fact("scope", scope))
 }
 
 /// Default feature flags of an edition.
