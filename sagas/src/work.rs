@@ -82,6 +82,9 @@ pub struct Loaded {
     pub sites: BTreeMap<String, TenantId>,
     /// Released hosts among the asked ones.
     pub released_hosts: BTreeMap<String, ReleasedHost>,
+    /// The hosts asked for ([`Keys::hosts`]): `sites` and `released_hosts`
+    /// are complete for these only.
+    pub hosts_asked: BTreeSet<String>,
     /// The asked tenants' placements: region and whether it is a residency pin.
     pub placements: BTreeMap<TenantId, (Region, bool)>,
     /// The asked tenants' product databases.
@@ -92,7 +95,11 @@ pub struct Loaded {
     pub shards: Vec<Shard>,
     /// Shards per region, full ones included (the next shard's number).
     pub shard_counts: BTreeMap<String, usize>,
-    /// The store's clock when it loaded, Unix ms.
+    /// The asked tenants' last provisioning sequence (of the records the
+    /// outbox holds for them), so that a commit allocates the next ones
+    /// without reading them again; a tenant without one has none yet.
+    pub provisioning_sequences: BTreeMap<TenantId, i64>,
+    /// The loading process's clock, Unix ms.
     pub now_ms: i64,
 }
 
@@ -189,6 +196,11 @@ pub struct Changes {
     pub records: BTreeMap<TenantId, TenantRecord>,
     /// Tenant states to publish (outbox), for the tenants whose state changed.
     pub states: BTreeMap<TenantId, TenantState>,
+    /// For the tenants of `states`: their last provisioning sequence as
+    /// loaded ([`Loaded::provisioning_sequences`], 0 when none). The commit
+    /// publishes each state under the next one, and conflicts when another
+    /// writer took it meanwhile; without an entry the store allocates it.
+    pub provisioning_sequences: BTreeMap<TenantId, i64>,
     /// Sagas, inserted in their final state (they ran to their end here).
     pub sagas: Vec<SagaState>,
     /// Step effects.

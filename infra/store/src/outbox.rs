@@ -86,24 +86,8 @@ impl Pending {
             let sequence = *sequences.get(&tenant).ok_or_else(|| {
                 StoreError::Corrupt(format!("no provisioning sequence allocated for {tenant}"))
             })?;
-            let name = format!("{tenant}:{sequence}");
-            let record = ProvisioningRecord {
-                envelope: Envelope {
-                    event_id: Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()),
-                    tenant_id: tenant,
-                    sequence,
-                    occurred_at_ms: now,
-                    source: SOURCE.to_owned(),
-                    correlation_id: None,
-                    causation_id: None,
-                },
-                event: ProvisioningEvent::TenantState(Box::new(state)),
-            };
-            rows.push((
-                record.envelope.event_id.to_string(),
-                serde_json::to_string(&record)?,
-                record.envelope.tenant_id,
-            ));
+            let (event_id, record) = record_row(&tenant, sequence, state, now)?;
+            rows.push((event_id, record, tenant));
         }
         for chunk in rows.chunks(ROWS_PER_INSERT) {
             // `($1, $2, $3, $4), ($5, …)`.
@@ -129,6 +113,37 @@ impl Pending {
         }
         Ok(())
     }
+}
+
+/// The outbox row of `tenant`'s `state` at provisioning sequence
+/// `sequence`: its event id (UUID v5 of tenant and sequence, the same for
+/// every attempt) and the record as stored.
+///
+/// # Errors
+/// The record does not serialise (a bug).
+pub(crate) fn record_row(
+    tenant: &TenantId,
+    sequence: i64,
+    state: TenantState,
+    now: i64,
+) -> Result<(String, String), StoreError> {
+    let name = format!("{tenant}:{sequence}");
+    let record = ProvisioningRecord {
+        envelope: Envelope {
+            event_id: Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()),
+            tenant_id: tenant.clone(),
+            sequence,
+            occurred_at_ms: now,
+            source: SOURCE.to_owned(),
+            correlation_id: None,
+            causation_id: None,
+        },
+        event: ProvisioningEvent::TenantState(Box::new(state)),
+    };
+    Ok((
+        record.envelope.event_id.to_string(),
+        serde_json::to_string(&record)?,
+    ))
 }
 
 /// Allocates the next provisioning sequence of each of `tenants` (in

@@ -113,3 +113,42 @@ async fn on_sqlite_a_taken_host_or_a_recorded_event_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     a_taken_host_writes_nothing(sqlite(&dir).await).await;
 }
+
+/// A batch publishing `tenant`'s state as the next after sequence `last`.
+fn publishing(tenant_id: &str, last: i64) -> Changes {
+    let mut changes = Changes::default();
+    changes
+        .states
+        .insert(tenant(tenant_id), TenantState::default());
+    changes
+        .provisioning_sequences
+        .insert(tenant(tenant_id), last);
+    changes
+}
+
+#[tokio::test]
+async fn on_postgres_a_state_is_published_under_the_next_sequence_or_not_at_all() {
+    let store = postgres().await;
+    assert_eq!(
+        store.commit(&publishing("t1", 0)).await.unwrap(),
+        Committed::Done
+    );
+    assert_eq!(
+        store.commit(&publishing("t1", 1)).await.unwrap(),
+        Committed::Done
+    );
+    // Loaded before the second commit: sequence 1 was taken meanwhile.
+    let Committed::Conflict(reason) = store.commit(&publishing("t1", 1)).await.unwrap() else {
+        panic!("a taken provisioning sequence was published again");
+    };
+    assert!(reason.contains("provisioning sequences"), "{reason}");
+    let rows: Vec<(i64,)> = sqlx::query_as(
+        "SELECT CAST(provisioning_seq AS BIGINT) FROM tenant_sequences WHERE tenant_id = 't1'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(rows, vec![(2,)]);
+    let outbox = "SELECT COUNT(*) FROM outbox WHERE tenant_id = 't1'";
+    assert_eq!(count(&store, outbox).await, 2);
+}

@@ -133,6 +133,10 @@ async fn decide(
         }
         let state = record.state();
         if state != before.state() {
+            let last = loaded.provisioning_sequences.get(&tenant).copied();
+            changes
+                .provisioning_sequences
+                .insert(tenant.clone(), last.unwrap_or(0));
             changes.states.insert(tenant.clone(), state);
         }
         changes.records.insert(tenant, record);

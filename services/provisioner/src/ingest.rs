@@ -134,7 +134,7 @@ impl Ingest {
         let loaded = match self.store.load(&keys).await {
             Ok(loaded) => loaded,
             Err(error) => {
-                tracing::debug!(%error, "Batch not loaded; one record at a time.");
+                tracing::warn!(%error, "Batch not loaded; its first record on its own.");
                 return Run::Failed;
             }
         };
@@ -151,11 +151,11 @@ impl Ingest {
             match self.store.commit(&changes).await {
                 Ok(Committed::Done) => self.runner.wake_relay(),
                 Ok(Committed::Conflict(reason)) => {
-                    tracing::debug!(%reason, "Batch conflicts with another writer; one record at a time.");
+                    tracing::debug!(%reason, "Batch conflicts with another writer; its first record on its own.");
                     return Run::Failed;
                 }
                 Err(error) => {
-                    tracing::debug!(%error, "Batch not committed; one record at a time.");
+                    tracing::warn!(%error, "Batch not committed; its first record on its own.");
                     return Run::Failed;
                 }
             }

@@ -65,6 +65,8 @@ fn load_query(
            WHERE host IN ({hosts}) OR tenant_id IN ({tenants}) \
          UNION ALL SELECT 'released', host, tenant_id, CAST(reusable_after AS TEXT), NULL FROM released_hosts \
            WHERE host IN ({hosts}) \
+         UNION ALL SELECT 'sequence', tenant_id, CAST(provisioning_seq AS TEXT), NULL, NULL \
+           FROM tenant_sequences WHERE tenant_id IN ({tenants}) \
          UNION ALL SELECT 'shard', shard_id, region, CAST(capacity AS TEXT), CAST(used AS TEXT) FROM shards \
            WHERE used < capacity \
          UNION ALL SELECT 'shards', region, CAST(COUNT(*) AS TEXT), NULL, NULL FROM shards GROUP BY region"
@@ -76,6 +78,7 @@ fn load_query(
 pub(super) async fn load(store: &Store, keys: &Keys) -> Result<Loaded, StoreError> {
     let mut loaded = Loaded {
         now_ms: now_ms(),
+        hosts_asked: keys.hosts.clone(),
         ..Loaded::default()
     };
     let ids: Vec<String> = keys.event_ids.iter().map(Uuid::to_string).collect();
@@ -158,6 +161,12 @@ pub(super) async fn load(store: &Store, keys: &Keys) -> Result<Loaded, StoreErro
                 capacity: int(c, "capacity")?,
                 used: int(d, "used")?,
             }),
+            "sequence" => {
+                let sequence = int(b, "provisioning_seq")?;
+                loaded
+                    .provisioning_sequences
+                    .insert(tenant_id(&a)?, sequence);
+            }
             "shards" => {
                 let count = int(b, "count")?;
                 loaded

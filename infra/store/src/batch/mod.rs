@@ -9,9 +9,10 @@
 //! product databases — use `ON CONFLICT DO NOTHING` and compare the rows
 //! written with the rows sent: a difference means another writer got there
 //! since the load, and the whole transaction is rolled back
-//! ([`Committed::Conflict`]). Rows are sent sorted by key, and shards are
-//! updated one by one in id order, so two batches lock shared rows in the
-//! same order.
+//! ([`Committed::Conflict`]). The rows other writers also insert (events,
+//! sagas, site hosts, identity rows) are sent sorted by key, shards are
+//! updated one by one in id order, and a tenant's record is written before
+//! its outbox sequence — the orders every writer takes locks in.
 //!
 //! Statements go through sqlx's `Any` driver, which both backends accept;
 //! the driver has no array types, so PostgreSQL's `UNNEST` is not available

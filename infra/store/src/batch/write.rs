@@ -26,11 +26,11 @@ const MAX_PARAMETERS: usize = 60_000;
 
 /// Writes `changes` into `tx`; a conflict leaves `tx` for the caller to roll back.
 ///
-/// PostgreSQL: the product databases' DDL first (one `DO` block), then the
-/// outbox (the tenants' provisioning sequences, then the records), then
-/// every other table in **one** statement of data-modifying `WITH` clauses,
-/// then the shards' usage ([`add_shard_usage`]). SQLite (no data-modifying
-/// `WITH`): one statement per table, shard usage last.
+/// PostgreSQL: the product databases' DDL first (one `DO` block), then
+/// every table in **one** statement of data-modifying `WITH` clauses, then
+/// the outbox and its per-tenant sequences in a second one, then the
+/// shards' usage ([`add_shard_usage`]). SQLite (no data-modifying `WITH`):
+/// one statement per table, the outbox and shard usage last.
 pub(super) async fn write(
     tx: &mut Tx,
     backend: Backend,
@@ -50,11 +50,25 @@ pub(super) async fn write(
         + effects.reclaimed_hosts.len();
     if backend == Backend::Postgres && parameters <= MAX_PARAMETERS {
         create_databases(tx, backend, &effects.create_databases).await?;
-        pending.write(tx).await?;
         if let conflict @ Committed::Conflict(_) =
             write_together(tx, tables, &effects.reclaimed_hosts).await?
         {
             return Ok(conflict);
+        }
+        // The outbox after `tenant_states`: the order in which every writer
+        // locks a tenant's rows (`WriteBehind::write`, `republish`), so a
+        // batch and another writer of one tenant never deadlock.
+        let sequenced = changes
+            .states
+            .keys()
+            .all(|tenant| changes.provisioning_sequences.contains_key(tenant));
+        if sequenced {
+            let outbox = outbox_writes(changes, now)?;
+            if let conflict @ Committed::Conflict(_) = write_together(tx, outbox, &[]).await? {
+                return Ok(conflict);
+            }
+        } else {
+            pending.write(tx).await?;
         }
         add_shard_usage(tx, &effects.shard_usage).await?;
         return Ok(Committed::Done);
@@ -79,6 +93,41 @@ pub(super) async fn write(
     // locks are taken just before the commit and held only through it.
     add_shard_usage(tx, &effects.shard_usage).await?;
     Ok(Committed::Done)
+}
+
+/// The outbox rows of `changes.states` and their tenants' sequences: each
+/// state under the tenant's next provisioning sequence after the loaded
+/// one, the sequence row advanced only if it still holds the loaded value
+/// (else another writer published meanwhile: a conflict).
+fn outbox_writes(changes: &Changes, now: i64) -> Result<Vec<TableWrite>, StoreError> {
+    let mut sequences = Vec::with_capacity(changes.states.len());
+    let mut records = Vec::with_capacity(changes.states.len());
+    for (tenant, state) in &changes.states {
+        let next = changes.provisioning_sequences[tenant] + 1;
+        let (event_id, record) = outbox::record_row(tenant, next, state.clone(), now)?;
+        sequences.push(vec![tenant.into(), next.into()]);
+        records.push(vec![
+            event_id.into(),
+            tenant.into(),
+            record.into(),
+            now.into(),
+        ]);
+    }
+    Ok(vec![
+        TableWrite {
+            head: "INSERT INTO tenant_sequences (tenant_id, provisioning_seq)",
+            tail: "ON CONFLICT (tenant_id) DO UPDATE SET provisioning_seq = excluded.provisioning_seq \
+                   WHERE tenant_sequences.provisioning_seq = excluded.provisioning_seq - 1",
+            rows: sequences,
+            all_new: Some("provisioning sequences"),
+        },
+        TableWrite {
+            head: "INSERT INTO outbox (event_id, tenant_id, record, created_at)",
+            tail: "ON CONFLICT (event_id) DO NOTHING",
+            rows: records,
+            all_new: Some("outbox records"),
+        },
+    ])
 }
 
 fn conflict(what: &str, taken: u64, sent: u64) -> Committed {

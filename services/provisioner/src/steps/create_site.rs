@@ -32,6 +32,13 @@ pub(super) fn run(
     }
     let site = saga.spec.tenant.site.as_str();
     let host = format!("{site}.{}", ctx.site_domain);
+    if !work.loaded.hosts_asked.contains(&host) {
+        // Its owner and quarantine were not loaded (a saga planned from
+        // another event than `tenant_created`): decided on its own path.
+        return Err(StepError::retryable(format!(
+            "site host {host} was not loaded with the batch"
+        )));
+    }
     if let Some(released) = work.loaded.released_hosts.get(&host) {
         if released.tenant_id != *tenant && released.reusable_after_ms > work.loaded.now_ms {
             // The wording is the step's on its own path, which reports it.

@@ -42,8 +42,13 @@ pub(super) async fn run(
         .as_str()
         .to_owned();
     let key = (tenant.clone(), product.clone());
-    if let Some(placed) = work.loaded.databases.get(&key) {
-        return Ok(StepOutput::new().with_database(&placed.shard, &placed.database));
+    if work.loaded.databases.contains_key(&key) {
+        // Left by an earlier activation whose compensation did not finish:
+        // the step's own path creates its schema again and seals missing
+        // credentials; a batch knows neither.
+        return Err(StepError::retryable(format!(
+            "a product database of {tenant} {product} exists already; placed again outside a batch"
+        )));
     }
     let with_room = work
         .loaded

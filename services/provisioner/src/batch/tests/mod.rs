@@ -186,9 +186,10 @@ pub(super) fn roomy() -> Loaded {
 }
 
 /// Plans `commerce` as read at offsets 0, 1, … of partition 0.
+/// The hosts are asked for as the ingest asks for them ([`keys`]).
 pub(super) async fn plan_of(
     ctx: &StepContext,
-    loaded: Loaded,
+    mut loaded: Loaded,
     commerce: &[CommerceRecord],
 ) -> Plan {
     let records: Vec<Record> = (0..commerce.len())
@@ -204,6 +205,7 @@ pub(super) async fn plan_of(
         .collect();
     let batch: Vec<(&Record, CommerceRecord)> =
         records.iter().zip(commerce.iter().cloned()).collect();
+    loaded.hosts_asked = keys(&batch, &ctx.site_domain).hosts;
     plan(ctx, loaded, &batch).await
 }
 

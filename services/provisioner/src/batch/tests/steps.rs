@@ -194,3 +194,42 @@ async fn a_guard_rejection_is_recorded_and_plans_no_saga() {
     assert_eq!(state.status, TenantStatus::Pending);
     assert_eq!(state.rejections, ledger.rejections);
 }
+
+#[tokio::test]
+async fn a_product_database_left_behind_stops_the_batch() {
+    let fx = fixture();
+    let mut before = roomy();
+    // A database of t1's jira from an activation whose compensation did not
+    // finish: its schema and credentials are repaired on the step's own path.
+    before.databases.insert(
+        (tenant("t1"), jira()),
+        PlacedDatabase {
+            shard: "de-shard-1".into(),
+            database: database_name("t1", "jira"),
+        },
+    );
+    let batch = [created("t1", "acme"), activated("t1", 2, &[])];
+    let plan = plan_of(&fx.ctx, before, &batch).await;
+    assert_eq!(stopped_at(&plan, "exists already"), 1);
+    assert!(plan.changes.effects.databases.is_empty());
+}
+
+#[tokio::test]
+async fn a_site_host_the_batch_did_not_load_stops_it() {
+    let fx = fixture();
+    let batch = [created("t1", "acme")];
+    let records: Vec<Record> = vec![Record {
+        topic: "commerce.events.v1".into(),
+        partition: 0,
+        offset: 0,
+        key: None,
+        payload: None,
+        headers: Vec::new(),
+        timestamp_ms: None,
+    }];
+    let pairs: Vec<(&Record, CommerceRecord)> = records.iter().zip(batch.iter().cloned()).collect();
+    // Loaded without asking for the host: whether another tenant holds it,
+    // or it is in quarantine, is unknown.
+    let plan = plan(&fx.ctx, roomy(), &pairs).await;
+    assert_eq!(stopped_at(&plan, "not loaded with the batch"), 0);
+}
