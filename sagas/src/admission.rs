@@ -38,6 +38,32 @@ impl ParkKind {
     }
 }
 
+/// An operator's decision on a parked tenant (`tenantry sagas retry|skip`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OperatorAction {
+    /// Run the failed saga again, then release waiting events.
+    Retry,
+    /// Leave the failed saga (or the missing sequence) behind and release waiting events.
+    Skip,
+}
+
+impl OperatorAction {
+    /// Stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorAction::Retry => "retry",
+            OperatorAction::Skip => "skip",
+        }
+    }
+
+    /// The action named `name` (the inverse of [`OperatorAction::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        [OperatorAction::Retry, OperatorAction::Skip]
+            .into_iter()
+            .find(|a| a.as_str() == name)
+    }
+}
+
 /// What to do with an arriving commerce event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admission {

@@ -16,6 +16,8 @@
 //! - [`context`]: the tenant context, the newest published tenant state, so
 //!   replaying the provisioning topic into an empty store yields the live context.
 //! - [`work`]: a batch's unit of work as data — what it reads, what it writes.
+//! - [`ports`]: the traits adapters implement — step effects, the batch
+//!   store, the provisioner's store and its unit of work.
 //!
 //! Depends only on `tenantry-schemas` (the contract).
 
@@ -37,7 +39,10 @@ pub use admission::{Admission, ParkKind, admit};
 pub use context::{ContextVersion, ProductContext, ProductState, TenantContext, TenantStatus};
 pub use desired::{DesiredState, Goal, Licence, Rejection};
 pub use placement::place;
-pub use ports::{BatchStore, StepEffects, StepError, StepOutput};
+pub use ports::{
+    BatchStore, ProvisionerStore, StepEffects, StepError, StepOutput, StoreFailure,
+    TransactionalEffects, UnitOfWork,
+};
 pub use reconciler::{ProvisionedState, SagaPlan, reconcile};
 pub use saga::{SagaAction, SagaKind, SagaSpec, SagaState, SagaStatus};
 pub use steps::{Compensation, Step, StepPolicy};

@@ -1,10 +1,27 @@
-//! Port traits for every effect a saga step has. Adapters live in `infra/`
-//! and the services; this crate only declares what a step needs.
+//! Port traits for every effect a saga step has, and for the store the
+//! provisioner works against. Adapters live in `infra/` and the services;
+//! this crate only declares what they must do.
+//!
+//! - [`StepEffects`] (and [`TransactionalEffects`]): the seven steps.
+//! - [`BatchStore`]: a batch's unit of work as data, loaded and committed at once.
+//! - [`ProvisionerStore`] and its [`UnitOfWork`]: one transaction of the
+//!   per-record path — inbox, event stream, tenant records, parking, sagas —
+//!   and the reads outside one. Implemented on PostgreSQL and SQLite
+//!   (`tenantry_store::Store`) and in memory (`tenantry_store::memory`);
+//!   one conformance suite (`infra/store/tests/conformance`) holds all three
+//!   to the contracts written here.
 
+use crate::admission::OperatorAction;
 use crate::saga::SagaState;
 use crate::steps::Step;
-use crate::work::{Changes, Committed, Keys, Loaded};
+use crate::tenant::TenantRecord;
+use crate::work::{
+    Changes, Committed, EventState, Keys, Loaded, NewEvent, ParkedTenant, RecordedEvent,
+    WaitingEvents,
+};
 use std::future::Future;
+use tenantry_schemas::{CommerceRecord, TenantId};
+use uuid::Uuid;
 
 pub use crate::output::StepOutput;
 
@@ -78,4 +95,216 @@ pub trait BatchStore: Send + Sync {
         &self,
         changes: &Changes,
     ) -> impl Future<Output = Result<Committed, Self::Error>> + Send;
+}
+
+/// Step effects some of which can also run inside the caller's unit of work
+/// `W`, so that a saga's consecutive store-only steps commit with the saga's
+/// new state at once (one commit instead of one per step, and the effects
+/// and their record cannot diverge).
+pub trait TransactionalEffects<W>: StepEffects {
+    /// Whether `step` of `saga` can run in a unit of work
+    /// ([`TransactionalEffects::execute_in`]).
+    fn runs_in_work(&self, saga: &SagaState, step: Step) -> bool;
+
+    /// Runs `step` of `saga` in `work`; nothing is committed. The step's
+    /// idempotency record is the saga state committed with it.
+    ///
+    /// # Errors
+    /// The step's [`StepError`]; the caller then drops `work` and runs the
+    /// step on its own ([`StepEffects::execute`]) with its retry policy.
+    fn execute_in(
+        &self,
+        work: &mut W,
+        saga: &SagaState,
+        step: Step,
+    ) -> impl Future<Output = Result<StepOutput, StepError>> + Send;
+}
+
+/// How a store operation failed, as far as its caller's next move goes.
+///
+/// Anything neither stale nor permanent is transient: the caller retries
+/// with backoff (a lost connection, a serialisation failure, a timeout).
+pub trait StoreFailure: std::error::Error + Send + Sync + 'static {
+    /// A compare-and-set lost: the row changed since it was read (another
+    /// runner owns the saga, case S1). Retrying the same write cannot succeed.
+    fn is_stale(&self) -> bool;
+
+    /// Waiting will not cure it: the database does not exist or refuses the
+    /// credentials (PostgreSQL SQLSTATE `3D000`, class `28`).
+    fn is_permanent(&self) -> bool;
+}
+
+/// One transaction of the provisioner's per-record path: reads see its own
+/// writes, [`UnitOfWork::commit`] makes them durable at once, and dropping
+/// it without a commit writes nothing (rollback).
+///
+/// Tenant records are cached for the transaction: each is read from the
+/// store once and written once at commit, and each tenant whose
+/// [`TenantRecord::state`] differs at commit from the state it had when the
+/// transaction first read it gets exactly one tenant-state record in the
+/// outbox (under its next provisioning sequence); a tenant whose state did
+/// not change gets none.
+///
+/// The rest are row operations: the decisions (admission, parking and the
+/// ledger that mirrors it) are the caller's.
+pub trait UnitOfWork: Send {
+    /// The store's error.
+    type Error: StoreFailure;
+
+    /// Records `record`'s event id as processed (dedup); `false`, writing
+    /// nothing, when it already was.
+    fn mark_processed(
+        &mut self,
+        record: &CommerceRecord,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// The event `event_id` identifies in the tenants' event streams, if any.
+    fn recorded(
+        &mut self,
+        event_id: Uuid,
+    ) -> impl Future<Output = Result<Option<RecordedEvent>, Self::Error>> + Send;
+
+    /// Appends `event` to its tenant's event stream with its state.
+    ///
+    /// # Errors
+    /// The store's, also when the event id is in a stream already (callers
+    /// dedup first with [`UnitOfWork::mark_processed`]).
+    fn append(&mut self, event: &NewEvent) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Records that the event `event_id` of `tenant` was refused (by a guard,
+    /// or given up by an operator), with `reason`; the first reason recorded
+    /// for an event stays.
+    fn reject(
+        &mut self,
+        event_id: Uuid,
+        tenant: &TenantId,
+        reason: &str,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// The tenant's waiting event of lowest commerce sequence.
+    fn next_waiting(
+        &mut self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<CommerceRecord>, Self::Error>> + Send;
+
+    /// Sets the state of the recorded event `event_id` (no-op when none is).
+    fn set_event_state(
+        &mut self,
+        event_id: Uuid,
+        state: EventState,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// How many of the tenant's events wait, and the highest sequence among them.
+    fn waiting(
+        &mut self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<WaitingEvents, Self::Error>> + Send;
+
+    /// The tenant's record (the default when none is stored), as this
+    /// transaction left it.
+    fn tenant(
+        &mut self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<TenantRecord, Self::Error>> + Send;
+
+    /// Replaces the tenant's record; written, and its state published when
+    /// it changed, at commit.
+    fn save_tenant(
+        &mut self,
+        tenant: &TenantId,
+        record: TenantRecord,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Sets the tenant's admission cursor row (the last released commerce
+    /// sequence, which operators' tools read).
+    fn set_cursor(
+        &mut self,
+        tenant: &TenantId,
+        sequence: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// The tenant's parking row, if it is parked.
+    fn parked(
+        &mut self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<ParkedTenant>, Self::Error>> + Send;
+
+    /// Writes the tenant's parking row (replacing an older one, and clearing
+    /// any pending operator request).
+    fn park(
+        &mut self,
+        parked: &ParkedTenant,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Removes the tenant's parking row (no-op when none).
+    fn unpark(&mut self, tenant: &TenantId)
+    -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Inserts a new saga; `false`, writing nothing, when one with its id
+    /// exists (the trigger was redelivered).
+    fn insert_saga(
+        &mut self,
+        saga: &SagaState,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// One saga.
+    fn saga(
+        &mut self,
+        saga_id: Uuid,
+    ) -> impl Future<Output = Result<Option<SagaState>, Self::Error>> + Send;
+
+    /// Writes `saga` if the stored version is still `expected_version`.
+    ///
+    /// # Errors
+    /// A stale error ([`StoreFailure::is_stale`]) when another writer got there first.
+    fn compare_and_set(
+        &mut self,
+        saga: &SagaState,
+        expected_version: i64,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Writes the cached tenant records and their outbox records, and commits.
+    ///
+    /// # Errors
+    /// The store's; nothing is written then.
+    fn commit(self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// The store of the provisioner: units of work ([`ProvisionerStore::begin`]),
+/// the batch path ([`BatchStore`]), and the reads and writes that stand
+/// outside one transaction.
+pub trait ProvisionerStore: BatchStore<Error: StoreFailure> + Clone + 'static {
+    /// One transaction.
+    type Work: UnitOfWork<Error = Self::Error> + 'static;
+
+    /// Starts a unit of work.
+    fn begin(&self) -> impl Future<Output = Result<Self::Work, Self::Error>> + Send;
+
+    /// One saga, as committed.
+    fn saga(
+        &self,
+        saga_id: Uuid,
+    ) -> impl Future<Output = Result<Option<SagaState>, Self::Error>> + Send;
+
+    /// Sagas left running or compensating, oldest first (to resume after a restart).
+    fn unfinished_sagas(&self) -> impl Future<Output = Result<Vec<SagaState>, Self::Error>> + Send;
+
+    /// Takes the pending operator requests, oldest parking first: returns
+    /// them and clears them, so each is carried out once.
+    fn take_operator_requests(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(TenantId, OperatorAction)>, Self::Error>> + Send;
+
+    /// Sagas in `compensation_failed` whose tenant is still parked on them
+    /// (an operator's skip takes a saga off the compensation retry
+    /// schedule), least recently updated first: `(saga id, tenant)`.
+    fn compensation_failed(
+        &self,
+    ) -> impl Future<Output = Result<Vec<(Uuid, TenantId)>, Self::Error>> + Send;
+
+    /// The tenant's parking row, if it is parked.
+    fn parked(
+        &self,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<ParkedTenant>, Self::Error>> + Send;
 }

@@ -10,6 +10,7 @@
 //! provisioning and lifecycle"): accounts, licences, sites, placement,
 //! metadata, identity, product databases on shards, installed apps.
 
+use crate::admission::ParkKind;
 use crate::saga::SagaState;
 use crate::tenant::TenantRecord;
 use std::collections::{BTreeMap, BTreeSet};
@@ -134,6 +135,43 @@ impl EventState {
             EventState::Waiting => "waiting",
         }
     }
+
+    /// The state named `name` (the inverse of [`EventState::as_str`]).
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            EventState::Processed,
+            EventState::Stale,
+            EventState::Waiting,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == name)
+    }
+}
+
+/// A parked tenant's row (`parked_tenants`): why its events wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParkedTenant {
+    /// The tenant.
+    pub tenant_id: TenantId,
+    /// Saga failed or sequence gap.
+    pub kind: ParkKind,
+    /// Operator-facing reason.
+    pub reason: String,
+    /// The failed saga, for [`ParkKind::SagaFailed`].
+    pub saga_id: Option<Uuid>,
+    /// The event the tenant is parked at (a failed saga's trigger, or the
+    /// event after a gap).
+    pub event_id: Option<Uuid>,
+}
+
+/// A tenant's waiting commerce events: how many, and the highest sequence
+/// among them (0 when none).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WaitingEvents {
+    /// Events in state `waiting`.
+    pub count: i64,
+    /// Their highest commerce sequence; 0 when none waits.
+    pub last_sequence: i64,
 }
 
 /// A commerce event to record (dedup row and event stream).

@@ -5,18 +5,8 @@
 
 use crate::store::{StoreError, now_ms};
 use sqlx::{Any, Transaction};
+use tenantry_sagas::work::NewEvent;
 use tenantry_schemas::CommerceRecord;
-
-/// Where a record came from, for the event stream.
-#[derive(Debug, Clone)]
-pub struct Source<'a> {
-    /// Topic.
-    pub topic: &'a str,
-    /// Partition.
-    pub partition: i32,
-    /// Offset.
-    pub offset: i64,
-}
 
 /// Records the event id as processed; `false` when it already was.
 pub async fn mark_processed(
@@ -60,14 +50,13 @@ where
     .await?)
 }
 
-/// Appends the event to its tenant's stream with `state` (see
+/// Appends the event to its tenant's stream with its state (see
 /// [`crate::parking`] for the states).
 pub async fn append(
     tx: &mut Transaction<'static, Any>,
-    record: &CommerceRecord,
-    source: &Source<'_>,
-    state: &str,
+    event: &NewEvent,
 ) -> Result<(), StoreError> {
+    let record = &event.record;
     let env = &record.envelope;
     sqlx::query(
         "INSERT INTO tenant_events (tenant_id, sequence, event_id, kind, record, source_topic, \
@@ -78,24 +67,14 @@ pub async fn append(
     .bind(env.event_id.to_string())
     .bind(record.event.kind())
     .bind(serde_json::to_string(record)?)
-    .bind(source.topic)
-    .bind(source.partition)
-    .bind(source.offset)
+    .bind(&event.source.topic)
+    .bind(event.source.partition)
+    .bind(event.source.offset)
     .bind(now_ms())
-    .bind(state)
+    .bind(event.state.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
-}
-
-/// Records that the event was rejected by a guard, with the reason.
-pub async fn reject(
-    tx: &mut Transaction<'static, Any>,
-    record: &CommerceRecord,
-    reason: &str,
-) -> Result<(), StoreError> {
-    let env = &record.envelope;
-    reject_event(tx, &env.event_id, &env.tenant_id, reason).await
 }
 
 /// Records that the event `event_id` of `tenant_id` was rejected — by a
@@ -120,25 +99,9 @@ pub async fn reject_event(
     Ok(())
 }
 
-/// The kind of the recorded commerce event `event_id` (`tenant_created`).
-///
-/// # Errors
-/// The store's.
-pub async fn kind_of(
-    tx: &mut Transaction<'static, Any>,
-    event_id: &uuid::Uuid,
-) -> Result<Option<String>, StoreError> {
-    let row: Option<(String,)> =
-        sqlx::query_as("SELECT kind FROM tenant_events WHERE event_id = $1")
-            .bind(event_id.to_string())
-            .fetch_optional(&mut **tx)
-            .await?;
-    Ok(row.map(|(kind,)| kind))
-}
-
 /// A tenant's rejected commerce events, oldest first: `(sequence, kind,
 /// reason)` — the guards' rejections and the events an operator's skip gave
-/// up ([`crate::parking::skip`]).
+/// up.
 ///
 /// # Errors
 /// The store's.

@@ -5,13 +5,18 @@
 //!   source, translated for SQLite at run time).
 //! - [`batch`]: the store behind a batch's unit of work — one read per table,
 //!   one multi-row statement per table, one commit.
+//! - [`StoreWork`]: one transaction of the provisioner — the
+//!   [`tenantry_sagas::UnitOfWork`] — and [`Store`] as the
+//!   [`tenantry_sagas::ProvisionerStore`], built from the row functions below.
+//! - [`memory`]: the same traits in memory, for tests.
 //! - [`inbox`]: dedup by event id + the tenant's event stream + tenant specs.
 //! - [`sagas`]: saga store with compare-and-set on the saga version.
 //! - [`outbox`]: provisioning records written in the state-change transaction,
 //!   and the relay's queries.
-//! - [`parking`]: per-tenant release order, stale and held events, parked tenants.
+//! - [`parking`]: the rows behind per-tenant release order: cursors, held
+//!   events, parked tenants, operator requests.
 //! - [`tenant_states`]: desired and provisioned state per tenant (the reconciler's input).
-//! - [`WriteBehind`]: tenant states and outbox rows a transaction writes once, before it commits.
+//! - `WriteBehind`: tenant states and outbox rows a transaction writes once, before it commits.
 //! - [`contexts`]: the tenant context store read by edges.
 //! - [`effects`]: the local adapters of the seven provisioning steps.
 //! - [`product_db`]: product databases — a PostgreSQL schema per tenant and
@@ -32,6 +37,7 @@ pub mod batch;
 pub mod contexts;
 pub mod effects;
 pub mod inbox;
+pub mod memory;
 mod migrations;
 pub mod outbox;
 pub mod parking;
@@ -39,10 +45,11 @@ pub mod product_db;
 pub mod sagas;
 mod store;
 pub mod tenant_states;
+mod unit_of_work;
 mod write_behind;
 
 pub use contexts::ContextStore;
 pub use effects::{EffectsConfig, LocalEffects, Retention};
 pub use product_db::ProductDatabases;
 pub use store::{Backend, Store, StoreError, masked, now_ms};
-pub use write_behind::WriteBehind;
+pub use unit_of_work::StoreWork;

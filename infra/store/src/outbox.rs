@@ -127,8 +127,23 @@ pub(crate) fn record_row(
     state: TenantState,
     now: i64,
 ) -> Result<(String, String), StoreError> {
+    let record = state_record(tenant, sequence, state, now);
+    Ok((
+        record.envelope.event_id.to_string(),
+        serde_json::to_string(&record)?,
+    ))
+}
+
+/// The tenant-state record of `tenant`'s `state` at provisioning sequence
+/// `sequence`, event id UUID v5 of tenant and sequence.
+pub(crate) fn state_record(
+    tenant: &TenantId,
+    sequence: i64,
+    state: TenantState,
+    now: i64,
+) -> ProvisioningRecord {
     let name = format!("{tenant}:{sequence}");
-    let record = ProvisioningRecord {
+    ProvisioningRecord {
         envelope: Envelope {
             event_id: Uuid::new_v5(&EVENT_NAMESPACE, name.as_bytes()),
             tenant_id: tenant.clone(),
@@ -139,11 +154,7 @@ pub(crate) fn record_row(
             causation_id: None,
         },
         event: ProvisioningEvent::TenantState(Box::new(state)),
-    };
-    Ok((
-        record.envelope.event_id.to_string(),
-        serde_json::to_string(&record)?,
-    ))
+    }
 }
 
 /// Allocates the next provisioning sequence of each of `tenants` (in

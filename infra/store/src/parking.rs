@@ -1,4 +1,5 @@
-//! Per-tenant order and parking (case D4 and the commerce-sequence rule).
+//! Parking rows and the per-tenant event-stream queries behind admission
+//! (case D4 and the commerce-sequence rule).
 //!
 //! Commerce events of a tenant are *released* to the saga planner strictly in
 //! commerce-sequence order, starting at 1. An event whose sequence is not newer
@@ -7,36 +8,18 @@
 //! `waiting`) until the gap fills or an operator releases the tenant. A tenant
 //! is parked when a saga for it fails; other tenants keep flowing.
 //!
-//! `tenant_cursors` and `parked_tenants` decide admission and serve
-//! operators; the tenant's [`tenantry_sagas::Ledger`] carries the same facts
-//! (cursor, parking, waiting count) into its published state. Every change
-//! here updates both in the caller's transaction, through the [`Cache`] the
-//! caller writes before it commits.
+//! This module holds rows only: `tenant_cursors` (the released cursor) and
+//! `parked_tenants` serve operators and the CLI; what they should say, and
+//! the tenant's [`tenantry_sagas::Ledger`] that carries the same facts into
+//! its published state, is decided by the provisioner
+//! (`tenantry_sagas::admission` and the provisioner's admission module),
+//! which writes both through a [`tenantry_sagas::UnitOfWork`].
 
-use crate::WriteBehind;
 use crate::store::{StoreError, now_ms};
-use crate::tenant_states::Cache;
 use sqlx::{Any, AnyPool, Transaction};
-use tenantry_schemas::{CommerceRecord, Parking, TenantId};
-
-/// An operator's decision on a parked tenant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OperatorAction {
-    /// Run the failed saga again, then release waiting events.
-    Retry,
-    /// Leave the failed saga (or the missing sequence) behind and release waiting events.
-    Skip,
-}
-
-impl OperatorAction {
-    /// Stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperatorAction::Retry => "retry",
-            OperatorAction::Skip => "skip",
-        }
-    }
-}
+use tenantry_sagas::work::{EventState, ParkedTenant, WaitingEvents};
+use tenantry_schemas::{CommerceRecord, TenantId};
+use uuid::Uuid;
 
 /// A parked tenant, as listed by `tenantry sagas list --parked`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -59,7 +42,7 @@ pub struct Parked {
     pub waiting: i64,
 }
 
-pub use tenantry_sagas::admission::{Admission, ParkKind};
+pub use tenantry_sagas::admission::{OperatorAction, ParkKind};
 
 type Tx = Transaction<'static, Any>;
 
@@ -74,15 +57,11 @@ pub async fn cursor(tx: &mut Tx, tenant_id: &TenantId) -> Result<i64, StoreError
 }
 
 /// Sets the last released sequence.
-pub async fn advance(
+pub async fn set_cursor(
     tx: &mut Tx,
-    states: &mut Cache,
     tenant_id: &TenantId,
     sequence: i64,
 ) -> Result<(), StoreError> {
-    states
-        .update(tx, tenant_id, |r| r.ledger.commerce_sequence = sequence)
-        .await?;
     sqlx::query(
         "INSERT INTO tenant_cursors (tenant_id, last_sequence) VALUES ($1, $2) \
          ON CONFLICT (tenant_id) DO UPDATE SET last_sequence = excluded.last_sequence",
@@ -94,83 +73,56 @@ pub async fn advance(
     Ok(())
 }
 
-/// The tenant's parking row: (kind, action).
-pub async fn parked(
-    tx: &mut Tx,
+/// The tenant's parking row, on a pool or in a transaction.
+///
+/// # Errors
+/// The store's, or a stored id that does not parse. A kind this version
+/// does not know reads as [`ParkKind::SagaFailed`] (what admission assumes).
+pub async fn row<'e, E>(
+    executor: E,
     tenant_id: &TenantId,
-) -> Result<Option<(String, Option<String>)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT kind, action FROM parked_tenants WHERE tenant_id = $1")
-            .bind(tenant_id.as_str())
-            .fetch_optional(&mut **tx)
-            .await?,
+) -> Result<Option<ParkedTenant>, StoreError>
+where
+    E: sqlx::Executor<'e, Database = Any>,
+{
+    // (kind, reason, saga id, event id)
+    type Row = (String, String, Option<String>, Option<String>);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT kind, reason, saga_id, event_id FROM parked_tenants WHERE tenant_id = $1",
     )
-}
-
-/// Decides what to do with `record` from the tenant's ledger
-/// ([`tenantry_sagas::admit`]) and records the parking change it causes: a
-/// gap parks the tenant (kind `sequence_gap`) when it is not parked
-/// already; the event that fills a gap un-parks it.
-pub async fn admit(
-    tx: &mut Tx,
-    states: &mut Cache,
-    record: &CommerceRecord,
-) -> Result<Admission, StoreError> {
-    use tenantry_sagas::admission::ParkingChange;
-    let tenant = &record.envelope.tenant_id;
-    let ledger = states.load(tx, tenant).await?.ledger;
-    let decision = tenantry_sagas::admit(&ledger, record.envelope.sequence);
-    match decision.parking {
-        ParkingChange::Keep => {}
-        ParkingChange::Unpark => unpark(tx, states, tenant).await?,
-        ParkingChange::ParkAtGap(reason) => {
-            park(
-                tx,
-                states,
-                tenant,
-                ParkKind::SequenceGap,
-                &reason,
-                None,
-                Some(&record.envelope.event_id.to_string()),
-            )
-            .await?;
-        }
-    }
-    Ok(decision.admission)
-}
-
-/// Parks a tenant (a newer reason replaces an older one), counting the
-/// events already waiting behind it.
-pub async fn park(
-    tx: &mut Tx,
-    states: &mut Cache,
-    tenant_id: &TenantId,
-    kind: ParkKind,
-    reason: &str,
-    saga_id: Option<&str>,
-    event_id: Option<&str>,
-) -> Result<(), StoreError> {
-    let (waiting, last_waiting) = waiting(tx, tenant_id).await?;
-    let parking = Parking {
-        kind: kind.as_str().to_owned(),
-        reason: reason.to_owned(),
-        waiting,
-        last_waiting,
+    .bind(tenant_id.as_str())
+    .fetch_optional(executor)
+    .await?;
+    let Some((kind, reason, saga_id, event_id)) = row else {
+        return Ok(None);
     };
-    states
-        .update(tx, tenant_id, |r| r.ledger.parked = Some(parking))
-        .await?;
+    Ok(Some(ParkedTenant {
+        tenant_id: tenant_id.clone(),
+        kind: ParkKind::parse(&kind).unwrap_or(ParkKind::SagaFailed),
+        reason,
+        saga_id: saga_id.as_deref().map(uuid).transpose()?,
+        event_id: event_id.as_deref().map(uuid).transpose()?,
+    }))
+}
+
+fn uuid(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Corrupt(format!("parked_tenants: {e}")))
+}
+
+/// Writes the tenant's parking row: a newer one replaces an older one and
+/// clears a pending operator action.
+pub async fn park(tx: &mut Tx, parked: &ParkedTenant) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO parked_tenants (tenant_id, kind, reason, saga_id, event_id, parked_at) \
          VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (tenant_id) DO UPDATE SET \
          kind = excluded.kind, reason = excluded.reason, saga_id = excluded.saga_id, \
          event_id = excluded.event_id, action = NULL, parked_at = excluded.parked_at",
     )
-    .bind(tenant_id.as_str())
-    .bind(kind.as_str())
-    .bind(reason)
-    .bind(saga_id)
-    .bind(event_id)
+    .bind(parked.tenant_id.as_str())
+    .bind(parked.kind.as_str())
+    .bind(&parked.reason)
+    .bind(parked.saga_id.map(|id| id.to_string()))
+    .bind(parked.event_id.map(|id| id.to_string()))
     .bind(now_ms())
     .execute(&mut **tx)
     .await?;
@@ -179,43 +131,21 @@ pub async fn park(
 
 /// How many commerce events of the tenant wait, and the highest sequence
 /// among them (0 when none).
-pub async fn waiting(tx: &mut Tx, tenant_id: &TenantId) -> Result<(i64, i64), StoreError> {
+pub async fn waiting(tx: &mut Tx, tenant_id: &TenantId) -> Result<WaitingEvents, StoreError> {
     let (count, last): (i64, Option<i64>) = sqlx::query_as(
         "SELECT COUNT(*), MAX(sequence) FROM tenant_events WHERE tenant_id = $1 AND state = 'waiting'",
     )
     .bind(tenant_id.as_str())
     .fetch_one(&mut **tx)
     .await?;
-    Ok((count, last.unwrap_or(0)))
-}
-
-/// One more commerce event of a parked tenant waits: `record`, just
-/// recorded with state `waiting`.
-pub async fn hold(
-    tx: &mut Tx,
-    states: &mut Cache,
-    record: &CommerceRecord,
-) -> Result<(), StoreError> {
-    let sequence = record.envelope.sequence;
-    states
-        .update(tx, &record.envelope.tenant_id, |r| {
-            if let Some(parked) = r.ledger.parked.as_mut() {
-                parked.waiting += 1;
-                parked.last_waiting = parked.last_waiting.max(sequence);
-            }
-        })
-        .await
+    Ok(WaitingEvents {
+        count,
+        last_sequence: last.unwrap_or(0),
+    })
 }
 
 /// Removes the tenant's parking row.
-pub async fn unpark(
-    tx: &mut Tx,
-    states: &mut Cache,
-    tenant_id: &TenantId,
-) -> Result<(), StoreError> {
-    states
-        .update(tx, tenant_id, |r| r.ledger.parked = None)
-        .await?;
+pub async fn unpark(tx: &mut Tx, tenant_id: &TenantId) -> Result<(), StoreError> {
     sqlx::query("DELETE FROM parked_tenants WHERE tenant_id = $1")
         .bind(tenant_id.as_str())
         .execute(&mut **tx)
@@ -240,10 +170,10 @@ pub async fn next_waiting(
 }
 
 /// Sets the state of a recorded event.
-pub async fn set_state(tx: &mut Tx, event_id: &str, state: &str) -> Result<(), StoreError> {
+pub async fn set_state(tx: &mut Tx, event_id: &Uuid, state: EventState) -> Result<(), StoreError> {
     sqlx::query("UPDATE tenant_events SET state = $1 WHERE event_id = $2")
-        .bind(state)
-        .bind(event_id)
+        .bind(state.as_str())
+        .bind(event_id.to_string())
         .execute(&mut **tx)
         .await?;
     Ok(())
@@ -287,15 +217,9 @@ pub async fn take_requested(pool: &AnyPool) -> Result<Vec<(TenantId, OperatorAct
         .map(|(tenant, action)| {
             let tenant =
                 TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let action = match action.as_str() {
-                "retry" => OperatorAction::Retry,
-                "skip" => OperatorAction::Skip,
-                other => {
-                    return Err(StoreError::Corrupt(format!(
-                        "unknown operator action {other:?}"
-                    )));
-                }
-            };
+            let action = OperatorAction::parse(&action).ok_or_else(|| {
+                StoreError::Corrupt(format!("unknown operator action {action:?}"))
+            })?;
             Ok((tenant, action))
         })
         .collect()
@@ -324,85 +248,26 @@ pub async fn get(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<Parked>,
     .await?)
 }
 
-/// Operator skip: un-parks the tenant, in one transaction, so its waiting
-/// events can be released (case D4).
-///
-/// - Parked on a failed saga: the change that saga was bringing about is
-///   given up ([`tenantry_sagas::DesiredState::abandon`]) — else the next
-///   released event would plan it again, fail the same way and park the
-///   tenant again — and its trigger event is recorded as rejected with what
-///   was given up and why the saga failed. Returns that sentence.
-/// - Parked on a sequence gap: the missing sequences are given up (the
-///   cursor moves to just before the lowest waiting event).
-///
-/// `Ok(None)` when the tenant is not parked.
-///
-/// # Errors
-/// The store's; nothing is written then.
-pub async fn skip(pool: &AnyPool, tenant_id: &TenantId) -> Result<Option<String>, StoreError> {
-    let mut tx = pool.begin().await?;
-    let mut held = WriteBehind::default();
-    let row: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT kind, saga_id FROM parked_tenants WHERE tenant_id = $1")
-            .bind(tenant_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-    let Some((kind, saga_id)) = row else {
-        return Ok(None);
-    };
-    let given_up = if kind == ParkKind::SequenceGap.as_str() {
-        let lowest: Option<(Option<i64>,)> = sqlx::query_as(
-            "SELECT MIN(sequence) FROM tenant_events WHERE tenant_id = $1 AND state = 'waiting'",
-        )
-        .bind(tenant_id.as_str())
-        .fetch_optional(&mut *tx)
-        .await?;
-        match lowest {
-            Some((Some(lowest),)) => {
-                advance(&mut tx, &mut held.states, tenant_id, lowest - 1).await?;
-                format!("commerce sequences before {lowest} given up")
-            }
-            _ => "nothing waiting behind the gap".to_owned(),
-        }
-    } else if let Some(saga) = match saga_id.as_deref().map(uuid::Uuid::parse_str) {
-        Some(Ok(id)) => crate::sagas::load_in(&mut tx, id).await?,
-        _ => None,
-    } {
-        let mut record = held.states.load(&mut tx, tenant_id).await?;
-        let given_up = record.desired.abandon(&saga, &record.provisioned);
-        let reason = format!(
-            "skipped by an operator: {given_up}; the saga failed: {}",
-            saga.failure.as_deref().unwrap_or("(no reason recorded)")
-        );
-        record.ledger.failure = None;
-        record.reject(tenantry_sagas::Rejection {
-            sequence: saga.trigger_sequence,
-            kind: crate::inbox::kind_of(&mut tx, &saga.trigger_event_id)
-                .await?
-                .unwrap_or_else(|| saga.kind.as_str().to_owned()),
-            reason: reason.clone(),
-        });
-        held.states.save(tenant_id, record);
-        // The trigger was accepted, so it has no rejection yet.
-        crate::inbox::reject_event(&mut tx, &saga.trigger_event_id, tenant_id, &reason).await?;
-        reason
-    } else {
-        "the failed saga is not recorded; nothing given up".to_owned()
-    };
-    unpark(&mut tx, &mut held.states, tenant_id).await?;
-    held.write(&mut tx).await?;
-    tx.commit().await?;
-    Ok(Some(given_up))
-}
-
 /// Sagas in `compensation_failed` whose tenant is still parked on them (an
 /// operator's skip takes a saga off the retry schedule).
 /// Returns `(saga id, tenant id)` pairs.
-pub async fn compensation_failed(pool: &AnyPool) -> Result<Vec<(String, String)>, StoreError> {
-    Ok(sqlx::query_as(
+///
+/// # Errors
+/// The store's, or a stored id that does not parse.
+pub async fn compensation_failed(pool: &AnyPool) -> Result<Vec<(Uuid, TenantId)>, StoreError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
         "SELECT s.saga_id, s.tenant_id FROM sagas s JOIN parked_tenants p ON p.saga_id = s.saga_id \
          WHERE s.status = 'compensation_failed' ORDER BY s.updated_at",
     )
     .fetch_all(pool)
-    .await?)
+    .await?;
+    rows.into_iter()
+        .map(|(saga, tenant)| {
+            let saga = Uuid::parse_str(&saga)
+                .map_err(|e| StoreError::Corrupt(format!("sagas.saga_id: {e}")))?;
+            let tenant =
+                TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok((saga, tenant))
+        })
+        .collect()
 }

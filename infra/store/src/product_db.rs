@@ -53,6 +53,23 @@ pub fn moved_database_name(tenant_id: &str, product: &str, region: &str) -> Stri
     database_name(tenant_id, &format!("{product}__{region}"))
 }
 
+/// Stores sealed credentials (hex) with product database `database`,
+/// once: the first sealing wins. On a pool or in a transaction.
+pub(crate) async fn store_credentials<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    sealed: &str,
+    database: &str,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE product_databases SET credentials = $1 WHERE database_name = $2 AND credentials IS NULL",
+    )
+    .bind(sealed)
+    .bind(database)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
 /// The tables of PostgreSQL schema `schema`, by name.
 async fn schema_tables(pool: &AnyPool, schema: &str) -> Result<Vec<String>, StoreError> {
     let rows: Vec<(String,)> = sqlx::query_as(

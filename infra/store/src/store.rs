@@ -38,6 +38,39 @@ pub enum StoreError {
     /// copy); retrying will not create it.
     #[error("{0}")]
     Missing(String),
+    /// A row the transaction inserts as new was written by another one that
+    /// committed first (the in-memory store's optimistic commit); retrying
+    /// the transaction reads it and may succeed.
+    #[error("concurrent write: {0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    /// Whether waiting will not cure it: the database does not exist
+    /// (SQLSTATE `3D000`) or the server refuses the credentials (class
+    /// `28`), per PostgreSQL's "Appendix A. Error Codes".
+    pub fn is_permanent(&self) -> bool {
+        let StoreError::Database(sqlx::Error::Database(db)) = self else {
+            return false;
+        };
+        db.code()
+            .is_some_and(|code| code == "3D000" || code.starts_with("28"))
+    }
+
+    /// Whether a compare-and-set lost ([`StoreError::Stale`]).
+    pub fn is_stale(&self) -> bool {
+        matches!(self, StoreError::Stale(_))
+    }
+}
+
+impl tenantry_sagas::StoreFailure for StoreError {
+    fn is_stale(&self) -> bool {
+        StoreError::is_stale(self)
+    }
+
+    fn is_permanent(&self) -> bool {
+        StoreError::is_permanent(self)
+    }
 }
 
 impl From<serde_json::Error> for StoreError {

@@ -133,7 +133,7 @@ pub async fn rebuild(tx: &mut Tx, tenant_id: &TenantId) -> Result<TenantRecord, 
             .bind(tenant_id.as_str())
             .fetch_optional(&mut **tx)
             .await?;
-    let (waiting, last_waiting) = crate::parking::waiting(tx, tenant_id).await?;
+    let waiting = crate::parking::waiting(tx, tenant_id).await?;
     let rejections = crate::inbox::rejections(&mut **tx, tenant_id).await?;
     let failure = parked
         .as_ref()
@@ -159,8 +159,8 @@ pub async fn rebuild(tx: &mut Tx, tenant_id: &TenantId) -> Result<TenantRecord, 
         parked: parked.map(|(kind, reason, _)| tenantry_schemas::Parking {
             kind,
             reason,
-            waiting,
-            last_waiting,
+            waiting: waiting.count,
+            last_waiting: waiting.last_sequence,
         }),
         rejections: rejections
             .into_iter()

@@ -10,6 +10,7 @@ use crate::support::{DOMAIN, bootstrap, fresh_database, fresh_topics, start_apps
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tenantry_kafka::{KafkaConfig, Producer, Record};
+use tenantry_provisioner::dead_letter::KafkaDeadLetters;
 use tenantry_provisioner::effects::Effects;
 use tenantry_provisioner::ingest::Ingest;
 use tenantry_provisioner::runner::SagaRunner;
@@ -131,8 +132,10 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
     let ingest = Ingest {
         store: store.clone(),
         codec: codec.clone(),
-        producer: Producer::new(&KafkaConfig::new(bootstrap(), "it-batch")).unwrap(),
-        dlq_topic: topics.commerce_dlq.clone(),
+        dead_letters: KafkaDeadLetters {
+            producer: Producer::new(&KafkaConfig::new(bootstrap(), "it-batch")).unwrap(),
+            topic: topics.commerce_dlq.clone(),
+        },
         runner: SagaRunner::new(store.clone(), effects, 3, Arc::default()),
         steps: StepContext {
             site_domain: DOMAIN.into(),

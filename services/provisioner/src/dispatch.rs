@@ -8,14 +8,16 @@
 //! unfinished record (case D1) and nothing finished is redelivered after a
 //! clean rebalance (case D2; dedup by event id covers the rest).
 
+use crate::dead_letter::DeadLetterQueue;
 use crate::ingest::Ingest;
 use crate::operator;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 use tenantry_kafka::Record;
+use tenantry_sagas::admission::OperatorAction;
+use tenantry_sagas::{ProvisionerStore, TransactionalEffects};
 use tenantry_schemas::TenantId;
-use tenantry_store::parking::OperatorAction;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -114,12 +116,16 @@ pub const BATCH_MAX: usize = 64;
 
 /// Runs one worker until its queue closes or shutdown is requested.
 /// Finished records are reported on `done`.
-pub async fn worker(
-    ingest: Arc<Ingest>,
+pub async fn worker<S, E, D>(
+    ingest: Arc<Ingest<S, E, D>>,
     mut jobs: mpsc::Receiver<Job>,
     done: mpsc::UnboundedSender<Position>,
     shutdown: CancellationToken,
-) {
+) where
+    S: ProvisionerStore,
+    E: TransactionalEffects<S::Work> + 'static,
+    D: DeadLetterQueue,
+{
     let mut held = None;
     loop {
         let job = match held.take() {

@@ -7,13 +7,14 @@
 //! Each external call carries the step's idempotency key (`<saga id>:<step>:<app>`),
 //! so a redelivered step repeats the same call and the app can drop it.
 
-use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use tenantry_apps::{AppClient, AppError, LifecycleCall};
 use tenantry_keys::{KeyError, KeyService};
 use tenantry_sagas::saga::ProductSpec;
-use tenantry_sagas::{SagaKind, SagaState, Step, StepEffects, StepError, StepOutput};
-use tenantry_store::LocalEffects;
+use tenantry_sagas::{
+    SagaKind, SagaState, Step, StepEffects, StepError, StepOutput, TransactionalEffects,
+};
+use tenantry_store::{LocalEffects, StoreError, StoreWork};
 
 /// Step effects of the provisioner.
 #[derive(Clone)]
@@ -97,7 +98,10 @@ impl Effects {
         database: &str,
     ) -> Result<(), StepError> {
         let sealed = self.sealed_credentials(saga, shard, database).await?;
-        store_credentials(self.store.pool(), &sealed, database).await
+        self.store
+            .store_credentials(&sealed, database)
+            .await
+            .map_err(credentials_error)
     }
 
     /// New credentials for `database`, sealed under the tenant's key, hex.
@@ -117,49 +121,6 @@ impl Effects {
             .await
             .map_err(key_error)?;
         Ok(hex::encode(sealed))
-    }
-
-    /// Whether `step` can run inside the runner's transaction: its effect is
-    /// SQL on the store (with step 6's DDL and sealed credentials when product
-    /// databases are schemas of the store), apart from creating the tenant's
-    /// key (idempotent, done first). App callbacks are not.
-    pub fn runs_in_transaction(&self, saga: &SagaState, step: Step) -> bool {
-        let callbacks = step == Step::InstallApps
-            && saga
-                .spec
-                .product
-                .as_ref()
-                .is_some_and(|p| !p.apps.is_empty());
-        self.local.runs_in_transaction(saga, step) && !callbacks
-    }
-
-    /// Runs `step` in the runner's transaction `tx` (see
-    /// [`Effects::runs_in_transaction`]).
-    ///
-    /// # Errors
-    /// The step's [`StepError`].
-    pub async fn execute_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        saga: &SagaState,
-        step: Step,
-    ) -> Result<StepOutput, StepError> {
-        if (step, saga.kind) == (Step::RecordLicence, SagaKind::ProvisionTenant) {
-            self.keys
-                .create_tenant_key(&saga.tenant_id)
-                .await
-                .map_err(key_error)?;
-        }
-        let output = self.local.execute_in(tx, saga, step).await?;
-        if (step, saga.kind) == (Step::ProvisionDatabase, SagaKind::ProvisionProduct)
-            && let Some(placed) = output.database()
-        {
-            let sealed = self
-                .sealed_credentials(saga, &placed.shard, &placed.database)
-                .await?;
-            store_credentials(&mut **tx, &sealed, &placed.database).await?;
-        }
-        Ok(output)
     }
 
     /// Seals credentials for the databases a step created (step 6) or moved
@@ -193,6 +154,50 @@ impl Effects {
             .product
             .as_ref()
             .ok_or_else(|| StepError::permanent("product saga without a product"))
+    }
+}
+
+impl TransactionalEffects<StoreWork> for Effects {
+    /// Whether `step` can run inside the runner's transaction: its effect is
+    /// SQL on the store (with step 6's DDL and sealed credentials when product
+    /// databases are schemas of the store), apart from creating the tenant's
+    /// key (idempotent, done first). App callbacks are not.
+    fn runs_in_work(&self, saga: &SagaState, step: Step) -> bool {
+        let callbacks = step == Step::InstallApps
+            && saga
+                .spec
+                .product
+                .as_ref()
+                .is_some_and(|p| !p.apps.is_empty());
+        self.local.runs_in_transaction(saga, step) && !callbacks
+    }
+
+    /// Runs `step` in the runner's unit of work `work` (see
+    /// [`Effects::runs_in_work`]).
+    async fn execute_in(
+        &self,
+        work: &mut StoreWork,
+        saga: &SagaState,
+        step: Step,
+    ) -> Result<StepOutput, StepError> {
+        if (step, saga.kind) == (Step::RecordLicence, SagaKind::ProvisionTenant) {
+            self.keys
+                .create_tenant_key(&saga.tenant_id)
+                .await
+                .map_err(key_error)?;
+        }
+        let output = self.local.execute_in(work, saga, step).await?;
+        if (step, saga.kind) == (Step::ProvisionDatabase, SagaKind::ProvisionProduct)
+            && let Some(placed) = output.database()
+        {
+            let sealed = self
+                .sealed_credentials(saga, &placed.shard, &placed.database)
+                .await?;
+            work.store_credentials(&sealed, &placed.database)
+                .await
+                .map_err(credentials_error)?;
+        }
+        Ok(output)
     }
 }
 
@@ -262,19 +267,8 @@ impl StepEffects for Effects {
     }
 }
 
-/// Stores sealed credentials with their database, once (the first sealing wins).
-async fn store_credentials<'e>(
-    executor: impl sqlx::Executor<'e, Database = Any>,
-    sealed: &str,
-    database: &str,
-) -> Result<(), StepError> {
-    sqlx::query(
-        "UPDATE product_databases SET credentials = $1 WHERE database_name = $2 AND credentials IS NULL",
-    )
-    .bind(sealed)
-    .bind(database)
-    .execute(executor)
-    .await
-    .map_err(|e| StepError::retryable(format!("storing sealed credentials: {e}")))?;
-    Ok(())
+/// Storing sealed credentials failed: the store is unreachable or failed;
+/// retrying may succeed.
+fn credentials_error(error: StoreError) -> StepError {
+    StepError::retryable(format!("storing sealed credentials: {error}"))
 }

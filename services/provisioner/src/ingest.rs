@@ -19,43 +19,44 @@
 //! cannot handle takes the path above — a transaction per round and per
 //! step — and the records after it start the next batch.
 
+use crate::admission;
 use crate::backoff;
+use crate::dead_letter::DeadLetterQueue;
 use crate::runner::{Interrupted, SagaRunner};
-use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
-use tenantry_kafka::{Producer, Record, dead_letter};
-use tenantry_sagas::BatchStore;
-use tenantry_sagas::admission::{Waiting, release_waiting};
-use tenantry_sagas::work::Committed;
-use tenantry_sagas::{SagaState, reconcile};
+use tenantry_kafka::Record;
+use tenantry_sagas::admission::{Admission, ParkKind, Waiting, release_waiting};
+use tenantry_sagas::work::{Committed, EventSource, EventState, NewEvent, ParkedTenant};
+use tenantry_sagas::{ProvisionerStore, SagaState, TransactionalEffects, UnitOfWork, reconcile};
 use tenantry_schemas::{Codec, CommerceRecord, DecodeError, TenantId};
-use tenantry_store::inbox::{self, Source};
-use tenantry_store::parking::{self, Admission, ParkKind};
-use tenantry_store::{Store, StoreError, WriteBehind, sagas};
 use tokio_util::sync::CancellationToken;
 
 /// Shutdown was requested while a record was in flight; its offset must not be stored.
 #[derive(Debug)]
 pub struct ShuttingDown;
 
-/// What [`Ingest::handle_batch`] needs.
-pub struct Ingest {
+/// What [`Ingest::handle_batch`] needs: the store `S`, the step effects
+/// `E` of the saga runner, and the dead-letter queue `D`.
+pub struct Ingest<S, E, D> {
     /// Saga and event store.
-    pub store: Store,
+    pub store: S,
     /// Record codec.
     pub codec: Arc<Codec>,
-    /// Producer for the dead-letter topic.
-    pub producer: Producer,
-    /// Dead-letter topic.
-    pub dlq_topic: String,
+    /// Where undecodable and invalid records go.
+    pub dead_letters: D,
     /// Saga runner.
-    pub runner: SagaRunner,
+    pub runner: SagaRunner<S, E>,
     /// What the steps need when they run in a batch.
     pub steps: crate::steps::StepContext,
 }
 
-impl Ingest {
+impl<S, E, D> Ingest<S, E, D>
+where
+    S: ProvisionerStore,
+    E: TransactionalEffects<S::Work> + 'static,
+    D: DeadLetterQueue,
+{
     /// Handles `records` — one worker's queue, in arrival order — completely,
     /// calling `finished` for each as its effect becomes durable (in any
     /// order; the offset tracker stores only the finished prefix).
@@ -176,7 +177,7 @@ impl Ingest {
         tracing::warn!(topic = %record.topic, partition = record.partition,
             offset = record.offset, %reason, "Record dead-lettered.");
         self.retry(shutdown, "dead-letter publish", || {
-            dead_letter(&self.producer, &self.dlq_topic, record, reason)
+            self.dead_letters.publish(record, reason)
         })
         .await
     }
@@ -188,8 +189,8 @@ impl Ingest {
         commerce: &CommerceRecord,
         shutdown: &CancellationToken,
     ) -> Result<(), ShuttingDown> {
-        let source = Source {
-            topic: &record.topic,
+        let source = EventSource {
+            topic: record.topic.clone(),
             partition: record.partition,
             offset: record.offset,
         };
@@ -245,17 +246,14 @@ impl Ingest {
     async fn record(
         &self,
         commerce: &CommerceRecord,
-        source: &Source<'_>,
-    ) -> Result<Recorded, StoreError> {
-        let mut tx = self.store.pool().begin().await?;
-        let mut held = WriteBehind::default();
-        let recorded = record_in(&mut tx, &mut held, commerce, source).await?;
+        source: &EventSource,
+    ) -> Result<Recorded, S::Error> {
+        let mut work = self.store.begin().await?;
+        let recorded = record_in(&mut work, commerce, source).await?;
         if let Recorded::New(_) = recorded {
-            held.write(&mut tx).await?;
-            tx.commit().await?;
-        } else {
-            tx.rollback().await?;
+            work.commit().await?;
         }
+        // Otherwise dropped: rolled back.
         Ok(recorded)
     }
 
@@ -287,97 +285,25 @@ impl Ingest {
     }
 
     /// One round of [`Ingest::settle`] in one transaction.
-    async fn next(&self, tenant: &TenantId) -> Result<Next, StoreError> {
-        let mut tx = self.store.pool().begin().await?;
-        let mut held = WriteBehind::default();
-        let next = self.next_in(&mut tx, &mut held, tenant).await?;
-        held.write(&mut tx).await?;
-        tx.commit().await?;
+    async fn next(&self, tenant: &TenantId) -> Result<Next, S::Error> {
+        let mut work = self.store.begin().await?;
+        let next = next_in(&mut work, tenant).await?;
+        work.commit().await?;
         Ok(next)
-    }
-
-    /// One round of [`Ingest::settle`] in the caller's transaction: nothing
-    /// while the tenant is parked (its ledger says so); else the saga the
-    /// reconciler plans, inserted here (or, planned before from the same
-    /// trigger and unfinished, resumed); else the next waiting event released.
-    async fn next_in(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        held: &mut WriteBehind,
-        tenant: &TenantId,
-    ) -> Result<Next, StoreError> {
-        let record = held.states.load(tx, tenant).await?;
-        if record.ledger.parked.is_some() {
-            return Ok(Next::Blocked);
-        }
-        if let (Some(plan), Some(trigger)) = (
-            reconcile(&record.desired, &record.provisioned),
-            record.desired.last_accepted.as_ref(),
-        ) {
-            let saga = SagaState::start(plan.kind, trigger, plan.spec);
-            if sagas::insert(tx, &saga).await? {
-                return Ok(Next::Saga(Box::new(saga)));
-            }
-            // Planned before from the same trigger: resume it if it is
-            // unfinished; if it ended (failed and skipped by an operator),
-            // release the next event instead of planning it again.
-            if let Some(existing) = sagas::load_in(tx, saga.saga_id).await?
-                && !existing.status.is_terminal()
-            {
-                return Ok(Next::Saga(Box::new(existing)));
-            }
-        }
-        self.release_next(tx, held, tenant).await
-    }
-
-    async fn release_next(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        held: &mut WriteBehind,
-        tenant: &TenantId,
-    ) -> Result<Next, StoreError> {
-        let Some(next) = parking::next_waiting(tx, tenant).await? else {
-            return Ok(Next::Blocked);
-        };
-        let event_id = next.envelope.event_id.to_string();
-        let cursor = held.states.load(tx, tenant).await?.ledger.commerce_sequence;
-        match release_waiting(cursor, next.envelope.sequence) {
-            Waiting::Release => {}
-            Waiting::Stale => {
-                parking::set_state(tx, &event_id, "stale").await?;
-                return Ok(Next::Released);
-            }
-            Waiting::Gap(reason) => {
-                parking::park(
-                    tx,
-                    &mut held.states,
-                    tenant,
-                    ParkKind::SequenceGap,
-                    &reason,
-                    None,
-                    Some(&event_id),
-                )
-                .await?;
-                return Ok(Next::Blocked);
-            }
-        }
-        parking::set_state(tx, &event_id, "processed").await?;
-        release(tx, held, &next).await?;
-        Ok(Next::Released)
     }
 
     /// Retries an infrastructure operation with backoff until it succeeds or
     /// shutdown is requested; these errors never dead-letter a record.
-    async fn retry<T, E, F, Fut>(
+    async fn retry<T, Error, F, Fut>(
         &self,
         shutdown: &CancellationToken,
         what: &str,
         mut op: F,
     ) -> Result<T, ShuttingDown>
     where
-        E: std::fmt::Display,
+        Error: std::fmt::Display,
         F: FnMut() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
+        Fut: Future<Output = Result<T, Error>>,
     {
         let mut delays = backoff().chain(std::iter::repeat(Duration::from_secs(5)));
         loop {
@@ -406,24 +332,26 @@ enum Recorded {
     Conflict(String),
 }
 
-/// Records dedup, order check, append and release of `commerce` in `tx`
+/// Records dedup, order check, append and release of `commerce` in `work`
 /// (step 2). Only [`Recorded::New`] wrote anything.
-async fn record_in(
-    tx: &mut Transaction<'static, Any>,
-    held: &mut WriteBehind,
+async fn record_in<W: UnitOfWork>(
+    work: &mut W,
     commerce: &CommerceRecord,
-    source: &Source<'_>,
-) -> Result<Recorded, StoreError> {
+    source: &EventSource,
+) -> Result<Recorded, W::Error> {
     let env = &commerce.envelope;
-    if !inbox::mark_processed(tx, commerce).await? {
-        let event_id = env.event_id.to_string();
-        if let Some((tenant, sequence, kind, _)) = inbox::recorded(&mut **tx, &env.event_id).await?
-            && (tenant.as_str(), sequence, kind.as_str())
-                != (env.tenant_id.as_str(), env.sequence, commerce.event.kind())
+    if !work.mark_processed(commerce).await? {
+        if let Some(seen) = work.recorded(env.event_id).await?
+            && (&seen.tenant_id, seen.sequence, seen.kind.as_str())
+                != (&env.tenant_id, env.sequence, commerce.event.kind())
         {
             return Ok(Recorded::Conflict(format!(
-                "event_id: {event_id} already identifies {kind} sequence {sequence} of tenant \
-                 {tenant}; this {} sequence {} of tenant {} needs an id of its own",
+                "event_id: {} already identifies {} sequence {} of tenant \
+                 {}; this {} sequence {} of tenant {} needs an id of its own",
+                env.event_id,
+                seen.kind,
+                seen.sequence,
+                seen.tenant_id,
                 commerce.event.kind(),
                 env.sequence,
                 env.tenant_id
@@ -432,25 +360,93 @@ async fn record_in(
         tracing::debug!(event_id = %env.event_id, "Duplicate commerce event ignored.");
         return Ok(Recorded::Duplicate);
     }
-    let admission = parking::admit(tx, &mut held.states, commerce).await?;
-    match admission {
+    let admission = admission::admit(work, commerce).await?;
+    let state = match admission {
         Admission::Stale => {
             tracing::warn!(tenant_id = %env.tenant_id, sequence = env.sequence,
                 "Stale commerce event recorded without effect.");
-            inbox::append(tx, commerce, source, "stale").await?;
+            EventState::Stale
         }
         Admission::Wait => {
             tracing::info!(tenant_id = %env.tenant_id, sequence = env.sequence,
                 "Commerce event waits: tenant parked or sequence gap.");
-            inbox::append(tx, commerce, source, "waiting").await?;
-            parking::hold(tx, &mut held.states, commerce).await?;
+            EventState::Waiting
         }
-        Admission::Release => {
-            inbox::append(tx, commerce, source, "processed").await?;
-            release(tx, held, commerce).await?;
-        }
+        Admission::Release => EventState::Processed,
+    };
+    let event = NewEvent {
+        record: commerce.clone(),
+        source: source.clone(),
+        state,
+    };
+    work.append(&event).await?;
+    match admission {
+        Admission::Stale => {}
+        Admission::Wait => admission::hold(work, commerce).await?,
+        Admission::Release => admission::release(work, commerce).await?,
     }
     Ok(Recorded::New(admission))
+}
+
+/// One round of [`Ingest::settle`] in the caller's unit of work: nothing
+/// while the tenant is parked (its ledger says so); else the saga the
+/// reconciler plans, inserted here (or, planned before from the same
+/// trigger and unfinished, resumed); else the next waiting event released.
+async fn next_in<W: UnitOfWork>(work: &mut W, tenant: &TenantId) -> Result<Next, W::Error> {
+    let record = work.tenant(tenant).await?;
+    if record.ledger.parked.is_some() {
+        return Ok(Next::Blocked);
+    }
+    if let (Some(plan), Some(trigger)) = (
+        reconcile(&record.desired, &record.provisioned),
+        record.desired.last_accepted.as_ref(),
+    ) {
+        let saga = SagaState::start(plan.kind, trigger, plan.spec);
+        if work.insert_saga(&saga).await? {
+            return Ok(Next::Saga(Box::new(saga)));
+        }
+        // Planned before from the same trigger: resume it if it is
+        // unfinished; if it ended (failed and skipped by an operator),
+        // release the next event instead of planning it again.
+        if let Some(existing) = work.saga(saga.saga_id).await?
+            && !existing.status.is_terminal()
+        {
+            return Ok(Next::Saga(Box::new(existing)));
+        }
+    }
+    release_next(work, tenant).await
+}
+
+/// Releases the tenant's lowest waiting event, marks it stale, or parks the
+/// tenant at the gap before it.
+async fn release_next<W: UnitOfWork>(work: &mut W, tenant: &TenantId) -> Result<Next, W::Error> {
+    let Some(next) = work.next_waiting(tenant).await? else {
+        return Ok(Next::Blocked);
+    };
+    let event_id = next.envelope.event_id;
+    let cursor = work.tenant(tenant).await?.ledger.commerce_sequence;
+    match release_waiting(cursor, next.envelope.sequence) {
+        Waiting::Release => {}
+        Waiting::Stale => {
+            work.set_event_state(event_id, EventState::Stale).await?;
+            return Ok(Next::Released);
+        }
+        Waiting::Gap(reason) => {
+            let parked = ParkedTenant {
+                tenant_id: tenant.clone(),
+                kind: ParkKind::SequenceGap,
+                reason,
+                saga_id: None,
+                event_id: Some(event_id),
+            };
+            admission::park(work, &parked).await?;
+            return Ok(Next::Blocked);
+        }
+    }
+    work.set_event_state(event_id, EventState::Processed)
+        .await?;
+    admission::release(work, &next).await?;
+    Ok(Next::Released)
 }
 
 /// Rounds of [`Ingest::settle`] before giving up on a tenant that does not
@@ -482,26 +478,6 @@ enum Next {
     Released,
     /// Nothing to do: parked, gap, or no waiting event.
     Blocked,
-}
-
-/// Releases a commerce event in the caller's transaction: advances the
-/// tenant's cursor and applies it to the desired state, or records the guard's
-/// rejection (in the event stream and on the tenant's ledger).
-async fn release(
-    tx: &mut Transaction<'static, Any>,
-    held: &mut WriteBehind,
-    commerce: &CommerceRecord,
-) -> Result<(), StoreError> {
-    let env = &commerce.envelope;
-    parking::advance(tx, &mut held.states, &env.tenant_id, env.sequence).await?;
-    let mut record = held.states.load(tx, &env.tenant_id).await?;
-    if let Err(rejection) = record.desired.apply(commerce) {
-        tracing::warn!(event_id = %env.event_id, reason = %rejection.reason, "Commerce event rejected.");
-        inbox::reject(tx, commerce, &rejection.reason).await?;
-        record.reject(rejection);
-    }
-    held.states.save(&env.tenant_id, record);
-    Ok(())
 }
 
 /// `dlq.reason`: `<code>: <detail>` (`invalid: seats: must be between …`).

@@ -3,15 +3,26 @@
 //!
 //! - [`ingest`]: one commerce record end to end: decode, validate, dead-letter
 //!   or record + plan in one transaction; the offset is stored only after it commits.
+//! - [`batch`] and [`steps`]: the records a worker holds, decided in memory
+//!   as one unit of work and committed at once.
+//! - [`admission`]: per-tenant order and parking, written in a unit of work.
 //! - [`runner`]: drives a saga through its steps with retries and compensations,
 //!   persisting each transition (compare-and-set) with its outbox rows.
 //! - [`relay`]: publishes outbox rows.
 //! - [`operator`]: operator retry/skip of parked tenants and the retry
 //!   schedule of failed compensations.
+//! - [`dead_letter`]: where records that cannot be decoded or accepted go.
+//! - [`effects`]: the production step effects.
 //!
-//! [`run`] wires them; binaries and tests call it with a shutdown token.
+//! The ingest, runner, operator and workers reach storage only through
+//! [`tenantry_sagas::ProvisionerStore`] and its
+//! [`tenantry_sagas::UnitOfWork`], so they run on PostgreSQL, SQLite or in
+//! memory (`tenantry_store::memory`, their unit tests). [`run`] wires the
+//! production parts; binaries and tests call it with a shutdown token.
 
+pub mod admission;
 pub mod batch;
+pub mod dead_letter;
 pub mod dispatch;
 pub mod effects;
 pub mod ingest;
@@ -19,13 +30,15 @@ pub mod operator;
 pub mod relay;
 pub mod runner;
 pub mod steps;
+#[cfg(test)]
+mod tests;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_kafka::{Consumer, ConsumerOptions, KafkaConfig, Producer};
+use tenantry_sagas::ProvisionerStore;
 use tenantry_schemas::{Codec, Topics};
-use tenantry_store::parking;
 use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -145,8 +158,10 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
     let ingest = Arc::new(ingest::Ingest {
         store: store.clone(),
         codec: config.codec.clone(),
-        producer,
-        dlq_topic: config.topics.commerce_dlq.clone(),
+        dead_letters: dead_letter::KafkaDeadLetters {
+            producer,
+            topic: config.topics.commerce_dlq.clone(),
+        },
         runner,
         steps: step_context,
     });
@@ -177,7 +192,7 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
             () = shutdown.cancelled() => break,
             Some(position) = done_rx.recv() => store_finished(&consumer, &mut tracker, &position),
             _ = operator_tick.tick() => {
-                match parking::take_requested(store.pool()).await {
+                match store.take_operator_requests().await {
                     Ok(requests) => {
                         for (tenant, action) in requests {
                             let queue = route(tenant.as_str());
@@ -188,12 +203,10 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
                 }
             }
             _ = compensation_tick.tick() => {
-                match parking::compensation_failed(store.pool()).await {
+                match store.compensation_failed().await {
                     Ok(sagas) => {
                         for (saga_id, tenant) in sagas {
-                            if let Ok(saga_id) = uuid::Uuid::parse_str(&saga_id) {
-                                let _ = route(&tenant).send(dispatch::Job::RetryCompensation(saga_id)).await;
-                            }
+                            let _ = route(tenant.as_str()).send(dispatch::Job::RetryCompensation(saga_id)).await;
                         }
                     }
                     Err(error) => tracing::warn!(%error, "Reading failed compensations failed."),
@@ -280,7 +293,7 @@ pub async fn connect_store(
     loop {
         match Store::connect(url, max_connections).await {
             Ok(store) => return Ok(store),
-            Err(error) if is_permanent(&error) => {
+            Err(error) if error.is_permanent() => {
                 anyhow::bail!("database {}: {error}", tenantry_store::masked(url));
             }
             Err(error) => {
@@ -298,17 +311,6 @@ pub async fn connect_store(
             }
         }
     }
-}
-
-/// Errors that waiting will not cure: the database does not exist (SQLSTATE
-/// `3D000`) or the server refuses the credentials (class `28`), per
-/// PostgreSQL's "Appendix A. Error Codes".
-fn is_permanent(error: &StoreError) -> bool {
-    let StoreError::Database(sqlx::Error::Database(db)) = error else {
-        return false;
-    };
-    db.code()
-        .is_some_and(|code| code == "3D000" || code.starts_with("28"))
 }
 
 /// Exponential backoff with jitter: 100 ms doubling to 5 s, 10 attempts.

@@ -1,32 +1,37 @@
 //! Drives a saga to a terminal state.
 //!
-//! Each step is executed through [`StepEffects`] (idempotent), bounded by its
-//! [`StepPolicy`] timeout, then the transition is persisted with
-//! compare-and-set on the saga version, before the next step starts; a
+//! Each step is executed through [`tenantry_sagas::StepEffects`]
+//! (idempotent), bounded by its [`StepPolicy`] timeout, then the transition
+//! is persisted with compare-and-set on the saga version, in one unit of
+//! work ([`tenantry_sagas::UnitOfWork`]), before the next step starts; a
 //! transition that changes the tenant's state (the saga's end, a move's
-//! switch) updates its record in the same transaction, and so its
-//! tenant-state record in the outbox. A retryable step error is retried with exponential
-//! backoff and jitter up to the policy's attempts; then it counts as permanent
-//! and compensation runs in reverse order. A saga that ends failed parks its
-//! tenant in the same transaction. A lost compare-and-set means another runner
-//! owns the saga: this one stops (case S1).
+//! switch) updates its record in the same unit of work, and so its
+//! tenant-state record in the outbox. A retryable step error (a timeout
+//! included) is retried with exponential backoff and jitter up to the
+//! policy's attempts; then it counts as permanent and compensation runs in
+//! reverse order. A saga that ends failed parks its tenant in the same unit
+//! of work. A lost compare-and-set means another runner owns the saga: this
+//! one stops (case S1). Consecutive steps that run in a unit of work
+//! ([`TransactionalEffects`]) commit together with the saga's new state.
 
+use crate::admission;
 use crate::backoff;
-use crate::effects::Effects;
-use sqlx::{Any, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
-use tenantry_sagas::{SagaAction, SagaState, SagaStatus, StepEffects, StepError, StepPolicy};
-use tenantry_store::parking::{self, ParkKind};
-use tenantry_store::{Store, StoreError, WriteBehind, sagas};
+use tenantry_sagas::admission::ParkKind;
+use tenantry_sagas::work::ParkedTenant;
+use tenantry_sagas::{
+    ProvisionerStore, SagaAction, SagaState, SagaStatus, StepError, StepPolicy, StoreFailure,
+    TransactionalEffects, UnitOfWork,
+};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-/// Runs sagas on the local adapters.
+/// Runs sagas with the step effects `E` on the store `S`.
 #[derive(Clone)]
-pub struct SagaRunner {
-    store: Store,
-    effects: Effects,
+pub struct SagaRunner<S, E> {
+    store: S,
+    effects: E,
     step_attempts: usize,
     relay_wakeup: Arc<Notify>,
 }
@@ -40,14 +45,14 @@ pub enum Interrupted {
     Stale,
 }
 
-impl SagaRunner {
+impl<S, E> SagaRunner<S, E>
+where
+    S: ProvisionerStore,
+    E: TransactionalEffects<S::Work>,
+{
     /// A runner that wakes the relay after each persisted transition.
-    pub fn new(
-        store: Store,
-        effects: Effects,
-        step_attempts: usize,
-        relay_wakeup: Arc<Notify>,
-    ) -> Self {
+    /// `step_attempts` caps every step's policy (at least 1).
+    pub fn new(store: S, effects: E, step_attempts: usize, relay_wakeup: Arc<Notify>) -> Self {
         Self {
             store,
             effects,
@@ -57,8 +62,11 @@ impl SagaRunner {
     }
 
     /// Resumes every saga left running or compensating by a previous process.
-    pub async fn resume_unfinished(&self, shutdown: &CancellationToken) -> anyhow::Result<()> {
-        let unfinished = sagas::unfinished(self.store.pool()).await?;
+    ///
+    /// # Errors
+    /// The store's, reading the unfinished sagas.
+    pub async fn resume_unfinished(&self, shutdown: &CancellationToken) -> Result<(), S::Error> {
+        let unfinished = self.store.unfinished_sagas().await?;
         if !unfinished.is_empty() {
             tracing::info!(count = unfinished.len(), "Resuming unfinished sagas.");
         }
@@ -83,7 +91,7 @@ impl SagaRunner {
             // step's retry policy.
             if batch
                 && let SagaAction::Run(step) = saga.next_action()
-                && self.effects.runs_in_transaction(&saga, step)
+                && self.effects.runs_in_work(&saga, step)
             {
                 batch = self.run_in_one_transaction(&mut saga, shutdown).await?;
                 if batch {
@@ -201,15 +209,15 @@ impl SagaRunner {
         let before = saga.clone();
         let saga_id = saga.saga_id;
         let work = async {
-            let mut tx = match self.store.pool().begin().await {
-                Ok(tx) => tx,
+            let mut work = match self.store.begin().await {
+                Ok(work) => work,
                 Err(error) => {
                     tracing::debug!(%saga_id, %error, "No transaction for a batch of steps.");
                     return None;
                 }
             };
-            self.run_store_steps(&mut tx, saga).await?;
-            Some(tx)
+            self.run_store_steps(&mut work, saga).await?;
+            Some(work)
         };
         // The longest timeout of a store-only step (`StepPolicy`: step 6, 60 s).
         let deadline = Duration::from_secs(60);
@@ -220,22 +228,14 @@ impl SagaRunner {
             }
             staged = tokio::time::timeout(deadline, work) => staged.ok().flatten(),
         };
-        let Some(mut tx) = staged else {
+        let Some(mut work) = staged else {
             *saga = before;
             return Ok(false);
         };
-        let mut held = WriteBehind::default();
-        let staged = match self
-            .stage_transition(&mut tx, &mut held, saga, before.version)
-            .await
-        {
-            Ok(()) => held.write(&mut tx).await,
-            Err(error) => Err(error),
-        };
-        match staged {
+        match stage_transition(&mut work, saga, before.version).await {
             Ok(()) => {}
-            Err(StoreError::Stale(reason)) => {
-                tracing::warn!(saga_id = %saga.saga_id, %reason, "Saga changed by another runner; stopping.");
+            Err(error) if error.is_stale() => {
+                tracing::warn!(saga_id = %saga.saga_id, reason = %error, "Saga changed by another runner; stopping.");
                 return Err(Interrupted::Stale);
             }
             Err(_) => {
@@ -243,7 +243,7 @@ impl SagaRunner {
                 return Ok(false);
             }
         }
-        if tx.commit().await.is_err() {
+        if work.commit().await.is_err() {
             *saga = before;
             return Ok(false);
         }
@@ -251,20 +251,16 @@ impl SagaRunner {
         Ok(true)
     }
 
-    /// Runs the saga's next steps that are only SQL on the store in `tx`,
-    /// advancing `saga`. `None` when a step failed (the caller rolls `tx`
-    /// back and restores `saga`: the step runs again on its own, where its
-    /// failure is retried and compensated).
-    async fn run_store_steps(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        saga: &mut SagaState,
-    ) -> Option<()> {
+    /// Runs the saga's next steps that are only SQL on the store in `work`,
+    /// advancing `saga`. `None` when a step failed (the caller drops `work`,
+    /// rolling it back, and restores `saga`: the step runs again on its own,
+    /// where its failure is retried and compensated).
+    async fn run_store_steps(&self, work: &mut S::Work, saga: &mut SagaState) -> Option<()> {
         while let SagaAction::Run(step) = saga.next_action() {
-            if !self.effects.runs_in_transaction(saga, step) {
+            if !self.effects.runs_in_work(saga, step) {
                 break;
             }
-            match self.effects.execute_in(tx, saga, step).await {
+            match self.effects.execute_in(work, saga, step).await {
                 Ok(output) => saga.step_succeeded(step, output).ok()?,
                 Err(error) => {
                     tracing::debug!(saga_id = %saga.saga_id, step = step.name(), reason = %error.reason,
@@ -302,8 +298,8 @@ impl SagaRunner {
                     self.relay_wakeup.notify_one();
                     return Ok(());
                 }
-                Err(StoreError::Stale(reason)) => {
-                    tracing::warn!(saga_id = %saga.saga_id, %reason, "Saga changed by another runner; stopping.");
+                Err(error) if error.is_stale() => {
+                    tracing::warn!(saga_id = %saga.saga_id, reason = %error, "Saga changed by another runner; stopping.");
                     return Err(Interrupted::Stale);
                 }
                 Err(error) => {
@@ -314,67 +310,10 @@ impl SagaRunner {
         }
     }
 
-    async fn try_persist(&self, saga: &SagaState, expected_version: i64) -> Result<(), StoreError> {
-        let mut tx = self.store.pool().begin().await?;
-        let mut held = WriteBehind::default();
-        self.stage_transition(&mut tx, &mut held, saga, expected_version)
-            .await?;
-        held.write(&mut tx).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Writes a transition into `tx`: compare-and-set of the saga, and
-    /// parking when it failed; the tenant's record (when the transition
-    /// changes it) goes to `held`, which the caller writes before it commits.
-    async fn stage_transition(
-        &self,
-        tx: &mut Transaction<'static, Any>,
-        held: &mut WriteBehind,
-        saga: &SagaState,
-        expected_version: i64,
-    ) -> Result<(), StoreError> {
-        sagas::compare_and_set(tx, saga, expected_version).await?;
-        Self::stage_effects(held, tx, saga).await
-    }
-
-    /// What a transition writes besides the saga row: the tenant's record
-    /// when the saga ended (what it provisioned, or its failure) or a move
-    /// switched; parking when it failed.
-    async fn stage_effects(
-        held: &mut WriteBehind,
-        tx: &mut Transaction<'static, Any>,
-        saga: &SagaState,
-    ) -> Result<(), StoreError> {
-        if saga.status.is_terminal() || saga.kind == tenantry_sagas::SagaKind::MoveTenant {
-            held.states
-                .update(tx, &saga.tenant_id, |record| record.saga_transition(saga))
-                .await?;
-        }
-        if matches!(
-            saga.status,
-            SagaStatus::Failed | SagaStatus::CompensationFailed
-        ) {
-            // Case D4: the tenant's later events wait until an operator acts.
-            let reason = format!(
-                "{} saga {} {}: {}",
-                saga.kind.as_str(),
-                saga.saga_id,
-                saga.status.as_str(),
-                saga.failure.as_deref().unwrap_or("failed")
-            );
-            parking::park(
-                tx,
-                &mut held.states,
-                &saga.tenant_id,
-                ParkKind::SagaFailed,
-                &reason,
-                Some(&saga.saga_id.to_string()),
-                Some(&saga.trigger_event_id.to_string()),
-            )
-            .await?;
-        }
-        Ok(())
+    async fn try_persist(&self, saga: &SagaState, expected_version: i64) -> Result<(), S::Error> {
+        let mut work = self.store.begin().await?;
+        stage_transition(&mut work, saga, expected_version).await?;
+        work.commit().await
     }
 
     /// Operator retry (or the compensation retry schedule): moves a failed
@@ -388,7 +327,7 @@ impl SagaRunner {
         unpark: bool,
         shutdown: &CancellationToken,
     ) -> Result<(), Interrupted> {
-        let Ok(Some(mut saga)) = sagas::load(self.store.pool(), saga_id).await else {
+        let Ok(Some(mut saga)) = self.store.saga(saga_id).await else {
             tracing::warn!(%saga_id, "Retry requested for an unknown saga.");
             return Ok(());
         };
@@ -397,28 +336,69 @@ impl SagaRunner {
             tracing::warn!(%saga_id, %error, "Saga cannot be retried.");
             return Ok(());
         }
-        let result: Result<(), StoreError> = async {
-            let mut tx = self.store.pool().begin().await?;
-            let mut held = WriteBehind::default();
-            sagas::compare_and_set(&mut tx, &saga, expected).await?;
+        let result: Result<(), S::Error> = async {
+            let mut work = self.store.begin().await?;
+            work.compare_and_set(&saga, expected).await?;
             if unpark {
-                parking::unpark(&mut tx, &mut held.states, &saga.tenant_id).await?;
+                admission::unpark(&mut work, &saga.tenant_id).await?;
             }
-            held.write(&mut tx).await?;
-            tx.commit().await?;
-            Ok(())
+            work.commit().await
         }
         .await;
         self.relay_wakeup.notify_one();
         match result {
             Ok(()) => self.drive(saga, shutdown).await,
-            Err(StoreError::Stale(_)) => Err(Interrupted::Stale),
+            Err(error) if error.is_stale() => Err(Interrupted::Stale),
             Err(error) => {
                 tracing::warn!(%saga_id, %error, "Saga retry not persisted; the operator can ask again.");
                 Ok(())
             }
         }
     }
+}
+
+/// Writes a transition into `work`: compare-and-set of the saga, and what
+/// else it changes ([`stage_effects`]).
+async fn stage_transition<W: UnitOfWork>(
+    work: &mut W,
+    saga: &SagaState,
+    expected_version: i64,
+) -> Result<(), W::Error> {
+    work.compare_and_set(saga, expected_version).await?;
+    stage_effects(work, saga).await
+}
+
+/// What a transition writes besides the saga row: the tenant's record
+/// when the saga ended (what it provisioned, or its failure) or a move
+/// switched; parking when it failed.
+async fn stage_effects<W: UnitOfWork>(work: &mut W, saga: &SagaState) -> Result<(), W::Error> {
+    if saga.status.is_terminal() || saga.kind == tenantry_sagas::SagaKind::MoveTenant {
+        let mut record = work.tenant(&saga.tenant_id).await?;
+        record.saga_transition(saga);
+        work.save_tenant(&saga.tenant_id, record).await?;
+    }
+    if matches!(
+        saga.status,
+        SagaStatus::Failed | SagaStatus::CompensationFailed
+    ) {
+        // Case D4: the tenant's later events wait until an operator acts.
+        let reason = format!(
+            "{} saga {} {}: {}",
+            saga.kind.as_str(),
+            saga.saga_id,
+            saga.status.as_str(),
+            saga.failure.as_deref().unwrap_or("failed")
+        );
+        let parked = ParkedTenant {
+            tenant_id: saga.tenant_id.clone(),
+            kind: ParkKind::SagaFailed,
+            reason,
+            saga_id: Some(saga.saga_id),
+            event_id: Some(saga.trigger_event_id),
+        };
+        admission::park(work, &parked).await?;
+    }
+    Ok(())
 }
 
 /// Exponential backoff with jitter from a step's policy.

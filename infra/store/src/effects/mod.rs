@@ -13,6 +13,7 @@ mod relocation;
 
 use crate::product_db::{ProductDatabases, database_name};
 use crate::store::{Store, StoreError};
+use crate::unit_of_work::StoreWork;
 use sqlx::{Any, Transaction};
 use tenantry_sagas::saga::ProductSpec;
 use tenantry_sagas::{SagaKind, SagaState, Step, StepEffects, StepError, StepOutput};
@@ -50,7 +51,7 @@ pub struct LocalEffects {
 impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Database(_) | StoreError::Unreachable { .. } => {
+            StoreError::Database(_) | StoreError::Unreachable { .. } | StoreError::Conflict(_) => {
                 StepError::retryable(e.to_string())
             }
             other => StepError::permanent(other.to_string()),
@@ -170,7 +171,7 @@ impl LocalEffects {
     }
 
     /// Runs a step for which [`LocalEffects::runs_in_transaction`] holds in
-    /// the caller's transaction `tx`, so that the runner commits several
+    /// the caller's unit of work `work`, so that the runner commits several
     /// steps, the saga's new state and its outbox rows at once. Nothing is
     /// recorded under the step's idempotency key: the saga state committed
     /// with the effect is the record.
@@ -180,7 +181,7 @@ impl LocalEffects {
     /// transaction fails permanently (a bug in the caller).
     pub async fn execute_in(
         &self,
-        tx: &mut Transaction<'static, Any>,
+        work: &mut StoreWork,
         saga: &SagaState,
         step: Step,
     ) -> Result<StepOutput, StepError> {
@@ -191,7 +192,7 @@ impl LocalEffects {
                 saga.kind.as_str()
             )));
         }
-        provisioning::run_in(self, tx, saga, step).await
+        provisioning::run_in(self, work.transaction(), saga, step).await
     }
 
     /// Finds or records the product database: the recorded one if any, else a
