@@ -2,7 +2,10 @@
 //! when a row the batch counted on being new was written meanwhile —
 //! nothing, with the reason.
 
-use sqlx::Connection;
+#[path = "common/scratch.rs"]
+mod scratch;
+
+use scratch::ScratchDatabase;
 use tenantry_sagas::BatchStore;
 use tenantry_sagas::work::{Changes, Committed, EventSource, EventState, NewEvent};
 use tenantry_schemas::*;
@@ -10,22 +13,8 @@ use tenantry_store::Store;
 use uuid::Uuid;
 
 async fn postgres() -> Store {
-    let url = std::env::var("TENANTRY_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tenantry".into());
-    let server = url
-        .rsplit_once('/')
-        .map_or(url.clone(), |(s, _)| s.to_owned());
-    let name = format!("tenantry_st_{}", Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .expect("PostgreSQL reachable (infra/local/up)");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    Store::connect(&format!("{server}/{name}"), 4)
-        .await
-        .unwrap()
+    let url = ScratchDatabase::create("st").await.keep();
+    Store::connect(&url, 4).await.unwrap()
 }
 
 async fn sqlite(dir: &tempfile::TempDir) -> Store {

@@ -5,12 +5,15 @@
 //! The PostgreSQL tests use the server of `TENANTRY_DATABASE_URL` (local
 //! stack) and a scratch database each, dropped at the end.
 
+#[path = "common/scratch.rs"]
+mod scratch;
+
+use scratch::ScratchDatabase;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use tenantry_store::Store;
-use uuid::Uuid;
 
 /// SHA-384 (hex) of the PostgreSQL migrations as released, computed with
 /// `git show 6590056:infra/store/migrations/postgres/<file> | sha384sum`.
@@ -197,59 +200,6 @@ impl SqliteFile {
     }
 }
 
-/// A database of its own on the local stack's PostgreSQL, dropped (with
-/// any connection left to it) when this is dropped, a failed test included.
-struct ScratchDatabase {
-    server: String,
-    name: String,
-}
-
-impl ScratchDatabase {
-    async fn create() -> Self {
-        let url = std::env::var("TENANTRY_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tenantry".into());
-        let server = url
-            .rsplit_once('/')
-            .map_or(url.clone(), |(s, _)| s.to_owned());
-        let name = format!("tenantry_mig_{}", Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-            .await
-            .expect("PostgreSQL reachable (infra/local/up)");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        Self { server, name }
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", self.server, self.name)
-    }
-}
-
-impl Drop for ScratchDatabase {
-    fn drop(&mut self) {
-        let admin = format!("{}/postgres", self.server);
-        let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        // Drop runs inside the test's runtime, which cannot block on a
-        // future: a thread with a runtime of its own does the work.
-        let result = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?
-                .block_on(async {
-                    let mut admin = sqlx::PgConnection::connect(&admin).await?;
-                    sqlx::query(&drop).execute(&mut admin).await?;
-                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
-                })
-        })
-        .join();
-        if !matches!(result, Ok(Ok(()))) {
-            eprintln!("scratch database {} not dropped: {result:?}", self.name);
-        }
-    }
-}
-
 /// The files in `migrations/` are byte for byte the released PostgreSQL
 /// migrations.
 #[test]
@@ -273,7 +223,7 @@ fn released_postgres_migrations_keep_their_checksums() {
 async fn fresh_sqlite_and_postgres_stores_have_the_same_schema() {
     let file = SqliteFile::new();
     let sqlite = Store::connect(&file.url(), 1).await.unwrap();
-    let database = ScratchDatabase::create().await;
+    let database = ScratchDatabase::create("mig").await;
     let postgres = Store::connect(&database.url(), 2).await.unwrap();
 
     let (sqlite_columns, sqlite_indexes) = sqlite_schema(&sqlite).await;
@@ -365,7 +315,7 @@ async fn a_sqlite_store_with_an_unknown_checksum_is_refused() {
 #[tokio::test]
 async fn postgres_databases_made_by_the_released_migrator_open() {
     for through in [5, 7] {
-        let database = ScratchDatabase::create().await;
+        let database = ScratchDatabase::create("mig").await;
         let old = migrations_through(&manifest_dir().join("migrations"), through);
         let mut conn = sqlx::PgConnection::connect(&database.url()).await.unwrap();
         Migrator::new(old.path())

@@ -1,7 +1,10 @@
 //! Store behaviour on the real PostgreSQL of the local stack
 //! (`TENANTRY_DATABASE_URL`'s server); each test gets a fresh database.
 
-use sqlx::Connection;
+#[path = "common/scratch.rs"]
+mod scratch;
+
+use scratch::ScratchDatabase;
 use tenantry_sagas::saga::{SagaSpec, TenantSpec};
 use tenantry_sagas::{SagaKind, SagaState};
 use tenantry_schemas::*;
@@ -9,22 +12,8 @@ use tenantry_store::{Backend, Store, StoreError, outbox, sagas};
 use uuid::Uuid;
 
 async fn fresh_store() -> Store {
-    let url = std::env::var("TENANTRY_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tenantry".into());
-    let server = url
-        .rsplit_once('/')
-        .map_or(url.clone(), |(s, _)| s.to_owned());
-    let name = format!("tenantry_st_{}", Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-        .await
-        .expect("PostgreSQL reachable (infra/local/up)");
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    Store::connect(&format!("{server}/{name}"), 4)
-        .await
-        .unwrap()
+    let url = ScratchDatabase::create("st").await.keep();
+    Store::connect(&url, 4).await.unwrap()
 }
 
 fn saga(tenant: &str) -> SagaState {

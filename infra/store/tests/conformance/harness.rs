@@ -7,7 +7,7 @@
 //! SQLite runs one connection, so a test holds at most one unit of work at
 //! a time.
 
-use sqlx::Connection;
+use crate::scratch::ScratchDatabase;
 use std::future::Future;
 use tenantry_sagas::admission::OperatorAction;
 use tenantry_sagas::saga::{SagaSpec, TenantSpec};
@@ -100,57 +100,18 @@ impl Subject for MemoryStore {
 
 /// A fresh PostgreSQL database, dropped with this value.
 pub(crate) struct Postgres {
+    // Declared first: the pool closes before the database is dropped.
     pub(crate) store: Store,
-    server: String,
-    name: String,
+    _database: ScratchDatabase,
 }
 
 impl Postgres {
     pub(crate) async fn new() -> Self {
-        let url = std::env::var("TENANTRY_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/tenantry".into());
-        let server = url
-            .rsplit_once('/')
-            .map_or(url.clone(), |(s, _)| s.to_owned());
-        let name = format!("tenantry_conf_{}", Uuid::new_v4().simple());
-        let mut admin = sqlx::PgConnection::connect(&format!("{server}/postgres"))
-            .await
-            .expect("PostgreSQL reachable (infra/local/up)");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        let store = Store::connect(&format!("{server}/{name}"), 4)
-            .await
-            .unwrap();
+        let database = ScratchDatabase::create("conf").await;
+        let store = Store::connect(&database.url(), 4).await.unwrap();
         Self {
             store,
-            server,
-            name,
-        }
-    }
-}
-
-impl Drop for Postgres {
-    /// Drops the database on a thread of its own (a test's runtime may be
-    /// ending): `WITH (FORCE)` ends the pool's connections first.
-    fn drop(&mut self) {
-        let admin = format!("{}/postgres", self.server);
-        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a runtime");
-            runtime.block_on(async {
-                let mut admin = sqlx::PgConnection::connect(&admin).await?;
-                sqlx::query(&sql).execute(&mut admin).await?;
-                Ok::<_, sqlx::Error>(())
-            })
-        })
-        .join();
-        if let Ok(Err(error)) = dropped {
-            eprintln!("database {} not dropped: {error}", self.name);
+            _database: database,
         }
     }
 }

@@ -11,6 +11,8 @@ mod events;
 mod harness;
 mod parking;
 mod sagas;
+#[path = "../common/scratch.rs"]
+mod scratch;
 mod tenants;
 
 harness::conformance! {
