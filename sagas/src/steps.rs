@@ -1,6 +1,8 @@
 //! The seven steps of provisioning (seed, "Tenant provisioning and lifecycle";
 //! DESIGN.md, "The seven steps").
 
+use crate::ports::StepError;
+use crate::saga::SagaState;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -163,6 +165,53 @@ impl Step {
             _ => Compensation::Undo,
         }
     }
+}
+
+/// Data residency fails closed: a pinned tenant's step never acts in
+/// another region than its pin (seed, "Data residency"). Errors (permanent)
+/// when `saga`'s tenant is pinned to a region other than `region`.
+pub fn residency_guard(saga: &SagaState, region: &str) -> Result<(), StepError> {
+    let Some(pin) = saga.spec.tenant.residency_pin else {
+        return Ok(());
+    };
+    if region == pin.as_str() {
+        Ok(())
+    } else {
+        Err(StepError::permanent(format!(
+            "data residency: tenant {} is pinned to {pin} but its placement is {region}; refusing to act outside the pin",
+            saga.tenant_id
+        )))
+    }
+}
+
+/// Step 4's record: its scope (`site`, or `product:<key>`) and the default
+/// configuration — the site's locale and time zone, or a product's edition,
+/// seats and the edition's feature flags.
+///
+/// # Errors
+/// A product saga without a product (permanent).
+pub fn metadata(saga: &SagaState) -> Result<(String, serde_json::Value), StepError> {
+    if saga.product().is_none() {
+        let config = serde_json::json!({
+            "site": saga.spec.tenant.site, "locale": "en-US", "time_zone": "UTC"
+        });
+        return Ok(("site".to_owned(), config));
+    }
+    let p = saga
+        .spec
+        .product
+        .as_ref()
+        .ok_or_else(|| StepError::permanent("product saga without a product"))?;
+    let features: &[&str] = match p.edition.as_str() {
+        "premium" | "enterprise" => &["sandbox", "audit-log", "advanced-permissions"],
+        "standard" => &["advanced-permissions"],
+        _ => &[],
+    };
+    let config = serde_json::json!({
+        "product": p.product, "edition": p.edition.as_str(), "seats": p.seats,
+        "features": features,
+    });
+    Ok((format!("product:{}", p.product), config))
 }
 
 #[cfg(test)]

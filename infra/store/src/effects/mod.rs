@@ -16,6 +16,7 @@ use crate::store::{Store, StoreError};
 use crate::unit_of_work::StoreWork;
 use sqlx::{Any, Transaction};
 use tenantry_sagas::saga::ProductSpec;
+use tenantry_sagas::steps::residency_guard;
 use tenantry_sagas::{SagaKind, SagaState, Step, StepEffects, StepError, StepOutput};
 
 /// Settings of the local adapters.
@@ -454,21 +455,6 @@ fn placed_region(saga: &SagaState) -> Option<&'static str> {
         .get(&Step::PlaceRegion)
         .and_then(StepOutput::region)
         .map(|region| region.as_str())
-}
-
-/// Fails when `saga`'s tenant is pinned to a region other than `region`.
-fn residency_guard(saga: &SagaState, region: &str) -> Result<(), StepError> {
-    let Some(pin) = saga.spec.tenant.residency_pin else {
-        return Ok(());
-    };
-    if region == pin.as_str() {
-        Ok(())
-    } else {
-        Err(StepError::permanent(format!(
-            "data residency: tenant {} is pinned to {pin} but its placement is {region}; refusing to act outside the pin",
-            saga.tenant_id
-        )))
-    }
 }
 
 async fn placement(tx: &mut Tx, tenant: &str) -> Result<(String, bool), StepError> {

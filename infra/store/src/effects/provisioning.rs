@@ -5,11 +5,11 @@
 
 use super::{
     LocalEffects, Tx, check_residency, exec, lifecycle, placed_region, placement, product_of,
-    residency_guard,
 };
 use crate::product_db::database_name;
 use crate::store::StoreError;
 use std::collections::BTreeSet;
+use tenantry_sagas::steps::residency_guard;
 use tenantry_sagas::{SagaKind, SagaState, Step, StepError, StepOutput, place};
 use uuid::Uuid;
 
@@ -132,24 +132,7 @@ pub(super) async fn run_in(
             StepOutput::new().with_region(region, pinned)
         }
         (Step::StoreMetadata, _) => {
-            let (scope, config) = match saga.product() {
-                None => (
-                    "site".to_owned(),
-                    serde_json::json!({
-                        "site": saga.spec.tenant.site, "locale": "en-US", "time_zone": "UTC"
-                    }),
-                ),
-                Some(product) => {
-                    let p = product_of(saga)?;
-                    (
-                        format!("product:{product}"),
-                        serde_json::json!({
-                            "product": product, "edition": p.edition.as_str(), "seats": p.seats,
-                            "features": default_features(p.edition.as_str()),
-                        }),
-                    )
-                }
-            };
+            let (scope, config) = tenantry_sagas::steps::metadata(saga)?;
             exec(
                 tx,
                 "INSERT INTO site_metadata (tenant_id, scope, config) VALUES ($1, $2, $3) \
@@ -248,15 +231,6 @@ pub(super) async fn run_in(
         }
     };
     Ok(output)
-}
-
-/// Default feature flags of an edition (stored as product configuration, step 4).
-fn default_features(edition: &str) -> Vec<&'static str> {
-    match edition {
-        "premium" | "enterprise" => vec!["sandbox", "audit-log", "advanced-permissions"],
-        "standard" => vec!["advanced-permissions"],
-        _ => vec![],
-    }
 }
 
 async fn site_host(tx: &mut Tx, tenant: &str) -> Result<String, StepError> {

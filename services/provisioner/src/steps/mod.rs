@@ -18,6 +18,8 @@ mod provision_database;
 mod record_licence;
 mod store_metadata;
 
+use tenantry_sagas::steps::residency_guard;
+
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -141,21 +143,5 @@ fn key_error(error: KeyError) -> StepError {
         StepError::retryable(error.to_string())
     } else {
         StepError::permanent(error.to_string())
-    }
-}
-
-/// Data residency fails closed: a pinned tenant's step never acts in another
-/// region than its pin (seed, "Data residency").
-fn residency_guard(saga: &SagaState, region: &str) -> Result<(), StepError> {
-    let Some(pin) = saga.spec.tenant.residency_pin else {
-        return Ok(());
-    };
-    if region == pin.as_str() {
-        Ok(())
-    } else {
-        Err(StepError::permanent(format!(
-            "data residency: tenant {} is pinned to {pin} but its placement is {region}; refusing to act outside the pin",
-            saga.tenant_id
-        )))
     }
 }
