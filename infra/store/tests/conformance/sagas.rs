@@ -75,6 +75,8 @@ pub(crate) async fn unfinished_sagas_are_listed_oldest_first<S: Subject>(store: 
         let mut work = store.begin().await.unwrap();
         work.insert_saga(saga).await.unwrap();
         work.commit().await.unwrap();
+        // Creation times are in milliseconds: apart, so "oldest" is defined.
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
     }
     // b ends: every step done.
     let mut done = b.clone();
