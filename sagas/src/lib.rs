@@ -18,6 +18,7 @@
 //! - [`work`]: a batch's unit of work as data — what it reads, what it writes.
 //! - [`ports`]: the traits adapters implement — step effects, the batch
 //!   store, the provisioner's store and its unit of work.
+//! - [`step_store`]: the rows a step writes on its own path, per table.
 //!
 //! Depends only on `tenantry-schemas` (the contract).
 
@@ -29,6 +30,7 @@ pub mod placement;
 pub mod ports;
 pub mod reconciler;
 pub mod saga;
+pub mod step_store;
 pub mod steps;
 pub mod tenant;
 #[cfg(test)]

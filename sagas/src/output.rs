@@ -31,6 +31,8 @@ const MEMBERS: &str = "members";
 const SOURCE_PINNED: &str = "source_pinned";
 const SHARD_OF: &str = "shard:";
 const DATABASE_OF: &str = "database:";
+const COPY_FROM: &str = "source:";
+const COPY_TO: &str = "target:";
 
 /// A product database's place: its shard and its name there.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -97,6 +99,13 @@ impl StepOutput {
     pub fn with_moved(self, product: &ProductKey, placed: &Placed) -> Self {
         self.fact(&format!("{SHARD_OF}{product}"), &placed.shard)
             .fact(&format!("{DATABASE_OF}{product}"), &placed.database)
+    }
+
+    /// A move's copy of `product`'s database `source` into `target`.
+    #[must_use]
+    pub fn with_copy(self, product: &ProductKey, source: &str, target: &str) -> Self {
+        self.fact(&format!("{COPY_FROM}{product}"), source)
+            .fact(&format!("{COPY_TO}{product}"), target)
     }
 
     /// A deactivation's snapshot `snapshot` of database `of` (empty: there
@@ -225,6 +234,18 @@ impl StepOutput {
         self.get(RETIRED).map(split).unwrap_or_default()
     }
 
+    /// A move's copies: product, source database, target database.
+    pub fn copies(&self) -> Vec<(ProductKey, String, String)> {
+        self.0
+            .iter()
+            .filter_map(|(key, target)| {
+                let product = ProductKey::parse(key.strip_prefix(COPY_TO)?).ok()?;
+                let source = self.get(&format!("{COPY_FROM}{product}"))?.to_owned();
+                Some((product, source, target.clone()))
+            })
+            .collect()
+    }
+
     /// A move's target databases created.
     pub fn created(&self) -> Vec<String> {
         self.get(CREATED).map(split).unwrap_or_default()
@@ -304,6 +325,24 @@ mod tests {
         );
         assert!(back.pinned());
         assert_eq!(back.moved()[&jira].shard, "ch-shard-1");
+    }
+
+    #[test]
+    fn a_move_copies_each_product_from_its_source_to_its_target() {
+        let jira = ProductKey::parse("jira").unwrap();
+        let crm = ProductKey::parse("crm").unwrap();
+        let output = StepOutput::new()
+            .fact("databases", 2)
+            .with_copy(&jira, "t_a__jira", "t_a__jira__ch")
+            .with_copy(&crm, "t_a__crm", "t_a__crm__ch");
+        assert_eq!(
+            output.copies(),
+            vec![
+                (crm, "t_a__crm".to_owned(), "t_a__crm__ch".to_owned()),
+                (jira, "t_a__jira".to_owned(), "t_a__jira__ch".to_owned()),
+            ]
+        );
+        assert!(StepOutput::new().fact("databases", 0).copies().is_empty());
     }
 
     #[test]

@@ -54,13 +54,16 @@ impl StepError {
     }
 }
 
-/// Performs the effects of the seven steps.
+/// Performs the effects of the saga steps.
 ///
 /// Contract: `execute` and `compensate` are idempotent for a given
 /// `(saga.saga_id, step)` — running a step whose effect already happened
 /// returns the recorded result, and compensating a step twice is a no-op — so
 /// the runner may repeat them after a crash.
 pub trait StepEffects: Send + Sync {
+    /// How `step` is retried and bounded.
+    fn policy(&self, step: Step) -> crate::StepPolicy;
+
     /// Runs `step` for `saga`; `saga.results` holds the outputs of earlier steps.
     fn execute(
         &self,

@@ -25,6 +25,25 @@ pub struct StepPolicy {
     pub timeout: Duration,
 }
 
+impl StepPolicy {
+    /// Five attempts, backing off from 100 ms to 5 s, each bounded by `timeout`.
+    pub const fn with_timeout(timeout: Duration) -> Self {
+        Self {
+            max_attempts: 5,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(5),
+            timeout,
+        }
+    }
+}
+
+impl Default for StepPolicy {
+    /// A step that only touches the local database: 10 s per attempt.
+    fn default() -> Self {
+        Self::with_timeout(Duration::from_secs(10))
+    }
+}
+
 /// What undoes a step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compensation {
@@ -40,7 +59,9 @@ pub enum Compensation {
 
 /// One saga step. The seven provisioning steps come first, in the seed's
 /// order; the others belong to the lifecycle sagas. Which steps a
-/// saga runs, in which order, is [`crate::SagaKind::steps`].
+/// saga runs, in which order, is [`crate::SagaKind::steps`]; what a step
+/// does, how it is undone, retried and bounded is its handler's (the
+/// provisioner's `steps` module, a file per step).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Step {
@@ -127,32 +148,16 @@ impl Step {
         }
     }
 
-    /// Retry and timeout policy. Steps that only touch the local database get
-    /// short timeouts; databases (DDL, or an RDS instance at scale),
-    /// snapshots and app callbacks get longer ones.
-    pub fn policy(self) -> StepPolicy {
-        let timeout = match self {
-            Step::ProvisionDatabase
-            | Step::SnapshotDatabase
-            | Step::RetireDatabase
-            | Step::DeactivateAllProducts
-            | Step::CreateTargetDatabases
-            | Step::RetireSourceDatabases => Duration::from_secs(60),
-            // A copy grows with the tenant's data.
-            Step::CopyData => Duration::from_secs(600),
-            Step::InstallApps | Step::UninstallApps => Duration::from_secs(30),
-            _ => Duration::from_secs(10),
-        };
-        StepPolicy {
-            max_attempts: 5,
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(5),
-            timeout,
-        }
+    /// Idempotency key of the step's effect in `saga`: `<saga id>:<step
+    /// name>`, the same for every attempt, so a redelivered or resumed step
+    /// finds its recorded result.
+    pub fn idempotency_key(self, saga: &SagaState) -> String {
+        format!("{}:{}", saga.saga_id, self.name())
     }
 
-    /// How the step is undone. Destroying data (retiring a database,
-    /// destroying a tenant) cannot be undone: those steps are pivots.
+    /// How the step is undone: part of the saga's definition (where its
+    /// pivots are), not of the step's handler. Destroying data (retiring a
+    /// database, destroying a tenant) cannot be undone: those steps are pivots.
     pub fn compensation(self) -> Compensation {
         match self {
             Step::RetireDatabase

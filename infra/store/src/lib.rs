@@ -18,7 +18,8 @@
 //! - [`tenant_states`]: desired and provisioned state per tenant (the reconciler's input).
 //! - `WriteBehind`: tenant states and outbox rows a transaction writes once, before it commits.
 //! - [`contexts`]: the tenant context store read by edges.
-//! - [`effects`]: the local adapters of the seven provisioning steps.
+//! - `step_store`: [`StoreWork`] as the [`tenantry_sagas::step_store::StepStore`]
+//!   — the rows the saga steps write on their own path, per table.
 //! - [`product_db`]: product databases — a PostgreSQL schema per tenant and
 //!   product, or a SQLite file per tenant and product in embedded mode.
 //!
@@ -35,7 +36,6 @@
 
 pub mod batch;
 pub mod contexts;
-pub mod effects;
 pub mod inbox;
 pub mod memory;
 mod migrations;
@@ -43,13 +43,13 @@ pub mod outbox;
 pub mod parking;
 pub mod product_db;
 pub mod sagas;
+mod step_store;
 mod store;
 pub mod tenant_states;
 mod unit_of_work;
 mod write_behind;
 
 pub use contexts::ContextStore;
-pub use effects::{EffectsConfig, LocalEffects, Retention};
 pub use product_db::ProductDatabases;
 pub use store::{Backend, Store, StoreError, masked, now_ms};
 pub use unit_of_work::StoreWork;

@@ -70,6 +70,21 @@ pub(crate) async fn store_credentials<'e>(
     Ok(())
 }
 
+/// Creates product database `name` as a schema inside the store's
+/// PostgreSQL transaction `tx` (idempotent), so it exists exactly when the
+/// transaction commits.
+pub(crate) async fn create_schema_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    name: &str,
+) -> Result<(), StoreError> {
+    let q = quoted(name)?;
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {q}"))
+        .persistent(false)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
 /// The tables of PostgreSQL schema `schema`, by name.
 async fn schema_tables(pool: &AnyPool, schema: &str) -> Result<Vec<String>, StoreError> {
     let rows: Vec<(String,)> = sqlx::query_as(
@@ -172,12 +187,7 @@ impl ProductDatabases {
                 "product database {name}: SQLite files cannot be created in a store transaction"
             )));
         }
-        let q = quoted(name)?;
-        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {q}"))
-            .persistent(false)
-            .execute(&mut **tx)
-            .await?;
-        Ok(())
+        create_schema_in(tx, name).await
     }
 
     /// Drops database `name` (idempotent).

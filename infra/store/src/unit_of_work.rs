@@ -9,7 +9,7 @@
 //! records in the outbox (the order every writer locks a tenant's rows in)
 //! — just before it commits.
 
-use crate::store::{Store, StoreError};
+use crate::store::{Backend, Store, StoreError};
 use crate::write_behind::WriteBehind;
 use crate::{inbox, parking, sagas};
 use sqlx::{Any, Transaction};
@@ -28,6 +28,7 @@ type Tx = Transaction<'static, Any>;
 pub struct StoreWork {
     tx: Tx,
     held: WriteBehind,
+    backend: Backend,
 }
 
 impl StoreWork {
@@ -39,26 +40,19 @@ impl StoreWork {
         Ok(Self {
             tx: store.pool().begin().await?,
             held: WriteBehind::default(),
+            backend: store.backend(),
         })
     }
 
-    /// The transaction, for the local step adapters that run in it
-    /// ([`crate::LocalEffects::execute_in`]).
+    /// The transaction, for the steps' rows written in it
+    /// ([`tenantry_sagas::step_store::StepStore`]).
     pub(crate) fn transaction(&mut self) -> &mut Tx {
         &mut self.tx
     }
 
-    /// Stores sealed credentials with their product database in this
-    /// transaction, once (the first sealing wins).
-    ///
-    /// # Errors
-    /// The store's.
-    pub async fn store_credentials(
-        &mut self,
-        sealed: &str,
-        database: &str,
-    ) -> Result<(), StoreError> {
-        crate::product_db::store_credentials(&mut *self.tx, sealed, database).await
+    /// The database the transaction runs on.
+    pub(crate) fn backend(&self) -> Backend {
+        self.backend
     }
 }
 
@@ -192,16 +186,5 @@ impl ProvisionerStore for Store {
 
     async fn parked(&self, tenant: &TenantId) -> Result<Option<ParkedTenant>, StoreError> {
         parking::row(self.pool(), tenant).await
-    }
-}
-
-impl Store {
-    /// Stores sealed credentials with their product database, once (the
-    /// first sealing wins), committed on its own.
-    ///
-    /// # Errors
-    /// The store's.
-    pub async fn store_credentials(&self, sealed: &str, database: &str) -> Result<(), StoreError> {
-        crate::product_db::store_credentials(self.pool(), sealed, database).await
     }
 }

@@ -15,11 +15,12 @@ use tenantry_provisioner::effects::Effects;
 use tenantry_provisioner::ingest::Ingest;
 use tenantry_provisioner::runner::SagaRunner;
 use tenantry_provisioner::steps::{StepContext, StoreShards};
+use tenantry_provisioner::{EffectsConfig, Retention};
 use tenantry_schemas::{
     AppKey, Codec, CommerceEvent, CommerceRecord, CountryCode, Edition, Envelope, ProductActivated,
     ProductKey, SiteName, TenantCreated, TenantId, Topics,
 };
-use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases, Retention, Store};
+use tenantry_store::{ProductDatabases, Store};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -118,15 +119,18 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
         host_quarantine_ms: 0,
         retention: Retention::Drop,
     };
-    let effects = Effects {
-        local: LocalEffects::new(
-            store.clone(),
-            ProductDatabases::PostgresSchemas(store.pool().clone()),
-            config,
-        ),
-        apps: tenantry_apps::AppClient::new(apps_config).unwrap(),
+    let steps = StepContext {
+        config,
         keys: keys.clone(),
-        site_domain: DOMAIN.into(),
+        apps: tenantry_apps::AppClient::new(apps_config).unwrap(),
+        databases: Arc::new(ProductDatabases::PostgresSchemas(store.pool().clone())),
+        shards: Arc::new(StoreShards {
+            store: store.clone(),
+            capacity: 3,
+        }),
+    };
+    let effects = Effects {
+        steps: steps.clone(),
         store: store.clone(),
     };
     let ingest = Ingest {
@@ -137,15 +141,7 @@ async fn one_transaction_for_the_batch_and_one_at_a_time_for_what_cannot_finish_
             topic: topics.commerce_dlq.clone(),
         },
         runner: SagaRunner::new(store.clone(), effects, 3, Arc::default()),
-        steps: StepContext {
-            site_domain: DOMAIN.into(),
-            keys: keys.clone(),
-            transactional_databases: true,
-            shards: Arc::new(StoreShards {
-                store: store.clone(),
-                capacity: 3,
-            }),
-        },
+        steps,
     };
 
     // a1..a5 can finish in the transaction. b asks for a1's site: its tenant

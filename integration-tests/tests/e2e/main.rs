@@ -14,4 +14,5 @@ mod moves;
 mod parking;
 mod partitioning;
 mod replay_property;
+mod steps;
 mod support;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use tenantry_apps::recorder::AppRecorder;
 use tenantry_kafka::KafkaConfig;
 use tenantry_projector::ProjectorConfig;
-use tenantry_provisioner::{ProductDbTarget, ProvisionerConfig};
+use tenantry_provisioner::{EffectsConfig, ProductDbTarget, ProvisionerConfig, Retention};
 use tenantry_schemas::{Codec, Topics};
-use tenantry_store::{ContextStore, EffectsConfig, Store};
+use tenantry_store::{ContextStore, Store};
 use tokio_util::sync::CancellationToken;
 
 pub use tenantry_integration_tests::{
@@ -89,7 +89,7 @@ impl Stack {
                 site_domain: DOMAIN.into(),
                 shard_capacity: 100,
                 host_quarantine_ms: 0,
-                retention: tenantry_store::Retention::Drop,
+                retention: Retention::Drop,
             },
             step_attempts: 3,
             workers: 4,

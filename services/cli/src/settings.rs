@@ -3,9 +3,9 @@
 use clap::Args;
 use std::sync::Arc;
 use tenantry_kafka::KafkaConfig;
+use tenantry_provisioner::{EffectsConfig, Retention};
 use tenantry_registry::ConfluentRegistry;
 use tenantry_schemas::{Codec, Topics};
-use tenantry_store::{EffectsConfig, Retention};
 
 /// Settings every command shares.
 #[derive(Debug, Clone, Args)]

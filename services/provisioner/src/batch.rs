@@ -239,7 +239,7 @@ async fn run_saga(
         .kind
         .steps()
         .iter()
-        .find(|step| !steps::runs_in_batch(ctx, saga, **step))
+        .find(|step| !steps::handler(**step).runs_in_batch(ctx, saga))
     {
         return Err(format!(
             "step {} of a {} saga does not run in a batch",
@@ -252,7 +252,8 @@ async fn run_saga(
             loaded,
             effects: &mut changes.effects,
         };
-        let output = steps::run_in_batch(ctx, &mut work, saga, step)
+        let output = steps::handler(step)
+            .run_in_batch(ctx, &mut work, saga)
             .await
             .map_err(|error| format!("step {} failed: {}", step.name(), error.reason))?;
         saga.step_succeeded(step, output)

@@ -131,7 +131,7 @@ where
     }
 
     async fn attempt(&self, batch: &[(&Record, CommerceRecord)]) -> Run {
-        let keys = crate::batch::keys(batch, &self.steps.site_domain);
+        let keys = crate::batch::keys(batch, &self.steps.config.site_domain);
         let loaded = match self.store.load(&keys).await {
             Ok(loaded) => loaded,
             Err(error) => {

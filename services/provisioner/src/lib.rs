@@ -36,10 +36,11 @@ mod tests;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+pub use steps::{EffectsConfig, Retention};
 use tenantry_kafka::{Consumer, ConsumerOptions, KafkaConfig, Producer};
 use tenantry_sagas::ProvisionerStore;
 use tenantry_schemas::{Codec, Topics};
-use tenantry_store::{EffectsConfig, LocalEffects, ProductDatabases, Store, StoreError};
+use tenantry_store::{ProductDatabases, Store, StoreError};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -100,19 +101,17 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         ProductDbTarget::SqliteDir(dir) => ProductDatabases::SqliteFiles(dir.clone()),
     };
     let step_context = steps::StepContext {
-        site_domain: config.effects.site_domain.clone(),
+        config: config.effects.clone(),
         keys: config.keys.clone(),
-        transactional_databases: databases.transactional(),
+        apps: tenantry_apps::AppClient::new(config.apps.clone())?,
+        databases: Arc::new(databases),
         shards: Arc::new(steps::StoreShards {
             store: store.clone(),
             capacity: config.effects.shard_capacity,
         }),
     };
     let effects = effects::Effects {
-        local: LocalEffects::new(store.clone(), databases, config.effects.clone()),
-        apps: tenantry_apps::AppClient::new(config.apps.clone())?,
-        keys: config.keys.clone(),
-        site_domain: config.effects.site_domain.clone(),
+        steps: step_context.clone(),
         store: store.clone(),
     };
     let relay_wakeup = Arc::new(tokio::sync::Notify::new());

@@ -105,7 +105,7 @@ where
                     return Ok(());
                 }
                 SagaAction::Run(step) => {
-                    let policy = step.policy();
+                    let policy = self.effects.policy(step);
                     let attempts = policy.max_attempts.min(self.step_attempts).max(1);
                     let mut delays = step_backoff(&policy).take(attempts - 1);
                     let mut attempt = 1;
@@ -148,7 +148,7 @@ where
                     }
                 }
                 SagaAction::Compensate(step) => {
-                    let policy = step.policy();
+                    let policy = self.effects.policy(step);
                     let attempts = policy.max_attempts.min(self.step_attempts).max(1);
                     let mut delays = step_backoff(&policy).take(attempts - 1);
                     loop {

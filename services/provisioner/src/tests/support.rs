@@ -17,7 +17,7 @@ use tenantry_keys::LocalKeyService;
 use tenantry_sagas::saga::{SagaSpec, TenantSpec};
 use tenantry_sagas::work::Shard;
 use tenantry_sagas::{
-    SagaKind, SagaState, Step, StepEffects, StepError, StepOutput, TransactionalEffects,
+    SagaKind, SagaState, Step, StepEffects, StepError, StepOutput, StepPolicy, TransactionalEffects,
 };
 use tenantry_schemas::{
     AppKey, Codec, CommerceEvent, CommerceRecord, CountryCode, Edition, Envelope, LicenceUpdated,
@@ -148,6 +148,11 @@ impl FakeEffects {
 }
 
 impl StepEffects for FakeEffects {
+    /// Every fake step has the default policy of a step on the store.
+    fn policy(&self, _step: Step) -> StepPolicy {
+        StepPolicy::default()
+    }
+
     async fn execute(&self, saga: &SagaState, step: Step) -> Result<StepOutput, StepError> {
         self.run(saga, Call::Execute(step)).await?;
         Ok(StepOutput::new())
@@ -230,14 +235,13 @@ pub fn ingest(
         codec: Arc::new(Codec::embedded()),
         dead_letters: dead_letters.clone(),
         runner: runner(store, effects),
-        steps: StepContext {
-            site_domain: DOMAIN.into(),
+        steps: StepContext::for_tests(
+            DOMAIN,
             keys,
-            transactional_databases: true,
-            shards: Arc::new(MemoryShards {
+            Arc::new(MemoryShards {
                 store: store.clone(),
             }),
-        },
+        ),
     }
 }
 

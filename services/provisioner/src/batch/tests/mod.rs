@@ -86,12 +86,7 @@ pub(super) fn fixture_with(shards: FakeShards) -> Fixture {
     let keys = Arc::new(LocalKeyService::new(dir.path().join("keys")).unwrap());
     let shards = Arc::new(shards);
     Fixture {
-        ctx: StepContext {
-            site_domain: DOMAIN.into(),
-            keys: keys.clone(),
-            transactional_databases: true,
-            shards: shards.clone(),
-        },
+        ctx: StepContext::for_tests(DOMAIN, keys.clone(), shards.clone()),
         keys,
         shards,
         _dir: dir,
@@ -205,7 +200,7 @@ pub(super) async fn plan_of(
         .collect();
     let batch: Vec<(&Record, CommerceRecord)> =
         records.iter().zip(commerce.iter().cloned()).collect();
-    loaded.hosts_asked = keys(&batch, &ctx.site_domain).hosts;
+    loaded.hosts_asked = keys(&batch, &ctx.config.site_domain).hosts;
     plan(ctx, loaded, &batch).await
 }
 

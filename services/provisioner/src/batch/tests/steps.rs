@@ -130,7 +130,9 @@ async fn a_product_with_apps_stops_the_batch() {
 #[tokio::test]
 async fn without_transactional_databases_a_product_stops_the_batch() {
     let mut fx = fixture();
-    fx.ctx.transactional_databases = false;
+    fx.ctx.databases = std::sync::Arc::new(crate::steps::test_support::NamesOnly {
+        transactional: false,
+    });
     // The tenant's saga has no database to create and still runs here.
     let batch = [created("t1", "acme"), activated("t1", 2, &[])];
     let plan = plan_of(&fx.ctx, roomy(), &batch).await;
