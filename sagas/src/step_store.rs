@@ -8,8 +8,8 @@
 //! The operations are per table and know nothing of steps: what a step
 //! writes, in which order, and how it is undone is the step's (the
 //! provisioner's `steps` module, a file per step). Every write is keyed by
-//! its natural key, so writing a row twice changes nothing and deleting a
-//! missing row is a no-op. All of them run in one transaction of the store,
+//! its natural key: writing a row twice changes nothing (apart from the
+//! two inserts that say otherwise) and deleting a missing row is a no-op. All of them run in one transaction of the store,
 //! which the caller commits.
 
 use crate::output::StepOutput;
@@ -220,8 +220,9 @@ pub trait StepStore: Send {
     async fn groups(&mut self, tenant: &TenantId) -> Result<BTreeSet<String>, StepError>;
     /// Deletes a group with its permissions and memberships.
     async fn delete_group(&mut self, tenant: &TenantId, group: &str) -> Result<(), StepError>;
-    /// Deletes the tenant's users.
-    async fn delete_users(&mut self, tenant: &TenantId) -> Result<(), StepError>;
+    /// Deletes the tenant's identity data: users, groups, permissions,
+    /// memberships.
+    async fn delete_identity(&mut self, tenant: &TenantId) -> Result<(), StepError>;
 
     /// The product's database.
     async fn product_database(
@@ -234,7 +235,9 @@ pub trait StepStore: Send {
         &mut self,
         tenant: &TenantId,
     ) -> Result<Vec<ProductDatabaseRow>, StepError>;
-    /// Inserts the product's database (without credentials).
+    /// Inserts the product's database (without credentials); fails
+    /// (retryable) when the product has one: the caller looks first, so
+    /// a conflict means another writer placed it meanwhile.
     async fn insert_product_database(
         &mut self,
         tenant: &TenantId,
@@ -296,7 +299,8 @@ pub trait StepStore: Send {
     /// Deletes the record of snapshot `name`.
     async fn delete_snapshot(&mut self, name: &str) -> Result<(), StepError>;
 
-    /// Records a database move of `saga`.
+    /// Records a database move of `saga`; fails (retryable) when the
+    /// saga has one for the product.
     async fn insert_move(
         &mut self,
         saga: Uuid,

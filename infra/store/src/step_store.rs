@@ -558,13 +558,21 @@ impl StepStore for StoreWork {
         Ok(())
     }
 
-    async fn delete_users(&mut self, tenant: &TenantId) -> Result<(), StepError> {
-        exec(
-            self.transaction(),
-            "DELETE FROM identity_users WHERE tenant_id = $1",
-            &[tenant.as_str()],
-        )
-        .await
+    async fn delete_identity(&mut self, tenant: &TenantId) -> Result<(), StepError> {
+        for table in [
+            "identity_group_members",
+            "identity_group_permissions",
+            "identity_groups",
+            "identity_users",
+        ] {
+            exec(
+                self.transaction(),
+                &format!("DELETE FROM {table} WHERE tenant_id = $1"),
+                &[tenant.as_str()],
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn product_database(
@@ -613,12 +621,10 @@ impl StepStore for StoreWork {
         product: &ProductKey,
         placed: &PlacedDatabase,
     ) -> Result<(), StepError> {
-        // Keyed by (tenant, product) like every write here; a database
-        // name taken by another product still fails.
         exec(
             self.transaction(),
             "INSERT INTO product_databases (tenant_id, product, shard_id, database_name) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, product) DO NOTHING",
+             VALUES ($1, $2, $3, $4)",
             &[
                 tenant.as_str(),
                 product.as_str(),
@@ -813,11 +819,9 @@ impl StepStore for StoreWork {
         tenant: &TenantId,
         the_move: &DatabaseMove,
     ) -> Result<(), StepError> {
-        // Keyed by (saga, product) like every write here.
         sqlx::query(
             "INSERT INTO database_moves (saga_id, tenant_id, product, source_shard, source_database, \
-             source_credentials, target_shard, target_database) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
-             ON CONFLICT (saga_id, product) DO NOTHING",
+             source_credentials, target_shard, target_database) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(saga.to_string())
         .bind(tenant.as_str())

@@ -360,13 +360,16 @@ async fn grants_and_members_accumulate_until_their_group_is_deleted(store: &Stor
         work.members(&t1, "site-admins").await.unwrap(),
         strings(&["u1", "u2"])
     );
-    work.delete_users(&t1).await.unwrap();
     work.commit().await.unwrap();
     assert!(permissions(store, "crm-users").await.is_empty());
     assert_eq!(
         permissions(store, "site-admins").await,
         strings(&["site:admin", "site:read"])
     );
+    let mut work = begin(store).await;
+    work.delete_identity(&t1).await.unwrap();
+    work.commit().await.unwrap();
+    assert!(permissions(store, "site-admins").await.is_empty());
     assert_eq!(
         count(
             store,
@@ -437,10 +440,19 @@ async fn product_databases_keep_their_first_credentials_and_follow_a_point(store
     work.insert_product_database(&t1, &crm, &placed("eu-shard-1", "t_t1__crm"))
         .await
         .unwrap();
-    // A second insert keeps the first row.
-    work.insert_product_database(&t1, &crm, &placed("eu-shard-2", "t_t1__crm"))
+    work.commit().await.unwrap();
+    let mut work = begin(store).await;
+    let again = work
+        .insert_product_database(&t1, &crm, &placed("eu-shard-2", "t_t1__crm"))
         .await
-        .unwrap();
+        .unwrap_err();
+    assert!(
+        again.retryable,
+        "another writer placed it: {}",
+        again.reason
+    );
+    drop(work);
+    let mut work = begin(store).await;
     StepStore::store_credentials(&mut work, "t_t1__crm", "aa01")
         .await
         .unwrap();
@@ -542,8 +554,15 @@ async fn database_moves_are_read_back_by_product(store: &Store) {
     let mut work = begin(store).await;
     work.insert_move(saga, &t1, &erp).await.unwrap();
     work.insert_move(saga, &t1, &crm).await.unwrap();
-    work.insert_move(saga, &t1, &crm).await.unwrap();
     work.commit().await.unwrap();
+    let mut work = begin(store).await;
+    assert!(
+        work.insert_move(saga, &t1, &crm)
+            .await
+            .unwrap_err()
+            .retryable
+    );
+    drop(work);
 
     let mut work = begin(store).await;
     assert_eq!(work.moves(saga).await.unwrap(), vec![crm, erp]);

@@ -32,8 +32,8 @@ impl Effects {
         Ok(StoreWork::begin(&self.store).await?)
     }
 
-    /// The output recorded for `key`, read in a transaction of its own:
-    /// nothing stays open while a step calls outside the store.
+    /// The output recorded for `key`, read in a transaction of its own,
+    /// closed before the step calls outside the store.
     async fn recorded(&self, key: &str) -> Result<Option<StepOutput>, StepError> {
         self.begin().await?.recorded_effect(key).await
     }
@@ -86,6 +86,13 @@ impl TransactionalEffects<StoreWork> for Effects {
         step: Step,
     ) -> Result<StepOutput, StepError> {
         let handler = handler(step);
+        if !handler.runs_in_work(&self.steps, saga) {
+            return Err(StepError::permanent(format!(
+                "step {} of a {} saga cannot run in a caller's transaction",
+                step.name(),
+                saga.kind.as_str()
+            )));
+        }
         handler.prepare(&self.steps, saga).await?;
         handler.execute(&self.steps, work, saga).await
     }

@@ -1,9 +1,9 @@
 //! Move: every table of each source product database is copied into its
-//! target (the moves `create_target_databases` recorded). The step records
-//! which database is copied where in its output, and the copies run after that
-//! commits: no store transaction stays open for the length of a copy, and
-//! a retry that finds the step recorded copies again (a copy replaces the
-//! target's content, so repeating it gives the same target).
+//! target, as `create_target_databases` recorded them. The copies run
+//! before the step is recorded and outside any store transaction (a copy
+//! grows with the tenant's data); a retry copies again, which gives the
+//! same target (a copy replaces the target's content). The output lists
+//! what was copied where.
 //!
 //! Nothing to undo: the copies live in the targets, which the compensation
 //! of `create_target_databases` drops.
@@ -13,11 +13,21 @@ use super::{StepContext, StepHandler};
 use async_trait::async_trait;
 use std::time::Duration;
 use tenantry_sagas::step_store::StepStore;
-use tenantry_sagas::{SagaState, StepError, StepOutput, StepPolicy};
+use tenantry_sagas::{SagaState, Step, StepError, StepOutput, StepPolicy};
+use tenantry_schemas::ProductKey;
 use tenantry_store::StoreError;
 
 /// Copies a move's product databases into their targets.
 pub(super) struct CopyData;
+
+/// The copies `create_target_databases` recorded in `saga`: product,
+/// source database, target database.
+fn copies(saga: &SagaState) -> Vec<(ProductKey, String, String)> {
+    saga.results
+        .get(&Step::CreateTargetDatabases)
+        .map(StepOutput::copies)
+        .unwrap_or_default()
+}
 
 #[async_trait]
 impl StepHandler for CopyData {
@@ -26,34 +36,9 @@ impl StepHandler for CopyData {
         StepPolicy::with_timeout(Duration::from_secs(600))
     }
 
-    async fn execute(
-        &self,
-        _cx: &StepContext,
-        store: &mut dyn StepStore,
-        saga: &SagaState,
-    ) -> Result<StepOutput, StepError> {
-        pin_of(saga)?;
-        let moves = store.moves(saga.saga_id).await?;
-        let mut output = StepOutput::new().fact("databases", moves.len());
-        for the_move in &moves {
-            let product = &the_move.product;
-            output = output.with_copy(
-                product,
-                &the_move.source.database,
-                &the_move.target.database,
-            );
-        }
-        Ok(output)
-    }
-
-    async fn complete(
-        &self,
-        cx: &StepContext,
-        saga: &SagaState,
-        output: &StepOutput,
-    ) -> Result<(), StepError> {
+    async fn prepare(&self, cx: &StepContext, saga: &SagaState) -> Result<(), StepError> {
         let pin = pin_of(saga)?;
-        for (product, source, target) in output.copies() {
+        for (product, source, target) in copies(saga) {
             cx.databases
                 .copy_into(&source, &target)
                 .await
@@ -66,5 +51,20 @@ impl StepHandler for CopyData {
                 })?;
         }
         Ok(())
+    }
+
+    async fn execute(
+        &self,
+        _cx: &StepContext,
+        _store: &mut dyn StepStore,
+        saga: &SagaState,
+    ) -> Result<StepOutput, StepError> {
+        let copies = copies(saga);
+        let output = StepOutput::new().fact("databases", copies.len());
+        Ok(copies
+            .iter()
+            .fold(output, |output, (product, source, target)| {
+                output.with_copy(product, source, target)
+            }))
     }
 }

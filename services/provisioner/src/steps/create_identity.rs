@@ -3,8 +3,8 @@
 //! `<product>-users` (`<product>:use`) for a product — the owner a member.
 //! The output lists every group the tenant then has.
 //!
-//! Undone by deleting the group (with its permissions and members) and,
-//! for the tenant, its users.
+//! Undone by deleting the product's group (with its permissions and
+//! members), or the tenant's identity data.
 
 use super::{StepContext, StepHandler, Work, product_group, product_of};
 use async_trait::async_trait;
@@ -120,10 +120,10 @@ impl StepHandler for CreateIdentity {
         saga: &SagaState,
     ) -> Result<(), StepError> {
         let tenant = &saga.tenant_id;
-        store.delete_group(tenant, &identity(saga)?.group).await?;
-        if saga.kind == SagaKind::ProvisionTenant {
-            store.delete_users(tenant).await?;
+        match saga.kind {
+            // The tenant's identity is all this step created.
+            SagaKind::ProvisionTenant => store.delete_identity(tenant).await,
+            _ => store.delete_group(tenant, &identity(saga)?.group).await,
         }
-        Ok(())
     }
 }

@@ -141,10 +141,14 @@ impl StepHandler for CreateSite {
                     )));
                 }
                 None => {
-                    let existing = store.site_host(tenant).await?.unwrap_or_default();
-                    return Err(StepError::permanent(format!(
-                        "tenant {tenant} already has site {existing}; a tenant has one site"
-                    )));
+                    return Err(match store.site_host(tenant).await? {
+                        Some(existing) => StepError::permanent(format!(
+                            "tenant {tenant} already has site {existing}; a tenant has one site"
+                        )),
+                        None => StepError::retryable(format!(
+                            "site host {host} was taken and released meanwhile"
+                        )),
+                    });
                 }
             }
         }

@@ -55,13 +55,16 @@ impl StepHandler for CreateTargetDatabases {
                     target: PlacedDatabase { shard, database },
                 };
                 store.insert_move(saga.saga_id, tenant, &the_move).await?;
-                created.push(the_move.target.database);
+                created.push(the_move);
             }
         }
-        Ok(StepOutput::new()
+        let output = StepOutput::new()
             .fact("source_region", region)
             .fact("target_region", pin)
-            .with_created(created.iter().map(String::as_str)))
+            .with_created(created.iter().map(|m| m.target.database.as_str()));
+        Ok(created.iter().fold(output, |output, m| {
+            output.with_copy(&m.product, &m.source.database, &m.target.database)
+        }))
     }
 
     async fn complete(

@@ -519,3 +519,50 @@ pub(crate) mod test_support {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::handler;
+    use std::time::Duration;
+    use tenantry_sagas::{SagaKind, Step};
+
+    /// Steps that only write rows get 10 s per attempt; DDL, app callbacks
+    /// and a move's copy get longer; every step retries five times.
+    #[test]
+    fn each_step_is_bounded_by_its_own_timeout() {
+        let secs = |step: Step| handler(step).policy().timeout;
+        let long = [
+            (Step::ProvisionDatabase, 60),
+            (Step::SnapshotDatabase, 60),
+            (Step::RetireDatabase, 60),
+            (Step::DeactivateAllProducts, 60),
+            (Step::CreateTargetDatabases, 60),
+            (Step::RetireSourceDatabases, 60),
+            (Step::CopyData, 600),
+            (Step::InstallApps, 30),
+            (Step::UninstallApps, 30),
+        ];
+        let kinds = [
+            SagaKind::ProvisionTenant,
+            SagaKind::SuspendProduct,
+            SagaKind::UnsuspendProduct,
+            SagaKind::UpdateLicence,
+            SagaKind::DeactivateProduct,
+            SagaKind::DestroyTenant,
+            SagaKind::MoveTenant,
+        ];
+        for step in kinds.iter().flat_map(|kind| kind.steps()) {
+            let expected = long
+                .iter()
+                .find(|(s, _)| s == step)
+                .map_or(10, |(_, secs)| *secs);
+            assert_eq!(
+                secs(*step),
+                Duration::from_secs(expected),
+                "{}",
+                step.name()
+            );
+            assert_eq!(handler(*step).policy().max_attempts, 5, "{}", step.name());
+        }
+    }
+}

@@ -1,7 +1,6 @@
 //! Destruction: the tenant's identity data (seed, "Tenant provisioning and
-//! lifecycle", step 5: users, groups, permissions) is deleted — every
-//! group with its permissions and memberships, then every user — and so
-//! is its placement (step 3's region).
+//! lifecycle", step 5: users, groups, permissions, memberships) is
+//! deleted, and so is its placement (step 3's region).
 //!
 //! A pivot of the destruction: never undone.
 
@@ -22,10 +21,7 @@ impl StepHandler for RemoveIdentity {
         saga: &SagaState,
     ) -> Result<StepOutput, StepError> {
         let tenant = &saga.tenant_id;
-        for group in store.groups(tenant).await? {
-            store.delete_group(tenant, &group).await?;
-        }
-        store.delete_users(tenant).await?;
+        store.delete_identity(tenant).await?;
         store.delete_placement(tenant).await?;
         Ok(StepOutput::new())
     }
