@@ -105,15 +105,6 @@ pub(crate) const CONSUMER_DEFAULTS: &[(&str, &str)] = &[
     // A Kafka broker answers a fetch as soon as `fetch.min.bytes` (1) arrive, so
     // this wait only paces polling of idle partitions: librdkafka's default.
     ("fetch.wait.max.ms", "500"),
-    // Prefetch at most 4 MiB and 1,000 records per partition ahead of the
-    // application (librdkafka: 64 MiB and 100,000): a backlog waits in the
-    // broker, not in the consumer's memory. A provisioner's 16 workers take
-    // at most 64 records each per batch, a few hundred KiB. Measured with
-    // `tenantry bench --tenants 100000` (2 cores, every tenant published at
-    // once): provisioner peak RSS 105 MiB against 153–155 MiB with the
-    // defaults, at the same throughput (1,254 against 1,214–1,375 tenants/s).
-    ("queued.max.messages.kbytes", "4096"),
-    ("queued.min.messages", "1000"),
     // A dead worker's partitions move after 10 s (default 45 s); heartbeats every 3 s.
     // With static membership (ConsumerOptions::instance_id) this is also how long
     // the group waits for a member that went away to come back under its name.
