@@ -292,10 +292,15 @@ pub trait ProvisionerStore: BatchStore<Error: StoreFailure> + Clone + 'static {
     /// Sagas left running or compensating, oldest first (to resume after a restart).
     fn unfinished_sagas(&self) -> impl Future<Output = Result<Vec<SagaState>, Self::Error>> + Send;
 
-    /// Takes the pending operator requests, oldest parking first: returns
-    /// them and clears them, so each is carried out once.
+    /// Takes the pending operator requests of the tenants whose commerce
+    /// events were read from one of `owned` (topic, partition) — the
+    /// partitions this provisioner consumes — oldest parking first: returns
+    /// them and clears them, so each is carried out once, by the replica
+    /// that handles the tenant's events. Requests of other tenants stay for
+    /// the replica that owns them.
     fn take_operator_requests(
         &self,
+        owned: &[(String, i32)],
     ) -> impl Future<Output = Result<Vec<(TenantId, OperatorAction)>, Self::Error>> + Send;
 
     /// Sagas in `compensation_failed` whose tenant is still parked on them

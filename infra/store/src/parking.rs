@@ -195,16 +195,38 @@ pub async fn request(
     Ok(updated == 1)
 }
 
-/// Takes the pending operator actions: returns them and clears them, so each
-/// is carried out once (if the provisioner stops before finishing one, the
-/// operator asks again).
-pub async fn take_requested(pool: &AnyPool) -> Result<Vec<(TenantId, OperatorAction)>, StoreError> {
+/// Takes the pending operator actions of the tenants whose events were
+/// read from one of `owned` (topic, partition): returns them and clears
+/// them, so each is carried out once (if the provisioner stops before
+/// finishing one, the operator asks again).
+pub async fn take_requested(
+    pool: &AnyPool,
+    owned: &[(String, i32)],
+) -> Result<Vec<(TenantId, OperatorAction)>, StoreError> {
+    if owned.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sources: Vec<String> = (0..owned.len())
+        .map(|i| {
+            format!(
+                "(e.source_topic = ${} AND e.source_partition = ${})",
+                2 * i + 1,
+                2 * i + 2
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT p.tenant_id, p.action FROM parked_tenants p WHERE p.action IS NOT NULL \
+         AND EXISTS (SELECT 1 FROM tenant_events e WHERE e.tenant_id = p.tenant_id AND ({})) \
+         ORDER BY p.parked_at",
+        sources.join(" OR ")
+    );
+    let mut query = sqlx::query_as(&sql);
+    for (topic, partition) in owned {
+        query = query.bind(topic.as_str()).bind(*partition);
+    }
     let mut tx = pool.begin().await?;
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT tenant_id, action FROM parked_tenants WHERE action IS NOT NULL ORDER BY parked_at",
-    )
-    .fetch_all(&mut *tx)
-    .await?;
+    let rows: Vec<(String, String)> = query.fetch_all(&mut *tx).await?;
     for (tenant, action) in &rows {
         sqlx::query("UPDATE parked_tenants SET action = NULL WHERE tenant_id = $1 AND action = $2")
             .bind(tenant)

@@ -176,8 +176,11 @@ impl ProvisionerStore for Store {
         sagas::unfinished(self.pool()).await
     }
 
-    async fn take_operator_requests(&self) -> Result<Vec<(TenantId, OperatorAction)>, StoreError> {
-        parking::take_requested(self.pool()).await
+    async fn take_operator_requests(
+        &self,
+        owned: &[(String, i32)],
+    ) -> Result<Vec<(TenantId, OperatorAction)>, StoreError> {
+        parking::take_requested(self.pool(), owned).await
     }
 
     async fn compensation_failed(&self) -> Result<Vec<(Uuid, TenantId)>, StoreError> {

@@ -191,7 +191,16 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
             () = shutdown.cancelled() => break,
             Some(position) = done_rx.recv() => store_finished(&consumer, &mut tracker, &position),
             _ = operator_tick.tick() => {
-                match store.take_operator_requests().await {
+                // Only the requests of tenants on this replica's partitions:
+                // their events are handled here, and nowhere else.
+                let owned = match consumer.assignment() {
+                    Ok(owned) => owned,
+                    Err(error) => {
+                        tracing::warn!(%error, "Reading the partition assignment failed.");
+                        continue;
+                    }
+                };
+                match store.take_operator_requests(&owned).await {
                     Ok(requests) => {
                         for (tenant, action) in requests {
                             let queue = route(tenant.as_str());

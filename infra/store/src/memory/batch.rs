@@ -178,6 +178,7 @@ fn write(tables: &mut Tables, changes: &Changes) -> Result<(), StoreError> {
         tables.processed.insert(env.event_id, env.tenant_id.clone());
         tables.events.entry(env.event_id).or_insert(StoredEvent {
             record: event.record.clone(),
+            source: event.source.clone(),
             state: event.state,
         });
     }

@@ -30,7 +30,9 @@ use crate::store::{StoreError, now_ms};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tenantry_sagas::admission::OperatorAction;
-use tenantry_sagas::work::{EventState, ParkedTenant, PlacedDatabase, ReleasedHost, Shard};
+use tenantry_sagas::work::{
+    EventSource, EventState, ParkedTenant, PlacedDatabase, ReleasedHost, Shard,
+};
 use tenantry_sagas::{ProvisionerStore, SagaState, SagaStatus, TenantRecord};
 use tenantry_schemas::{
     CommerceRecord, ProductKey, ProvisioningRecord, Region, TenantId, TenantState,
@@ -84,6 +86,7 @@ pub(crate) struct Tables {
 #[derive(Debug, Clone)]
 pub(crate) struct StoredEvent {
     pub(crate) record: CommerceRecord,
+    pub(crate) source: EventSource,
     pub(crate) state: EventState,
 }
 
@@ -233,12 +236,25 @@ impl ProvisionerStore for MemoryStore {
         Ok(sagas.into_iter().map(|s| s.saga.clone()).collect())
     }
 
-    async fn take_operator_requests(&self) -> Result<Vec<(TenantId, OperatorAction)>, StoreError> {
+    async fn take_operator_requests(
+        &self,
+        owned: &[(String, i32)],
+    ) -> Result<Vec<(TenantId, OperatorAction)>, StoreError> {
         let mut tables = self.lock();
+        let owners: BTreeSet<TenantId> = tables
+            .events
+            .values()
+            .filter(|event| {
+                owned.iter().any(|(topic, partition)| {
+                    event.source.topic == *topic && event.source.partition == *partition
+                })
+            })
+            .map(|event| event.record.envelope.tenant_id.clone())
+            .collect();
         let mut rows: Vec<&mut ParkedRow> = tables
             .parked
             .values_mut()
-            .filter(|row| row.action.is_some())
+            .filter(|row| row.action.is_some() && owners.contains(&row.parked.tenant_id))
             .collect();
         rows.sort_by_key(|row| row.parked_at);
         Ok(rows

@@ -174,6 +174,7 @@ impl UnitOfWork for MemoryWork {
     async fn append(&mut self, event: &NewEvent) -> Result<(), StoreError> {
         let stored = StoredEvent {
             record: event.record.clone(),
+            source: event.source.clone(),
             state: event.state,
         };
         self.write(Write::Append(event.record.envelope.event_id, stored))

@@ -1,8 +1,8 @@
 //! Parking rows, operator requests and the compensation retry schedule.
 
-use crate::harness::{Subject, saga, tenant};
+use crate::harness::{Subject, created, event, saga, tenant};
 use tenantry_sagas::admission::{OperatorAction, ParkKind};
-use tenantry_sagas::work::ParkedTenant;
+use tenantry_sagas::work::{EventState, ParkedTenant};
 use tenantry_sagas::{SagaStatus, StepError, UnitOfWork};
 use tenantry_schemas::TenantId;
 use uuid::Uuid;
@@ -45,14 +45,29 @@ pub(crate) async fn parking_rows_are_replaced_requested_and_removed<S: Subject>(
     work.park(&second).await.unwrap();
     work.commit().await.unwrap();
     assert_eq!(store.parked(&t1).await.unwrap(), Some(second));
-    assert_eq!(store.take_operator_requests().await.unwrap(), vec![]);
+    let owned = [("commerce.lifecycle.v1".to_owned(), 0)];
+    assert_eq!(store.take_operator_requests(&owned).await.unwrap(), vec![]);
 
     assert!(store.request(&t1, OperatorAction::Retry).await);
+    // A tenant with no events read from the asker's partitions is another
+    // replica's: its request stays for that one.
+    assert_eq!(store.take_operator_requests(&owned).await.unwrap(), vec![]);
+    let mut work = store.begin().await.unwrap();
+    work.append(&event(&created("t1", 1), EventState::Processed))
+        .await
+        .unwrap();
+    work.commit().await.unwrap();
+    let elsewhere = [("commerce.lifecycle.v1".to_owned(), 1)];
     assert_eq!(
-        store.take_operator_requests().await.unwrap(),
+        store.take_operator_requests(&elsewhere).await.unwrap(),
+        vec![]
+    );
+    assert_eq!(store.take_operator_requests(&[]).await.unwrap(), vec![]);
+    assert_eq!(
+        store.take_operator_requests(&owned).await.unwrap(),
         vec![(t1.clone(), OperatorAction::Retry)]
     );
-    assert_eq!(store.take_operator_requests().await.unwrap(), vec![]);
+    assert_eq!(store.take_operator_requests(&owned).await.unwrap(), vec![]);
 
     let mut work = store.begin().await.unwrap();
     work.unpark(&t1).await.unwrap();

@@ -236,7 +236,8 @@ async fn an_operator_skip_gives_the_failed_change_up_and_releases_what_waited() 
     let t1: TenantId = tenant("t1");
 
     assert!(store.request(&t1, OperatorAction::Skip));
-    let requests = store.take_operator_requests().await.unwrap();
+    let owned = [("commerce.lifecycle.v1".to_owned(), 0)];
+    let requests = store.take_operator_requests(&owned).await.unwrap();
     assert_eq!(requests, vec![(t1.clone(), OperatorAction::Skip)]);
     let shutdown = CancellationToken::new();
     operator::carry_out_one(&ingest, &t1, OperatorAction::Skip, &shutdown)
