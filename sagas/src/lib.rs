@@ -42,8 +42,8 @@ pub use context::{ContextVersion, ProductContext, ProductState, TenantContext, T
 pub use desired::{DesiredState, Goal, Licence, Rejection};
 pub use placement::place;
 pub use ports::{
-    BatchStore, ProvisionerStore, StepEffects, StepError, StepOutput, StoreFailure,
-    TransactionalEffects, UnitOfWork,
+    BatchStore, OutboxClaim, OutboxRecord, OutboxStore, ProvisionerStore, StepEffects, StepError,
+    StepOutput, StoreFailure, TransactionalEffects, UnitOfWork,
 };
 pub use reconciler::{ProvisionedState, SagaPlan, reconcile};
 pub use saga::{SagaAction, SagaKind, SagaSpec, SagaState, SagaStatus};

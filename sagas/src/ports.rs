@@ -20,7 +20,7 @@ use crate::work::{
     WaitingEvents,
 };
 use std::future::Future;
-use tenantry_schemas::{CommerceRecord, TenantId};
+use tenantry_schemas::{CommerceRecord, ProvisioningRecord, TenantId};
 use uuid::Uuid;
 
 pub use crate::output::StepOutput;
@@ -315,4 +315,42 @@ pub trait ProvisionerStore: BatchStore<Error: StoreFailure> + Clone + 'static {
         &self,
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Option<ParkedTenant>, Self::Error>> + Send;
+}
+
+/// A provisioning record the outbox holds, claimed for publishing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRecord {
+    /// Its id in the outbox: records of one tenant are published in id
+    /// order, which is their provisioning-sequence order.
+    pub id: i64,
+    /// The record (key = tenant id).
+    pub record: ProvisioningRecord,
+}
+
+/// The outbox as its relay sees it: claim the oldest records, publish them,
+/// remove them. Records claimed and not removed (publishing failed, the
+/// process stopped) are claimed again, with the same event ids and keys
+/// (case D6).
+pub trait OutboxStore: Send + Sync {
+    /// The store's error (infrastructure: retrying may succeed).
+    type Error: std::error::Error + Send + Sync + 'static;
+    /// Records claimed at once.
+    type Claim: OutboxClaim<Error = Self::Error>;
+
+    /// Claims up to `limit` records, lowest id first, in id order; another
+    /// relay's claim skips them until this one ends.
+    fn claim(&self, limit: usize) -> impl Future<Output = Result<Self::Claim, Self::Error>> + Send;
+}
+
+/// Records claimed from the outbox. Dropped without
+/// [`OutboxClaim::remove`], they stay in the outbox.
+pub trait OutboxClaim: Send {
+    /// The store's error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The claimed records, in id order.
+    fn records(&self) -> &[OutboxRecord];
+
+    /// Removes the claimed records: they were published.
+    fn remove(self) -> impl Future<Output = Result<(), Self::Error>> + Send;
 }

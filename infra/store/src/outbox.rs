@@ -14,6 +14,7 @@
 use crate::store::{Backend, StoreError, now_ms};
 use sqlx::{Any, Transaction};
 use std::collections::BTreeMap;
+use tenantry_sagas::{OutboxClaim, OutboxRecord, OutboxStore};
 use tenantry_schemas::{Envelope, ProvisioningEvent, ProvisioningRecord, TenantId, TenantState};
 use uuid::Uuid;
 
@@ -271,4 +272,55 @@ pub async fn pending(pool: &sqlx::AnyPool) -> Result<i64, StoreError> {
         .fetch_one(pool)
         .await?;
     Ok(n)
+}
+
+/// Outbox records claimed in a transaction of their own
+/// ([`tenantry_sagas::OutboxStore`] on [`crate::Store`]): on PostgreSQL the
+/// claim already deleted them and the commit makes that final; on SQLite
+/// [`OutboxClaim::remove`] deletes them, then commits. Dropped, the
+/// transaction rolls back and the records stay.
+#[derive(Debug)]
+pub struct StoreClaim {
+    tx: Transaction<'static, Any>,
+    backend: Backend,
+    rows: Vec<OutboxRow>,
+    records: Vec<OutboxRecord>,
+}
+
+impl OutboxStore for crate::Store {
+    type Error = StoreError;
+    type Claim = StoreClaim;
+
+    async fn claim(&self, limit: usize) -> Result<StoreClaim, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = claim(&mut tx, self.backend(), limit).await?;
+        let records = rows
+            .iter()
+            .map(|row| OutboxRecord {
+                id: row.id,
+                record: row.record.clone(),
+            })
+            .collect();
+        Ok(StoreClaim {
+            tx,
+            backend: self.backend(),
+            rows,
+            records,
+        })
+    }
+}
+
+impl OutboxClaim for StoreClaim {
+    type Error = StoreError;
+
+    fn records(&self) -> &[OutboxRecord] {
+        &self.records
+    }
+
+    async fn remove(mut self) -> Result<(), StoreError> {
+        remove_published(&mut self.tx, self.backend, &self.rows).await?;
+        self.tx.commit().await?;
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
-//! Outbox relay: claims outbox rows, publishes them to `provisioning.events.v1`
-//! (key = tenant id), then removes them and commits: one transaction per batch. See
-//! `tenantry_store::outbox` for why no row is skipped or lost (case D6).
+//! Outbox relay: claims outbox records ([`OutboxStore`]), publishes them to
+//! `provisioning.events.v1` (key = tenant id), then removes them: a record
+//! is removed only after the broker acknowledged it, and one whose claim
+//! ends otherwise is claimed again with the same event id (case D6).
 //!
 //! One relay runs per provisioner process; rows of one tenant are published in
 //! id order, which is their per-tenant sequence order.
@@ -9,20 +10,20 @@ use crate::backoff;
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_kafka::Producer;
+use tenantry_sagas::{OutboxClaim, OutboxStore};
 use tenantry_schemas::{Codec, RecordHeaders};
-use tenantry_store::{Store, outbox};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Rows claimed per batch.
-pub const BATCH: i64 = 256;
+pub const BATCH: usize = 256;
 
 /// Polling interval when nobody wakes the relay (rows written by another process).
 pub const IDLE_POLL: Duration = Duration::from_millis(200);
 
 /// Runs until `shutdown`; on shutdown it drains what is pending first.
-pub async fn run(
-    store: Store,
+pub async fn run<S: OutboxStore>(
+    store: S,
     producer: Producer,
     codec: Arc<Codec>,
     topic: String,
@@ -58,20 +59,19 @@ pub async fn run(
 }
 
 /// Publishes one batch; returns how many rows were published.
-pub async fn publish_batch(
-    store: &Store,
+pub async fn publish_batch<S: OutboxStore>(
+    store: &S,
     producer: &Producer,
     codec: &Codec,
     topic: &str,
 ) -> anyhow::Result<usize> {
-    let mut tx = store.pool().begin().await?;
-    let rows = outbox::claim(&mut tx, store.backend(), BATCH).await?;
+    let claim = store.claim(BATCH).await?;
+    let rows = claim.records();
     if rows.is_empty() {
-        tx.commit().await?;
         return Ok(0);
     }
     let mut payloads = Vec::with_capacity(rows.len());
-    for row in &rows {
+    for row in rows {
         payloads.push(codec.encode_provisioning(topic, &row.record).await?);
     }
     // Enqueued in row order (futures are polled in order), so one tenant's
@@ -90,10 +90,9 @@ pub async fn publish_batch(
     for result in futures_join(sends).await {
         result?;
     }
-    // The commit is what marks the rows published.
-    outbox::remove_published(&mut tx, store.backend(), &rows).await?;
-    tx.commit().await?;
-    Ok(rows.len())
+    let published = rows.len();
+    claim.remove().await?;
+    Ok(published)
 }
 
 async fn futures_join<I, F, T>(futures: I) -> Vec<T>

@@ -33,7 +33,9 @@ use tenantry_sagas::admission::OperatorAction;
 use tenantry_sagas::work::{
     EventSource, EventState, ParkedTenant, PlacedDatabase, ReleasedHost, Shard,
 };
-use tenantry_sagas::{ProvisionerStore, SagaState, SagaStatus, TenantRecord};
+use tenantry_sagas::{
+    OutboxClaim, OutboxRecord, OutboxStore, ProvisionerStore, SagaState, SagaStatus, TenantRecord,
+};
 use tenantry_schemas::{
     CommerceRecord, ProductKey, ProvisioningRecord, Region, TenantId, TenantState,
 };
@@ -66,6 +68,8 @@ pub(crate) struct Tables {
     pub(crate) sagas: BTreeMap<Uuid, StoredSaga>,
     /// `outbox`: id → record.
     pub(crate) outbox: BTreeMap<u64, ProvisioningRecord>,
+    /// Outbox ids a claim holds ([`OutboxClaim`]).
+    pub(crate) claimed: BTreeSet<u64>,
     /// `tenant_sequences`: the last provisioning sequence per tenant.
     pub(crate) provisioning_sequences: BTreeMap<TenantId, i64>,
     /// `sites`: host → owner.
@@ -285,5 +289,70 @@ impl ProvisionerStore for MemoryStore {
 
     async fn parked(&self, tenant: &TenantId) -> Result<Option<ParkedTenant>, StoreError> {
         Ok(self.lock().parked.get(tenant).map(|row| row.parked.clone()))
+    }
+}
+
+/// Outbox records claimed from a [`MemoryStore`]; the ids stay claimed
+/// (skipped by other claims) until [`OutboxClaim::remove`] or drop.
+#[derive(Debug)]
+pub struct MemoryClaim {
+    store: MemoryStore,
+    records: Vec<OutboxRecord>,
+    removed: bool,
+}
+
+impl OutboxStore for MemoryStore {
+    type Error = StoreError;
+    type Claim = MemoryClaim;
+
+    async fn claim(&self, limit: usize) -> Result<MemoryClaim, StoreError> {
+        let mut tables = self.lock();
+        let records: Vec<OutboxRecord> = tables
+            .outbox
+            .iter()
+            .filter(|(id, _)| !tables.claimed.contains(id))
+            .take(limit)
+            .map(|(id, record)| OutboxRecord {
+                id: *id as i64,
+                record: record.clone(),
+            })
+            .collect();
+        for record in &records {
+            tables.claimed.insert(record.id as u64);
+        }
+        Ok(MemoryClaim {
+            store: self.clone(),
+            records,
+            removed: false,
+        })
+    }
+}
+
+impl OutboxClaim for MemoryClaim {
+    type Error = StoreError;
+
+    fn records(&self) -> &[OutboxRecord] {
+        &self.records
+    }
+
+    async fn remove(mut self) -> Result<(), StoreError> {
+        let mut tables = self.store.lock();
+        for record in &self.records {
+            tables.outbox.remove(&(record.id as u64));
+            tables.claimed.remove(&(record.id as u64));
+        }
+        self.removed = true;
+        Ok(())
+    }
+}
+
+impl Drop for MemoryClaim {
+    fn drop(&mut self) {
+        if !self.removed {
+            let mut tables = self.store.lock();
+            for record in &self.records {
+                tables.claimed.remove(&(record.id as u64));
+            }
+        }
     }
 }

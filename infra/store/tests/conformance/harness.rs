@@ -12,7 +12,7 @@ use std::future::Future;
 use tenantry_sagas::admission::OperatorAction;
 use tenantry_sagas::saga::{SagaSpec, TenantSpec};
 use tenantry_sagas::work::{EventSource, EventState, NewEvent, Shard};
-use tenantry_sagas::{ProvisionerStore, SagaKind, SagaState};
+use tenantry_sagas::{OutboxStore, ProvisionerStore, SagaKind, SagaState};
 use tenantry_schemas::{
     CommerceEvent, CommerceRecord, CountryCode, Envelope, MIN_OCCURRED_AT_MS, ProvisioningEvent,
     ProvisioningRecord, SiteName, TenantCreated, TenantId, TenantState,
@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 /// What the suite reads of a store beyond [`ProvisionerStore`]: what the
 /// relay, the CLI and the operators read.
-pub(crate) trait Subject: ProvisionerStore {
+pub(crate) trait Subject: ProvisionerStore + OutboxStore {
     /// The outbox's records not yet published, oldest first.
     fn outbox(&self) -> impl Future<Output = Vec<ProvisioningRecord>>;
     /// A tenant's event stream by sequence: `(sequence, kind, state)`.

@@ -23,6 +23,7 @@ harness::conformance! {
     tenants::one_state_is_published_per_changed_tenant_per_commit,
     tenants::no_state_is_published_when_it_did_not_change,
     tenants::a_unit_of_work_dropped_without_commit_writes_nothing,
+    tenants::outbox_records_are_claimed_oldest_first_and_removed_once_published,
     parking::parking_rows_are_replaced_requested_and_removed,
     parking::failed_compensations_are_listed_while_parked_on,
     sagas::a_saga_is_inserted_once,

@@ -6,7 +6,7 @@
 use crate::harness::{Subject, created, event, published, saga, tenant};
 use tenantry_sagas::admission::ParkKind;
 use tenantry_sagas::work::{EventState, ParkedTenant};
-use tenantry_sagas::{TenantRecord, UnitOfWork};
+use tenantry_sagas::{OutboxClaim, TenantRecord, UnitOfWork};
 
 /// A record whose state says commerce sequence `sequence`.
 fn at(sequence: i64) -> TenantRecord {
@@ -121,4 +121,42 @@ pub(crate) async fn a_unit_of_work_dropped_without_commit_writes_nothing<S: Subj
     assert_eq!(store.saga(started.saga_id).await.unwrap(), None);
     assert!(published(store).await.is_empty());
     assert!(store.rejections(&t1).await.is_empty());
+}
+
+/// The relay's view of the outbox: a claim takes the oldest records in id
+/// order up to its limit; dropped, it leaves them to be claimed again with
+/// the same event ids (case D6); removed, they are gone.
+pub(crate) async fn outbox_records_are_claimed_oldest_first_and_removed_once_published<
+    S: Subject,
+>(
+    store: &S,
+) {
+    let (t1, t2) = (tenant("t1"), tenant("t2"));
+    for (tenant, sequence) in [(&t1, 1), (&t2, 1), (&t1, 2)] {
+        let mut work = store.begin().await.unwrap();
+        work.save_tenant(tenant, at(sequence)).await.unwrap();
+        work.commit().await.unwrap();
+    }
+    let claim = store.claim(2).await.unwrap();
+    let first: Vec<_> = claim.records().to_vec();
+    assert_eq!(first.len(), 2);
+    assert!(first[0].id < first[1].id, "in id order");
+    let tenants: Vec<_> = first
+        .iter()
+        .map(|r| r.record.envelope.tenant_id.clone())
+        .collect();
+    assert_eq!(tenants, vec![t1.clone(), t2.clone()]);
+    drop(claim);
+
+    let claim = store.claim(10).await.unwrap();
+    let again: Vec<_> = claim.records().to_vec();
+    assert_eq!(again.len(), 3);
+    assert_eq!(
+        again[..2],
+        first[..],
+        "a dropped claim leaves its records as they were"
+    );
+    claim.remove().await.unwrap();
+    assert!(store.claim(10).await.unwrap().records().is_empty());
+    assert!(store.outbox().await.is_empty());
 }
