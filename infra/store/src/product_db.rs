@@ -212,12 +212,18 @@ impl ProductDatabases {
     /// Copies database `source` to a new database `snapshot` (the seed's
     /// backups): on PostgreSQL a schema with a copy of every table, in SQLite
     /// `VACUUM INTO` a new file. Idempotent: an existing snapshot is kept.
+    ///
+    /// # Errors
+    /// [`StoreError::Unsupported`] when a table of `source` uses the
+    /// schema's own types, sequences or identity columns, which a copy of
+    /// its tables cannot carry ([`uncopyable_columns`]).
     pub async fn snapshot(&self, source: &str, snapshot: &str) -> Result<(), StoreError> {
         if self.exists(snapshot).await? || !self.exists(source).await? {
             return Ok(());
         }
         match self {
             ProductDatabases::PostgresSchemas(pool) => {
+                refuse_uncopyable(pool, source, "snapshot").await?;
                 let tables = schema_tables(pool, source).await?;
                 let (src, dst) = (quoted(source)?, quoted(snapshot)?);
                 let mut sql = format!("CREATE SCHEMA {dst};");
@@ -251,6 +257,8 @@ impl ProductDatabases {
     ///
     /// # Errors
     /// [`StoreError::Missing`] when `source` does not exist (permanent);
+    /// [`StoreError::Unsupported`] when its tables use the schema's own
+    /// types, sequences or identity columns ([`uncopyable_columns`]);
     /// [`StoreError::Database`] when the database fails (retryable).
     pub async fn copy_into(&self, source: &str, target: &str) -> Result<usize, StoreError> {
         if !self.exists(source).await? {
@@ -260,6 +268,7 @@ impl ProductDatabases {
         }
         match self {
             ProductDatabases::PostgresSchemas(pool) => {
+                refuse_uncopyable(pool, source, "move").await?;
                 let tables = schema_tables(pool, source).await?;
                 let (src, dst) = (quoted(source)?, quoted(target)?);
                 let mut sql = format!("CREATE SCHEMA IF NOT EXISTS {dst};");
@@ -341,6 +350,51 @@ impl ProductDatabases {
     fn sqlite_path(&self, dir: &std::path::Path, name: &str) -> PathBuf {
         dir.join(format!("{name}.sqlite"))
     }
+}
+
+/// The columns of `schema`'s tables that a copy of its tables cannot carry
+/// faithfully, as `table.column (why)`: a column of a type defined in the
+/// schema (an enum, a domain — dropping the source schema would drop the
+/// copy's column with it), an identity column (the copy's `INSERT … SELECT`
+/// is refused), and a default drawing from a sequence (`serial`: the copy
+/// would keep drawing from the source's sequence, and lose its default when
+/// the source is dropped).
+pub async fn uncopyable_columns(pool: &AnyPool, schema: &str) -> Result<Vec<String>, StoreError> {
+    let rows: Vec<(String,)> = sqlx::query_as(
+        "SELECT c.relname || '.' || a.attname || ' (' || CASE \
+           WHEN tn.nspname = n.nspname THEN 'type ' || t.typname || ' of the schema' \
+           WHEN a.attidentity <> '' THEN 'identity column' \
+           ELSE 'default from a sequence' END || ')' \
+         FROM pg_attribute a \
+         JOIN pg_class c ON c.oid = a.attrelid \
+         JOIN pg_namespace n ON n.oid = c.relnamespace \
+         JOIN pg_type t ON t.oid = a.atttypid \
+         JOIN pg_namespace tn ON tn.oid = t.typnamespace \
+         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum \
+         WHERE n.nspname = $1 AND c.relkind = 'r' AND a.attnum > 0 AND NOT a.attisdropped \
+           AND (tn.nspname = n.nspname OR a.attidentity <> '' \
+                OR pg_get_expr(d.adbin, d.adrelid) LIKE 'nextval(%') \
+         ORDER BY c.relname, a.attnum",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(column,)| column).collect())
+}
+
+/// Fails with [`StoreError::Unsupported`] when `source` has
+/// [`uncopyable_columns`]: a copy that silently loses columns or defaults
+/// is worse than a refusal an operator sees.
+async fn refuse_uncopyable(pool: &AnyPool, source: &str, what: &str) -> Result<(), StoreError> {
+    let columns = uncopyable_columns(pool, source).await?;
+    if columns.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::Unsupported(format!(
+        "product database {source} cannot be copied faithfully for a {what}: {}; \
+         its tables use what only the schema defines",
+        columns.join(", ")
+    )))
 }
 
 #[cfg(test)]

@@ -43,6 +43,11 @@ pub enum StoreError {
     /// the transaction reads it and may succeed.
     #[error("concurrent write: {0}")]
     Conflict(String),
+    /// The operation cannot be done faithfully (a product database whose
+    /// tables use its own types or sequences cannot be copied); retrying
+    /// will not help.
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 impl StoreError {

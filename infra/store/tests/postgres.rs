@@ -257,3 +257,73 @@ async fn a_claim_takes_at_most_its_limit() {
     let ids: Vec<i64> = claimed.iter().map(|row| row.id).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "lowest ids, in order");
 }
+
+/// A product database whose tables use what only its schema defines (an
+/// enum, a `serial` sequence, an identity column) is refused for a copy or
+/// a snapshot, naming each column, and nothing is created; a plain table is
+/// copied.
+#[tokio::test]
+async fn a_database_using_its_own_types_or_sequences_is_refused_not_copied_partly() {
+    use tenantry_store::ProductDatabases;
+    use tenantry_store::product_db::uncopyable_columns;
+    let store = fresh_store().await;
+    let databases = ProductDatabases::PostgresSchemas(store.pool().clone());
+    databases.create("t_a__jira").await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TABLE t_a__jira.pages (id bigint PRIMARY KEY, title text); \
+         INSERT INTO t_a__jira.pages VALUES (1, 'one');",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert!(
+        uncopyable_columns(store.pool(), "t_a__jira")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        databases
+            .copy_into("t_a__jira", "t_a__jira__ch")
+            .await
+            .unwrap(),
+        1
+    );
+
+    sqlx::raw_sql(
+        "CREATE TYPE t_a__jira.prio AS ENUM ('low', 'high'); \
+         CREATE TABLE t_a__jira.issues (id serial PRIMARY KEY, prio t_a__jira.prio); \
+         CREATE TABLE t_a__jira.events (id bigint GENERATED ALWAYS AS IDENTITY, at bigint);",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let columns = uncopyable_columns(store.pool(), "t_a__jira").await.unwrap();
+    assert_eq!(
+        columns,
+        vec![
+            "events.id (identity column)",
+            "issues.id (default from a sequence)",
+            "issues.prio (type prio of the schema)",
+        ]
+    );
+    for refused in [
+        databases.copy_into("t_a__jira", "t_a__jira__de").await,
+        databases
+            .snapshot("t_a__jira", "snap_t_a__jira")
+            .await
+            .map(|()| 0),
+    ] {
+        match refused {
+            Err(StoreError::Unsupported(reason)) => {
+                assert!(
+                    reason.contains("issues.prio (type prio of the schema)"),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+    assert!(!databases.exists("t_a__jira__de").await.unwrap());
+    assert!(!databases.exists("snap_t_a__jira").await.unwrap());
+}
