@@ -9,11 +9,17 @@
 //! They need the local stack (`infra/local/up`: Apache Kafka on
 //! `TENANTRY_BOOTSTRAP` and its classpath for private brokers, PostgreSQL on
 //! `TENANTRY_DATABASE_URL`) and the `tenantry` binary (`TENANTRY_BIN`);
-//! `infra/local/test` sets all of them.
+//! `infra/local/test` sets all of them. Built with the `testcontainers`
+//! feature, where a Docker engine answers and none of those addresses is
+//! set, they start the shared PostgreSQL, Kafka and moto in containers
+//! instead ([`env`] says what is selected when); private brokers and
+//! clusters still need the local Kafka classpath and PostgreSQL binaries.
 //!
 //! | module | owns |
 //! |---|---|
-//! | [`env`] | addresses and binaries of the local stack, from `TENANTRY_*` variables |
+//! | [`env`] | addresses of the stack (variables, containers or the local defaults: [`env::stack_source`]) and of the binaries |
+//! | [`docker`] | whether a Docker engine answers (standard library only) |
+//! | `containers` | feature `testcontainers`: PostgreSQL, Kafka and moto in containers, once per process |
 //! | [`fresh`] | a fresh PostgreSQL database and fresh, uniquely named topics per test |
 //! | [`wait`] | polling a condition with a deadline (never a bare sleep as an assertion) |
 //! | [`process`] | `tenantry` as a child process: one-shot CLI runs and long-running services with a log file, SIGKILL and SIGTERM |
@@ -27,6 +33,9 @@
 //! database and topics behind for a failed run's post-mortem;
 //! `infra/local/test` removes them at the start of the next run.
 
+#[cfg(feature = "testcontainers")]
+pub mod containers;
+pub mod docker;
 pub mod env;
 pub mod fresh;
 pub mod kafka;
@@ -35,7 +44,9 @@ pub mod postgres;
 pub mod process;
 pub mod wait;
 
-pub use env::{DOMAIN, bootstrap, server_url, tenantry_bin};
+pub use env::{
+    DOMAIN, StackSource, aws_endpoint_url, bootstrap, selected_stack, server_url, tenantry_bin,
+};
 pub use fresh::{fresh_database, fresh_database_on, fresh_topics, fresh_topics_on};
 pub use logs::RunDir;
 pub use process::{ServiceProcess, tenantry, tenantry_command};
