@@ -203,8 +203,10 @@ impl DesiredState {
     ///   site name that was taken can be chosen again);
     /// - a product saga: the product goes back to what is provisioned (its
     ///   goal, licence and apps), or out of the desired state when nothing is;
-    /// - a move: the pin stops asking for a move (the saga's region is not
-    ///   honoured until a new `residency_pinned`);
+    /// - a move: the pin goes back to the provisioned one (the tenant's
+    ///   region if it is pinned there, else none), so nothing shows the tenant
+    ///   moving and its later sagas act where it lives; a new
+    ///   `residency_pinned` asks again;
     /// - destruction: the tenant is no longer to be destroyed.
     ///
     /// Without this, the next event the skip releases re-plans the same
@@ -222,6 +224,9 @@ impl DesiredState {
             }
             (SagaKind::MoveTenant, _) => {
                 self.pin_sequence = provisioned.pin_sequence;
+                if let Some(tenant) = self.tenant.as_mut() {
+                    tenant.residency_pin = provisioned.region.filter(|_| provisioned.region_pinned);
+                }
                 format!("move to the residency pin (sequence {sequence}) given up")
             }
             (SagaKind::DestroyTenant, _) => {

@@ -343,3 +343,37 @@ fn an_abandoned_saga_is_not_planned_again() {
         }
     }
 }
+
+/// A skipped move gives the pin up: the tenant is no longer shown moving,
+/// and the next product saga carries the pin it lives under, so data
+/// residency does not refuse it for a region it never reached.
+#[test]
+fn a_skipped_move_leaves_the_tenant_pinned_where_it_lives() {
+    use crate::saga::SagaState;
+    for (lives_in, pinned_there) in [(Region::De, false), (Region::Ch, true)] {
+        let mut p = honoured(provisioned(true, &[]), 1);
+        p.region = Some(lives_in);
+        p.region_pinned = pinned_there;
+        let mut d = pinned(desired(&[], false), Region::Ca, 4);
+        let plan = reconcile(&d, &p).expect("a move");
+        assert_eq!(plan.kind, SagaKind::MoveTenant);
+        let failed = SagaState::start(plan.kind, &trigger(4), plan.spec);
+        d.abandon(&failed, &p);
+        let pin = d.tenant.as_ref().and_then(|t| t.residency_pin);
+        assert_eq!(pin, pinned_there.then_some(lives_in), "{lives_in:?}");
+        assert_eq!(reconcile(&d, &p), None);
+
+        d.products.insert(
+            jira(),
+            DesiredProduct {
+                goal: Goal::Active,
+                licence: licence(5),
+                apps: vec![],
+                activated_at: 5,
+            },
+        );
+        let next = reconcile(&d, &p).expect("the activation");
+        assert_eq!(next.kind, SagaKind::ProvisionProduct);
+        assert_eq!(next.spec.tenant.residency_pin, pin);
+    }
+}
