@@ -54,12 +54,17 @@ pub struct DatabaseMove {
     pub target: PlacedDatabase,
 }
 
-/// One transaction of the store, as the steps' per-record path sees it.
-///
-/// Errors are [`StepError`]s: a lost connection or a conflict is
-/// retryable, anything else permanent.
+/// One transaction of the store, as the steps' per-record path sees it:
+/// every group of rows below. Errors are [`StepError`]s: a lost connection
+/// or a conflict is retryable, anything else permanent.
+pub trait StepStore: EffectRecords + TenantRows + IdentityRows + DatabaseRows {}
+
+impl<T: EffectRecords + TenantRows + IdentityRows + DatabaseRows> StepStore for T {}
+
+/// The record of a step's effect under its idempotency key
+/// (`<saga id>:<step>`): a step found recorded is not run again.
 #[async_trait]
-pub trait StepStore: Send {
+pub trait EffectRecords: Send {
     /// The output recorded under a step's idempotency key, if its effect
     /// already happened.
     async fn recorded_effect(&mut self, key: &str) -> Result<Option<StepOutput>, StepError>;
@@ -67,7 +72,12 @@ pub trait StepStore: Send {
     async fn record_effect(&mut self, key: &str, output: &StepOutput) -> Result<(), StepError>;
     /// Forgets a step's recorded effect (it was compensated).
     async fn forget_effect(&mut self, key: &str) -> Result<(), StepError>;
+}
 
+/// What a tenant has and may use: its account, licences, site and host,
+/// products on the site, placement, metadata and installed apps.
+#[async_trait]
+pub trait TenantRows: Send {
     /// Inserts the tenant's account, unless it has one.
     async fn insert_account(
         &mut self,
@@ -78,7 +88,6 @@ pub trait StepStore: Send {
     ) -> Result<(), StepError>;
     /// Deletes the tenant's account.
     async fn delete_account(&mut self, tenant: &TenantId) -> Result<(), StepError>;
-
     /// The product's licence.
     async fn licence(
         &mut self,
@@ -107,7 +116,6 @@ pub trait StepStore: Send {
         tenant: &TenantId,
         product: &ProductKey,
     ) -> Result<(), StepError>;
-
     /// The tenant's site host.
     async fn site_host(&mut self, tenant: &TenantId) -> Result<Option<String>, StepError>;
     /// The tenant owning `host`.
@@ -134,7 +142,6 @@ pub trait StepStore: Send {
     ) -> Result<(), StepError>;
     /// Clears the release of `host` (a new owner took it).
     async fn reclaim_host(&mut self, host: &str) -> Result<(), StepError>;
-
     /// Activates the product on the tenant's site (inserted, or set active).
     async fn activate_site_product(
         &mut self,
@@ -154,7 +161,6 @@ pub trait StepStore: Send {
         tenant: &TenantId,
         product: &ProductKey,
     ) -> Result<(), StepError>;
-
     /// The tenant's placement: region, and whether it is a residency pin.
     async fn placement(&mut self, tenant: &TenantId) -> Result<Option<(Region, bool)>, StepError>;
     /// Inserts the tenant's placement unless it has one.
@@ -173,7 +179,6 @@ pub trait StepStore: Send {
     ) -> Result<(), StepError>;
     /// Deletes the tenant's placement.
     async fn delete_placement(&mut self, tenant: &TenantId) -> Result<(), StepError>;
-
     /// Inserts metadata of `scope` (`site`, `product:<key>`) unless it exists.
     async fn insert_metadata(
         &mut self,
@@ -183,7 +188,24 @@ pub trait StepStore: Send {
     ) -> Result<(), StepError>;
     /// Deletes metadata of `scope`.
     async fn delete_metadata(&mut self, tenant: &TenantId, scope: &str) -> Result<(), StepError>;
+    /// Records apps as installed for the product.
+    async fn insert_installed_apps(
+        &mut self,
+        tenant: &TenantId,
+        product: &ProductKey,
+        apps: &[AppKey],
+    ) -> Result<(), StepError>;
+    /// Deletes the product's installed apps.
+    async fn delete_installed_apps(
+        &mut self,
+        tenant: &TenantId,
+        product: &ProductKey,
+    ) -> Result<(), StepError>;
+}
 
+/// A tenant's identity data: users, groups, their permissions and members.
+#[async_trait]
+pub trait IdentityRows: Send {
     /// Inserts a user unless it exists.
     async fn insert_user(
         &mut self,
@@ -223,7 +245,12 @@ pub trait StepStore: Send {
     /// Deletes the tenant's identity data: users, groups, permissions,
     /// memberships.
     async fn delete_identity(&mut self, tenant: &TenantId) -> Result<(), StepError>;
+}
 
+/// Where a tenant's data lives: product databases on shards, their sealed
+/// credentials, snapshots, and the moves to another region.
+#[async_trait]
+pub trait DatabaseRows: Send {
     /// The product's database.
     async fn product_database(
         &mut self,
@@ -264,7 +291,6 @@ pub trait StepStore: Send {
     /// product databases are schemas of the store (transactional DDL);
     /// fails permanently otherwise.
     async fn create_database(&mut self, name: &str) -> Result<(), StepError>;
-
     /// A shard of `region` with room, else its next one
     /// (`<region>-shard-<n>`, holding `capacity` databases); its use grows
     /// by the database about to be placed.
@@ -273,21 +299,6 @@ pub trait StepStore: Send {
     async fn add_shard_usage(&mut self, shard: &str, delta: i64) -> Result<(), StepError>;
     /// A shard's region.
     async fn shard_region(&mut self, shard: &str) -> Result<Option<String>, StepError>;
-
-    /// Records apps as installed for the product.
-    async fn insert_installed_apps(
-        &mut self,
-        tenant: &TenantId,
-        product: &ProductKey,
-        apps: &[AppKey],
-    ) -> Result<(), StepError>;
-    /// Deletes the product's installed apps.
-    async fn delete_installed_apps(
-        &mut self,
-        tenant: &TenantId,
-        product: &ProductKey,
-    ) -> Result<(), StepError>;
-
     /// Records a snapshot `name` of the product's `database`.
     async fn insert_snapshot(
         &mut self,
@@ -298,7 +309,6 @@ pub trait StepStore: Send {
     ) -> Result<(), StepError>;
     /// Deletes the record of snapshot `name`.
     async fn delete_snapshot(&mut self, name: &str) -> Result<(), StepError>;
-
     /// Records a database move of `saga`; fails (retryable) when the
     /// saga has one for the product.
     async fn insert_move(

@@ -11,7 +11,7 @@
 //! saga state committed with the rows is the record.
 
 use crate::steps::{StepContext, handler};
-use tenantry_sagas::step_store::StepStore;
+use tenantry_sagas::step_store::EffectRecords;
 use tenantry_sagas::{
     SagaState, Step, StepEffects, StepError, StepOutput, StepPolicy, TransactionalEffects,
     UnitOfWork,
