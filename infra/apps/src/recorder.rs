@@ -57,6 +57,8 @@ struct Shared {
     // std Mutex: held for a push or a clone, never across an await.
     calls: Mutex<Vec<RecordedCall>>,
     fail_with: Mutex<HashMap<String, u16>>,
+    // (app, event) → status: one kind of callback of one app fails.
+    fail_on: Mutex<HashMap<(String, LifecycleEvent), u16>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -103,6 +105,7 @@ pub async fn start_with_issuer(
         requests: AtomicUsize::new(0),
         calls: Mutex::new(Vec::new()),
         fail_with: Mutex::new(HashMap::new()),
+        fail_on: Mutex::new(HashMap::new()),
     });
     let router = Router::new()
         .route("/apps/{app}/{event}", post(lifecycle))
@@ -154,9 +157,15 @@ impl AppRecorder {
         lock(&self.shared.fail_with).insert(app.to_owned(), status);
     }
 
-    /// Stop failing `app`'s callbacks.
+    /// Like [`AppRecorder::fail_with`], for `app`'s `event` callbacks only.
+    pub fn fail_event_with(&self, app: &str, event: LifecycleEvent, status: u16) {
+        lock(&self.shared.fail_on).insert((app.to_owned(), event), status);
+    }
+
+    /// Stop failing `app`'s callbacks (of every event).
     pub fn succeed(&self, app: &str) {
         lock(&self.shared.fail_with).remove(app);
+        lock(&self.shared.fail_on).retain(|(failing, _), _| failing != app);
     }
 }
 
@@ -216,7 +225,9 @@ async fn lifecycle(
             "token sub/jti do not match the body",
         );
     }
-    if let Some(status) = lock(&shared.fail_with).get(&app).copied() {
+    let scripted = lock(&shared.fail_with).get(&app).copied();
+    let scripted = scripted.or_else(|| lock(&shared.fail_on).get(&(app.clone(), event)).copied());
+    if let Some(status) = scripted {
         let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return reason(status, "scripted failure");
     }

@@ -2,7 +2,7 @@
 //! a transaction of its own, recorded under its idempotency key
 //! ([`tenantry_provisioner::effects::Effects`]), and its compensation.
 
-use crate::support::{DOMAIN, fresh_database};
+use crate::support::{APPS, DOMAIN, fresh_database, start_apps};
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_provisioner::effects::Effects;
@@ -23,15 +23,19 @@ struct Fixture {
 }
 
 async fn fixture() -> Fixture {
-    let store = Store::connect(&fresh_database().await, 4).await.unwrap();
-    let keys_dir = tempfile::tempdir().unwrap();
-    let keys = Arc::new(tenantry_keys::LocalKeyService::new(keys_dir.path()).unwrap());
     let apps = tenantry_apps::AppsConfig {
         apps: Vec::new(),
         egress_allow: Vec::new(),
         issuer: "tenantry".into(),
         timeout: Duration::from_secs(1),
     };
+    fixture_with(apps).await
+}
+
+async fn fixture_with(apps: tenantry_apps::AppsConfig) -> Fixture {
+    let store = Store::connect(&fresh_database().await, 4).await.unwrap();
+    let keys_dir = tempfile::tempdir().unwrap();
+    let keys = Arc::new(tenantry_keys::LocalKeyService::new(keys_dir.path()).unwrap());
     let steps = StepContext {
         config: EffectsConfig {
             site_domain: DOMAIN.into(),
@@ -237,4 +241,46 @@ async fn a_product_provisioned_a_step_at_a_time_and_compensated_leaves_nothing()
     for sql in tenant_rows {
         assert_eq!(f.count(sql).await, 1, "the tenant's rows stay: {sql}");
     }
+}
+
+/// Step 7 is all or nothing: when an app refuses its install, the installs
+/// that went through are undone; an undo that fails too is reported with
+/// the refusal, naming the app that may still count the product installed,
+/// and no row says it is installed.
+#[tokio::test]
+async fn a_failed_install_whose_undo_fails_names_both_and_the_app_left_installed() {
+    use tenantry_apps::LifecycleEvent;
+    let (recorder, apps) = start_apps().await;
+    let f = fixture_with(apps).await;
+    let mut product = saga(SagaKind::ProvisionProduct, "t5", Some("jira"));
+    let spec = product.spec.product.as_mut().unwrap();
+    spec.apps = APPS
+        .iter()
+        .map(|app| tenantry_schemas::AppKey::parse(app).unwrap())
+        .collect();
+    let (first, second) = (APPS[0], APPS[1]);
+    recorder.fail_with(second, 400);
+    recorder.fail_event_with(first, LifecycleEvent::Uninstalled, 400);
+
+    let error = f
+        .effects
+        .execute(&product, Step::InstallApps)
+        .await
+        .unwrap_err();
+    assert!(error.reason.contains(second), "{}", error.reason);
+    assert!(
+        error
+            .reason
+            .contains(&format!("{first} may still be installed")),
+        "{}",
+        error.reason
+    );
+    assert_eq!(f.count("SELECT COUNT(*) FROM installed_apps").await, 0);
+    assert_eq!(f.count("SELECT COUNT(*) FROM step_effects").await, 0);
+    let installed: Vec<_> = recorder
+        .calls()
+        .into_iter()
+        .map(|call| (call.app.to_string(), call.event.as_str()))
+        .collect();
+    assert_eq!(installed, vec![(first.to_owned(), "installed")]);
 }

@@ -394,7 +394,8 @@ fn app_error(error: AppError) -> StepError {
 ///
 /// A call is all or nothing: installs of this attempt that went through are
 /// undone before a failure is reported (the saga's compensation only covers
-/// completed steps; a retry installs them again).
+/// completed steps; a retry installs them again). The failure reported is
+/// the first app's, with every undo that failed after it.
 async fn callbacks(
     cx: &StepContext,
     saga: &SagaState,
@@ -417,10 +418,18 @@ async fn callbacks(
             cx.apps.uninstalled(&call(app)).await
         };
         if let Err(error) = result {
-            let error = app_error(error);
+            let mut error = app_error(error);
             if installed {
+                // Every undo is tried; one that fails is named with the
+                // failure that caused it, so the operator sees both and
+                // which app may still count the product as installed.
                 for app in &product.apps[..done] {
-                    cx.apps.uninstalled(&call(app)).await.map_err(app_error)?;
+                    if let Err(undo) = cx.apps.uninstalled(&call(app)).await {
+                        error.reason.push_str(&format!(
+                            "; undoing the install of {app} failed too ({}): {app} may still be installed",
+                            app_error(undo).reason
+                        ));
+                    }
                 }
             }
             return Err(error);
