@@ -100,16 +100,21 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     );
     println!("  Kafka bootstrap: {}", settings.bootstrap);
     println!("  Context API:     {api}");
+    // The running binary's path: the lines work as printed whether it was
+    // started with `cargo run` or installed as `tenantry`.
+    let program = std::env::current_exe()
+        .map(|path| path.display().to_string())
+        .unwrap_or_else(|_| "tenantry".into());
     println!("Try:");
     println!(
-        "  tenantry --bootstrap {} --database-url {} --context-database-url {} publish tenant_created --tenant t9 --sequence 1 --site nine --owner-email owner@nine.test --country DE --wait",
+        "  {program} --bootstrap {} --database-url {} --context-database-url {} publish tenant_created --tenant t9 --sequence 1 --site nine --owner-email owner@nine.test --country DE --wait",
         settings.bootstrap,
         settings.database_url,
         settings.context_database_url()
     );
     println!("  curl {api}/v1/tenants/t9/context");
     println!(
-        "  tenantry --bootstrap {} --database-url {} sagas show t9   # and sagas list, dlq list",
+        "  {program} --bootstrap {} --database-url {} sagas show t9   # and sagas list, dlq list",
         settings.bootstrap, settings.database_url
     );
 
