@@ -17,7 +17,8 @@
 //!   replaying the provisioning topic into an empty store yields the live context.
 //! - [`work`]: a batch's unit of work as data — what it reads, what it writes.
 //! - [`ports`]: the traits adapters implement — step effects, the batch
-//!   store, the provisioner's store and its unit of work.
+//!   store, the provisioner's store and its unit of work, the tenant
+//!   context store.
 //! - [`step_store`]: the rows a step writes on its own path, per table.
 //!
 //! Depends only on `tenantry-schemas` (the contract).
@@ -42,8 +43,9 @@ pub use context::{ContextVersion, ProductContext, ProductState, TenantContext, T
 pub use desired::{DesiredState, Goal, Licence, Rejection};
 pub use placement::place;
 pub use ports::{
-    BatchStore, OutboxClaim, OutboxRecord, OutboxStore, ProvisionerStore, StepEffects, StepError,
-    StepOutput, StoreFailure, TransactionalEffects, UnitOfWork,
+    BatchStore, ContextsError, OutboxClaim, OutboxRecord, OutboxStore, ProvisionerStore,
+    StepEffects, StepError, StepOutput, StoreFailure, TenantContexts, TransactionalEffects,
+    UnitOfWork,
 };
 pub use reconciler::{ProvisionedState, SagaPlan, reconcile};
 pub use saga::{SagaAction, SagaKind, SagaSpec, SagaState, SagaStatus};

@@ -10,8 +10,11 @@
 //!   (`tenantry_store::Store`) and in memory (`tenantry_store::memory`);
 //!   one conformance suite (`infra/store/tests/conformance`) holds all three
 //!   to the contracts written here.
+//! - [`TenantContexts`]: the tenant context store the projector writes and
+//!   the context API reads.
 
 use crate::admission::OperatorAction;
+use crate::context::TenantContext;
 use crate::saga::SagaState;
 use crate::steps::Step;
 use crate::tenant::TenantRecord;
@@ -19,6 +22,7 @@ use crate::work::{
     Changes, Committed, EventState, Keys, Loaded, NewEvent, ParkedTenant, RecordedEvent,
     WaitingEvents,
 };
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use tenantry_schemas::{CommerceRecord, ProvisioningRecord, TenantId};
 use uuid::Uuid;
@@ -353,4 +357,83 @@ pub trait OutboxClaim: Send {
 
     /// Removes the claimed records: they were published.
     fn remove(self) -> impl Future<Output = Result<(), Self::Error>> + Send;
+}
+
+/// How a [`TenantContexts`] operation failed. Both variants display as
+/// their cause, so a caller's messages read the same whichever store
+/// answered.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextsError {
+    /// The store failed or did not answer; retrying may succeed.
+    #[error(transparent)]
+    Unavailable(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// A stored context (or its key) does not decode; retrying will not help.
+    #[error(transparent)]
+    Corrupt(Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl ContextsError {
+    /// Whether a stored context does not decode ([`ContextsError::Corrupt`]).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(self, ContextsError::Corrupt(_))
+    }
+}
+
+/// The tenant context store: one [`TenantContext`] per tenant, with a
+/// revision the store counts up on every write and a site host to look it
+/// up by. The projector writes it, the context API reads it.
+///
+/// Implemented on PostgreSQL and SQLite (`tenantry_store::ContextStore`)
+/// and in memory (`tenantry_store::memory::MemoryContexts`); one
+/// conformance suite (`infra/store/tests/contexts`) holds them to the
+/// contracts written here.
+#[async_trait::async_trait]
+pub trait TenantContexts: std::fmt::Debug + Send + Sync {
+    /// The context of `tenant_id`, if any.
+    async fn get(&self, tenant_id: &TenantId) -> Result<Option<TenantContext>, ContextsError>;
+
+    /// The context whose site host is `host` (exact; hosts are stored lower
+    /// case). When several contexts name the host (it moved to a new
+    /// tenant), one whose tenant is not destroyed wins, then the most
+    /// recently written.
+    async fn get_by_host(&self, host: &str) -> Result<Option<TenantContext>, ContextsError>;
+
+    /// The stored contexts of `tenants` with their revisions; a tenant
+    /// without a context is absent from the map.
+    async fn get_many(
+        &self,
+        tenants: &[&TenantId],
+    ) -> Result<BTreeMap<TenantId, (TenantContext, i64)>, ContextsError>;
+
+    /// Compare-and-set by revision, per context. Each `(context, expected)`
+    /// (a tenant at most once) is written when:
+    ///
+    /// - the tenant has a stored context whose revision is `expected`
+    ///   (`Some`): it is replaced and its revision becomes `expected + 1`;
+    /// - the tenant has no stored context: it is inserted with revision
+    ///   `expected + 1`, or 1 when `expected` is `None`.
+    ///
+    /// A stored context whose revision differs from `expected` (including
+    /// any stored context when `expected` is `None`) is left as it is: it
+    /// changed since the caller read it, so a stale writer never overwrites
+    /// a newer context. Returns the tenants written; the caller reads the
+    /// others again and retries. Each context is decided on its own (no
+    /// all-or-nothing across tenants).
+    async fn put_many_if(
+        &self,
+        contexts: &[(TenantContext, Option<i64>)],
+    ) -> Result<BTreeSet<TenantId>, ContextsError>;
+
+    /// Writes `context` unconditionally (replay into an empty store); the
+    /// revision becomes the stored one plus one, or 1.
+    async fn put(&self, context: &TenantContext) -> Result<(), ContextsError>;
+
+    /// Every stored context, ordered by tenant id.
+    async fn all(&self) -> Result<Vec<TenantContext>, ContextsError>;
+
+    /// Whether the store answers (readiness).
+    async fn ping(&self) -> Result<(), ContextsError>;
+
+    /// Deletes every context (replay into an empty store); returns how many.
+    async fn clear(&self) -> Result<u64, ContextsError>;
 }

@@ -2,10 +2,13 @@
 //! [`TenantContext`]: the newest tenant state the provisioner published)
 //! plus a site-host column for lookups by host. The projector writes, the
 //! context API reads.
+//!
+//! [`ContextStore`] is the SQL [`TenantContexts`]: the trait's methods
+//! delegate to the inherent ones, which return [`StoreError`].
 
 use crate::store::{Store, StoreError, now_ms};
 use std::collections::{BTreeMap, BTreeSet};
-use tenantry_sagas::TenantContext;
+use tenantry_sagas::{ContextsError, TenantContext, TenantContexts};
 use tenantry_schemas::TenantId;
 
 /// Most rows in one statement (5 parameters each).
@@ -192,5 +195,55 @@ impl ContextStore {
             .fetch_one(self.store.pool())
             .await?;
         Ok(n)
+    }
+}
+
+impl From<StoreError> for ContextsError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::Corrupt(_) => ContextsError::Corrupt(Box::new(error)),
+            other => ContextsError::Unavailable(Box::new(other)),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl TenantContexts for ContextStore {
+    async fn get(&self, tenant_id: &TenantId) -> Result<Option<TenantContext>, ContextsError> {
+        Ok(ContextStore::get(self, tenant_id).await?)
+    }
+
+    async fn get_by_host(&self, host: &str) -> Result<Option<TenantContext>, ContextsError> {
+        Ok(ContextStore::get_by_host(self, host).await?)
+    }
+
+    async fn get_many(
+        &self,
+        tenants: &[&TenantId],
+    ) -> Result<BTreeMap<TenantId, (TenantContext, i64)>, ContextsError> {
+        Ok(ContextStore::get_many(self, tenants).await?)
+    }
+
+    async fn put_many_if(
+        &self,
+        contexts: &[(TenantContext, Option<i64>)],
+    ) -> Result<BTreeSet<TenantId>, ContextsError> {
+        Ok(ContextStore::put_many_if(self, contexts).await?)
+    }
+
+    async fn put(&self, context: &TenantContext) -> Result<(), ContextsError> {
+        Ok(ContextStore::put(self, context).await?)
+    }
+
+    async fn all(&self) -> Result<Vec<TenantContext>, ContextsError> {
+        Ok(ContextStore::all(self).await?)
+    }
+
+    async fn ping(&self) -> Result<(), ContextsError> {
+        Ok(ContextStore::ping(self).await?)
+    }
+
+    async fn clear(&self) -> Result<u64, ContextsError> {
+        Ok(ContextStore::clear(self).await?)
     }
 }

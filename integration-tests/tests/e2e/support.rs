@@ -110,7 +110,7 @@ impl Stack {
             tokio::spawn(tenantry_provisioner::run(provisioner, shutdown.clone())),
             tokio::spawn(tenantry_projector::run(
                 projector,
-                contexts.clone(),
+                std::sync::Arc::new(contexts.clone()),
                 shutdown.clone(),
             )),
             tokio::spawn(tenantry_context_api::serve(

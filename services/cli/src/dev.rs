@@ -83,7 +83,7 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
         tokio::spawn(tenantry_provisioner::run(provisioner, shutdown.clone())),
         tokio::spawn(tenantry_projector::run(
             projector,
-            ContextStore::new(context_store.clone()),
+            Arc::new(ContextStore::new(context_store.clone())),
             shutdown.clone(),
         )),
         tokio::spawn(tenantry_context_api::serve_with_auth(

@@ -81,7 +81,7 @@ pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
     let store = connect_store(settings.context_database_url(), 8, &shutdown).await?;
     tenantry_projector::run(
         projector_config(settings)?,
-        ContextStore::new(store),
+        std::sync::Arc::new(ContextStore::new(store)),
         shutdown,
     )
     .await

@@ -5,8 +5,8 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use tenantry_sagas::ContextsError;
 use tenantry_schemas::{TenantId, ValidationError};
-use tenantry_store::StoreError;
 
 use crate::host::SiteHost;
 
@@ -55,7 +55,7 @@ pub enum ApiError {
     /// by a newer projector during a rolling deploy). The cause is logged,
     /// not returned.
     #[error("tenant context store failed")]
-    Store(#[from] StoreError),
+    Store(#[from] ContextsError),
 }
 
 impl ApiError {
@@ -86,7 +86,7 @@ impl ApiError {
             ApiError::SiteNotFound(_) => "site_not_found",
             ApiError::RouteNotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
-            ApiError::Store(StoreError::Corrupt(_)) => "context_unreadable",
+            ApiError::Store(ContextsError::Corrupt(_)) => "context_unreadable",
             ApiError::Store(_) => "store_unavailable",
         }
     }

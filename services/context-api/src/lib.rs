@@ -39,6 +39,8 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::middleware;
 use axum::routing::get;
+use std::sync::Arc;
+use tenantry_sagas::TenantContexts;
 use tenantry_store::{ContextStore, Store};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -53,9 +55,16 @@ pub fn router(store: Store) -> Router {
 /// [`router`] with bearer-token checks on the `/v1` routes when `auth` is
 /// set ([`auth`]); health routes stay open for probes.
 pub fn router_with_auth(store: Store, auth: Option<ApiAuth>) -> Router {
+    router_with_contexts(Arc::new(ContextStore::new(store)), auth)
+}
+
+/// [`router_with_auth`] over any [`TenantContexts`] (the SQL
+/// [`ContextStore`] or another adapter chosen by configuration); readiness
+/// is its [`TenantContexts::ping`].
+pub fn router_with_contexts(contexts: Arc<dyn TenantContexts>, auth: Option<ApiAuth>) -> Router {
     let state = routes::AppState {
-        contexts: ContextStore::new(store),
-        auth: auth.map(std::sync::Arc::new),
+        contexts,
+        auth: auth.map(Arc::new),
     };
     Router::new()
         .route(
@@ -94,12 +103,24 @@ pub async fn serve_with_auth(
     auth: Option<ApiAuth>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    serve_contexts(listener, Arc::new(ContextStore::new(store)), auth, shutdown).await
+}
+
+/// [`serve_with_auth`] over any [`TenantContexts`] ([`router_with_contexts`]).
+///
+/// Errors: when accepting or serving fails at the socket level.
+pub async fn serve_contexts(
+    listener: TcpListener,
+    contexts: Arc<dyn TenantContexts>,
+    auth: Option<ApiAuth>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let address = listener.local_addr().context("listener has no address")?;
     if auth.is_none() {
         tracing::warn!(%address, "Context API is unauthenticated: any caller can read every tenant's context; set --api-jwt-secret.");
     }
     tracing::info!(%address, "Context API listening.");
-    axum::serve(listener, router_with_auth(store, auth))
+    axum::serve(listener, router_with_contexts(contexts, auth))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
         .context("context API server failed")?;

@@ -7,9 +7,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use std::time::Duration;
-use tenantry_sagas::TenantStatus;
+use tenantry_sagas::{TenantContexts, TenantStatus};
 use tenantry_schemas::{TenantId, ValidationError};
-use tenantry_store::ContextStore;
 
 use crate::auth::{ApiAuth, Scope};
 use crate::error::ApiError;
@@ -22,10 +21,10 @@ use std::sync::Arc;
 /// instead of a dropped connection.
 pub(crate) const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Shared by every handler; cloning is cheap (pool handles).
+/// Shared by every handler; cloning is cheap (shared handles).
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
-    pub(crate) contexts: ContextStore,
+    pub(crate) contexts: Arc<dyn TenantContexts>,
     /// `None`: no authentication configured (logged at start).
     pub(crate) auth: Option<Arc<ApiAuth>>,
 }

@@ -2,9 +2,8 @@
 
 use std::collections::BTreeMap;
 use tenantry_kafka::Record;
-use tenantry_sagas::TenantContext;
+use tenantry_sagas::{ContextsError, TenantContext, TenantContexts};
 use tenantry_schemas::{Codec, DecodeError, ProvisioningRecord, TenantId};
-use tenantry_store::{ContextStore, StoreError};
 
 /// Decodes a record of the provisioning topic. `Ok(None)`: permanently
 /// undecodable — logged and skipped (only Tenantry writes the topic, so this
@@ -33,9 +32,9 @@ pub async fn decode(
 /// changed contexts, reading again the tenants whose context changed
 /// meanwhile. Returns how many contexts changed.
 pub async fn apply_batch(
-    store: &ContextStore,
+    store: &dyn TenantContexts,
     by_tenant: &BTreeMap<TenantId, Vec<ProvisioningRecord>>,
-) -> Result<usize, StoreError> {
+) -> Result<usize, ContextsError> {
     let mut pending: Vec<&TenantId> = by_tenant.keys().collect();
     let mut changed = 0;
     while !pending.is_empty() {

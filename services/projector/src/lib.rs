@@ -25,8 +25,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_kafka::{Consumer, KafkaConfig, Record};
+use tenantry_sagas::TenantContexts;
 use tenantry_schemas::{Codec, ProvisioningRecord, TenantId, Topics};
-use tenantry_store::ContextStore;
 use tokio_util::sync::CancellationToken;
 
 /// Projector settings.
@@ -51,7 +51,9 @@ pub const BATCH_MAX: usize = 500;
 /// How long a batch waits for more records after its first one.
 pub const BATCH_WINDOW: Duration = Duration::from_millis(1);
 
-/// Runs the live projection into `store` until `shutdown` is cancelled.
+/// Runs the live projection into `store` (any [`TenantContexts`]: the SQL
+/// `tenantry_store::ContextStore` or another adapter chosen by
+/// configuration) until `shutdown` is cancelled.
 ///
 /// Records are applied in batches (up to [`BATCH_MAX`], gathered within
 /// [`BATCH_WINDOW`]): one read of the batch's tenants' contexts and one
@@ -61,7 +63,7 @@ pub const BATCH_WINDOW: Duration = Duration::from_millis(1);
 /// Errors: the Kafka consumer cannot be created (bad configuration).
 pub async fn run(
     config: ProjectorConfig,
-    store: ContextStore,
+    store: Arc<dyn TenantContexts>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let topics = [config.topics.provisioning.as_str()];
@@ -129,7 +131,7 @@ pub async fn run(
             }
         }
         loop {
-            match apply_batch(&store, &by_tenant).await {
+            match apply_batch(store.as_ref(), &by_tenant).await {
                 Ok(_) => break,
                 Err(error) => {
                     tracing::warn!(%error, "Context store write failed; retrying.");

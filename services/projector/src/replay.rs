@@ -4,9 +4,8 @@ use crate::apply::decode;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tenantry_kafka::{KafkaConfig, read_to_end};
-use tenantry_sagas::TenantContext;
+use tenantry_sagas::{TenantContext, TenantContexts};
 use tenantry_schemas::{Codec, TenantId, Topics};
-use tenantry_store::ContextStore;
 
 /// What a replay did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,7 +31,7 @@ pub async fn replay(
     kafka: &KafkaConfig,
     topics: &Topics,
     codec: &Codec,
-    store: &ContextStore,
+    store: &dyn TenantContexts,
     timeout: Duration,
 ) -> anyhow::Result<ReplayReport> {
     let records = read_to_end(kafka, &topics.provisioning, timeout).await?;

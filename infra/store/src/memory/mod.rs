@@ -2,7 +2,7 @@
 //! [`ProvisionerStore`] and [`tenantry_sagas::BatchStore`] with no database,
 //! for the provisioner's unit tests; the conformance suite
 //! (`tests/conformance`) holds it to the same contracts as PostgreSQL and
-//! SQLite.
+//! SQLite. [`MemoryContexts`] is the tenant context store in memory.
 //!
 //! The tables sit behind one [`std::sync::Mutex`] (held for a copy or an
 //! apply, never across an `.await`). A unit of work ([`MemoryWork`]) reads a
@@ -22,8 +22,10 @@
 //! permissions, members, installed apps) are not.
 
 mod batch;
+mod contexts;
 mod work;
 
+pub use contexts::MemoryContexts;
 pub use work::MemoryWork;
 
 use crate::store::{StoreError, now_ms};
