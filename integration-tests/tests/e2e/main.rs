@@ -8,6 +8,7 @@ mod cli;
 mod contract;
 mod dead_letter;
 mod dev;
+mod dynamodb;
 mod lifecycle;
 mod local_stack;
 mod moves;

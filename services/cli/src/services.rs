@@ -3,9 +3,11 @@
 use crate::settings::Settings;
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use std::sync::Arc;
 use std::time::Duration;
 use tenantry_projector::ProjectorConfig;
 use tenantry_provisioner::{ProductDbTarget, ProvisionerConfig, connect_store};
+use tenantry_sagas::TenantContexts;
 use tenantry_schemas::TenantId;
 use tenantry_store::parking::{self, OperatorAction};
 use tenantry_store::{ContextStore, sagas as saga_store};
@@ -75,40 +77,62 @@ pub async fn provisioner(settings: &Settings) -> anyhow::Result<()> {
     tenantry_provisioner::run(config, shutdown_on_signal()).await
 }
 
+/// The tenant context store `--context-store` names: the SQL database of
+/// `--context-database-url`, or the DynamoDB table `--dynamodb-table`
+/// (created when missing).
+async fn contexts(
+    settings: &Settings,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<Arc<dyn TenantContexts>> {
+    if settings.context_store == "dynamodb" {
+        let config = tenantry_dynamodb::DynamoConfig::from_env(settings.dynamodb_table.clone())
+            .map_err(|missing| {
+                anyhow::anyhow!(
+                    "context_store: dynamodb needs the environment variable {}",
+                    missing.0
+                )
+            })?;
+        let contexts = tenantry_dynamodb::DynamoContexts::new(config);
+        contexts.ensure_table().await.with_context(|| {
+            format!(
+                "context_store: DynamoDB table {} cannot be used",
+                settings.dynamodb_table
+            )
+        })?;
+        return Ok(Arc::new(contexts));
+    }
+    let store = connect_store(settings.context_database_url(), 8, shutdown).await?;
+    Ok(Arc::new(ContextStore::new(store)))
+}
+
 /// `tenantry projector`.
 pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
-    let store = connect_store(settings.context_database_url(), 8, &shutdown).await?;
-    tenantry_projector::run(
-        projector_config(settings)?,
-        std::sync::Arc::new(ContextStore::new(store)),
-        shutdown,
-    )
-    .await
+    let contexts = contexts(settings, &shutdown).await?;
+    tenantry_projector::run(projector_config(settings)?, contexts, shutdown).await
 }
 
 /// `tenantry context-api`.
 pub async fn context_api(settings: &Settings) -> anyhow::Result<()> {
     let auth = settings.api_auth()?;
     let shutdown = shutdown_on_signal();
-    let store = connect_store(settings.context_database_url(), 8, &shutdown).await?;
+    let contexts = contexts(settings, &shutdown).await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)
         .await
         .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
-    tenantry_context_api::serve_with_auth(listener, store, auth, shutdown).await
+    tenantry_context_api::serve_contexts(listener, contexts, auth, shutdown).await
 }
 
 /// `tenantry replay`.
 pub async fn replay(settings: &Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
-    let store =
-        ContextStore::new(connect_store(settings.context_database_url(), 8, &shutdown).await?);
+    let contexts = contexts(settings, &shutdown).await?;
     let codec = settings.codec()?;
     let report = tenantry_projector::replay(
         &settings.kafka("replay"),
         &settings.topics(),
         &codec,
-        &store,
+        &*contexts,
         Duration::from_secs(30),
     )
     .await?;

@@ -41,6 +41,21 @@ pub struct Settings {
     /// Tenant context store; defaults to --database-url.
     #[arg(long, global = true, env = "TENANTRY_CONTEXT_DATABASE_URL")]
     pub context_database_url: Option<String>,
+    /// Where the projector writes and the context API reads tenant
+    /// contexts: `sql` (--context-database-url) or `dynamodb` (the table
+    /// --dynamodb-table; region, endpoint and credentials from the standard
+    /// AWS_* variables; the table is created when missing).
+    #[arg(long, global = true, env = "TENANTRY_CONTEXT_STORE", default_value = "sql",
+        value_parser = ["sql", "dynamodb"])]
+    pub context_store: String,
+    /// DynamoDB table of tenant contexts (with --context-store dynamodb).
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_DYNAMODB_TABLE",
+        default_value = "tenantry-contexts"
+    )]
+    pub dynamodb_table: String,
     /// Appended to every topic name (isolated test runs): commerce.lifecycle.v1-<suffix>.
     #[arg(long, global = true, env = "TENANTRY_TOPIC_SUFFIX")]
     pub topic_suffix: Option<String>,

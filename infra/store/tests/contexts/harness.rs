@@ -1,4 +1,4 @@
-//! The three stores under test and the contexts the tests write.
+//! The three stores under test (the contexts they write are in `fixtures.rs`).
 //!
 //! PostgreSQL: a fresh database per test on `TENANTRY_DATABASE_URL`'s
 //! server, dropped (`WITH (FORCE)`) when the test ends, passed or failed.
@@ -7,10 +7,7 @@
 //! [`MemoryContexts`]: tenantry_store::memory::MemoryContexts
 
 use crate::scratch::ScratchDatabase;
-use tenantry_sagas::{ContextVersion, TenantContext, TenantStatus};
-use tenantry_schemas::TenantId;
 use tenantry_store::Store;
-use uuid::Uuid;
 
 /// A fresh PostgreSQL database, dropped with this value.
 pub(crate) struct Postgres {
@@ -85,22 +82,3 @@ macro_rules! conformance {
     };
 }
 pub(crate) use conformance;
-
-pub(crate) fn tenant(id: &str) -> TenantId {
-    TenantId::parse(id).unwrap()
-}
-
-/// An active context of `tenant_id` from its tenant-state record at
-/// provisioning sequence `sequence`, on site host `host`.
-pub(crate) fn context(tenant_id: &str, sequence: i64, host: Option<&str>) -> TenantContext {
-    let mut context = TenantContext::empty(tenant(tenant_id));
-    context.state.status = TenantStatus::Active;
-    context.state.site = Some(tenant_id.to_owned());
-    context.state.site_host = host.map(str::to_owned);
-    context.state.commerce_sequence = sequence;
-    context.version = ContextVersion {
-        provisioning_sequence: sequence,
-        event_id: Some(Uuid::new_v4()),
-    };
-    context
-}

@@ -3,9 +3,11 @@
 //! function taking the store as `Arc<dyn TenantContexts>` (as the projector
 //! and the context API hold it), run against PostgreSQL (the local stack's
 //! server, a fresh database per test), SQLite (a temporary file) and memory
-//! ([`tenantry_store::memory::MemoryContexts`]). A new implementation (a
-//! DynamoDB one) is correct when it passes here.
+//! ([`tenantry_store::memory::MemoryContexts`]); `infra/dynamodb/tests/contexts.rs`
+//! runs the same functions (`suite.rs`, `fixtures.rs`, included by path)
+//! against DynamoDB. A new implementation is correct when it passes here.
 
+mod fixtures;
 mod harness;
 #[path = "../common/scratch.rs"]
 mod scratch;
@@ -25,7 +27,8 @@ harness::conformance! {
 /// What only the SQL store does: report a closed pool and an undecodable
 /// document as the port's errors.
 mod sql {
-    use crate::harness::{Postgres, Sqlite, context, tenant};
+    use crate::fixtures::{context, tenant};
+    use crate::harness::{Postgres, Sqlite};
     use tenantry_sagas::{ContextsError, TenantContexts};
     use tenantry_store::{ContextStore, Store};
 

@@ -1,6 +1,6 @@
 //! The contracts of [`TenantContexts`], one test each.
 
-use crate::harness::{context, tenant};
+use crate::fixtures::{context, tenant};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tenantry_sagas::{TenantContext, TenantContexts, TenantStatus};

@@ -1,0 +1,63 @@
+//! The tenant context store on DynamoDB (the AWS emulator of the local
+//! stack): a projector writing to a table and a context API reading from
+//! it, beside a stack whose own projector writes to PostgreSQL, serve the
+//! same context.
+
+use crate::support::{Stack, bootstrap, get_json, wait_for};
+use std::sync::Arc;
+use std::time::Duration;
+use tenantry_dynamodb::{DynamoConfig, DynamoContexts};
+use tenantry_kafka::KafkaConfig;
+use tenantry_projector::ProjectorConfig;
+use tenantry_sagas::TenantContexts;
+use tenantry_schemas::Codec;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_context_projected_to_dynamodb_is_served_as_the_postgresql_one() {
+    let stack = Stack::start().await;
+    let table = format!("it-contexts-{}", stack.suffix);
+    let dynamo = Arc::new(DynamoContexts::new(
+        DynamoConfig::from_env(table).expect("AWS_* variables"),
+    ));
+    dynamo.ensure_table().await.unwrap();
+    let contexts: Arc<dyn TenantContexts> = dynamo.clone();
+    let projector = ProjectorConfig {
+        kafka: KafkaConfig::new(bootstrap(), "it-projector-dynamodb"),
+        topics: stack.topics.clone(),
+        group_id: format!("it-projector-dynamodb-{}", stack.suffix),
+        instance_id: None,
+        codec: Arc::new(Codec::embedded()),
+    };
+    let projected = tokio::spawn(tenantry_projector::run(
+        projector,
+        contexts.clone(),
+        stack.shutdown.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let api = format!("http://{}", listener.local_addr().unwrap());
+    let served = tokio::spawn(tenantry_context_api::serve_contexts(
+        listener,
+        contexts.clone(),
+        None,
+        stack.shutdown.clone(),
+    ));
+
+    stack
+        .create_tenant("t1", "acme", "owner@acme.test", "DE")
+        .await;
+    let from_dynamodb = wait_for(Duration::from_secs(60), "context in DynamoDB", || async {
+        let (status, body) = get_json(&format!("{api}/v1/tenants/t1/context")).await;
+        (status == 200 && body["status"] == "active").then_some(body)
+    })
+    .await;
+    let (status, from_postgres) = stack.get("/v1/tenants/t1/context").await;
+    assert_eq!(status, 200);
+    assert_eq!(from_dynamodb, from_postgres);
+    let (status, by_host) = get_json(&format!("{api}/v1/sites/acme.tenantry.test/context")).await;
+    assert_eq!(status, 200, "{by_host}");
+    assert_eq!(by_host["tenant_id"], "t1");
+
+    stack.stop().await;
+    let _ = (projected.await, served.await);
+    dynamo.delete_table().await.unwrap();
+}
