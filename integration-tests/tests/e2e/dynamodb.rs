@@ -61,3 +61,36 @@ async fn a_context_projected_to_dynamodb_is_served_as_the_postgresql_one() {
     let _ = (projected.await, served.await);
     dynamo.delete_table().await.unwrap();
 }
+
+/// `tenantry migrate` migrates the SQL store and creates the DynamoDB
+/// context table; a second run finds both done and succeeds.
+#[tokio::test]
+async fn migrate_creates_the_context_table_once() {
+    let database = crate::support::fresh_database().await;
+    let table = format!("it-migrate-{}", uuid::Uuid::new_v4().simple());
+    let args = [
+        "migrate",
+        "--database-url",
+        database.as_str(),
+        "--context-store",
+        "dynamodb",
+        "--dynamodb-table",
+        table.as_str(),
+    ];
+    for run in 1..=2 {
+        let output = crate::support::tenantry(&args, &[]).await;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "run {run}: {stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(
+            stdout.contains(&format!("DynamoDB table {table} ready")),
+            "{stdout}"
+        );
+    }
+    let contexts = DynamoContexts::new(DynamoConfig::from_env(table).expect("AWS_* variables"));
+    contexts.ping().await.expect("the table exists");
+    contexts.delete_table().await.unwrap();
+}

@@ -60,6 +60,11 @@ pub enum Command {
     Dlq(dlq::DlqArgs),
     /// Benchmark: provision N tenants on the local stack; print throughput, latency, CPU, RSS.
     Bench(bench::BenchArgs),
+    /// Create or upgrade the stores: the saga and event store
+    /// (--database-url), the context store (--context-database-url, or the
+    /// DynamoDB table with --context-store dynamodb). Idempotent; the
+    /// services also do it when they start.
+    Migrate,
 }
 
 /// Runs a parsed command line.
@@ -74,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Republish(_)
             | Command::Sagas(_)
             | Command::Dlq(_)
+            | Command::Migrate
     );
     settings::init_tracing(&cli.settings, quiet);
     match cli.command {
@@ -87,5 +93,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sagas(args) => services::sagas(&cli.settings, args).await,
         Command::Dlq(args) => dlq::run(&cli.settings, args).await,
         Command::Bench(args) => bench::run(&cli.settings, args).await,
+        Command::Migrate => services::migrate(&cli.settings).await,
     }
 }

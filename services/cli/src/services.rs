@@ -105,6 +105,30 @@ async fn contexts(
     Ok(Arc::new(ContextStore::new(store)))
 }
 
+/// `tenantry migrate`: connecting a SQL store applies its migrations;
+/// opening the DynamoDB context store creates its table when missing.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+    let shutdown = shutdown_on_signal();
+    connect_store(&settings.database_url, 2, &shutdown).await?;
+    println!(
+        "store {}: migrated",
+        tenantry_store::masked(&settings.database_url)
+    );
+    contexts(settings, &shutdown).await?;
+    if settings.context_store == "dynamodb" {
+        println!(
+            "context store: DynamoDB table {} ready",
+            settings.dynamodb_table
+        );
+    } else {
+        println!(
+            "context store {}: migrated",
+            tenantry_store::masked(settings.context_database_url())
+        );
+    }
+    Ok(())
+}
+
 /// `tenantry projector`.
 pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
