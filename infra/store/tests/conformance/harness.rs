@@ -7,7 +7,7 @@
 //! SQLite runs one connection, so a test holds at most one unit of work at
 //! a time.
 
-use crate::scratch::ScratchDatabase;
+pub(crate) use crate::stores::{Postgres, Sqlite};
 use std::future::Future;
 use tenantry_sagas::admission::OperatorAction;
 use tenantry_sagas::saga::{SagaSpec, TenantSpec};
@@ -98,41 +98,6 @@ impl Subject for MemoryStore {
     }
 }
 
-/// A fresh PostgreSQL database, dropped with this value.
-pub(crate) struct Postgres {
-    // Declared first: the pool closes before the database is dropped.
-    pub(crate) store: Store,
-    _database: ScratchDatabase,
-}
-
-impl Postgres {
-    pub(crate) async fn new() -> Self {
-        let database = ScratchDatabase::create("conf").await;
-        let store = Store::connect(&database.url(), 4).await.unwrap();
-        Self {
-            store,
-            _database: database,
-        }
-    }
-}
-
-/// A SQLite file in a temporary directory, removed with this value.
-pub(crate) struct Sqlite {
-    pub(crate) store: Store,
-    _dir: tempfile::TempDir,
-}
-
-impl Sqlite {
-    pub(crate) async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let store = Store::connect(&format!("sqlite://{}", path.display()), 1)
-            .await
-            .unwrap();
-        Self { store, _dir: dir }
-    }
-}
-
 /// Runs each named test (`module::test`, a function generic over the store
 /// taking `&S`) against PostgreSQL, SQLite and memory, as
 /// `postgres::<test>`, `sqlite::<test>` and `memory::<test>`.
@@ -141,7 +106,7 @@ macro_rules! conformance {
         mod postgres {
             $(#[tokio::test]
             async fn $test() {
-                let backend = crate::harness::Postgres::new().await;
+                let backend = crate::harness::Postgres::new("conf").await;
                 crate::$module::$test(&backend.store).await;
             })*
         }

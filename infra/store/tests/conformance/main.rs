@@ -13,6 +13,8 @@ mod parking;
 mod sagas;
 #[path = "../common/scratch.rs"]
 mod scratch;
+#[path = "../common/stores.rs"]
+mod stores;
 mod tenants;
 
 harness::conformance! {

@@ -11,6 +11,8 @@ mod fixtures;
 mod harness;
 #[path = "../common/scratch.rs"]
 mod scratch;
+#[path = "../common/stores.rs"]
+mod stores;
 mod suite;
 
 harness::conformance! {
@@ -61,7 +63,7 @@ mod sql {
 
     #[tokio::test]
     async fn postgres_closed_store_does_not_answer() {
-        let backend = Postgres::new().await;
+        let backend = Postgres::new("contexts").await;
         a_closed_store_does_not_answer(backend.store.clone()).await;
     }
 
@@ -73,7 +75,7 @@ mod sql {
 
     #[tokio::test]
     async fn postgres_undecodable_context_is_corrupt() {
-        let backend = Postgres::new().await;
+        let backend = Postgres::new("contexts").await;
         an_undecodable_context_is_corrupt(backend.store.clone()).await;
     }
 

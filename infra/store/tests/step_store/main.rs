@@ -6,6 +6,8 @@
 
 #[path = "../common/scratch.rs"]
 mod scratch;
+#[path = "../common/stores.rs"]
+mod stores;
 
 mod databases;
 mod identity;
@@ -15,8 +17,8 @@ use databases::*;
 use identity::*;
 use tenants::*;
 
-use scratch::ScratchDatabase;
 use std::collections::BTreeSet;
+use stores::{Postgres, Sqlite};
 use tenantry_sagas::step_store::{
     DatabaseMove, DatabaseRows, EffectRecords, IdentityRows, LicenceRow, TenantRows,
 };
@@ -25,41 +27,6 @@ use tenantry_sagas::{StepOutput, UnitOfWork};
 use tenantry_schemas::{AppKey, ProductKey, Region, TenantId};
 use tenantry_store::{Backend, Store, StoreWork};
 use uuid::Uuid;
-
-/// A fresh PostgreSQL database, dropped with this value.
-struct Postgres {
-    // Declared first: the pool closes before the database is dropped.
-    store: Store,
-    _database: ScratchDatabase,
-}
-
-impl Postgres {
-    async fn new() -> Self {
-        let database = ScratchDatabase::create("steps").await;
-        let store = Store::connect(&database.url(), 4).await.unwrap();
-        Self {
-            store,
-            _database: database,
-        }
-    }
-}
-
-/// A SQLite file in a temporary directory, removed with this value.
-struct Sqlite {
-    store: Store,
-    _dir: tempfile::TempDir,
-}
-
-impl Sqlite {
-    async fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.db");
-        let store = Store::connect(&format!("sqlite://{}", path.display()), 1)
-            .await
-            .unwrap();
-        Self { store, _dir: dir }
-    }
-}
 
 /// Runs each named test (an async function taking `&Store`) on SQLite and
 /// on PostgreSQL.
@@ -75,7 +42,7 @@ macro_rules! on_both_backends {
         mod postgres {
             $(#[tokio::test]
             async fn $test() {
-                let backend = crate::Postgres::new().await;
+                let backend = crate::Postgres::new("steps").await;
                 crate::$test(&backend.store).await;
             })*
         }
