@@ -17,7 +17,21 @@
 //! Static membership (KIP-345): a consumer given an
 //! [`instance_id`](ConsumerOptions::instance_id) joins as that static member, so a
 //! process restarted under the same name gets its partitions back without a
-//! rebalance of the group.
+//! rebalance of the group. Static members use the eager `roundrobin` assignor,
+//! not `cooperative-sticky`: the cooperative protocol moves a partition in two
+//! rebalances (revoke, then assign in a follow-up the revoking member asks
+//! for), and a static member killed between them comes back with the
+//! assignment the broker cached for it, without a rebalance, so the
+//! revoked partitions stay unowned for good (observed in the crash tests:
+//! two partitions unassigned, lag growing, after three static members were
+//! SIGKILLed and restarted). An eager rebalance assigns every partition in
+//! one generation, so the cached assignment is whole.
+
+/// `partition.assignment.strategy` of static members (see the module docs).
+/// All members of a group must speak the same protocol: a group mixes static
+/// and dynamic members only if the operator sets one strategy for all
+/// through the overrides.
+const STATIC_MEMBER_ASSIGNOR: &str = "roundrobin";
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{
@@ -44,7 +58,9 @@ pub struct ConsumerOptions {
     /// gets its partitions back with no rebalance; a member that does not come
     /// back loses them when its session expires. A second live member with the
     /// same name fences the first (it stops with a fatal error). `None` (default):
-    /// dynamic membership, a rebalance at every join and leave.
+    /// dynamic membership, a rebalance at every join and leave. Static members
+    /// use the eager `roundrobin` assignor (module docs), so the members of one
+    /// group are all static or all dynamic.
     pub instance_id: Option<String>,
 }
 
@@ -107,6 +123,13 @@ impl Consumer {
         }
         if let Some(instance) = &options.instance_id {
             config.set("group.instance.id", instance);
+            if !cfg
+                .overrides
+                .iter()
+                .any(|(k, _)| k == "partition.assignment.strategy")
+            {
+                config.set("partition.assignment.strategy", STATIC_MEMBER_ASSIGNOR);
+            }
         }
         let context = GroupContext {
             group_id: group_id.to_owned(),

@@ -108,7 +108,9 @@ pub struct Settings {
     /// name for this process, stable across restarts and unique among the
     /// group's live members (e.g. a StatefulSet pod's name). Restarted under the
     /// same name within the 10 s session timeout, it gets its partitions back with
-    /// no rebalance of the group. Unset: dynamic membership.
+    /// no rebalance of the group. Unset: dynamic membership. Static members
+    /// rebalance eagerly (roundrobin) and dynamic ones cooperatively, so give
+    /// every provisioner of a group an instance id, or none.
     #[arg(long, global = true, env = "TENANTRY_INSTANCE_ID")]
     pub instance_id: Option<String>,
     /// Product databases per shard before a new shard is created.
