@@ -102,6 +102,7 @@ impl DesiredState {
                 owner_email: created.owner_email.clone(),
                 country: created.country.clone(),
                 residency_pin: created.residency_pin,
+                kms_key: created.kms_key.clone(),
             });
             self.last_accepted = Some(record.envelope.clone());
             return Ok(());

@@ -22,6 +22,9 @@ const DATABASE: &str = "database";
 const APPS: &str = "apps";
 const SNAPSHOT: &str = "snapshot";
 const SNAPSHOT_OF: &str = "of";
+const SNAPSHOT_SHARD: &str = "snapshot_shard";
+const SNAPSHOT_REGION: &str = "snapshot_region";
+const RETIRED_FROM: &str = "from:";
 const RETIRED: &str = "retired";
 const CREATED: &str = "databases";
 const SOURCE_REGION: &str = "source_region";
@@ -113,6 +116,21 @@ impl StepOutput {
     #[must_use]
     pub fn with_snapshot(self, snapshot: impl ToString, of: impl ToString) -> Self {
         self.fact(SNAPSHOT, snapshot).fact(SNAPSHOT_OF, of)
+    }
+
+    /// The shard (and its region) holding the database a snapshot is
+    /// taken of, whose server is snapshot with it.
+    #[must_use]
+    pub fn with_snapshot_shard(self, shard: impl ToString, region: Region) -> Self {
+        self.fact(SNAPSHOT_SHARD, shard)
+            .fact(SNAPSHOT_REGION, region)
+    }
+
+    /// Retired database `database` was on shard `shard` of `region`.
+    #[must_use]
+    pub fn with_retired_from(self, database: &str, shard: impl ToString, region: Region) -> Self {
+        let key = format!("{RETIRED_FROM}{database}");
+        self.fact(&key, format!("{region}/{}", shard.to_string()))
     }
 
     /// Databases retired (dropped or archived).
@@ -274,6 +292,21 @@ impl StepOutput {
         self.get(MEMBERS).map(split).unwrap_or_default()
     }
 
+    /// The shard and region of the database a snapshot was taken of, when
+    /// recorded.
+    pub fn snapshot_shard(&self) -> Option<(&str, Region)> {
+        let region = Region::parse(self.nonempty(SNAPSHOT_REGION)?, SNAPSHOT_REGION).ok()?;
+        Some((self.nonempty(SNAPSHOT_SHARD)?, region))
+    }
+
+    /// The shard and region retired database `database` was on, when
+    /// recorded.
+    pub fn retired_from(&self, database: &str) -> Option<(&str, Region)> {
+        let value = self.nonempty(&format!("{RETIRED_FROM}{database}"))?;
+        let (region, shard) = value.split_once('/')?;
+        Some((shard, Region::parse(region, RETIRED_FROM).ok()?))
+    }
+
     /// The name a deactivation's snapshot was given, taken or not.
     pub fn snapshot_name(&self) -> Option<&str> {
         self.nonempty(SNAPSHOT)
@@ -358,5 +391,22 @@ mod tests {
         assert_eq!(output.database(), None);
         assert!(output.retired().is_empty());
         assert_eq!(StepOutput::new().groups(), None);
+    }
+
+    #[test]
+    fn the_shards_of_snapshots_and_retired_databases_round_trip() {
+        let output = StepOutput::new()
+            .with_snapshot("snap_t_a__jira_0a1b2c3d", "t_a__jira")
+            .with_snapshot_shard("ch-shard-2", Region::Ch)
+            .with_retired(["t_a__jira", "t_a__crm"])
+            .with_retired_from("t_a__jira", "ch-shard-2", Region::Ch);
+        assert_eq!(output.snapshot_shard(), Some(("ch-shard-2", Region::Ch)));
+        assert_eq!(
+            output.retired_from("t_a__jira"),
+            Some(("ch-shard-2", Region::Ch))
+        );
+        assert_eq!(output.retired_from("t_a__crm"), None);
+        assert_eq!(output.get("from:t_a__jira"), Some("ch/ch-shard-2"));
+        assert_eq!(StepOutput::new().snapshot_shard(), None);
     }
 }

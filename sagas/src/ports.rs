@@ -38,6 +38,11 @@ pub struct StepError {
     /// Whether trying again may succeed (a timeout, a lost connection) as opposed
     /// to a business rule that will fail the same way every time.
     pub retryable: bool,
+    /// Whether the step waits on something outside Tenantry that its owner
+    /// must fix (a tenant's own KMS key disabled in the customer's account):
+    /// not retried, not compensated; the saga stops at the step and parks
+    /// the tenant until an operator retries it. Never with `retryable`.
+    pub blocked: bool,
 }
 
 impl StepError {
@@ -46,6 +51,7 @@ impl StepError {
         Self {
             reason: reason.into(),
             retryable: false,
+            blocked: false,
         }
     }
 
@@ -54,6 +60,17 @@ impl StepError {
         Self {
             reason: reason.into(),
             retryable: true,
+            blocked: false,
+        }
+    }
+
+    /// A failure only its owner outside Tenantry can lift (see
+    /// [`StepError::blocked`](Self#structfield.blocked)).
+    pub fn blocked(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            retryable: false,
+            blocked: true,
         }
     }
 }

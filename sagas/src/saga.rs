@@ -15,8 +15,8 @@ use crate::steps::{Compensation, Step};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tenantry_schemas::{
-    AppKey, CountryCode, Edition, Envelope, ProductKey, ProvisionedOutcome, Region, SiteName,
-    TenantId,
+    AppKey, CountryCode, Edition, Envelope, KmsKeyRef, ProductKey, ProvisionedOutcome, Region,
+    SiteName, TenantId,
 };
 use uuid::Uuid;
 
@@ -137,6 +137,11 @@ pub struct TenantSpec {
     pub country: CountryCode,
     /// Data-residency pin.
     pub residency_pin: Option<Region>,
+    /// The tenant's own KMS key (`tenant_created.kms_key`): every saga of
+    /// the tenant carries it, so the steps that seal, open or forget the
+    /// tenant's data keys name it to the key service. `None`: Tenantry's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<KmsKeyRef>,
 }
 
 /// The product part of a saga's input (from `ProductActivated`).
@@ -254,6 +259,11 @@ pub struct SagaState {
     pub compensated: Vec<Step>,
     /// Why the saga failed, when it did.
     pub failure: Option<String>,
+    /// The saga failed at a step blocked outside Tenantry ([`StepError::blocked`]:
+    /// a tenant's own KMS key disabled): nothing was compensated, and a
+    /// retry resumes at that step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub blocked: bool,
 }
 
 /// Namespace for saga ids derived from trigger event ids (UUID v5).
@@ -280,6 +290,7 @@ impl SagaState {
             results: BTreeMap::new(),
             compensated: Vec::new(),
             failure: None,
+            blocked: false,
         }
     }
 
@@ -334,7 +345,8 @@ impl SagaState {
     /// Records a failed attempt of `step`. A retryable error only counts
     /// the attempt (the runner retries); a permanent one starts compensation
     /// (or fails the saga at once when no step had completed, or past a
-    /// pivot step).
+    /// pivot step); a blocked one fails the saga at once, uncompensated, to
+    /// resume at this step.
     pub fn step_failed(&mut self, step: Step, error: &StepError) -> Result<(), SagaError> {
         self.expect(SagaAction::Run(step))?;
         self.version += 1;
@@ -345,7 +357,15 @@ impl SagaState {
                 step.name(),
                 error.reason
             );
-            if let Some(pivot) = self.completed_pivot() {
+            if error.blocked {
+                // What is done stays done: the failure is outside Tenantry
+                // and goes away when its owner acts, not by undoing.
+                self.failure = Some(format!(
+                    "{reason} (blocked: not compensated; `tenantry sagas retry` resumes here)"
+                ));
+                self.status = SagaStatus::Failed;
+                self.blocked = true;
+            } else if let Some(pivot) = self.completed_pivot() {
                 // Past a pivot the saga only moves forward: no compensation;
                 // an operator's retry resumes at this step.
                 let reason = format!(
@@ -392,15 +412,16 @@ impl SagaState {
 
     /// Operator retry of a failed saga (`tenantry sagas retry`): a saga that
     /// failed and was compensated starts again from step 1; one that failed
-    /// past a pivot resumes at the failed step; one whose compensation failed
-    /// resumes compensating.
+    /// past a pivot, or blocked, resumes at the failed step; one whose
+    /// compensation failed resumes compensating.
     ///
     /// Errors: [`SagaError::Stale`] when the saga is not failed.
     pub fn retry(&mut self) -> Result<(), SagaError> {
         match self.status {
-            SagaStatus::Failed if self.completed_pivot().is_some() => {
+            SagaStatus::Failed if self.blocked || self.completed_pivot().is_some() => {
                 self.status = SagaStatus::Running;
                 self.failure = None;
+                self.blocked = false;
             }
             SagaStatus::Failed => {
                 self.status = SagaStatus::Running;

@@ -291,10 +291,22 @@ pub trait DatabaseRows: Send {
     /// product databases are schemas of the store (transactional DDL);
     /// fails permanently otherwise.
     async fn create_database(&mut self, name: &str) -> Result<(), StepError>;
-    /// A shard of `region` with room, else its next one
-    /// (`<region>-shard-<n>`, holding `capacity` databases); its use grows
-    /// by the database about to be placed.
-    async fn take_shard(&mut self, region: Region, capacity: i64) -> Result<String, StepError>;
+    /// A shard of `region` with room, its use grown by the database about
+    /// to be placed; `None` when every shard of the region is full, or it
+    /// has none.
+    async fn take_shard(&mut self, region: Region) -> Result<Option<String>, StepError>;
+    /// The id `region`'s next shard gets: `<region>-shard-<n + 1>` when it
+    /// has `n`.
+    async fn next_shard(&mut self, region: Region) -> Result<String, StepError>;
+    /// Adds shard `shard` of `region`, holding `capacity` databases, with
+    /// the database about to be placed on it (used 1). When another worker
+    /// added it first, the database is counted on that shard.
+    async fn add_shard(
+        &mut self,
+        shard: &str,
+        region: Region,
+        capacity: i64,
+    ) -> Result<(), StepError>;
     /// Adds `delta` to a shard's databases placed.
     async fn add_shard_usage(&mut self, shard: &str, delta: i64) -> Result<(), StepError>;
     /// A shard's region.

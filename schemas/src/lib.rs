@@ -1,6 +1,7 @@
 //! The contract of Tenantry.
 //!
 //! - [`ids`]: identifier newtypes parsed at the boundary (tenant, site, product, region…).
+//! - [`KmsKeyRef`]: a tenant's own KMS key (key ARN or key id), as `tenant_created` names it.
 //! - [`events`]: the envelope, the seven commerce events and the provisioning events.
 //! - `*.avsc` files beside this crate: the Avro schemas, one file per record type.
 //! - [`catalog`]: those files compiled in and composed into one self-contained
@@ -20,6 +21,7 @@ pub mod codec;
 pub mod events;
 pub mod headers;
 pub mod ids;
+mod kms_key;
 pub mod registry;
 pub mod topics;
 
@@ -28,5 +30,6 @@ pub use codec::{Codec, DecodeError, EncodeError};
 pub use events::*;
 pub use headers::RecordHeaders;
 pub use ids::*;
+pub use kms_key::KmsKeyRef;
 pub use registry::{EmbeddedRegistry, RegistryError, SchemaRegistry};
 pub use topics::Topics;

@@ -13,7 +13,7 @@ use tenantry_schemas::TenantId;
 use zeroize::Zeroizing;
 
 use crate::envelope::{self, KEY_LEN, Wrapping};
-use crate::{KeyError, KeyService};
+use crate::{KeyError, KeyService, TenantKey};
 
 /// Per-tenant master keys kept as files on this machine: the embedded mode
 /// (`tenantry dev`) and the local stack without AWS (DESIGN, "keys" row).
@@ -27,10 +27,10 @@ use crate::{KeyError, KeyService};
 ///   mode 0600, written to a temporary file, synced, then hard-linked into
 ///   place, so readers never see a partial key and two creators never replace
 ///   each other's key;
-/// - `<tenant>.destroyed`: tombstone written by [`KeyService::destroy_tenant_key`];
+/// - `<tenant>.destroyed`: tombstone written by [`KeyService::destroy_key`];
 ///   while it exists every operation of the tenant fails with [`KeyError::Destroyed`].
 ///
-/// Every [`KeyService::seal`] draws a fresh data key and wraps it under the
+/// Every [`KeyService::seal_with`] draws a fresh data key and wraps it under the
 /// master key with AES-256-GCM (a random 96-bit nonce; additional data:
 /// `tenantry-keys/local/v1:` and the tenant id), so NIST SP 800-38D §8.3 caps
 /// a tenant at 2^32 seals, ample for development. Destruction overwrites the key file with zeros, syncs it and
@@ -165,26 +165,46 @@ impl LocalKeyService {
 
 #[async_trait]
 impl KeyService for LocalKeyService {
-    async fn create_tenant_key(&self, tenant: &TenantId) -> Result<(), KeyError> {
-        let tenant = tenant.clone();
+    async fn create_key(&self, key: &TenantKey) -> Result<(), KeyError> {
+        no_customer_key(key)?;
+        let tenant = key.tenant.clone();
         self.blocking(move |s| s.create_blocking(&tenant)).await
     }
 
-    async fn seal(&self, tenant: &TenantId, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let (tenant, plaintext) = (tenant.clone(), Zeroizing::new(plaintext.to_vec()));
+    async fn seal_with(&self, key: &TenantKey, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        no_customer_key(key)?;
+        let (tenant, plaintext) = (key.tenant.clone(), Zeroizing::new(plaintext.to_vec()));
         self.blocking(move |s| s.seal_blocking(&tenant, &plaintext))
             .await
     }
 
-    async fn open(&self, tenant: &TenantId, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let (tenant, sealed) = (tenant.clone(), sealed.to_vec());
+    async fn open_with(&self, key: &TenantKey, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+        no_customer_key(key)?;
+        let (tenant, sealed) = (key.tenant.clone(), sealed.to_vec());
         self.blocking(move |s| s.open_blocking(&tenant, &sealed))
             .await
     }
 
-    async fn destroy_tenant_key(&self, tenant: &TenantId) -> Result<(), KeyError> {
-        let tenant = tenant.clone();
+    /// For a tenant with its own key too: the tombstone forgets the tenant,
+    /// and no KMS key is touched.
+    async fn destroy_key(&self, key: &TenantKey) -> Result<(), KeyError> {
+        let tenant = key.tenant.clone();
         self.blocking(move |s| s.destroy_blocking(&tenant)).await
+    }
+}
+
+/// Key files cannot wrap under a tenant's own KMS key: such a tenant fails
+/// its creation with this reason rather than getting a key file instead.
+fn no_customer_key(key: &TenantKey) -> Result<(), KeyError> {
+    match &key.customer_key {
+        None => Ok(()),
+        Some(own) => Err(KeyError::Unusable {
+            tenant: key.tenant.clone(),
+            key: own.clone(),
+            reason: "the local key service keeps key files and cannot use AWS KMS keys; \
+                     run Tenantry with --key-service kms"
+                .into(),
+        }),
     }
 }
 

@@ -184,6 +184,7 @@ async fn codec_round_trips_through_the_registry() {
             owner_email: "owner@example.com".into(),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: None,
+            kms_key: None,
         }),
     };
     let bytes = codec

@@ -45,6 +45,7 @@ fn taking(tenant_id: &str, host: &str) -> Changes {
             owner_email: "o@example.com".into(),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: None,
+            kms_key: None,
         }),
     };
     let mut changes = Changes::default();

@@ -32,6 +32,7 @@ fn saga(tenant: &str) -> SagaState {
             owner_email: "o@x.test".into(),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: None,
+            kms_key: None,
         },
         product: None,
         products: vec![],

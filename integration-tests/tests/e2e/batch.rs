@@ -48,6 +48,7 @@ fn created(tenant: &str, site: &str) -> CommerceRecord {
             owner_email: format!("owner@{tenant}.test"),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: None,
+            kms_key: None,
         }),
     )
 }

@@ -34,6 +34,7 @@ async fn d3_poison_records_are_dead_lettered_and_the_partition_keeps_flowing() {
             owner_email: "o@t3.test".into(),
             country: CountryCode::parse("SG").unwrap(),
             residency_pin: None,
+            kms_key: None,
         }),
     );
     let activated = record(

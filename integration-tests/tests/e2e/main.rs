@@ -4,6 +4,7 @@
 //! Every test gets fresh topics and fresh databases.
 
 mod batch;
+mod byok;
 mod cli;
 mod contract;
 mod dead_letter;
@@ -14,6 +15,7 @@ mod local_stack;
 mod moves;
 mod parking;
 mod partitioning;
+mod rds;
 mod replay_property;
 mod steps;
 mod support;

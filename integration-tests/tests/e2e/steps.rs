@@ -106,6 +106,7 @@ fn saga(kind: SagaKind, tenant: &str, product: Option<&str>) -> SagaState {
             owner_email: "o@x.test".into(),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: None,
+            kms_key: None,
         },
         product: product.map(|p| ProductSpec {
             product: ProductKey::parse(p).unwrap(),

@@ -70,6 +70,16 @@ impl Stack {
     /// context store in one) and fresh topics: a store written before, e.g.
     /// by an earlier build.
     pub async fn start_on(database_url: String) -> Self {
+        Self::start_with(database_url, ProductDbTarget::PostgresSchemas, 100).await
+    }
+
+    /// A stack on an existing database whose product databases go to
+    /// `product_databases`, `shard_capacity` to a shard.
+    pub async fn start_with(
+        database_url: String,
+        product_databases: ProductDbTarget,
+        shard_capacity: i64,
+    ) -> Self {
         let (suffix, topics) = fresh_topics().await;
         let store = Store::connect(&database_url, 4).await.expect("store");
         let contexts = ContextStore::new(store.clone());
@@ -84,10 +94,10 @@ impl Stack {
             group_id: format!("it-provisioner-{suffix}"),
             instance_id: None,
             database_url: database_url.clone(),
-            product_databases: ProductDbTarget::PostgresSchemas,
+            product_databases,
             effects: EffectsConfig {
                 site_domain: DOMAIN.into(),
-                shard_capacity: 100,
+                shard_capacity,
                 host_quarantine_ms: 0,
                 retention: Retention::Drop,
             },

@@ -20,6 +20,7 @@ pub(crate) fn created() -> CommerceEvent {
         owner_email: "o@acme.test".into(),
         country: CountryCode::parse("DE").unwrap(),
         residency_pin: None,
+        kms_key: None,
     })
 }
 

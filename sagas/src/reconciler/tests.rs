@@ -28,6 +28,7 @@ fn desired(products: &[(ProductKey, Goal, i32, i64)], destroyed: bool) -> Desire
             owner_email: "o@acme.test".into(),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: None,
+            kms_key: None,
         }),
         destroyed,
         products: products

@@ -22,6 +22,7 @@ fn spec() -> SagaSpec {
             owner_email: "owner@acme.test".into(),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: Some(Region::Eu),
+            kms_key: None,
         },
         product: Some(ProductSpec {
             product: ProductKey::parse("jira").unwrap(),
@@ -239,6 +240,56 @@ fn past_a_pivot_a_failure_is_not_compensated_and_retry_resumes_there() {
         early.next_action(),
         SagaAction::Compensate(Step::UninstallApps)
     );
+}
+
+/// A step blocked outside Tenantry (a tenant's own KMS key disabled) fails
+/// the saga at once: no compensation, and a retry resumes at that step with
+/// the earlier results kept.
+#[test]
+fn a_blocked_step_fails_uncompensated_and_retry_resumes_there() {
+    let mut saga = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
+    for step in &PROVISION[..5] {
+        saga.step_succeeded(*step, output(*step)).unwrap();
+    }
+    let disabled = StepError::blocked("the KMS key k of tenant t1 is disabled");
+    assert!(!disabled.retryable);
+    saga.step_failed(Step::ProvisionDatabase, &disabled)
+        .unwrap();
+    assert_eq!(saga.status, SagaStatus::Failed);
+    assert!(saga.blocked);
+    assert_eq!(saga.next_action(), SagaAction::Done, "nothing compensated");
+    assert!(saga.compensated.is_empty());
+    let failure = saga.failure.clone().unwrap();
+    assert!(
+        failure.contains("step 6 provision_database: the KMS key k of tenant t1 is disabled"),
+        "{failure}"
+    );
+    assert!(
+        failure.contains("`tenantry sagas retry` resumes here"),
+        "{failure}"
+    );
+    // Stored as JSON and read back, the saga still knows it was blocked.
+    let stored: SagaState = serde_json::from_str(&serde_json::to_string(&saga).unwrap()).unwrap();
+    assert_eq!(stored, saga);
+
+    saga.retry().unwrap();
+    assert_eq!(saga.status, SagaStatus::Running);
+    assert!(!saga.blocked && saga.failure.is_none());
+    assert_eq!(saga.next_action(), SagaAction::Run(Step::ProvisionDatabase));
+    assert_eq!(saga.results.len(), 5, "earlier steps kept");
+}
+
+/// Sagas stored before `blocked` existed read as not blocked.
+#[test]
+fn a_saga_stored_without_blocked_reads_as_not_blocked() {
+    let saga = SagaState::start(SagaKind::ProvisionProduct, &envelope(), spec());
+    let json = serde_json::to_string(&saga).unwrap();
+    assert!(
+        !json.contains("blocked") && !json.contains("kms_key"),
+        "{json}"
+    );
+    let read: SagaState = serde_json::from_str(&json).unwrap();
+    assert!(!read.blocked);
 }
 
 #[test]

@@ -18,6 +18,7 @@ fn created(site: &str) -> CommerceEvent {
         owner_email: "o@acme.test".into(),
         country: CountryCode::parse("DE").unwrap(),
         residency_pin: None,
+        kms_key: None,
     })
 }
 

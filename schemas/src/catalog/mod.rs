@@ -87,10 +87,16 @@ pub const AVSC_FILES: [(&str, &str); 18] = [
 /// older version; the embedded registry keeps these so it can still resolve
 /// them ([`Catalog::previous`]). Each must be fully compatible with the
 /// current file (the git-history test checks the same).
-pub const PREVIOUS_AVSC_FILES: [(&str, &str); 1] = [(
-    "provisioned_outcome.avsc",
-    include_str!("../../history/provisioned_outcome.v1.avsc"),
-)];
+pub const PREVIOUS_AVSC_FILES: [(&str, &str); 2] = [
+    (
+        "provisioned_outcome.avsc",
+        include_str!("../../history/provisioned_outcome.v1.avsc"),
+    ),
+    (
+        "tenant_created.avsc",
+        include_str!("../../history/tenant_created.v1.avsc"),
+    ),
+];
 
 /// Namespace of the commerce events (topic [`crate::COMMERCE_TOPIC`]).
 pub const COMMERCE_NAMESPACE: &str = "tenantry.commerce";

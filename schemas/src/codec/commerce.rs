@@ -9,6 +9,7 @@ use crate::events::{
     ProductSuspended, ProductUnsuspended, ResidencyPinned, TenantCreated, TenantDestroyed,
 };
 use crate::ids::{AppKey, CountryCode, ProductKey, Region, SiteName};
+use crate::kms_key::KmsKeyRef;
 use apache_avro::types::Value;
 
 pub(crate) const TENANT_CREATED: &str = "tenantry.commerce.TenantCreated";
@@ -63,6 +64,7 @@ pub(crate) fn to_value(record: &CommerceRecord) -> Value {
             field("owner_email", string(&e.owner_email)),
             field("country", string(e.country.as_str())),
             field("residency_pin", opt(e.residency_pin.map(Region::as_str))),
+            field("kms_key", opt(e.kms_key.as_ref().map(KmsKeyRef::as_str))),
         ]),
         CommerceEvent::TenantDestroyed(e) => fields.push(field("reason", opt(e.reason.as_deref()))),
         CommerceEvent::ProductActivated(e) => fields.extend([
@@ -107,6 +109,10 @@ pub(crate) fn from_value(full_name: &str, value: Value) -> Result<CommerceRecord
                 Some(r) => Some(parse(&r, "residency_pin", |s| {
                     Region::parse(s, "residency_pin")
                 })?),
+                None => None,
+            },
+            kms_key: match f.opt_string("kms_key")? {
+                Some(k) => Some(parse(&k, "kms_key", KmsKeyRef::parse)?),
                 None => None,
             },
         }),

@@ -4,6 +4,7 @@
 //! `schemas/` (field for field); the Avro codec maps between the two.
 
 use crate::ids::{AppKey, CountryCode, ProductKey, Region, SiteName, TenantId, ValidationError};
+use crate::kms_key::KmsKeyRef;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -141,6 +142,10 @@ pub struct TenantCreated {
     pub country: CountryCode,
     /// Data-residency pin; when set, the tenant never leaves this region.
     pub residency_pin: Option<Region>,
+    /// The tenant's own KMS key ("bring your own key"): its data keys are
+    /// wrapped by this key instead of one Tenantry creates for it.
+    #[serde(default)]
+    pub kms_key: Option<KmsKeyRef>,
 }
 
 /// The tenant is to be destroyed (`tenant_destroyed.avsc`).

@@ -147,8 +147,9 @@ mod tests {
             .collect();
         assert_eq!(ids.len(), 15);
         // Plus the SagaCompleted of builds before ProvisionedOutcome gained
-        // the moved-database maps.
-        assert_eq!(registry.schemas().count(), 16);
+        // the moved-database maps, and the TenantCreated of builds before
+        // `kms_key`.
+        assert_eq!(registry.schemas().count(), 17);
         assert!(ids.iter().all(|id| *id <= 0x7FFF_FFFF));
         // The D3 poison id must stay unknown.
         assert!(!ids.contains(&9999));
@@ -182,7 +183,7 @@ mod tests {
         let schema = Schema::parse_str(r#"{"type":"record","name":"x.Y","fields":[]}"#).unwrap();
         let id = registry.register(schema.clone()).unwrap();
         assert_eq!(registry.register(schema).unwrap(), id);
-        assert_eq!(registry.schemas().count(), 17);
+        assert_eq!(registry.schemas().count(), 18);
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use clap::{Args, Subcommand};
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_projector::ProjectorConfig;
-use tenantry_provisioner::{ProductDbTarget, ProvisionerConfig, connect_store};
+use tenantry_provisioner::{ProvisionerConfig, connect_store};
 use tenantry_sagas::TenantContexts;
 use tenantry_schemas::TenantId;
 use tenantry_store::parking::{self, OperatorAction};
@@ -50,7 +50,7 @@ pub fn provisioner_config(settings: &Settings) -> anyhow::Result<ProvisionerConf
         group_id: format!("{}-provisioner", settings.group_prefix),
         instance_id: settings.instance_id.clone(),
         database_url: settings.database_url.clone(),
-        product_databases: ProductDbTarget::PostgresSchemas,
+        product_databases: settings.product_databases()?,
         effects: settings.effects(),
         step_attempts: 5,
         workers: settings.workers,

@@ -3,7 +3,7 @@
 use clap::Args;
 use std::sync::Arc;
 use tenantry_kafka::KafkaConfig;
-use tenantry_provisioner::{EffectsConfig, Retention};
+use tenantry_provisioner::{EffectsConfig, ProductDbTarget, Retention};
 use tenantry_registry::ConfluentRegistry;
 use tenantry_schemas::{Codec, Topics};
 
@@ -122,6 +122,39 @@ pub struct Settings {
         value_parser = clap::value_parser!(i64).range(1..)
     )]
     pub shard_capacity: i64,
+    /// What a shard is: `store` (a row of the store; product databases are
+    /// schemas of the store's server) or `rds` (an RDS instance in the
+    /// tenant's region, made with CreateDBInstance — Multi-AZ, encrypted —
+    /// when a region's shards are full; AWS region, endpoint and
+    /// credentials from the standard AWS_* variables).
+    #[arg(long, global = true, env = "TENANTRY_SHARD_PROVIDER", default_value = "store",
+        value_parser = ["store", "rds"])]
+    pub shard_provider: String,
+    /// With `--shard-provider rds`: the PostgreSQL server every shard
+    /// instance's databases are created on (the data plane). Default: the
+    /// store's server (`--database-url`).
+    #[arg(long, global = true, env = "TENANTRY_RDS_DATA_PLANE")]
+    pub rds_data_plane: Option<String>,
+    /// With `--shard-provider rds`: seconds to wait for a new instance or a
+    /// snapshot to become available, per attempt of its step.
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_RDS_WAIT_SECS",
+        default_value_t = 900,
+        value_parser = clap::value_parser!(u64).range(1..)
+    )]
+    pub rds_wait_secs: u64,
+    /// With `--shard-provider rds`: first part of every instance and
+    /// snapshot identifier (`<prefix>-<region>-shard-<n>`), so several
+    /// installations can share an AWS account.
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_RDS_PREFIX",
+        default_value = "tenantry"
+    )]
+    pub rds_prefix: String,
     /// Seconds a destroyed tenant's site host stays unusable (default 30 days).
     #[arg(
         long,
@@ -197,6 +230,32 @@ impl Settings {
         self.context_database_url
             .as_deref()
             .unwrap_or(&self.database_url)
+    }
+
+    /// Where product databases go: schemas of the store's server, or RDS
+    /// shards (`--shard-provider rds`).
+    ///
+    /// Errors: `--shard-provider rds` without the AWS_* variables.
+    pub fn product_databases(&self) -> anyhow::Result<ProductDbTarget> {
+        if self.shard_provider != "rds" {
+            return Ok(ProductDbTarget::PostgresSchemas);
+        }
+        let mut rds = tenantry_rds::RdsConfig::from_env().map_err(|missing| {
+            anyhow::anyhow!(
+                "shard_provider: rds needs the environment variable {}",
+                missing.0
+            )
+        })?;
+        rds.prefix.clone_from(&self.rds_prefix);
+        rds.available_timeout = std::time::Duration::from_secs(self.rds_wait_secs);
+        rds.poll_interval = rds.poll_interval.min(rds.available_timeout / 10);
+        Ok(ProductDbTarget::Rds {
+            control_plane: Arc::new(tenantry_rds::RdsShards::new(rds)),
+            data_plane: self
+                .rds_data_plane
+                .clone()
+                .unwrap_or_else(|| self.database_url.clone()),
+        })
     }
 
     /// Step adapter settings.

@@ -27,6 +27,7 @@ pub mod dispatch;
 pub mod effects;
 pub mod ingest;
 pub mod operator;
+pub mod rds;
 pub mod relay;
 pub mod runner;
 pub mod steps;
@@ -51,6 +52,15 @@ pub enum ProductDbTarget {
     PostgresSchemas,
     /// A SQLite file per tenant and product in this directory (embedded mode).
     SqliteDir(PathBuf),
+    /// Shards are RDS instances made by this control plane; the schemas
+    /// inside them are created on the PostgreSQL server at `data_plane`
+    /// (a `postgres://` URL), outside the store's transactions ([`rds`]).
+    Rds {
+        /// The RDS control plane.
+        control_plane: Arc<tenantry_rds::RdsShards>,
+        /// Where every instance's databases are reached.
+        data_plane: String,
+    },
 }
 
 /// Provisioner settings.
@@ -96,19 +106,48 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
     // commit on its own while that transaction is open (a new shard).
     let connections = 2 * config.workers as u32 + 4;
     let store = connect_store(&config.database_url, connections, &shutdown).await?;
-    let databases = match &config.product_databases {
-        ProductDbTarget::PostgresSchemas => ProductDatabases::PostgresSchemas(store.pool().clone()),
-        ProductDbTarget::SqliteDir(dir) => ProductDatabases::SqliteFiles(dir.clone()),
+    let rows = steps::StoreShards {
+        store: store.clone(),
+        capacity: config.effects.shard_capacity,
+    };
+    let (databases, shards): (
+        Arc<dyn steps::DatabaseServers>,
+        Arc<dyn steps::ShardProvisioner>,
+    ) = match &config.product_databases {
+        ProductDbTarget::PostgresSchemas => (
+            Arc::new(ProductDatabases::PostgresSchemas(store.pool().clone())),
+            Arc::new(rows),
+        ),
+        ProductDbTarget::SqliteDir(dir) => (
+            Arc::new(ProductDatabases::SqliteFiles(dir.clone())),
+            Arc::new(rows),
+        ),
+        ProductDbTarget::Rds {
+            control_plane,
+            data_plane,
+        } => {
+            let pool = sqlx::any::AnyPoolOptions::new()
+                .max_connections(config.workers as u32 + 2)
+                .connect(data_plane)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!("rds_data_plane: cannot connect to the data plane: {e}")
+                })?;
+            (
+                Arc::new(rds::DataPlane(ProductDatabases::PostgresSchemas(pool))),
+                Arc::new(rds::RdsStoreShards {
+                    rows,
+                    rds: Arc::clone(control_plane),
+                }),
+            )
+        }
     };
     let step_context = steps::StepContext {
         config: config.effects.clone(),
         keys: config.keys.clone(),
         apps: tenantry_apps::AppClient::new(config.apps.clone())?,
-        databases: Arc::new(databases),
-        shards: Arc::new(steps::StoreShards {
-            store: store.clone(),
-            capacity: config.effects.shard_capacity,
-        }),
+        databases,
+        shards,
     };
     let effects = effects::Effects {
         steps: step_context.clone(),

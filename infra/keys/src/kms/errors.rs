@@ -3,7 +3,7 @@
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use tenantry_schemas::TenantId;
 
-use crate::KeyError;
+use crate::{KeyError, TenantKey};
 
 /// Classifies a failed KMS call (after the SDK's retries) of `operation` for `tenant`:
 ///
@@ -46,4 +46,50 @@ pub(crate) fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option
         SdkError::ServiceError(service) => service.err().code(),
         _ => None,
     }
+}
+
+/// [`classify`] for a call under `key`. For a tenant's own key the state
+/// errors mean something else: the key is its owner's, so
+/// `DisabledException` and `KMSInvalidStateException` are
+/// [`KeyError::Disabled`] (the owner can enable it again), not `Destroyed`;
+/// `NotFoundException` is [`KeyError::Unusable`] (the key is gone from its
+/// account, or its ARN names none).
+pub(crate) fn classify_for<E, R>(
+    key: &TenantKey,
+    operation: &str,
+    error: SdkError<E, R>,
+) -> KeyError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug,
+{
+    let Some(own) = &key.customer_key else {
+        return classify(&key.tenant, operation, error);
+    };
+    match code(&error) {
+        Some(code @ ("DisabledException" | "KMSInvalidStateException")) => KeyError::Disabled {
+            tenant: key.tenant.clone(),
+            key: own.clone(),
+            state: format!("not enabled (KMS {operation}: {code})"),
+        },
+        Some("NotFoundException") => KeyError::Unusable {
+            tenant: key.tenant.clone(),
+            key: own.clone(),
+            reason: format!("KMS {operation} found no such key (NotFoundException)"),
+        },
+        _ => classify(&key.tenant, operation, error),
+    }
+}
+
+/// Whether KMS answered `code` for a passing condition (throttling, its own
+/// fault, a dependency's timeout), which the SDK retried and a later call
+/// may not meet.
+pub(crate) fn is_transient(code: &str) -> bool {
+    matches!(
+        code,
+        "ThrottlingException"
+            | "KMSInternalException"
+            | "DependencyTimeoutException"
+            | "LimitExceededException"
+    )
 }

@@ -2,10 +2,12 @@
 
 mod cache;
 mod config;
+mod customer;
 mod errors;
 mod lifecycle;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
@@ -18,9 +20,9 @@ pub use cache::CacheLimits;
 pub use config::{KmsEndpoint, KmsSettings, MissingEnv, RetryPolicy};
 
 use crate::envelope::{self, Wrapping};
-use crate::{KeyError, KeyService};
+use crate::{KeyError, KeyService, TenantKey};
 use cache::{CacheKey, DataKey, DataKeyCache};
-use errors::classify;
+use errors::classify_for;
 use lifecycle::is_destroyed;
 
 /// Prefix of the alias naming each tenant's KMS key: `alias/tenantry/<tenant>`.
@@ -31,19 +33,19 @@ pub const TENANT_CONTEXT_KEY: &str = "tenant_id";
 /// Envelope encryption under AWS KMS (seed, "Cryptographic key management";
 /// DESIGN, "Envelope encryption").
 ///
-/// - [`create_tenant_key`](KeyService::create_tenant_key): `DescribeKey` on
+/// - [`create_key`](KeyService::create_key): `DescribeKey` on
 ///   the alias; if absent, `CreateKey` (`SYMMETRIC_DEFAULT`, `ENCRYPT_DECRYPT`,
 ///   tag `tenant_id=<tenant>`) then `CreateAlias` `alias/tenantry/<tenant>`.
 ///   A creator that loses the alias race schedules its own key for deletion.
-/// - [`seal`](KeyService::seal): a data key from the cache (case K3); on a
+/// - [`seal_with`](KeyService::seal_with): a data key from the cache (case K3); on a
 ///   miss one `GenerateDataKey` (`AES_256`, encryption context
 ///   `{tenant_id: <tenant>}`) per tenant and context, shared by concurrent
 ///   seals; rotated by [`CacheLimits`].
-/// - [`open`](KeyService::open): `Decrypt` of the wrapped data key with
+/// - [`open_with`](KeyService::open_with): `Decrypt` of the wrapped data key with
 ///   `KeyId` = the tenant's alias and the same encryption context, then
 ///   AES-256-GCM. Unwrapped keys are not cached, so destruction takes effect
 ///   at once for every process.
-/// - [`destroy_tenant_key`](KeyService::destroy_tenant_key): drops the
+/// - [`destroy_key`](KeyService::destroy_key): drops the
 ///   tenant's cached data keys, `DisableKey` (decrypts fail from now on),
 ///   then `ScheduleKeyDeletion` after [`KmsSettings::deletion_window_days`].
 ///   The alias stays, so the key is reported `Destroyed` (not `NotFound`)
@@ -52,12 +54,33 @@ pub const TENANT_CONTEXT_KEY: &str = "tenant_id";
 ///   limits retire it; what it seals can never be opened.
 /// - Errors are classified by KMS error code (see [`KeyError`]); transport
 ///   errors and throttling are retried per [`RetryPolicy`] first.
+///
+/// A tenant with its own key ([`TenantKey::customer_key`], a key ARN in the
+/// customer's account or a key id) has no alias: every call names the key.
+/// - `create_key` checks it (`customer.rs`): `DescribeKey` (found,
+///   `Enabled`, `ENCRYPT_DECRYPT`, `SYMMETRIC_DEFAULT`), then a
+///   `GenerateDataKey` and `Decrypt` round trip under the tenant's context.
+///   A failed check is [`KeyError::Unusable`] with the reason.
+/// - `seal_with` and `open_with` call `DescribeKey` first, every time and whatever
+///   [`KmsSettings::check_key_state`] says: the owner may disable the key at
+///   any moment, and a cached data key must not outlive that. A key not
+///   `Enabled` is [`KeyError::Disabled`] (and the tenant's cached data keys
+///   are dropped), as are KMS's own `DisabledException` and
+///   `KMSInvalidStateException` for it.
+/// - `destroy_key` calls KMS not at all: no `DisableKey`, no
+///   `ScheduleKeyDeletion` on a key Tenantry does not own. It drops the
+///   tenant's cached data keys and refuses the tenant from then on in this
+///   process ([`KeyError::Destroyed`]); what else holds the key reference is
+///   the tenant's record, which nothing reads for a destroyed tenant.
 pub struct KmsKeyService {
     client: aws_sdk_kms::Client,
     settings: KmsSettings,
     cache: DataKeyCache,
     /// `GenerateDataKey` calls made (one per call, whatever the SDK retried).
     generate_data_key_calls: AtomicU64,
+    /// Tenants with their own key destroyed here: their data keys are
+    /// forgotten. A std mutex: held for one set operation, never across an await.
+    forgotten: Mutex<HashSet<TenantId>>,
 }
 
 impl KmsKeyService {
@@ -80,6 +103,7 @@ impl KmsKeyService {
             cache: DataKeyCache::new(settings.cache),
             settings,
             generate_data_key_calls: AtomicU64::new(0),
+            forgotten: Mutex::new(HashSet::new()),
         }
     }
 
@@ -109,18 +133,47 @@ impl KmsKeyService {
         }
     }
 
-    async fn generate(&self, tenant: &TenantId) -> Result<DataKey, KeyError> {
-        self.check_usable(tenant).await?;
+    /// The `KeyId` of KMS calls for `key`: the tenant's own key as given,
+    /// else Tenantry's alias of the tenant.
+    fn key_id(key: &TenantKey) -> String {
+        match &key.customer_key {
+            Some(own) => own.as_str().to_owned(),
+            None => Self::alias(&key.tenant),
+        }
+    }
+
+    /// Whether `key` may be used: a tenant's own key is refused once
+    /// forgotten, and checked for its state; Tenantry's per `check_key_state`.
+    async fn check_before_use(&self, key: &TenantKey) -> Result<(), KeyError> {
+        match &key.customer_key {
+            None => self.check_usable(&key.tenant).await,
+            Some(own) => {
+                self.refuse_forgotten(&key.tenant)?;
+                let checked = self.check_customer_key(&key.tenant, own).await;
+                if matches!(checked, Err(KeyError::Disabled { .. })) {
+                    self.cache.evict_tenant(&key.tenant);
+                }
+                checked
+            }
+        }
+    }
+
+    async fn generate(&self, key: &TenantKey) -> Result<DataKey, KeyError> {
+        if key.customer_key.is_none() {
+            // A tenant's own key was checked by the seal that missed the cache.
+            self.check_usable(&key.tenant).await?;
+        }
+        let tenant = &key.tenant;
         self.generate_data_key_calls.fetch_add(1, Ordering::Relaxed);
         let out = self
             .client
             .generate_data_key()
-            .key_id(Self::alias(tenant))
+            .key_id(Self::key_id(key))
             .key_spec(DataKeySpec::Aes256)
             .set_encryption_context(Some(context(tenant)))
             .send()
             .await
-            .map_err(|e| classify(tenant, "GenerateDataKey", e))?;
+            .map_err(|e| classify_for(key, "GenerateDataKey", e))?;
         let missing =
             |field| KeyError::Unavailable(format!("KMS GenerateDataKey returned no {field}"));
         let plaintext = Zeroizing::new(
@@ -137,11 +190,38 @@ impl KmsKeyService {
             wrapped,
         })
     }
+
+    /// `Decrypt` of a wrapped data key of `key`'s tenant, under `key`.
+    async fn unwrap(
+        &self,
+        key: &TenantKey,
+        wrapped: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
+        let out = self
+            .client
+            .decrypt()
+            .key_id(Self::key_id(key))
+            .ciphertext_blob(Blob::new(wrapped))
+            .set_encryption_context(Some(context(&key.tenant)))
+            .send()
+            .await
+            .map_err(|e| classify_for(key, "Decrypt", e))?;
+        Ok(Zeroizing::new(
+            out.plaintext
+                .ok_or_else(|| KeyError::Unavailable("KMS Decrypt returned no Plaintext".into()))?
+                .into_inner(),
+        ))
+    }
 }
 
 #[async_trait]
 impl KeyService for KmsKeyService {
-    async fn create_tenant_key(&self, tenant: &TenantId) -> Result<(), KeyError> {
+    async fn create_key(&self, key: &TenantKey) -> Result<(), KeyError> {
+        let tenant = &key.tenant;
+        if let Some(own) = &key.customer_key {
+            self.refuse_forgotten(tenant)?;
+            return self.verify_customer_key(key, own).await;
+        }
         match self.describe(tenant).await? {
             None => self.create(tenant).await,
             Some((_, state)) if is_destroyed(&state) => Err(KeyError::Destroyed(tenant.clone())),
@@ -149,12 +229,19 @@ impl KeyService for KmsKeyService {
         }
     }
 
-    async fn seal(&self, tenant: &TenantId, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let key = CacheKey {
+    async fn seal_with(&self, key: &TenantKey, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
+        let tenant = &key.tenant;
+        if key.customer_key.is_some() {
+            self.check_before_use(key).await?;
+        }
+        let cache_key = CacheKey {
             tenant: tenant.clone(),
             context: vec![(TENANT_CONTEXT_KEY.to_owned(), tenant.to_string())],
         };
-        let data_key = self.cache.data_key(&key, || self.generate(tenant)).await?;
+        let data_key = self
+            .cache
+            .data_key(&cache_key, || self.generate(key))
+            .await?;
         envelope::seal(
             &data_key.cipher,
             Wrapping::AwsKms,
@@ -164,29 +251,23 @@ impl KeyService for KmsKeyService {
         )
     }
 
-    async fn open(&self, tenant: &TenantId, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
+    async fn open_with(&self, key: &TenantKey, sealed: &[u8]) -> Result<Vec<u8>, KeyError> {
         let parsed = envelope::parse(sealed, Wrapping::AwsKms)?;
-        self.check_usable(tenant).await?;
-        let out = self
-            .client
-            .decrypt()
-            .key_id(Self::alias(tenant))
-            .ciphertext_blob(Blob::new(parsed.wrapped_key))
-            .set_encryption_context(Some(context(tenant)))
-            .send()
-            .await
-            .map_err(|e| classify(tenant, "Decrypt", e))?;
-        let plaintext = Zeroizing::new(
-            out.plaintext
-                .ok_or_else(|| KeyError::Unavailable("KMS Decrypt returned no Plaintext".into()))?
-                .into_inner(),
-        );
-        envelope::open(&envelope::cipher(&plaintext)?, &parsed, tenant)
+        self.check_before_use(key).await?;
+        let plaintext = self.unwrap(key, parsed.wrapped_key).await?;
+        envelope::open(&envelope::cipher(&plaintext)?, &parsed, &key.tenant)
     }
 
-    async fn destroy_tenant_key(&self, tenant: &TenantId) -> Result<(), KeyError> {
+    async fn destroy_key(&self, key: &TenantKey) -> Result<(), KeyError> {
+        let tenant = &key.tenant;
         self.cache.evict_tenant(tenant);
-        let result = self.shred(tenant).await;
+        let result = if key.customer_key.is_some() {
+            // Not Tenantry's key: forget the tenant, leave the key alone.
+            self.forget(tenant);
+            Ok(())
+        } else {
+            self.shred(tenant).await
+        };
         // A seal that raced with destruction may have cached a new data key.
         self.cache.evict_tenant(tenant);
         result

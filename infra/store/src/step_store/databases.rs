@@ -126,42 +126,18 @@ impl DatabaseRows for StoreWork {
         }
     }
 
-    async fn take_shard(&mut self, region: Region, capacity: i64) -> Result<String, StepError> {
+    async fn take_shard(&mut self, region: Region) -> Result<Option<String>, StepError> {
         let tx = self.transaction();
-        let region = region.as_str();
         let room: Option<(String,)> = sqlx::query_as(
             "SELECT shard_id FROM shards WHERE region = $1 AND used < capacity \
              ORDER BY shard_id LIMIT 1",
         )
-        .bind(region)
+        .bind(region.as_str())
         .fetch_optional(&mut **tx)
         .await
         .map_err(StoreError::from)?;
-        let shard = match room {
-            Some((shard,)) => shard,
-            None => {
-                let (count,): (i64,) =
-                    sqlx::query_as("SELECT COUNT(*) FROM shards WHERE region = $1")
-                        .bind(region)
-                        .fetch_one(&mut **tx)
-                        .await
-                        .map_err(StoreError::from)?;
-                let shard = format!("{region}-shard-{}", count + 1);
-                // Two workers may need a new shard at once: the second insert
-                // is a no-op and both use the shard (capacity is a target,
-                // not a hard limit).
-                sqlx::query(
-                    "INSERT INTO shards (shard_id, region, capacity, used) VALUES ($1, $2, $3, 0) \
-                     ON CONFLICT (shard_id) DO NOTHING",
-                )
-                .bind(&shard)
-                .bind(region)
-                .bind(capacity)
-                .execute(&mut **tx)
-                .await
-                .map_err(StoreError::from)?;
-                shard
-            }
+        let Some((shard,)) = room else {
+            return Ok(None);
         };
         exec(
             tx,
@@ -169,7 +145,45 @@ impl DatabaseRows for StoreWork {
             &[&shard],
         )
         .await?;
-        Ok(shard)
+        Ok(Some(shard))
+    }
+
+    async fn next_shard(&mut self, region: Region) -> Result<String, StepError> {
+        let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM shards WHERE region = $1")
+            .bind(region.as_str())
+            .fetch_one(&mut **self.transaction())
+            .await
+            .map_err(StoreError::from)?;
+        Ok(format!("{region}-shard-{}", count + 1))
+    }
+
+    async fn add_shard(
+        &mut self,
+        shard: &str,
+        region: Region,
+        capacity: i64,
+    ) -> Result<(), StepError> {
+        let tx = self.transaction();
+        // Two workers may add the same shard at once: the second insert is
+        // a no-op and both place on it (capacity is a target, not a hard
+        // limit).
+        sqlx::query(
+            "INSERT INTO shards (shard_id, region, capacity, used) VALUES ($1, $2, $3, 0) \
+             ON CONFLICT (shard_id) DO NOTHING",
+        )
+        .bind(shard)
+        .bind(region.as_str())
+        .bind(capacity)
+        .execute(&mut **tx)
+        .await
+        .map_err(StoreError::from)?;
+        exec(
+            tx,
+            "UPDATE shards SET used = used + 1 WHERE shard_id = $1",
+            &[shard],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn add_shard_usage(&mut self, shard: &str, delta: i64) -> Result<(), StepError> {

@@ -149,6 +149,7 @@ pub(crate) fn created(tenant_id: &str, sequence: i64) -> CommerceRecord {
             owner_email: format!("owner@{tenant_id}.test"),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: None,
+            kms_key: None,
         }),
     }
 }
@@ -175,6 +176,7 @@ pub(crate) fn saga(tenant_id: &str) -> SagaState {
             owner_email: "o@x.test".into(),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: None,
+            kms_key: None,
         },
         product: None,
         products: vec![],

@@ -13,11 +13,22 @@ async fn shard_used(store: &Store, shard: &str) -> i64 {
 
 pub(crate) async fn a_shard_is_filled_to_capacity_before_the_next_is_made(store: &Store) {
     let mut work = begin(store).await;
-    assert_eq!(work.take_shard(Region::Eu, 2).await.unwrap(), "eu-shard-1");
-    assert_eq!(work.take_shard(Region::Eu, 2).await.unwrap(), "eu-shard-1");
-    assert_eq!(work.take_shard(Region::Eu, 2).await.unwrap(), "eu-shard-2");
+    assert_eq!(work.take_shard(Region::Eu).await.unwrap(), None);
+    assert_eq!(work.next_shard(Region::Eu).await.unwrap(), "eu-shard-1");
+    work.add_shard("eu-shard-1", Region::Eu, 2).await.unwrap();
+    assert_eq!(
+        work.take_shard(Region::Eu).await.unwrap().as_deref(),
+        Some("eu-shard-1")
+    );
+    assert_eq!(work.take_shard(Region::Eu).await.unwrap(), None);
+    assert_eq!(work.next_shard(Region::Eu).await.unwrap(), "eu-shard-2");
+    work.add_shard("eu-shard-2", Region::Eu, 2).await.unwrap();
     // Another region counts its own shards.
-    assert_eq!(work.take_shard(Region::De, 2).await.unwrap(), "de-shard-1");
+    assert_eq!(work.next_shard(Region::De).await.unwrap(), "de-shard-1");
+    work.add_shard("de-shard-1", Region::De, 2).await.unwrap();
+    // A second worker adding the same shard counts its database there.
+    work.add_shard("de-shard-1", Region::De, 2).await.unwrap();
+    assert_eq!(work.next_shard(Region::De).await.unwrap(), "de-shard-2");
     assert_eq!(
         work.shard_region("eu-shard-2").await.unwrap().as_deref(),
         Some("eu")
@@ -26,6 +37,7 @@ pub(crate) async fn a_shard_is_filled_to_capacity_before_the_next_is_made(store:
     work.commit().await.unwrap();
     assert_eq!(shard_used(store, "eu-shard-1").await, 2);
     assert_eq!(shard_used(store, "eu-shard-2").await, 1);
+    assert_eq!(shard_used(store, "de-shard-1").await, 2);
     assert_eq!(
         count(
             store,
@@ -39,7 +51,10 @@ pub(crate) async fn a_shard_is_filled_to_capacity_before_the_next_is_made(store:
     // A database leaving the full shard gives it room again.
     let mut work = begin(store).await;
     work.add_shard_usage("eu-shard-1", -1).await.unwrap();
-    assert_eq!(work.take_shard(Region::Eu, 2).await.unwrap(), "eu-shard-1");
+    assert_eq!(
+        work.take_shard(Region::Eu).await.unwrap().as_deref(),
+        Some("eu-shard-1")
+    );
     work.add_shard_usage("eu-shard-2", 3).await.unwrap();
     work.commit().await.unwrap();
     assert_eq!(shard_used(store, "eu-shard-1").await, 2);

@@ -393,6 +393,7 @@ pub(super) fn sent_records(
             owner_email: format!("owner@{tenant}.test"),
             country: CountryCode::parse("DE").expect("country"),
             residency_pin: plan.pin,
+            kms_key: None,
         })
     };
     let mut held = BTreeMap::new();

@@ -2,6 +2,7 @@ use super::*;
 use crate::catalog::AVSC_FILES;
 use crate::events::*;
 use crate::ids::*;
+use crate::kms_key::KmsKeyRef;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use uuid::Uuid;
@@ -33,8 +34,21 @@ fn created(pin: Option<Region>) -> CommerceRecord {
             owner_email: "owner@example.com".into(),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: pin,
+            kms_key: None,
         }),
     }
+}
+
+const CUSTOMER_KEY: &str =
+    "arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+
+/// A tenant bringing its own KMS key.
+fn created_byok() -> CommerceRecord {
+    let mut record = created(None);
+    if let CommerceEvent::TenantCreated(e) = &mut record.event {
+        e.kms_key = Some(KmsKeyRef::parse(CUSTOMER_KEY).unwrap());
+    }
+    record
 }
 
 fn activated() -> CommerceRecord {
@@ -57,6 +71,7 @@ fn commerce_samples() -> Vec<CommerceRecord> {
     vec![
         created(Some(Region::Eu)),
         created(None),
+        created_byok(),
         activated(),
         rec(
             3,

@@ -212,6 +212,7 @@ async fn encode_tenant(
             owner_email: format!("owner@{id}.test"),
             country: CountryCode::parse(COUNTRIES[index % COUNTRIES.len()])?,
             residency_pin: None,
+            kms_key: None,
         }),
     )];
     for (sequence, (product, edition, seats, apps)) in (2..).zip(&PRODUCTS[..products]) {

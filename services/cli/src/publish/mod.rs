@@ -78,6 +78,10 @@ pub struct EventInput {
     /// (tenant_created, residency_pinned).
     #[arg(long)]
     pub residency_pin: Option<String>,
+    /// The tenant's own AWS KMS key, a key ARN or key id (tenant_created):
+    /// its data keys are wrapped by it ("bring your own key").
+    #[arg(long)]
+    pub kms_key: Option<String>,
     /// Product key (product events).
     #[arg(long)]
     pub product: Option<String>,
@@ -170,6 +174,7 @@ impl EventInput {
                     .as_deref()
                     .map(|r| Region::parse(r, "residency_pin"))
                     .transpose()?,
+                kms_key: self.kms_key.as_deref().map(KmsKeyRef::parse).transpose()?,
             }),
             Kind::TenantDestroyed => CommerceEvent::TenantDestroyed(TenantDestroyed {
                 reason: self.reason.clone(),
@@ -394,6 +399,14 @@ mod tests {
             (
                 r#"{"kind":"tenant_created","tenant_id":"t1","sequence":1,"site":"a","owner_email":"o@a.test","country":"DE","residency_pin":"mars"}"#,
                 Some("line 1: residency_pin:"),
+            ),
+            (
+                r#"{"kind":"tenant_created","tenant_id":"t1","sequence":1,"site":"a","owner_email":"o@a.test","country":"DE","kms_key":"arn:aws:kms:eu-west-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"}"#,
+                None,
+            ),
+            (
+                r#"{"kind":"tenant_created","tenant_id":"t1","sequence":1,"site":"a","owner_email":"o@a.test","country":"DE","kms_key":"alias/customer"}"#,
+                Some("line 1: kms_key: must be a KMS key ARN"),
             ),
         ];
         for (line, expected) in cases {

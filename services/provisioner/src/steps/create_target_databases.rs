@@ -44,7 +44,7 @@ impl StepHandler for CreateTargetDatabases {
         let mut created = Vec::new();
         if region != pin {
             for source in store.product_databases(tenant).await? {
-                let shard = store.take_shard(pin, cx.config.shard_capacity).await?;
+                let shard = super::place_on_shard(cx, store, pin).await?;
                 check_shard_region(store, &shard, pin, tenant).await?;
                 let database =
                     moved_database_name(tenant.as_str(), source.product.as_str(), pin.as_str());

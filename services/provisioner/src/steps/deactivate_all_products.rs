@@ -5,8 +5,9 @@
 //! installed apps, users group, database row (its shard gets the room
 //! back), licence, site entry and metadata are deleted, and a snapshot row
 //! is written for its database. After that commits each database is
-//! snapshot (the seed's backups) and dropped or archived per retention;
-//! both again when a retry finds the step recorded.
+//! snapshot (the seed's backups; where shards are RDS instances, the
+//! instance too) and dropped or archived per retention; both again when a
+//! retry finds the step recorded.
 //!
 //! A pivot: a destroyed tenant is never brought back, so the step is never
 //! undone.
@@ -18,6 +19,7 @@ use async_trait::async_trait;
 use std::time::Duration;
 use tenantry_sagas::step_store::StepStore;
 use tenantry_sagas::{SagaState, Step, StepError, StepOutput, StepPolicy};
+use tenantry_schemas::Region;
 
 /// Deactivates every product of a destroyed tenant.
 pub(super) struct DeactivateAllProducts;
@@ -44,16 +46,22 @@ impl StepHandler for DeactivateAllProducts {
     ) -> Result<StepOutput, StepError> {
         let tenant = &saga.tenant_id;
         let mut retired = Vec::new();
+        let mut shards = Vec::new();
         for p in &saga.spec.products {
             let product = &p.product;
             store.delete_installed_apps(tenant, product).await?;
             let (group, _) = product_group(product.as_str());
             store.delete_group(tenant, &group).await?;
-            if let Some(database) = forget_database(store, tenant, product).await? {
+            if let Some(placed) = forget_database(store, tenant, product).await? {
+                let database = placed.database;
                 let snapshot = snapshot_name(&database, saga);
                 store
                     .insert_snapshot(&snapshot, tenant, product, &database)
                     .await?;
+                let region = store.shard_region(&placed.shard).await?;
+                if let Some(region) = region.and_then(|r| Region::parse(&r, "shards.region").ok()) {
+                    shards.push((database.clone(), placed.shard, region));
+                }
                 retired.push(database);
             }
             end_licence(store, tenant, product).await?;
@@ -64,9 +72,14 @@ impl StepHandler for DeactivateAllProducts {
             .iter()
             .map(|p| p.product.as_str())
             .collect();
-        Ok(StepOutput::new()
+        let output = StepOutput::new()
             .fact("deactivated", deactivated.join(","))
-            .with_retired(retired.iter().map(String::as_str)))
+            .with_retired(retired.iter().map(String::as_str));
+        Ok(shards
+            .into_iter()
+            .fold(output, |output, (database, shard, region)| {
+                output.with_retired_from(&database, shard, region)
+            }))
     }
 
     async fn complete(
@@ -77,9 +90,11 @@ impl StepHandler for DeactivateAllProducts {
     ) -> Result<(), StepError> {
         for database in output.retired() {
             // The snapshot first: retiring drops (or renames) its source.
-            cx.databases
-                .snapshot(&database, &snapshot_name(&database, saga))
-                .await?;
+            let snapshot = snapshot_name(&database, saga);
+            cx.databases.snapshot(&database, &snapshot).await?;
+            if let Some((shard, region)) = output.retired_from(&database) {
+                cx.shards.snapshot_server(region, shard, &snapshot).await?;
+            }
             retire(cx, &database).await?;
         }
         Ok(())

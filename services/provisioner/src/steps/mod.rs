@@ -53,12 +53,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use tenantry_apps::{AppClient, AppError, LifecycleCall};
-use tenantry_keys::{KeyError, KeyService};
+use tenantry_keys::{KeyError, KeyService, TenantKey};
 use tenantry_sagas::saga::ProductSpec;
 use tenantry_sagas::step_store::StepStore;
 use tenantry_sagas::steps::residency_guard;
 use tenantry_sagas::work::{EffectRows, Loaded, Shard};
 use tenantry_sagas::{SagaState, Step, StepError, StepOutput, StepPolicy};
+use tenantry_schemas::Region;
 use tenantry_store::product_db::MAX_NAME_LEN;
 use tenantry_store::{ProductDatabases, StoreError};
 
@@ -265,6 +266,11 @@ pub enum Retention {
 /// `<region>-shard-<number>`, committed on its own, outside the batch — a
 /// new database server is a control-plane change, not a row of the batch.
 /// Must be idempotent: the same number returns the same shard.
+///
+/// It is also the control plane of the shards' servers: where a shard is a
+/// database server of its own (an RDS instance, [`crate::rds`]), the server
+/// is made before its row is written, and a retired database's server is
+/// snapshot. The defaults are for shards that are rows only.
 pub trait ShardProvisioner: Send + Sync {
     /// Adds (or finds) shard `number` of `region`.
     fn add_shard<'a>(
@@ -272,6 +278,61 @@ pub trait ShardProvisioner: Send + Sync {
         region: &'a str,
         number: usize,
     ) -> Pin<Box<dyn Future<Output = Result<Shard, StepError>> + Send + 'a>>;
+
+    /// Makes sure new shard `shard` of `region` has its server, before a
+    /// step writes the shard's row in its own transaction
+    /// ([`place_on_shard`]). Idempotent.
+    fn ensure_server<'a>(
+        &'a self,
+        _region: Region,
+        _shard: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    /// Takes snapshot `name` of the server of shard `shard` of `region`
+    /// (the seed's backups: RDS snapshots) and returns its identifier;
+    /// `None` where shards have no server of their own. Idempotent.
+    fn snapshot_server<'a>(
+        &'a self,
+        _region: Region,
+        _shard: &'a str,
+        _name: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, StepError>> + Send + 'a>> {
+        Box::pin(async { Ok(None) })
+    }
+
+    /// Deletes server snapshot `name` (a snapshot's undo). Idempotent.
+    fn delete_server_snapshot<'a>(
+        &'a self,
+        _region: Region,
+        _name: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Places a database about to be created on a shard of `region` in
+/// `store`'s transaction: one with room, else the region's next shard,
+/// whose server ([`ShardProvisioner::ensure_server`]) is made first. The
+/// shard's use grows by one; returns its id.
+///
+/// # Errors
+/// The store's; the control plane's.
+pub(crate) async fn place_on_shard(
+    cx: &StepContext,
+    store: &mut dyn StepStore,
+    region: Region,
+) -> Result<String, StepError> {
+    if let Some(shard) = store.take_shard(region).await? {
+        return Ok(shard);
+    }
+    let shard = store.next_shard(region).await?;
+    cx.shards.ensure_server(region, &shard).await?;
+    store
+        .add_shard(&shard, region, cx.config.shard_capacity)
+        .await?;
+    Ok(shard)
 }
 
 /// Shards as rows of the store, each holding `capacity` databases.
@@ -372,8 +433,22 @@ pub(crate) fn product_of(saga: &SagaState) -> Result<&ProductSpec, StepError> {
         .ok_or_else(|| StepError::permanent("product saga without a product"))
 }
 
+/// The key that wraps the data keys of `saga`'s tenant: its own KMS key
+/// when `tenant_created` named one (carried in every saga's spec), else
+/// Tenantry's.
+pub(crate) fn tenant_key(saga: &SagaState) -> TenantKey {
+    TenantKey {
+        tenant: saga.tenant_id.clone(),
+        customer_key: saga.spec.tenant.kms_key.clone(),
+    }
+}
+
+/// A tenant's own key disabled by its owner blocks the saga (parked, not
+/// compensated, resumed by `tenantry sagas retry` once the key is enabled).
 pub(crate) fn key_error(error: KeyError) -> StepError {
-    if error.is_retryable() {
+    if error.is_blocked() {
+        StepError::blocked(error.to_string())
+    } else if error.is_retryable() {
         StepError::retryable(error.to_string())
     } else {
         StepError::permanent(error.to_string())
@@ -453,7 +528,7 @@ async fn sealed_credentials(
     );
     let sealed = cx
         .keys
-        .seal(&saga.tenant_id, secret.as_bytes())
+        .seal_with(&tenant_key(saga), secret.as_bytes())
         .await
         .map_err(key_error)?;
     Ok(hex::encode(sealed))

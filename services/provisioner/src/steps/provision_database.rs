@@ -143,7 +143,7 @@ impl StepHandler for ProvisionDatabase {
             Some(placed) => placed,
             None => {
                 let placed = PlacedDatabase {
-                    shard: store.take_shard(region, cx.config.shard_capacity).await?,
+                    shard: super::place_on_shard(cx, store, region).await?,
                     database: database_name(tenant.as_str(), product.as_str()),
                 };
                 store

@@ -1,11 +1,12 @@
 //! Step 1, record licence: the tenant's account (owner, country, residency
-//! pin) and its data key; for a product, its licence (edition, seats).
+//! pin) and its data key — or the check of the tenant's own KMS key; for a
+//! product, its licence (edition, seats).
 //!
 //! Undone by deleting the account or the licence. The tenant's data key is
 //! kept: a destroyed key can never be re-created (crypto-shredding is
 //! final), and an operator's retry must be able to use it again.
 
-use super::{StepContext, StepHandler, Work, key_error, product_of};
+use super::{StepContext, StepHandler, Work, key_error, product_of, tenant_key};
 use async_trait::async_trait;
 use tenantry_sagas::step_store::{LicenceRow, StepStore};
 use tenantry_sagas::{SagaKind, SagaState, StepError, StepOutput};
@@ -71,11 +72,12 @@ impl StepHandler for RecordLicence {
         true
     }
 
-    /// Creates the tenant's data key (idempotent).
+    /// Creates the tenant's data key (idempotent), or checks the tenant's
+    /// own KMS key: a key Tenantry cannot use fails the saga with the reason.
     async fn prepare(&self, cx: &StepContext, saga: &SagaState) -> Result<(), StepError> {
         if saga.kind == SagaKind::ProvisionTenant {
             cx.keys
-                .create_tenant_key(&saga.tenant_id)
+                .create_key(&tenant_key(saga))
                 .await
                 .map_err(key_error)?;
         }

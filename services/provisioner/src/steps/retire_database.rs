@@ -13,6 +13,7 @@ use super::{StepContext, StepHandler, product_of, retire};
 use async_trait::async_trait;
 use std::time::Duration;
 use tenantry_sagas::step_store::StepStore;
+use tenantry_sagas::work::PlacedDatabase;
 use tenantry_sagas::{SagaState, StepError, StepOutput, StepPolicy};
 use tenantry_schemas::{ProductKey, TenantId};
 
@@ -52,16 +53,16 @@ impl StepHandler for RetireDatabase {
 }
 
 /// Deletes the product's database row and gives its shard the room back;
-/// returns the database, if the product had one.
+/// returns where the database was, if the product had one.
 pub(super) async fn forget_database(
     store: &mut dyn StepStore,
     tenant: &TenantId,
     product: &ProductKey,
-) -> Result<Option<String>, StepError> {
+) -> Result<Option<PlacedDatabase>, StepError> {
     let Some(placed) = store.product_database(tenant, product).await? else {
         return Ok(None);
     };
     store.delete_product_database(tenant, product).await?;
     store.add_shard_usage(&placed.shard, -1).await?;
-    Ok(Some(placed.database))
+    Ok(Some(placed))
 }

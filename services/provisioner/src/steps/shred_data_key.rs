@@ -4,10 +4,16 @@
 //! under it (product database credentials) can never
 //! be read again. Destroying a destroyed key succeeds, so a retry repeats it.
 //!
+//! A tenant that brought its own KMS key (`tenant_created.kms_key`) keeps
+//! it: Tenantry does not own it, so it never disables it nor schedules its
+//! deletion; the key service forgets the tenant's data keys instead
+//! ([`tenantry_keys::KeyService::destroy_key`]). Revoking Tenantry's
+//! access or deleting the key is the customer's to do.
+//!
 //! A pivot: a destroyed key can never be re-created, so the step is never
 //! undone.
 
-use super::{StepContext, StepHandler, key_error};
+use super::{StepContext, StepHandler, key_error, tenant_key};
 use async_trait::async_trait;
 use tenantry_sagas::step_store::StepStore;
 use tenantry_sagas::{SagaState, StepError, StepOutput};
@@ -19,7 +25,7 @@ pub(super) struct ShredDataKey;
 impl StepHandler for ShredDataKey {
     async fn prepare(&self, cx: &StepContext, saga: &SagaState) -> Result<(), StepError> {
         cx.keys
-            .destroy_tenant_key(&saga.tenant_id)
+            .destroy_key(&tenant_key(saga))
             .await
             .map_err(key_error)
     }
@@ -28,8 +34,13 @@ impl StepHandler for ShredDataKey {
         &self,
         _cx: &StepContext,
         _store: &mut dyn StepStore,
-        _saga: &SagaState,
+        saga: &SagaState,
     ) -> Result<StepOutput, StepError> {
-        Ok(StepOutput::new().fact("data_key", "destroyed"))
+        let done = match saga.spec.tenant.kms_key {
+            None => "destroyed",
+            // The tenant's own key stays as it is in its owner's account.
+            Some(_) => "forgotten",
+        };
+        Ok(StepOutput::new().fact("data_key", done))
     }
 }

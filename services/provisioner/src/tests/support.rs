@@ -283,6 +283,7 @@ pub fn created(tenant_id: &str) -> CommerceRecord {
             owner_email: format!("owner@{tenant_id}.test"),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: None,
+            kms_key: None,
         }),
     )
 }
@@ -339,6 +340,7 @@ pub fn tenant_saga(tenant_id: &str) -> SagaState {
             owner_email: format!("owner@{tenant_id}.test"),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: None,
+            kms_key: None,
         },
         product: None,
         products: vec![],

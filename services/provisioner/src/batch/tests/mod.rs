@@ -130,6 +130,7 @@ pub(super) fn created_pinned(tenant_id: &str, site: &str, pin: Option<Region>) -
             owner_email: format!("owner@{tenant_id}.test"),
             country: CountryCode::parse("DE").unwrap(),
             residency_pin: pin,
+            kms_key: None,
         }),
     )
 }
