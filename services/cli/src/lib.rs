@@ -59,6 +59,7 @@ pub enum Command {
     /// Inspect and redrive the commerce dead-letter topic.
     Dlq(dlq::DlqArgs),
     /// Benchmark: provision N tenants on the local stack; print throughput, latency, CPU, RSS.
+    /// `bench kms`: KMS calls per seal; `bench contexts`: context store PostgreSQL vs DynamoDB.
     Bench(bench::BenchArgs),
     /// Create or upgrade the stores: the saga and event store
     /// (--database-url), the context store (--context-database-url, or the

@@ -134,10 +134,18 @@ impl DynamoContexts {
     ) -> Result<bool, ContextsError> {
         let client = &self.client;
         let table = self.table.as_str();
+        // The idempotency token of this write (DynamoDB keeps it 10
+        // minutes): a retry of a transaction that was applied, though its
+        // answer was lost (an attempt timed out), succeeds without
+        // applying it again, instead of failing the condition its own
+        // first attempt changed and reporting the write as not written.
+        let token = uuid::Uuid::new_v4().to_string();
+        let token = token.as_str();
         let attempt = || async move {
             let sent = client
                 .transact_write_items()
                 .set_transact_items(Some(items.to_vec()))
+                .client_request_token(token)
                 .send()
                 .await;
             let error = match sent {

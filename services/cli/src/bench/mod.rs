@@ -19,7 +19,13 @@
 //! executed for its database (`statements.rs`, `pg_stat_statements`).
 //! `--json` prints the figures as one JSON object on stdout
 //! (`Report::json`), the human report going to stderr.
+//!
+//! Two narrower measurements are subcommands: `bench kms` ([`kms`]: KMS
+//! calls behind the data-key cache) and `bench contexts` ([`contexts`]:
+//! the context store on PostgreSQL beside DynamoDB).
 
+pub mod contexts;
+pub mod kms;
 mod processes;
 mod report;
 mod statements;
@@ -30,7 +36,7 @@ mod workload;
 use crate::services::shutdown_on_signal;
 use crate::settings::Settings;
 use anyhow::Context;
-use clap::Args;
+use clap::{Args, Subcommand};
 use processes::{Service, ServiceEnv};
 use report::{BenchDatabase, Report};
 use std::path::Path;
@@ -68,9 +74,13 @@ const PRODUCTS: [(&str, &str, i32, &[&str]); 2] = [
 /// and shards (`sagas/src/placement.rs`).
 const COUNTRIES: [&str; 6] = ["DE", "US", "JP", "GB", "AU", "FR"];
 
-/// `tenantry bench` arguments.
+/// `tenantry bench` arguments: the end-to-end benchmark's, or a subcommand.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    /// A narrower measurement instead of the end-to-end one.
+    #[command(subcommand)]
+    pub measure: Option<Measure>,
     /// Tenants to provision and measure (one more warm-up tenant is not counted).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub tenants: u32,
@@ -97,6 +107,17 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// `tenantry bench <measurement>`.
+#[derive(Debug, Subcommand)]
+pub enum Measure {
+    /// KMS calls per seal behind the data-key cache (tenant keys on the
+    /// AWS_ENDPOINT_URL emulator), seals/s and opens/s.
+    Kms(kms::KmsArgs),
+    /// Context store writes/s and reads/s, PostgreSQL (--context-database-url's
+    /// server) beside DynamoDB (the AWS_ENDPOINT_URL emulator).
+    Contexts(contexts::ContextsArgs),
+}
+
 fn parse_rate(raw: &str) -> Result<f64, String> {
     match raw.parse::<f64>() {
         Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
@@ -111,7 +132,15 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
 ///
 /// Errors: the local stack is unreachable, `--database-url` is not PostgreSQL,
 /// a service exits early, a publish fails, or tenants are not readable in time.
-pub async fn run(settings: &Settings, args: BenchArgs) -> anyhow::Result<()> {
+/// `bench kms` and `bench contexts` run [`kms::run`] and [`contexts::run`] instead.
+pub async fn run(settings: &Settings, mut args: BenchArgs) -> anyhow::Result<()> {
+    match args.measure.take() {
+        Some(Measure::Kms(args)) => return kms::run(args).await,
+        Some(Measure::Contexts(args)) => {
+            return contexts::run(settings.context_database_url(), args).await;
+        }
+        None => {}
+    }
     let run_id = Uuid::new_v4().simple().to_string()[..12].to_owned();
     let suffix = format!("bench-{run_id}");
     let topics = Topics::with_suffix(&suffix);

@@ -108,3 +108,34 @@ fn stack_cpu_is_the_growth_per_name_and_new_processes_count_from_zero() {
         ]
     );
 }
+
+#[test]
+fn measurements_are_subcommands_and_the_end_to_end_flags_stay() {
+    use crate::{Cli, Command};
+    use clap::Parser;
+    let bench = |args: &[&str]| match Cli::try_parse_from(args).map(|cli| cli.command) {
+        Ok(Command::Bench(args)) => Ok(args),
+        Ok(other) => panic!("{other:?}"),
+        Err(error) => Err(error.kind()),
+    };
+    let args = bench(&["tenantry", "bench", "--tenants", "5", "--rate", "20"]).unwrap();
+    assert!(args.measure.is_none());
+    assert_eq!(args.tenants, 5);
+    match bench(&["tenantry", "bench", "kms", "--tenants", "7"])
+        .unwrap()
+        .measure
+    {
+        Some(Measure::Kms(kms)) => assert_eq!((kms.tenants, kms.seals), (7, 10_000)),
+        other => panic!("{other:?}"),
+    }
+    match bench(&["tenantry", "bench", "contexts", "--contexts", "50"])
+        .unwrap()
+        .measure
+    {
+        Some(Measure::Contexts(contexts)) => {
+            assert_eq!((contexts.contexts, contexts.batch), (50, 100))
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(bench(&["tenantry", "bench", "--tenants", "5", "kms"]).is_err());
+}
