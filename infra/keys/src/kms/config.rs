@@ -145,6 +145,13 @@ pub struct KmsSettings {
     /// destroyed key still decrypts there. Default `true` (fail closed), at
     /// the cost of one more request per open; set `false` against real KMS.
     pub check_key_state: bool,
+    /// How long a tenant's own key, found `Enabled`, is trusted by seals
+    /// without asking KMS again (`DescribeKey`). A seal under a cached data
+    /// key makes no KMS call, so a key its owner disabled is noticed by
+    /// seals within this time; opens always ask (they call `Decrypt`
+    /// anyway). Default 30 s: one call per tenant per 30 s of sealing
+    /// instead of one per seal. Zero: ask before every seal.
+    pub customer_key_recheck: Duration,
     /// `PendingWindowInDays` of `ScheduleKeyDeletion`: 7, the KMS minimum
     /// (range 7–30). Decrypts fail from the moment of destruction anyway
     /// (the key is disabled first).
@@ -157,6 +164,7 @@ impl Default for KmsSettings {
             cache: CacheLimits::default(),
             retry: RetryPolicy::default(),
             check_key_state: true,
+            customer_key_recheck: Duration::from_secs(30),
             deletion_window_days: 7,
         }
     }

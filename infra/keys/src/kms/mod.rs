@@ -9,6 +9,7 @@ mod lifecycle;
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use async_trait::async_trait;
 use aws_sdk_kms::primitives::Blob;
@@ -81,6 +82,9 @@ pub struct KmsKeyService {
     /// Tenants with their own key destroyed here: their data keys are
     /// forgotten. A std mutex: held for one set operation, never across an await.
     forgotten: Mutex<HashSet<TenantId>>,
+    /// When each tenant's own key was last found `Enabled` by a check
+    /// ([`KmsSettings::customer_key_recheck`]). Held for one map operation.
+    enabled_at: Mutex<HashMap<TenantId, Instant>>,
 }
 
 impl KmsKeyService {
@@ -104,6 +108,7 @@ impl KmsKeyService {
             settings,
             generate_data_key_calls: AtomicU64::new(0),
             forgotten: Mutex::new(HashSet::new()),
+            enabled_at: Mutex::new(HashMap::new()),
         }
     }
 
@@ -150,12 +155,45 @@ impl KmsKeyService {
             Some(own) => {
                 self.refuse_forgotten(&key.tenant)?;
                 let checked = self.check_customer_key(&key.tenant, own).await;
-                if matches!(checked, Err(KeyError::Disabled { .. })) {
-                    self.cache.evict_tenant(&key.tenant);
+                let mut enabled_at = self.lock_enabled_at();
+                match &checked {
+                    Ok(()) => {
+                        enabled_at.insert(key.tenant.clone(), Instant::now());
+                    }
+                    Err(error) => {
+                        enabled_at.remove(&key.tenant);
+                        if matches!(error, KeyError::Disabled { .. }) {
+                            self.cache.evict_tenant(&key.tenant);
+                        }
+                    }
                 }
                 checked
             }
         }
+    }
+
+    /// Before a seal under a tenant's own key: [`Self::check_before_use`],
+    /// unless the key was found `Enabled` within
+    /// [`KmsSettings::customer_key_recheck`].
+    async fn check_before_seal(&self, key: &TenantKey) -> Result<(), KeyError> {
+        self.refuse_forgotten(&key.tenant)?;
+        let recheck = self.settings.customer_key_recheck;
+        let fresh = self
+            .lock_enabled_at()
+            .get(&key.tenant)
+            .is_some_and(|at| at.elapsed() < recheck);
+        if fresh {
+            return Ok(());
+        }
+        self.check_before_use(key).await
+    }
+
+    fn lock_enabled_at(&self) -> std::sync::MutexGuard<'_, HashMap<TenantId, Instant>> {
+        // One insert, lookup or removal per lock: poisoning cannot leave it
+        // half-changed.
+        self.enabled_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     async fn generate(&self, key: &TenantKey) -> Result<DataKey, KeyError> {
@@ -232,7 +270,7 @@ impl KeyService for KmsKeyService {
     async fn seal_with(&self, key: &TenantKey, plaintext: &[u8]) -> Result<Vec<u8>, KeyError> {
         let tenant = &key.tenant;
         if key.customer_key.is_some() {
-            self.check_before_use(key).await?;
+            self.check_before_seal(key).await?;
         }
         let cache_key = CacheKey {
             tenant: tenant.clone(),
@@ -264,6 +302,7 @@ impl KeyService for KmsKeyService {
         let result = if key.customer_key.is_some() {
             // Not Tenantry's key: forget the tenant, leave the key alone.
             self.forget(tenant);
+            self.lock_enabled_at().remove(tenant);
             Ok(())
         } else {
             self.shred(tenant).await

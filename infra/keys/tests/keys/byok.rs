@@ -272,3 +272,53 @@ fn uuid_like() -> String {
         rng.next_u64() & 0xffff_ffff_ffff
     )
 }
+
+/// Seals trust a key found `Enabled` for `customer_key_recheck`: a key
+/// disabled meanwhile is noticed by the next seal after that time (at
+/// once with zero), by opens at once.
+#[tokio::test]
+async fn seals_trust_an_enabled_key_for_the_recheck_interval() {
+    let own = symmetric_key().await;
+    let key = TenantKey::customer(fresh_tenant("byok-recheck"), own.clone());
+    let trusting = service();
+    let strict = KmsKeyService::new(
+        &endpoint(),
+        KmsSettings {
+            customer_key_recheck: std::time::Duration::ZERO,
+            ..KmsSettings::default()
+        },
+    );
+    for keys in [&trusting, &strict] {
+        keys.create_key(&key).await.unwrap();
+        keys.seal_with(&key, b"first").await.unwrap();
+    }
+    customer()
+        .disable_key()
+        .key_id(key_id(&own))
+        .send()
+        .await
+        .unwrap();
+    let sealed = trusting
+        .seal_with(&key, b"within the interval")
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            strict.seal_with(&key, b"rechecked").await.unwrap_err(),
+            KeyError::Disabled { .. }
+        ),
+        "a zero interval asks KMS before every seal"
+    );
+    assert!(matches!(
+        trusting.open_with(&key, &sealed).await.unwrap_err(),
+        KeyError::Disabled { .. }
+    ));
+    // The open's verdict ends the trust at once.
+    assert!(matches!(
+        trusting
+            .seal_with(&key, b"after the open")
+            .await
+            .unwrap_err(),
+        KeyError::Disabled { .. }
+    ));
+}
