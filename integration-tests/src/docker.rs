@@ -119,7 +119,11 @@ fn tcp_get(address: &str, path: &str, timeout: Duration) -> std::io::Result<u16>
 /// Sends `GET path` (HTTP/1.0: the server closes after its answer) and
 /// returns the status code of the answer's first line.
 fn get(mut stream: impl Read + Write, path: &str) -> std::io::Result<u16> {
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+    // One write: `write!` would send the pieces of its format one by one,
+    // and a server that answers after the first piece and closes makes the
+    // next piece fail (EPIPE) before the answer is read.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n");
+    stream.write_all(request.as_bytes())?;
     stream.flush()?;
     // The status line is all we need; read until it is complete.
     let mut head = Vec::new();

@@ -21,6 +21,7 @@
 //! | [`docker`] | whether a Docker engine answers (standard library only) |
 //! | `containers` | feature `testcontainers`: PostgreSQL, Kafka and moto in containers, once per process |
 //! | [`fresh`] | a fresh PostgreSQL database and fresh, uniquely named topics per test |
+//! | [`changelog`] | the tenant context changelog read back and held against the context store |
 //! | [`wait`] | polling a condition with a deadline (never a bare sleep as an assertion) |
 //! | [`process`] | `tenantry` as a child process: one-shot CLI runs and long-running services with a log file, SIGKILL and SIGTERM |
 //! | [`kafka`] | private Kafka brokers (one node or a three-node cluster) on free ports that a test may kill and restart |
@@ -33,6 +34,7 @@
 //! database and topics behind for a failed run's post-mortem;
 //! `infra/local/test` removes them at the start of the next run.
 
+pub mod changelog;
 #[cfg(feature = "testcontainers")]
 pub mod containers;
 pub mod docker;

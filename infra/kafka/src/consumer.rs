@@ -62,6 +62,11 @@ pub struct ConsumerOptions {
     /// use the eager `roundrobin` assignor (module docs), so the members of one
     /// group are all static or all dynamic.
     pub instance_id: Option<String>,
+    /// Offsets are committed by a [`Transaction`](crate::Transaction) with the
+    /// records it produced (consume-transform-produce, KIP-98 and KIP-447),
+    /// never by the consumer: `enable.auto.commit=false`, and
+    /// [`Consumer::store`] is not used. Default `false`.
+    pub transactional: bool,
 }
 
 impl Default for ConsumerOptions {
@@ -69,6 +74,7 @@ impl Default for ConsumerOptions {
         Self {
             from_beginning: true,
             instance_id: None,
+            transactional: false,
         }
     }
 }
@@ -130,6 +136,9 @@ impl Consumer {
             {
                 config.set("partition.assignment.strategy", STATIC_MEMBER_ASSIGNOR);
             }
+        }
+        if options.transactional {
+            config.set("enable.auto.commit", "false");
         }
         let context = GroupContext {
             group_id: group_id.to_owned(),
@@ -230,6 +239,14 @@ impl Consumer {
             .iter()
             .map(|e| (e.topic().to_owned(), e.partition()))
             .collect())
+    }
+
+    /// The group's generation and member id as this member knows them,
+    /// which a [`Transaction`](crate::Transaction) sends with its offsets so
+    /// that a member fenced by a rebalance cannot commit (KIP-447). `None`
+    /// before the first join.
+    pub fn group_metadata(&self) -> Option<rdkafka::consumer::ConsumerGroupMetadata> {
+        self.inner.group_metadata()
     }
 
     fn assignment_list(&self) -> Result<TopicPartitionList, KafkaError> {

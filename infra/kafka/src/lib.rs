@@ -12,6 +12,7 @@
 //! | [`dead_letter`](mod@dead_letter) | [`dead_letter()`]: copy a record to a dead-letter topic with `dlq.*` headers (case D3) |
 //! | [`admin`] | [`ensure_topics`], [`delete_topics`], [`partition_leaders`] (admin API) |
 //! | [`replay`] | [`read_to_end`]: read a whole topic without a consumer group |
+//! | [`transaction`] | [`Transaction`]: records produced and offsets committed atomically (KIP-98, KIP-447) |
 //! | [`embedded`] | [`EmbeddedBroker`]: librdkafka's in-process mock cluster for `tenantry dev` |
 //!
 //! Delivery rule (DESIGN.md "Exactly-once effects from at-least-once delivery"): a
@@ -31,8 +32,11 @@ pub mod error;
 pub mod producer;
 pub mod record;
 pub mod replay;
+pub mod transaction;
 
-pub use admin::{PartitionLeader, delete_topics, ensure_topics, partition_leaders};
+pub use admin::{
+    PartitionLeader, delete_topics, ensure_compacted_topics, ensure_topics, partition_leaders,
+};
 pub use config::KafkaConfig;
 pub use consumer::{Consumer, ConsumerOptions};
 pub use dead_letter::dead_letter;
@@ -41,3 +45,4 @@ pub use error::KafkaError;
 pub use producer::Producer;
 pub use record::Record;
 pub use replay::read_to_end;
+pub use transaction::Transaction;

@@ -9,6 +9,9 @@
 //!   cluster stopped and started; connections terminated).
 //! - [`fencing`]: a second provisioner under the first one's static-member
 //!   name makes the first stop with the reason.
+//! - [`changelog`]: `tenantry projector` SIGKILLed mid-run; the tenant
+//!   context changelog still holds every version, in order, and converges
+//!   to the context store.
 //! - [`cluster`]: a three-broker cluster (replication factor 3,
 //!   `min.insync.replicas=2`) loses the broker that leads the most partitions.
 //!
@@ -23,6 +26,7 @@
 //!
 //! Needs the local stack (`infra/local/up`) and `cargo build --bin tenantry`.
 
+mod changelog;
 mod cluster;
 mod fencing;
 mod guarantees;

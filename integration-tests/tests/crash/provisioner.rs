@@ -1,4 +1,4 @@
-//! `tenantry provisioner` as a child process that the tests kill and start
+//! `tenantry provisioner` (or `tenantry projector`) as a child process that the tests kill and start
 //! again: each start is an *incarnation* with its own log file
 //! (`provisioner-NN.log`, or `provisioner-<member>-NN.log` for a named member
 //! of a fleet, in the run directory: the process's stderr, where the
@@ -62,6 +62,8 @@ pub struct Killed {
 /// one run (it did once: a changed default key directory failed 15 sagas).
 #[derive(Debug)]
 pub struct Provisioner {
+    /// The subcommand: `provisioner`, or `projector`.
+    role: &'static str,
     bin: PathBuf,
     env: Vec<(&'static str, String)>,
     logs: PathBuf,
@@ -76,6 +78,7 @@ impl Provisioner {
     /// into `run`.
     pub fn new(deployment: &Deployment, run: &RunDir) -> Self {
         Self {
+            role: "provisioner",
             bin: pin_tenantry(run.path()),
             env: deployment.env(),
             logs: run.path().to_owned(),
@@ -98,19 +101,28 @@ impl Provisioner {
         provisioner
     }
 
-    /// The member name (`None`: a lone provisioner with dynamic membership).
+    /// `tenantry projector` for `deployment` (its context store in the
+    /// deployment's database), dynamic membership, logging into `run`
+    /// (`projector-NN.log`).
+    pub fn projector(deployment: &Deployment, run: &RunDir) -> Self {
+        let mut projector = Self::new(deployment, run);
+        projector.role = "projector";
+        projector
+    }
+
+    /// The member name (`None`: a lone service with dynamic membership).
     pub fn name(&self) -> &str {
-        self.member.as_deref().unwrap_or("provisioner")
+        self.member.as_deref().unwrap_or(self.role)
     }
 
     fn log_path(&self) -> PathBuf {
         match &self.member {
             Some(name) => self
                 .logs
-                .join(format!("provisioner-{name}-{:02}.log", self.incarnation)),
+                .join(format!("{}-{name}-{:02}.log", self.role, self.incarnation)),
             None => self
                 .logs
-                .join(format!("provisioner-{:02}.log", self.incarnation)),
+                .join(format!("{}-{:02}.log", self.role, self.incarnation)),
         }
     }
 
@@ -120,8 +132,8 @@ impl Provisioner {
         self.incarnation += 1;
         let log = self.log_path();
         let env = Deployment::env_refs(&self.env);
-        let process = ServiceProcess::spawn(command_with(&self.bin, &["provisioner"], &env), &log)
-            .expect("spawn tenantry provisioner (build it: cargo build --bin tenantry)");
+        let process = ServiceProcess::spawn(command_with(&self.bin, &[self.role], &env), &log)
+            .expect("spawn tenantry (build it: cargo build --bin tenantry)");
         self.process = Some(process);
     }
 

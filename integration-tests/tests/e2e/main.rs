@@ -5,6 +5,7 @@
 
 mod batch;
 mod byok;
+mod changelog;
 mod cli;
 mod contract;
 mod dead_letter;

@@ -20,6 +20,12 @@ pub const COMMERCE_DLQ_TOPIC: &str = "commerce.lifecycle.v1.dlq";
 /// Topic of provisioning (saga) events, keyed by tenant id.
 pub const PROVISIONING_TOPIC: &str = "provisioning.events.v1";
 
+/// The tenant context changelog: every new version of a tenant's context,
+/// key tenant id, value the context as JSON with its revision; compacted
+/// (`cleanup.policy=compact`), so it holds each tenant's newest version.
+/// Written by the projector in one Kafka transaction with its offsets.
+pub const CHANGELOG_TOPIC: &str = "tenant-context.changelog.v1";
+
 /// Earliest accepted `occurred_at`: 2000-01-01T00:00:00Z in Unix milliseconds.
 /// A smaller value is almost always seconds written where milliseconds were
 /// meant (case A3), so it is rejected rather than applied.

@@ -45,7 +45,11 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
         .with_context(|| format!("data_dir: cannot create {}", data_dir.display()))?;
 
     let topics = settings.topics();
-    let broker = EmbeddedBroker::start(&topics.with_partitions())?;
+    // The mock cluster has no admin API: the changelog the projector would
+    // create is created here (without compaction, which the mock ignores).
+    let mut all = topics.with_partitions();
+    all.push((topics.changelog.as_str(), topics.changelog_partitions()));
+    let broker = EmbeddedBroker::start(&all)?;
     let mut settings = settings.clone();
     settings.bootstrap = broker.bootstrap();
     settings.database_url = format!("sqlite://{}", data_dir.join("provisioner.db").display());

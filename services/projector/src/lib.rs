@@ -7,9 +7,13 @@
 //!
 //! - [`run`]: the live projection, in batches per poll: each tenant's records
 //!   of the batch are folded and written once (one statement for the
-//!   batch), with compare-and-set on the
-//!   context's revision; offsets are stored after the writes commit.
-//!   Duplicates and older records are no-ops (the fold's sequence guard).
+//!   batch), with compare-and-set on the context's revision; then the
+//!   batch's new context versions go to the compacted changelog topic
+//!   (`tenant-context.changelog.v1`, key tenant id, value
+//!   [`ContextChange`] as JSON) in one Kafka transaction with the batch's
+//!   offsets, so a `read_committed` reader of the changelog sees every
+//!   version the store took, in order per tenant. Duplicates and older
+//!   records are no-ops (the fold's sequence guard).
 //! - [`replay`]: rebuilds the store from the beginning of the topic.
 //!
 //! Records that do not decode are skipped with a warning: only Tenantry
@@ -18,13 +22,13 @@
 mod apply;
 mod replay;
 
-pub use apply::{apply_batch, decode};
+pub use apply::{ContextChange, apply_batch, decode};
 pub use replay::{ReplayReport, replay};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tenantry_kafka::{Consumer, KafkaConfig, Record};
+use tenantry_kafka::{Consumer, KafkaConfig};
 use tenantry_sagas::TenantContexts;
 use tenantry_schemas::{Codec, ProvisioningRecord, TenantId, Topics};
 use tokio_util::sync::CancellationToken;
@@ -53,19 +57,78 @@ pub const BATCH_WINDOW: Duration = Duration::from_millis(1);
 
 /// Runs the live projection into `store` (any [`TenantContexts`]: the SQL
 /// `tenantry_store::ContextStore` or another adapter chosen by
-/// configuration) until `shutdown` is cancelled.
+/// configuration) until `shutdown` is cancelled, and publishes every new
+/// context version on the changelog topic (created, compacted, when
+/// missing).
 ///
 /// Records are applied in batches (up to [`BATCH_MAX`], gathered within
 /// [`BATCH_WINDOW`]): one read of the batch's tenants' contexts and one
-/// compare-and-set write of those that changed ([`apply_batch`]), then the
-/// offsets are stored.
+/// compare-and-set write of those that changed ([`apply_batch`]); then, in
+/// one Kafka transaction, the batch's context changes go to the changelog
+/// and its offsets are committed. A failed transaction is aborted and the
+/// projection starts again from the committed offsets (a new consumer
+/// session): the store's compare-and-set makes the writes idempotent, and
+/// [`apply_batch`] publishes again what the store already had.
 ///
-/// Errors: the Kafka consumer cannot be created (bad configuration).
+/// Errors: the Kafka clients cannot be created (bad configuration), or a
+/// fenced static member (`--instance-id` taken by another projector).
 pub async fn run(
     config: ProjectorConfig,
     store: Arc<dyn TenantContexts>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    let changelog = [(
+        config.topics.changelog.as_str(),
+        config.topics.changelog_partitions(),
+    )];
+    while let Err(error) = tenantry_kafka::ensure_compacted_topics(&config.kafka, &changelog).await
+    {
+        if !error.is_transient() {
+            return Err(error.into());
+        }
+        tracing::warn!(%error, "Creating the changelog topic failed; retrying.");
+        tokio::select! {
+            () = shutdown.cancelled() => return Ok(()),
+            () = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+    // One transactional id per process: stable under static membership, so
+    // a restarted member aborts at once what its previous process left open.
+    let transactional_id = match &config.instance_id {
+        Some(instance) => format!("{}-{instance}", config.group_id),
+        None => format!("{}-{}", config.group_id, uuid::Uuid::new_v4().simple()),
+    };
+    loop {
+        match session(&config, store.as_ref(), &transactional_id, &shutdown).await {
+            Ok(()) => return Ok(()),
+            Err(Session::Fatal(error)) => return Err(error),
+            Err(Session::Restart(error)) => {
+                tracing::warn!(%error, "Projection restarts from the committed offsets.");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(()),
+                    () = tokio::time::sleep(Duration::from_millis(500)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// How a consumer session ended, other than by shutdown.
+enum Session {
+    /// For good.
+    Fatal(anyhow::Error),
+    /// A transaction failed: start again from the committed offsets.
+    Restart(anyhow::Error),
+}
+
+/// One consumer session: records in, contexts and changelog out, until
+/// shutdown or a failed transaction.
+async fn session(
+    config: &ProjectorConfig,
+    store: &dyn TenantContexts,
+    transactional_id: &str,
+    shutdown: &CancellationToken,
+) -> Result<(), Session> {
     let topics = [config.topics.provisioning.as_str()];
     let consumer = Consumer::with_options(
         &config.kafka,
@@ -73,25 +136,39 @@ pub async fn run(
         &topics,
         tenantry_kafka::ConsumerOptions {
             instance_id: config.instance_id.clone(),
+            transactional: true,
             ..tenantry_kafka::ConsumerOptions::default()
         },
-    )?;
-    tracing::info!(group = %config.group_id, ?topics, "Projector consuming.");
+    )
+    .map_err(|e| Session::Fatal(e.into()))?;
+    let transaction = tenantry_kafka::Transaction::new(&config.kafka, transactional_id)
+        .await
+        .map_err(|e| {
+            if e.is_transient() {
+                Session::Restart(e.into())
+            } else {
+                Session::Fatal(e.into())
+            }
+        })?;
+    tracing::info!(group = %config.group_id, ?topics, changelog = %config.topics.changelog,
+        "Projector consuming.");
     loop {
         // A batch: what arrives within BATCH_WINDOW of its first record, at
         // most BATCH_MAX records, applied with one read and one write per tenant.
         let first = tokio::select! {
-            () = shutdown.cancelled() => break,
+            () = shutdown.cancelled() => return Ok(()),
             record = consumer.recv() => record,
         };
         let mut batch = match first {
             Ok(record) => vec![record],
-            Err(error) if error.is_fatal() => anyhow::bail!(
-                "the Kafka consumer of group {} stopped for good ({}); is another projector \
-                 running with the same --instance-id?",
-                config.group_id,
-                consumer.fatal_error().unwrap_or_else(|| error.to_string())
-            ),
+            Err(error) if error.is_fatal() => {
+                return Err(Session::Fatal(anyhow::anyhow!(
+                    "the Kafka consumer of group {} stopped for good ({}); is another projector \
+                     running with the same --instance-id?",
+                    config.group_id,
+                    consumer.fatal_error().unwrap_or_else(|| error.to_string())
+                )));
+            }
             Err(error) => {
                 tracing::warn!(%error, "Kafka receive failed; retrying.");
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -130,9 +207,9 @@ pub async fn run(
                     .push(decoded);
             }
         }
-        loop {
-            match apply_batch(store.as_ref(), &by_tenant).await {
-                Ok(_) => break,
+        let changes = loop {
+            match apply_batch(store, &by_tenant).await {
+                Ok(changes) => break changes,
                 Err(error) => {
                     tracing::warn!(%error, "Context store write failed; retrying.");
                     tokio::select! {
@@ -141,22 +218,51 @@ pub async fn run(
                     }
                 }
             }
-        }
-        // Storing a partition's last record marks every earlier one done.
-        let mut last: BTreeMap<(&str, i32), &Record> = BTreeMap::new();
+        };
+        // The next offset to read of each partition: one past its last record.
+        let mut next: BTreeMap<(String, i32), i64> = BTreeMap::new();
         for record in &batch {
-            last.insert((record.topic.as_str(), record.partition), record);
+            next.insert((record.topic.clone(), record.partition), record.offset + 1);
         }
-        for record in last.into_values() {
-            if let Err(error) = consumer.store(record) {
-                // Revoked by a rebalance: the new owner re-reads it; the
-                // fold's sequence guards make that harmless.
-                tracing::debug!(%error, "Offset not stored.");
+        let offsets: Vec<(String, i32, i64)> = next
+            .into_iter()
+            .map(|((topic, partition), offset)| (topic, partition, offset))
+            .collect();
+        if let Err(error) = publish(config, &consumer, &transaction, &changes, offsets).await {
+            if let Err(abort) = transaction.abort().await {
+                tracing::debug!(error = %abort, "Abort failed.");
             }
+            return Err(Session::Restart(error));
         }
     }
-    if let Err(error) = consumer.commit_now() {
-        tracing::debug!(%error, "Final offset commit failed.");
-    }
+}
+
+/// Publishes `changes` on the changelog and commits `offsets`, in one
+/// transaction.
+async fn publish(
+    config: &ProjectorConfig,
+    consumer: &Consumer,
+    transaction: &tenantry_kafka::Transaction,
+    changes: &[ContextChange],
+    offsets: Vec<(String, i32, i64)>,
+) -> anyhow::Result<()> {
+    let group = consumer
+        .group_metadata()
+        .ok_or_else(|| anyhow::anyhow!("no consumer group metadata yet"))?;
+    transaction.begin()?;
+    let payloads: Vec<(String, Vec<u8>)> = changes
+        .iter()
+        .map(|change| {
+            let payload = serde_json::to_vec(change).expect("a context encodes as JSON");
+            (change.context.tenant_id.to_string(), payload)
+        })
+        .collect();
+    // Enqueued in order (a tenant's versions stay in order in its
+    // partition), then awaited together.
+    futures::future::try_join_all(payloads.iter().map(|(tenant, payload)| {
+        transaction.send(&config.topics.changelog, tenant, Some(payload))
+    }))
+    .await?;
+    transaction.commit(&offsets, group).await?;
     Ok(())
 }
