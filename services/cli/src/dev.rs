@@ -83,6 +83,7 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
         None
     };
     let projector = projector_config(&settings)?;
+    let auth = settings.api_auth().await?;
     let tasks = [
         tokio::spawn(tenantry_provisioner::run(provisioner, shutdown.clone())),
         tokio::spawn(tenantry_projector::run(
@@ -93,7 +94,7 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
         tokio::spawn(tenantry_context_api::serve_with_auth(
             listener,
             context_store.clone(),
-            settings.api_auth()?,
+            auth,
             shutdown.clone(),
         )),
     ];

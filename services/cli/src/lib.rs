@@ -8,6 +8,7 @@
 //!   librdkafka's mock cluster and SQLite files ([`dev`]).
 //! - `sagas list|show|retry|skip`: inspect sagas, release parked tenants.
 //! - `dlq list|redrive`: the commerce dead-letter topic.
+//! - `token keygen|mint`: service-token keys and tokens for the context API ([`token`]).
 //!
 //! Settings come from flags, then `TENANTRY_*` environment variables, then
 //! defaults ([`settings::Settings`]).
@@ -18,6 +19,7 @@ pub mod dlq;
 pub mod publish;
 pub mod services;
 pub mod settings;
+pub mod token;
 
 use clap::{Parser, Subcommand};
 use settings::Settings;
@@ -61,6 +63,9 @@ pub enum Command {
     /// Benchmark: provision N tenants on the local stack; print throughput, latency, CPU, RSS.
     /// `bench kms`: KMS calls per seal; `bench contexts`: context store PostgreSQL vs DynamoDB.
     Bench(bench::BenchArgs),
+    /// Service tokens for the context API: `keygen` (a key pair and its JWK
+    /// set), `mint` (a token signed with a local private key).
+    Token(token::TokenArgs),
     /// Create or upgrade the stores: the saga and event store
     /// (--database-url), the context store (--context-database-url, or the
     /// DynamoDB table with --context-store dynamodb). Idempotent; the
@@ -81,6 +86,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             | Command::Sagas(_)
             | Command::Dlq(_)
             | Command::Migrate
+            | Command::Token(_)
     );
     settings::init_tracing(&cli.settings, quiet);
     match cli.command {
@@ -95,5 +101,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq(args) => dlq::run(&cli.settings, args).await,
         Command::Bench(args) => bench::run(&cli.settings, args).await,
         Command::Migrate => services::migrate(&cli.settings).await,
+        Command::Token(args) => token::run(args),
     }
 }

@@ -138,7 +138,7 @@ pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
 
 /// `tenantry context-api`.
 pub async fn context_api(settings: &Settings) -> anyhow::Result<()> {
-    let auth = settings.api_auth()?;
+    let auth = settings.api_auth().await?;
     let shutdown = shutdown_on_signal();
     let contexts = contexts(settings, &shutdown).await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen)

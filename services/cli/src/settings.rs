@@ -78,8 +78,9 @@ pub struct Settings {
         default_value = "127.0.0.1:8080"
     )]
     pub listen: String,
-    /// Context API: HS256 secret (≥ 32 bytes) that edges' bearer tokens are
-    /// signed with; unset leaves the API unauthenticated (a warning is logged).
+    /// Context API, shared-secret mode: HS256 secret (≥ 32 bytes) that
+    /// edges' bearer tokens are signed with. Exclusive with a key set. With
+    /// neither, the API is unauthenticated (a warning is logged).
     #[arg(
         long,
         global = true,
@@ -87,15 +88,81 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub api_jwt_secret: Option<String>,
-    /// Context API: required `iss` of bearer tokens.
+    /// Context API, key-set mode: a JWK set file (RFC 7517) of the public
+    /// keys service tokens are signed with; repeatable, merged with
+    /// --api-jwks-url, read again every --api-jwks-refresh-secs.
+    #[arg(
+        long = "api-jwks-file",
+        global = true,
+        env = "TENANTRY_API_JWKS_FILES",
+        value_delimiter = ','
+    )]
+    pub api_jwks_files: Vec<std::path::PathBuf>,
+    /// Context API, key-set mode: a JWK set URL (https://, or http:// to a
+    /// loopback address), read at start, every --api-jwks-refresh-secs, and
+    /// when a token names an unknown `kid`.
+    #[arg(long, global = true, env = "TENANTRY_API_JWKS_URL")]
+    pub api_jwks_url: Option<String>,
+    /// Context API: seconds between reads of the key set (0: never again).
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_API_JWKS_REFRESH_SECS",
+        default_value_t = 300
+    )]
+    pub api_jwks_refresh_secs: u64,
+    /// Context API: least seconds between two reads of the key set caused
+    /// by tokens with an unknown `kid`.
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_API_JWKS_MIN_REFRESH_SECS",
+        default_value_t = 30
+    )]
+    pub api_jwks_min_refresh_secs: u64,
+    /// Context API, key-set mode: which issuer may call which routes,
+    /// `issuer=route[,route…]` (routes `/v1/tenants/{tenant_id}/context`,
+    /// `/v1/sites/{host}/context`, or `*`); repeatable, `;`-separated in the
+    /// environment. Required with a key set; with a secret it restricts the
+    /// one issuer.
+    #[arg(
+        long = "api-allow",
+        global = true,
+        env = "TENANTRY_API_ALLOW",
+        value_delimiter = ';'
+    )]
+    pub api_allow: Vec<String>,
+    /// Context API: allowed `alg`s, comma-separated (default: EdDSA,ES256,RS256
+    /// with a key set; HS256, the only one, with a secret).
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_API_JWT_ALGORITHMS",
+        value_delimiter = ',',
+        value_parser = parse_algorithm
+    )]
+    pub api_jwt_algorithms: Vec<tenantry_context_api::auth::Algorithm>,
+    /// Context API, key-set mode: `asap` (a `kid` must start with
+    /// `<iss>/`, so a key signs for one issuer only) or `none`.
+    #[arg(long, global = true, env = "TENANTRY_API_JWT_KID_BINDING", default_value = "asap",
+        value_parser = ["asap", "none"])]
+    pub api_jwt_kid_binding: String,
+    /// Context API, shared-secret mode: required `iss` of bearer tokens.
     #[arg(long, global = true, env = "TENANTRY_API_JWT_ISSUER", default_value = tenantry_context_api::auth::DEFAULT_ISSUER)]
     pub api_jwt_issuer: String,
     /// Context API: required `aud` of bearer tokens.
     #[arg(long, global = true, env = "TENANTRY_API_JWT_AUDIENCE", default_value = tenantry_context_api::auth::DEFAULT_AUDIENCE)]
     pub api_jwt_audience: String,
-    /// Context API: clock-skew leeway on `exp`, seconds.
+    /// Context API: clock-skew leeway on `exp`, `nbf` and `iat`, seconds.
     #[arg(long, global = true, env = "TENANTRY_API_JWT_LEEWAY_SECS", default_value_t = tenantry_context_api::auth::DEFAULT_LEEWAY_SECS)]
     pub api_jwt_leeway_secs: u64,
+    /// Context API: longest token lifetime (`exp - iat`) accepted, seconds;
+    /// 0: no limit.
+    #[arg(long, global = true, env = "TENANTRY_API_JWT_MAX_LIFETIME_SECS", default_value_t = tenantry_context_api::auth::DEFAULT_MAX_LIFETIME_SECS)]
+    pub api_jwt_max_lifetime_secs: u64,
+    /// Context API: verified tokens kept in memory until their `exp`; 0: no cache.
+    #[arg(long, global = true, env = "TENANTRY_API_JWT_CACHE_SIZE", default_value_t = tenantry_context_api::auth::DEFAULT_CACHE_CAPACITY)]
+    pub api_jwt_cache_size: u64,
     /// Consumer group prefix: groups are <prefix>-provisioner and <prefix>-projector.
     #[arg(
         long,
@@ -206,23 +273,65 @@ impl Settings {
         config
     }
 
-    /// Bearer-token verification for the context API, when a secret is set.
+    /// Bearer-token verification for the context API: the key-set mode
+    /// with `--api-jwks-file`/`--api-jwks-url`, the shared-secret mode with
+    /// `--api-jwt-secret`, `None` with neither. A key set is read here.
     ///
     /// # Errors
-    /// The secret is shorter than 32 bytes.
-    pub fn api_auth(&self) -> anyhow::Result<Option<tenantry_context_api::ApiAuth>> {
-        self.api_jwt_secret
-            .as_deref()
-            .map(|secret| {
-                tenantry_context_api::ApiAuth::new(
-                    secret.as_bytes(),
-                    &self.api_jwt_issuer,
-                    &self.api_jwt_audience,
-                    self.api_jwt_leeway_secs,
-                )
-                .map_err(anyhow::Error::from)
-            })
-            .transpose()
+    /// Both modes at once; a setting the mode cannot use (named); a key
+    /// set that cannot be read or has no usable key.
+    pub async fn api_auth(&self) -> anyhow::Result<Option<tenantry_context_api::ApiAuth>> {
+        use tenantry_context_api::auth::{
+            AuthConfig, JwksConfig, Keys, KidBinding, RouteAllowList,
+        };
+        let key_set = !self.api_jwks_files.is_empty() || self.api_jwks_url.is_some();
+        let keys = match (&self.api_jwt_secret, key_set) {
+            (Some(_), true) => anyhow::bail!(
+                "api_jwt_secret: a shared secret and a key set (--api-jwks-file/--api-jwks-url) \
+                 exclude each other; choose one"
+            ),
+            (Some(secret), false) => Keys::SharedSecret(secret.as_bytes().to_vec()),
+            (None, true) => {
+                let mut jwks =
+                    JwksConfig::new(self.api_jwks_files.clone(), self.api_jwks_url.clone());
+                jwks.refresh_interval = std::time::Duration::from_secs(self.api_jwks_refresh_secs);
+                jwks.min_refresh_interval =
+                    std::time::Duration::from_secs(self.api_jwks_min_refresh_secs);
+                Keys::KeySet(jwks)
+            }
+            (None, false) if !self.api_allow.is_empty() => anyhow::bail!(
+                "api_allow: set --api-jwks-file, --api-jwks-url or --api-jwt-secret too; \
+                 without them the API is unauthenticated"
+            ),
+            (None, false) => return Ok(None),
+        };
+        let allow = if self.api_allow.is_empty() {
+            None
+        } else {
+            Some(
+                RouteAllowList::parse(self.api_allow.iter().map(String::as_str))
+                    .map_err(|e| anyhow::anyhow!("api_allow: {e}"))?,
+            )
+        };
+        let config = AuthConfig {
+            keys,
+            issuer: self.api_jwt_issuer.clone(),
+            audience: self.api_jwt_audience.clone(),
+            algorithms: (!self.api_jwt_algorithms.is_empty())
+                .then(|| self.api_jwt_algorithms.clone()),
+            leeway_secs: self.api_jwt_leeway_secs,
+            max_lifetime_secs: self.api_jwt_max_lifetime_secs,
+            allow,
+            kid_binding: if self.api_jwt_kid_binding == "none" {
+                KidBinding::None
+            } else {
+                KidBinding::Asap
+            },
+            cache_capacity: self.api_jwt_cache_size,
+        };
+        Ok(Some(
+            tenantry_context_api::ApiAuth::from_config(config).await?,
+        ))
     }
 
     /// The context store URL.
@@ -344,6 +453,13 @@ pub fn init_tracing(settings: &Settings, quiet: bool) {
         // Colour only for a terminal: log files and CI output stay plain text.
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+/// A JOSE algorithm name (`EdDSA`, `ES256`, `RS256`, `HS256`; RFC 7518 §3.1).
+pub fn parse_algorithm(raw: &str) -> Result<tenantry_context_api::auth::Algorithm, String> {
+    raw.trim()
+        .parse()
+        .map_err(|_| format!("unknown JWT algorithm {raw:?} (EdDSA, ES256, RS256, HS256)"))
 }
 
 /// `name=value` of `--kafka-property`.

@@ -8,6 +8,7 @@ use serde_json::json;
 use tenantry_sagas::ContextsError;
 use tenantry_schemas::{TenantId, ValidationError};
 
+use crate::auth::AuthFailure;
 use crate::host::SiteHost;
 
 /// A failed request. Every variant becomes a JSON body
@@ -34,14 +35,14 @@ pub enum ApiError {
     /// Body: `{"error":{"code":"site_not_found","message":…}}`.
     #[error("no tenant has site host {0}")]
     SiteNotFound(SiteHost),
-    /// `401`: no valid bearer token (see [`crate::auth`]). Body:
-    /// `{"error":{"code":"unauthorized","message":…}}` and `WWW-Authenticate: Bearer`.
-    #[error("unauthorized: {0}")]
-    Unauthorized(String),
-    /// `403`: the token is valid but not scoped to this tenant. Body code
-    /// `forbidden`.
-    #[error("the token may not read tenant {0}")]
-    Forbidden(TenantId),
+    /// `401` (no valid bearer token; with `WWW-Authenticate: Bearer`) or
+    /// `403` (a valid token whose issuer may not call this route, or that
+    /// is not scoped to this tenant), by [`AuthFailure::reason`] (see
+    /// [`crate::auth`]). Body:
+    /// `{"error":{"code":"unauthorized"|"forbidden","reason":…,"message":…}}`.
+    /// Counted by reason in [`crate::auth::FAILURES_METRIC`].
+    #[error("{0}")]
+    Auth(#[from] AuthFailure),
     /// `404`: no route matches the path. Body code `not_found`.
     #[error("no route for {0}")]
     RouteNotFound(String),
@@ -63,8 +64,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::InvalidTenantId(_) | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
-            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Auth(failure) => failure.reason.status(),
             ApiError::TenantNotFound(_)
             | ApiError::SiteNotFound(_)
             | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
@@ -79,8 +79,10 @@ impl ApiError {
         match self {
             ApiError::InvalidTenantId(_) => "invalid_tenant_id",
             ApiError::InvalidHost(_) => "invalid_host",
-            ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Auth(failure) if failure.reason.status() == StatusCode::FORBIDDEN => {
+                "forbidden"
+            }
+            ApiError::Auth(_) => "unauthorized",
             ApiError::TenantNotFound(_) => "tenant_not_found",
             ApiError::TenantDestroyed(_) => "tenant_destroyed",
             ApiError::SiteNotFound(_) => "site_not_found",
@@ -107,6 +109,10 @@ impl IntoResponse for ApiError {
                     "Tenant context store failed."
                 );
                 json!({"error": {"code": code, "message": "the tenant context store is unavailable; retry later"}})
+            }
+            ApiError::Auth(failure) => {
+                failure.emit();
+                json!({"error": {"code": code, "reason": failure.reason.code(), "message": failure.message}})
             }
             other => json!({"error": {"code": code, "message": other.to_string()}}),
         };

@@ -8,13 +8,16 @@
 //! - [`host`]: [`SiteHost`], site host names validated per RFC 1123.
 //! - [`error`]: [`ApiError`], every failure mapped to a status and JSON body
 //!   in one place.
+//! - [`auth`]: [`ApiAuth`], bearer service tokens (a JWK key set or a
+//!   shared secret), the issuer → route allow-list and tenant scoping;
+//!   `auth::signing` mints tokens for tests and operators.
 //! - `routes`: the handlers; `telemetry`: one tracing span per request.
 //!
 //! Routes (all bodies are JSON, including every error):
 //!
 //! | route | success | errors |
 //! |---|---|---|
-//! | `GET /v1/tenants/{tenant_id}/context` | `200` [`ContextView`] | `400` `invalid_tenant_id`, `401` `unauthorized`, `403` `forbidden`, `404` `tenant_not_found`, `410` `tenant_destroyed`, `503` |
+//! | `GET /v1/tenants/{tenant_id}/context` | `200` [`ContextView`] | `400` `invalid_tenant_id`, `401` `unauthorized`, `403` `forbidden` (both with an [`auth::Reason`]), `404` `tenant_not_found`, `410` `tenant_destroyed`, `503` |
 //! | `GET /v1/sites/{host}/context` | `200` [`ContextView`] | `400` `invalid_host`, `401`, `403`, `404` `site_not_found`, `410`, `503` |
 //! | `GET /healthz` | `200` `{"status":"ok"}` | — |
 //! | `GET /readyz` | `200` `{"status":"ready"}` | `503` `{"status":"unavailable","reason":…}` |
@@ -62,10 +65,7 @@ pub fn router_with_auth(store: Store, auth: Option<ApiAuth>) -> Router {
 /// [`ContextStore`] or another adapter chosen by configuration); readiness
 /// is its [`TenantContexts::ping`].
 pub fn router_with_contexts(contexts: Arc<dyn TenantContexts>, auth: Option<ApiAuth>) -> Router {
-    let state = routes::AppState {
-        contexts,
-        auth: auth.map(Arc::new),
-    };
+    let state = routes::AppState { contexts, auth };
     Router::new()
         .route(
             "/v1/tenants/{tenant_id}/context",
@@ -117,7 +117,7 @@ pub async fn serve_contexts(
 ) -> anyhow::Result<()> {
     let address = listener.local_addr().context("listener has no address")?;
     if auth.is_none() {
-        tracing::warn!(%address, "Context API is unauthenticated: any caller can read every tenant's context; set --api-jwt-secret.");
+        tracing::warn!(%address, "Context API is unauthenticated: any caller can read every tenant's context; set --api-jwks-file, --api-jwks-url or --api-jwt-secret.");
     }
     tracing::info!(%address, "Context API listening.");
     axum::serve(listener, router_with_contexts(contexts, auth))

@@ -10,7 +10,7 @@ use std::time::Duration;
 use tenantry_sagas::{TenantContexts, TenantStatus};
 use tenantry_schemas::{TenantId, ValidationError};
 
-use crate::auth::{ApiAuth, Scope};
+use crate::auth::{ApiAuth, Principal, Route};
 use crate::error::ApiError;
 use crate::host::{SiteHost, truncate};
 use crate::view::ContextView;
@@ -26,14 +26,15 @@ pub(crate) const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 pub(crate) struct AppState {
     pub(crate) contexts: Arc<dyn TenantContexts>,
     /// `None`: no authentication configured (logged at start).
-    pub(crate) auth: Option<Arc<ApiAuth>>,
+    pub(crate) auth: Option<ApiAuth>,
 }
 
 impl AppState {
-    fn scope(&self, headers: &HeaderMap) -> Result<Scope, ApiError> {
+    /// The caller, allowed to call `route` (everyone without authentication).
+    async fn caller(&self, headers: &HeaderMap, route: Route) -> Result<Arc<Principal>, ApiError> {
         match &self.auth {
-            Some(auth) => auth.verify(headers),
-            None => Ok(Scope::everything()),
+            Some(auth) => Ok(auth.authorize(headers, route).await?),
+            None => Ok(Arc::new(Principal::anonymous())),
         }
     }
 }
@@ -44,13 +45,13 @@ pub(crate) async fn context_by_tenant(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let scope = state.scope(&headers)?;
+    let caller = state.caller(&headers, Route::TenantContext).await?;
     let raw = path
         .map_err(|e| ApiError::InvalidTenantId(undecodable("tenant_id", &e)))?
         .0;
     let tenant_id = TenantId::parse(&raw).map_err(|e| ApiError::InvalidTenantId(short(e, &raw)))?;
     tracing::Span::current().record("tenant.id", tenant_id.as_str());
-    scope.require(&tenant_id)?;
+    caller.tenants.require(&tenant_id)?;
     match state.contexts.get(&tenant_id).await? {
         Some(context) if context.state.status == TenantStatus::Destroyed => {
             Err(ApiError::TenantDestroyed(tenant_id))
@@ -66,14 +67,15 @@ pub(crate) async fn context_by_host(
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let scope = state.scope(&headers)?;
+    let caller = state.caller(&headers, Route::SiteContext).await?;
     let raw = path
         .map_err(|e| ApiError::InvalidHost(undecodable("host", &e)))?
         .0;
     let host = SiteHost::parse(&raw).map_err(ApiError::InvalidHost)?;
     let found = state.contexts.get_by_host(host.as_str()).await?;
+    // The check is on the tenant the host resolves to.
     if let Some(context) = &found {
-        scope.require(&context.tenant_id)?;
+        caller.tenants.require(&context.tenant_id)?;
     }
     match found {
         Some(context) if context.state.status == TenantStatus::Destroyed => {

@@ -1,6 +1,8 @@
-//! Case R1 (`shared/cases`): bearer tokens on the context API, every check
-//! mandatory — `exp`, `aud`, `iss` required, HS256 only, a token scoped to
-//! one tenant cannot read another, leeway honoured and no more.
+//! Case R1 (`shared/cases`): bearer tokens on the context API in the
+//! shared-secret (HS256) mode, every check mandatory — `exp`, `aud`, `iss`,
+//! `iat` required, HS256 only, a token scoped to one tenant cannot read
+//! another, leeway honoured and no more. Service tokens from a key set are
+//! in `service_auth.rs`.
 
 use crate::fixtures::active_tenant;
 use crate::spawn_app_with_auth;
@@ -46,6 +48,7 @@ fn claims(tenants: &[&str]) -> Value {
         "iss": "tenantry",
         "aud": "tenantry-context-api",
         "sub": "edge-1",
+        "iat": now(),
         "exp": now() + 300,
         "tenants": tenants,
     })
@@ -79,7 +82,7 @@ async fn r1_every_token_check_is_mandatory() {
     app.contexts.put(&active_tenant()).await.unwrap();
     let path = "/v1/tenants/acme-corp/context";
     let ok = claims(&["acme-corp"]);
-    // (name, token, expected status, fragment of the reason)
+    // (name, token, expected status, fragment of the message)
     let cases: Vec<(&str, Option<String>, StatusCode, &str)> = vec![
         (
             "valid, scoped to the tenant",
@@ -122,6 +125,12 @@ async fn r1_every_token_check_is_mandatory() {
             Some(sign(&without(ok.clone(), "exp"))),
             StatusCode::UNAUTHORIZED,
             "`exp`",
+        ),
+        (
+            "no iat",
+            Some(sign(&without(ok.clone(), "iat"))),
+            StatusCode::UNAUTHORIZED,
+            "`iat`",
         ),
         (
             "(e) expired 20 s ago, within the 30 s leeway",
@@ -174,7 +183,9 @@ async fn r1_every_token_check_is_mandatory() {
         if expected != StatusCode::OK {
             let message = body["error"]["message"].as_str().unwrap_or_default();
             assert!(
-                body["error"]["code"].is_string() && message.contains(fragment),
+                body["error"]["code"].is_string()
+                    && body["error"]["reason"].is_string()
+                    && message.contains(fragment),
                 "{name}: {body}"
             );
         }

@@ -2,10 +2,12 @@
 //! fresh SQLite store in a temporary directory.
 
 mod auth;
+mod auth_metrics;
 mod context;
 mod errors;
 mod fixtures;
 mod health;
+mod service_auth;
 
 use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
