@@ -43,6 +43,12 @@ pub struct StepError {
     /// not retried, not compensated; the saga stops at the step and parks
     /// the tenant until an operator retries it. Never with `retryable`.
     pub blocked: bool,
+    /// Whether a system the step needs is down (a KMS, database or RDS API
+    /// that does not answer): retried with capped backoff until it answers
+    /// or the service stops, without using up the step's attempts, so an
+    /// outage never fails, compensates or parks a saga. Always with
+    /// `retryable`.
+    pub unavailable: bool,
 }
 
 impl StepError {
@@ -52,6 +58,7 @@ impl StepError {
             reason: reason.into(),
             retryable: false,
             blocked: false,
+            unavailable: false,
         }
     }
 
@@ -61,6 +68,18 @@ impl StepError {
             reason: reason.into(),
             retryable: true,
             blocked: false,
+            unavailable: false,
+        }
+    }
+
+    /// A system the step needs does not answer (see
+    /// [`StepError::unavailable`](Self#structfield.unavailable)).
+    pub fn unavailable(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            retryable: true,
+            blocked: false,
+            unavailable: true,
         }
     }
 
@@ -71,6 +90,7 @@ impl StepError {
             reason: reason.into(),
             retryable: false,
             blocked: true,
+            unavailable: false,
         }
     }
 }

@@ -57,6 +57,45 @@ async fn a_context_projected_to_dynamodb_is_served_as_the_postgresql_one() {
     assert_eq!(status, 200, "{by_host}");
     assert_eq!(by_host["tenant_id"], "t1");
 
+    // `publish --wait` watches the context store `--context-store` names,
+    // not the (here empty) SQL context database.
+    let mut env = stack.env();
+    env.push((
+        "TENANTRY_CONTEXT_DATABASE_URL",
+        crate::support::fresh_database().await,
+    ));
+    env.push(("TENANTRY_CONTEXT_STORE", "dynamodb".into()));
+    env.push((
+        "TENANTRY_DYNAMODB_TABLE",
+        format!("it-contexts-{}", stack.suffix),
+    ));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let published = crate::support::tenantry(
+        &[
+            "publish",
+            "product_activated",
+            "--tenant",
+            "t1",
+            "--sequence",
+            "2",
+            "--product",
+            "jira",
+            "--seats",
+            "5",
+            "--wait",
+            "--wait-timeout",
+            "30",
+        ],
+        &env,
+    )
+    .await;
+    let stdout = String::from_utf8_lossy(&published.stdout);
+    assert!(
+        published.status.success() && stdout.contains("applied tenant=t1 sequence=2"),
+        "{stdout}{}",
+        String::from_utf8_lossy(&published.stderr)
+    );
+
     stack.stop().await;
     let _ = (projected.await, served.await);
     dynamo.delete_table().await.unwrap();

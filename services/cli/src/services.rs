@@ -80,7 +80,7 @@ pub async fn provisioner(settings: &Settings) -> anyhow::Result<()> {
 /// The tenant context store `--context-store` names: the SQL database of
 /// `--context-database-url`, or the DynamoDB table `--dynamodb-table`
 /// (created when missing).
-async fn contexts(
+pub(crate) async fn contexts(
     settings: &Settings,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<dyn TenantContexts>> {

@@ -30,10 +30,12 @@ pub struct RdsStoreShards {
     pub rds: Arc<RdsShards>,
 }
 
-/// An RDS error as a step's: retryable when it may pass.
+/// An RDS error as a step's: RDS not answering, throttling, or a resource
+/// still on its way is an outage the step waits out; a refusal is
+/// permanent.
 pub fn step_error(error: RdsError) -> StepError {
     if error.is_retryable() {
-        StepError::retryable(error.to_string())
+        StepError::unavailable(error.to_string())
     } else {
         StepError::permanent(error.to_string())
     }

@@ -123,7 +123,14 @@ where
                         let transition = match result {
                             Ok(output) => saga.step_succeeded(step, output),
                             Err(error) => {
-                                let delay = if error.retryable { delays.next() } else { None };
+                                let delay = if error.unavailable {
+                                    // An outage uses up no attempt.
+                                    Some(outage_backoff(attempt))
+                                } else if error.retryable {
+                                    delays.next()
+                                } else {
+                                    None
+                                };
                                 let error = match (error.retryable, delay) {
                                     (true, None) => StepError::permanent(format!(
                                         "{} (gave up after {attempt} attempts)",
@@ -151,6 +158,7 @@ where
                     let policy = self.effects.policy(step);
                     let attempts = policy.max_attempts.min(self.step_attempts).max(1);
                     let mut delays = step_backoff(&policy).take(attempts - 1);
+                    let mut outages = 0;
                     loop {
                         let expected = saga.version;
                         let result = tokio::time::timeout(
@@ -171,7 +179,13 @@ where
                                 break;
                             }
                             Err(error) => {
-                                if let Some(delay) = delays.next().filter(|_| error.retryable) {
+                                let delay = if error.unavailable {
+                                    outages += 1;
+                                    Some(outage_backoff(outages))
+                                } else {
+                                    delays.next().filter(|_| error.retryable)
+                                };
+                                if let Some(delay) = delay {
                                     tracing::warn!(saga_id = %saga.saga_id, step = step.name(),
                                         reason = %error.reason, "Compensation failed; retrying.");
                                     sleep(delay, shutdown).await?;
@@ -399,6 +413,18 @@ async fn stage_effects<W: UnitOfWork>(work: &mut W, saga: &SagaState) -> Result<
         admission::park(work, &parked).await?;
     }
     Ok(())
+}
+
+/// Longest pause between two attempts of a step whose dependency is down.
+const OUTAGE_MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Pause before attempt `attempt + 1` of a step whose dependency is down:
+/// 1 s, doubling to [`OUTAGE_MAX_BACKOFF`].
+fn outage_backoff(attempt: usize) -> Duration {
+    let doublings = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(5);
+    Duration::from_secs(1u64 << doublings).min(OUTAGE_MAX_BACKOFF)
 }
 
 /// Exponential backoff with jitter from a step's policy.

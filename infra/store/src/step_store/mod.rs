@@ -30,7 +30,12 @@ type Tx = Transaction<'static, Any>;
 impl From<StoreError> for StepError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Database(_) | StoreError::Unreachable { .. } | StoreError::Conflict(_) => {
+            // The server does not answer: an outage, not a failure of the step.
+            StoreError::Unreachable { .. }
+            | StoreError::Database(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed,
+            ) => StepError::unavailable(e.to_string()),
+            StoreError::Database(_) | StoreError::Conflict(_) => {
                 StepError::retryable(e.to_string())
             }
             other => StepError::permanent(other.to_string()),

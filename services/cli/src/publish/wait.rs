@@ -8,6 +8,7 @@ use crate::settings::Settings;
 use anyhow::Context;
 use std::time::Duration;
 use tenantry_schemas::{CommerceRecord, TenantId};
+use tokio_util::sync::CancellationToken;
 
 /// What became of a published commerce event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,7 +69,7 @@ pub fn released_outcome(context: &tenantry_sagas::TenantContext, sequence: i64) 
 /// the event) and the context store (what edges see).
 struct Watch {
     provisioner: tenantry_store::Store,
-    contexts: tenantry_store::ContextStore,
+    contexts: std::sync::Arc<dyn tenantry_sagas::TenantContexts>,
 }
 
 impl Watch {
@@ -126,9 +127,21 @@ pub(super) async fn wait(
     };
     let watch = Watch {
         provisioner: connect(settings.database_url.clone()).await?,
-        contexts: tenantry_store::ContextStore::new(
-            connect(settings.context_database_url().to_owned()).await?,
-        ),
+        // The store `--context-store` names, as the projector writes it;
+        // a SQL store that does not answer is waited for until the timeout.
+        contexts: {
+            let give_up = CancellationToken::new();
+            let _timer = tokio::spawn({
+                let give_up = give_up.clone();
+                async move {
+                    tokio::time::sleep(timeout).await;
+                    give_up.cancel();
+                }
+            });
+            crate::services::contexts(settings, &give_up)
+                .await
+                .context("--wait")?
+        },
     };
     // The last published event of each tenant.
     let mut pending: std::collections::BTreeMap<TenantId, &CommerceRecord> = Default::default();

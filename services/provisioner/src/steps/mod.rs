@@ -448,6 +448,8 @@ pub(crate) fn tenant_key(saga: &SagaState) -> TenantKey {
 pub(crate) fn key_error(error: KeyError) -> StepError {
     if error.is_blocked() {
         StepError::blocked(error.to_string())
+    } else if matches!(error, KeyError::Unavailable(_)) {
+        StepError::unavailable(error.to_string())
     } else if error.is_retryable() {
         StepError::retryable(error.to_string())
     } else {

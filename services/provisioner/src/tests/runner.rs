@@ -102,6 +102,41 @@ async fn a_retryable_failure_is_retried_with_backoff_then_compensated_in_reverse
     assert!(record.ledger.parked.is_some() && record.ledger.failure.is_some());
 }
 
+/// A step whose dependency is down (a KMS or database that does not
+/// answer) is retried past the step's attempts, backing off 1 s, 2 s, 4 s …
+/// up to 30 s, and the saga goes on when the dependency answers: an outage
+/// compensates nothing and parks no tenant.
+#[tokio::test(start_paused = true)]
+async fn an_outage_is_waited_out_without_using_up_attempts() {
+    let store = MemoryStore::new();
+    let effects = FakeEffects::default();
+    let down = StepError::unavailable("KMS GenerateDataKey: cannot reach kms");
+    // Eight failures: more than the 3 attempts a retryable failure gets.
+    effects.execute(CreateIdentity, Behaviour::Fail(down), 8);
+    let saga = inserted(&store, tenant_saga("t1")).await;
+
+    runner(&store, &effects)
+        .drive(saga.clone(), &CancellationToken::new())
+        .await
+        .unwrap();
+
+    let at = starts(&effects, &saga, Execute(CreateIdentity));
+    assert_eq!(
+        at.len(),
+        9,
+        "eight failures, then the attempt that succeeds"
+    );
+    let pauses: Vec<u64> = at.windows(2).map(|w| (w[1] - w[0]).as_secs()).collect();
+    assert_eq!(pauses, [1, 2, 4, 8, 16, 30, 30, 30]);
+    assert!(
+        !effects.calls().iter().any(|c| matches!(c, Compensate(_))),
+        "{:?}",
+        effects.calls()
+    );
+    assert_eq!(stored(&store, &saga).await.status, SagaStatus::Completed);
+    assert!(store.parked(&tenant("t1")).await.unwrap().is_none());
+}
+
 /// A permanent failure is not retried.
 #[tokio::test(start_paused = true)]
 async fn a_permanent_failure_is_compensated_at_once() {
