@@ -27,22 +27,49 @@ impl KmsKeyRef {
             None => is_key_id(raw),
         };
         if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(ValidationError::new(
-                FIELD,
-                format!(
-                    "must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>) or a key id \
-                     (a UUID or mrk-<32 hex>); aliases are not accepted, got {raw:?}"
-                ),
-            ))
+            return Ok(Self(raw.to_owned()));
         }
+        let alias = if is_alias(raw) {
+            "; aliases are not accepted"
+        } else {
+            ""
+        };
+        Err(ValidationError::new(
+            FIELD,
+            format!(
+                "must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>) or a key id \
+                 (a UUID or mrk-<32 hex>){alias}, got {}",
+                echo(raw)
+            ),
+        ))
     }
 
     /// The ARN or key id, as given: what KMS takes as `KeyId`.
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Most characters of the input an error repeats.
+const ECHO_CHARS: usize = 80;
+
+/// `raw` quoted for an error: its first [`ECHO_CHARS`] characters, then `…`
+/// when there are more.
+fn echo(raw: &str) -> String {
+    match raw.char_indices().nth(ECHO_CHARS) {
+        Some((cut, _)) => format!("{:?}…", &raw[..cut]),
+        None => format!("{raw:?}"),
+    }
+}
+
+/// An alias: `alias/<name>`, or an alias ARN (`arn:<partition>:kms:…:alias/<name>`).
+fn is_alias(raw: &str) -> bool {
+    raw.starts_with("alias/")
+        || raw.strip_prefix("arn:").is_some_and(|rest| {
+            rest.splitn(5, ':')
+                .nth(4)
+                .is_some_and(|resource| resource.starts_with("alias/"))
+        })
 }
 
 /// `<partition>:kms:<region>:<12-digit account>:key/<key id>` (after `arn:`).
@@ -119,5 +146,39 @@ mod tests {
             let err = KmsKeyRef::parse(bad).unwrap_err();
             assert_eq!(err.field, "kms_key", "{bad}");
         }
+    }
+
+    #[test]
+    fn only_an_alias_is_told_aliases_are_not_accepted() {
+        for alias in [
+            "alias/customer",
+            "arn:aws:kms:eu-west-1:111122223333:alias/customer",
+        ] {
+            let err = KmsKeyRef::parse(alias).unwrap_err();
+            assert!(err.reason.contains("aliases are not accepted"), "{err}");
+            assert!(err.reason.ends_with(&format!("got {alias:?}")), "{err}");
+        }
+        for bad in ["garbage", "", "mrk-12", "aliases/customer"] {
+            let err = KmsKeyRef::parse(bad).unwrap_err();
+            assert!(!err.reason.contains("aliases are not"), "{err}");
+        }
+        assert_eq!(
+            KmsKeyRef::parse("garbage").unwrap_err().to_string(),
+            "kms_key: must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<key id>) \
+             or a key id (a UUID or mrk-<32 hex>), got \"garbage\""
+        );
+    }
+
+    #[test]
+    fn a_long_input_is_cut_in_the_error() {
+        let long = "é".repeat(3_000);
+        let err = KmsKeyRef::parse(&long).unwrap_err();
+        assert_eq!(err.field, "kms_key");
+        let echoed = format!("got \"{}\"…", "é".repeat(80));
+        assert!(err.reason.ends_with(&echoed), "{err}");
+        assert!(err.to_string().chars().count() < 250, "{err}");
+        // Exactly 80 characters are echoed whole.
+        let err = KmsKeyRef::parse(&"x".repeat(80)).unwrap_err();
+        assert!(err.reason.ends_with(&format!("got \"{}\"", "x".repeat(80))));
     }
 }

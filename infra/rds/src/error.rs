@@ -33,7 +33,7 @@ where
     E: aws_sdk_rds::error::ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let message = aws_sdk_rds::error::DisplayErrorContext(error).to_string();
+    let message = tenantry_aws::describe("RDS", error);
     let code = error.as_service_error().and_then(|e| e.code());
     match code {
         Some(code) if refused.contains(&code) => {

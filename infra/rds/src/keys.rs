@@ -4,6 +4,7 @@ use aws_sdk_kms::types::{KeySpec, KeyUsageType, Tag};
 
 use crate::RdsError;
 use crate::instances::RdsShards;
+use tenantry_aws::describe;
 
 /// Alias of the storage key of a Tenantry region: `alias/tenantry/rds/<region>`.
 pub(crate) fn storage_alias(region: &str) -> String {
@@ -36,10 +37,7 @@ impl RdsShards {
                 .map(|m| m.arn().unwrap_or(m.key_id()).to_owned()),
             Err(error) if is_not_found(&error) => None,
             Err(error) => {
-                return Err(unavailable(
-                    "DescribeKey",
-                    aws_sdk_kms::error::DisplayErrorContext(&error).to_string(),
-                ));
+                return Err(unavailable("DescribeKey", describe("KMS", &error)));
             }
         };
         let arn = match arn {
@@ -61,12 +59,7 @@ impl RdsShards {
                     )
                     .send()
                     .await
-                    .map_err(|e| {
-                        unavailable(
-                            "CreateKey",
-                            aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
-                        )
-                    })?;
+                    .map_err(|e| unavailable("CreateKey", describe("KMS", &e)))?;
                 let metadata = created.key_metadata().ok_or_else(|| {
                     RdsError::Unavailable(format!("KMS CreateKey for {alias}: no key metadata"))
                 })?;
@@ -91,12 +84,7 @@ impl RdsShards {
                             .key_id(&alias)
                             .send()
                             .await
-                            .map_err(|e| {
-                                unavailable(
-                                    "DescribeKey",
-                                    aws_sdk_kms::error::DisplayErrorContext(&e).to_string(),
-                                )
-                            })?;
+                            .map_err(|e| unavailable("DescribeKey", describe("KMS", &e)))?;
                         out.key_metadata()
                             .map(|m| m.arn().unwrap_or(m.key_id()).to_owned())
                             .ok_or_else(|| {
@@ -106,10 +94,7 @@ impl RdsShards {
                             })?
                     }
                     Err(error) => {
-                        return Err(unavailable(
-                            "CreateAlias",
-                            aws_sdk_kms::error::DisplayErrorContext(&error).to_string(),
-                        ));
+                        return Err(unavailable("CreateAlias", describe("KMS", &error)));
                     }
                 }
             }

@@ -126,13 +126,35 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
             control_plane,
             data_plane,
         } => {
+            // One connection of its own first, bounded: the pool retries a
+            // refused connection until its acquire timeout (30 s) and then
+            // reports only `PoolTimedOut`, hiding the cause and the server.
+            const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+            let server = tenantry_store::masked(data_plane);
+            let cannot = |cause: &dyn std::fmt::Display| {
+                let cause = cause
+                    .to_string()
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                anyhow::anyhow!(
+                    "rds_data_plane: cannot connect to the data plane {server}: {cause}"
+                )
+            };
+            let first = tokio::time::timeout(
+                CONNECT_TIMEOUT,
+                <sqlx::AnyConnection as sqlx::Connection>::connect(data_plane),
+            )
+            .await
+            .map_err(|_| cannot(&format_args!("no connection after {CONNECT_TIMEOUT:?}")))?
+            .map_err(|e| cannot(&e))?;
+            // Only a probe: the pool opens its own.
+            let _ = sqlx::Connection::close(first).await;
             let pool = sqlx::any::AnyPoolOptions::new()
                 .max_connections(config.workers as u32 + 2)
                 .connect(data_plane)
                 .await
-                .map_err(|e| {
-                    anyhow::anyhow!("rds_data_plane: cannot connect to the data plane: {e}")
-                })?;
+                .map_err(|e| cannot(&e))?;
             (
                 Arc::new(rds::DataPlane(ProductDatabases::PostgresSchemas(pool))),
                 Arc::new(rds::RdsStoreShards {

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::DisplayErrorContext;
+use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::create_table::CreateTableError;
 use aws_sdk_dynamodb::operation::delete_table::DeleteTableError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -20,6 +20,7 @@ use tenantry_sagas::{ContextsError, TenantContext, TenantContexts, TenantStatus}
 use tenantry_schemas::TenantId;
 
 use crate::config::DynamoConfig;
+use tenantry_aws::describe;
 
 /// Most bytes of context JSON in one item (DynamoDB's limit is 400 KB per
 /// item, attribute names included).
@@ -145,11 +146,12 @@ impl DynamoContexts {
         }))
     }
 
-    fn sdk<E: std::error::Error + 'static>(
-        &self,
-        operation: &'static str,
-    ) -> impl Fn(E) -> ContextsError + '_ {
-        move |error| self.unavailable(operation, DisplayErrorContext(&error).to_string())
+    fn sdk<E, R>(&self, operation: &'static str) -> impl Fn(SdkError<E, R>) -> ContextsError + '_
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: std::fmt::Debug,
+    {
+        move |error| self.unavailable(operation, describe("DynamoDB", &error))
     }
 
     fn corrupt(&self, tenant: &str, reason: String) -> ContextsError {

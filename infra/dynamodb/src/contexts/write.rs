@@ -152,7 +152,10 @@ impl DynamoContexts {
                 Ok(_) => return Ok(true),
                 Err(error) => error,
             };
-            let message = DisplayErrorContext(&error).to_string();
+            let message = describe("DynamoDB", &error);
+            // The full text, `Debug` dump included, is only searched for a
+            // reason code when DynamoDB lists none (as before), never shown.
+            let searched = DisplayErrorContext(&error).to_string();
             match error.as_service_error() {
                 Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => {
                     let codes: Vec<&str> = cancelled
@@ -161,7 +164,7 @@ impl DynamoContexts {
                         .filter_map(|reason| reason.code())
                         .collect();
                     let has = |code: &str| {
-                        codes.contains(&code) || (codes.is_empty() && message.contains(code))
+                        codes.contains(&code) || (codes.is_empty() && searched.contains(code))
                     };
                     if has("ConditionalCheckFailed") {
                         Ok(false)

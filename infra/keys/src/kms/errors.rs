@@ -1,9 +1,10 @@
 //! SDK errors → [`KeyError`], by the KMS error code (API reference, "Errors").
 
-use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use tenantry_schemas::TenantId;
 
 use crate::{KeyError, TenantKey};
+use tenantry_aws::describe;
 
 /// Classifies a failed KMS call (after the SDK's retries) of `operation` for `tenant`:
 ///
@@ -25,7 +26,7 @@ where
 {
     let Some(code) = code(&error) else {
         // Transport: connection refused, timeout, unparsable response.
-        return KeyError::Unavailable(format!("KMS {operation}: {}", DisplayErrorContext(&error)));
+        return KeyError::Unavailable(format!("KMS {operation}: {}", describe("KMS", &error)));
     };
     match code {
         "NotFoundException" => KeyError::NotFound(tenant.clone()),
