@@ -54,7 +54,8 @@ pub(crate) fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option
 /// `DisabledException` and `KMSInvalidStateException` are
 /// [`KeyError::Disabled`] (the owner can enable it again), not `Destroyed`;
 /// `NotFoundException` is [`KeyError::Unusable`] (the key is gone from its
-/// account, or its ARN names none).
+/// account, or its ARN names none), and `AccessDeniedException` is
+/// `Disabled` too (its owner revoked Tenantry's access).
 pub(crate) fn classify_for<E, R>(
     key: &TenantKey,
     operation: &str,
@@ -77,6 +78,13 @@ where
             tenant: key.tenant.clone(),
             key: own.clone(),
             reason: format!("KMS {operation} found no such key (NotFoundException)"),
+        },
+        // The owner took Tenantry's access away (key policy, grant): only
+        // they can give it back, as with a disabled key.
+        Some("AccessDeniedException") => KeyError::Disabled {
+            tenant: key.tenant.clone(),
+            key: own.clone(),
+            state: format!("not usable by Tenantry (KMS {operation}: AccessDeniedException)"),
         },
         _ => classify(&key.tenant, operation, error),
     }

@@ -222,10 +222,15 @@ async fn destroying_forgets_the_tenant_and_leaves_its_key_alone() {
 }
 
 /// Real KMS enforces the key state itself; for a tenant's own key its
-/// state errors mean "disabled by its owner", not "destroyed".
+/// state errors, and a refused access, mean "disabled by its owner": the
+/// saga parks (blocked), never "destroyed" and never an outage to wait out.
 #[tokio::test]
-async fn real_kms_key_state_errors_mean_disabled_for_a_tenants_own_key() {
-    for code in ["DisabledException", "KMSInvalidStateException"] {
+async fn real_kms_key_state_and_access_errors_mean_disabled_for_a_tenants_own_key() {
+    for code in [
+        "DisabledException",
+        "KMSInvalidStateException",
+        "AccessDeniedException",
+    ] {
         let fake = FakeKms::start(code).await;
         let keys = fake.service(3, false);
         let own = KmsKeyRef::parse("1234abcd-12ab-34cd-56ef-1234567890ab").unwrap();
