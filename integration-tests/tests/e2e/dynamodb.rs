@@ -50,8 +50,12 @@ async fn a_context_projected_to_dynamodb_is_served_as_the_postgresql_one() {
         (status == 200 && body["status"] == "active").then_some(body)
     })
     .await;
-    let (status, from_postgres) = stack.get("/v1/tenants/t1/context").await;
-    assert_eq!(status, 200);
+    // The two projectors run apart: either may be first.
+    let from_postgres = wait_for(Duration::from_secs(60), "context in PostgreSQL", || async {
+        let (status, body) = stack.get("/v1/tenants/t1/context").await;
+        (status == 200 && body["status"] == "active").then_some(body)
+    })
+    .await;
     assert_eq!(from_dynamodb, from_postgres);
     let (status, by_host) = get_json(&format!("{api}/v1/sites/acme.tenantry.test/context")).await;
     assert_eq!(status, 200, "{by_host}");
