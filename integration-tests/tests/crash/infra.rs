@@ -111,6 +111,49 @@ impl OutageRun {
             .await;
     }
 
+    /// Publishes waves of more and more new tenants (25, 50, 100, 200) until
+    /// one is caught mid-run: at least `sagas_more` sagas completed since
+    /// `progress`, but not all. A fast provisioner can finish a small wave
+    /// before it is seen; the outage that follows must hit work in progress.
+    pub(crate) async fn publish_until_mid_run(
+        &mut self,
+        run: &RunDir,
+        progress: &Progress,
+        sagas_more: i64,
+    ) -> Progress {
+        let mut rng = rand::rngs::StdRng::from_os_rng();
+        for (attempt, size) in [25, 50, 100, 200].into_iter().enumerate() {
+            let wave = self.workload.extend(size, &mut rng);
+            self.publish(run, wave, &format!("wave-extra-{attempt}"))
+                .await;
+            let seen = self.wait_for_sagas(progress.completed + sagas_more).await;
+            if !seen.finished(&self.workload) {
+                return seen;
+            }
+        }
+        panic!("four waves finished before an outage could hit one");
+    }
+
+    /// Waits until at least `sagas` sagas are completed.
+    async fn wait_for_sagas(&mut self, sagas: i64) -> Progress {
+        let (pool, provisioner) = (&self.pool, &mut self.provisioner);
+        wait_until(
+            PROGRESS_TIMEOUT,
+            &format!("{sagas} sagas completed"),
+            || {
+                provisioner.assert_alive();
+                async move {
+                    match Progress::read(pool).await {
+                        Ok(p) if p.completed >= sagas => Poll::Ready(p),
+                        Ok(p) => Poll::Waiting(p.to_string()),
+                        Err(e) => Poll::Waiting(e.to_string()),
+                    }
+                }
+            },
+        )
+        .await
+    }
+
     /// Waits until at least `sagas` sagas are completed, but not all: the
     /// outage that follows hits a run in progress.
     pub(crate) async fn wait_mid_run(&mut self, sagas: i64) -> Progress {
@@ -195,7 +238,13 @@ async fn broker_killed_and_restarted_mid_run_loses_and_repeats_no_effect() {
 
     // Wave 2 reaches the restarted broker; outage 2 hits while it is worked on.
     outage.publish(&run, half..TENANTS, "wave-2").await;
-    let before = outage.wait_mid_run(during.completed + 5).await;
+    let before = outage.wait_for_sagas(during.completed + 5).await;
+    let before = if before.finished(&outage.workload) {
+        // Wave 2 was done before it was seen: more work for outage 2.
+        outage.publish_until_mid_run(&run, &before, 5).await
+    } else {
+        before
+    };
     broker.kill(1).await;
     tokio::time::sleep(OUTAGE).await;
     let during = Progress::read(&outage.pool).await.expect("store readable");
@@ -265,7 +314,12 @@ async fn database_taken_away_mid_run_loses_and_repeats_no_effect() {
     // is published while it is down.
     outage.publish(&run, wave_2, "wave-2").await;
     let done = after.map_or(before.completed, |p| p.completed);
-    let before = outage.wait_mid_run(done + 3).await;
+    let before = outage.wait_for_sagas(done + 3).await;
+    let before = if before.finished(&outage.workload) {
+        outage.publish_until_mid_run(&run, &before, 3).await
+    } else {
+        before
+    };
     match &cluster {
         Some(cluster) => {
             cluster
