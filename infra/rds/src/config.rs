@@ -1,28 +1,23 @@
 //! How [`RdsShards`](crate::RdsShards) reaches RDS and KMS, and what
 //! instances it creates.
 
-use std::fmt;
 use std::time::Duration;
+
+use tenantry_aws::AwsAccount;
+pub use tenantry_aws::MissingEnv;
 
 /// Where and as whom, and the shape of new instances. Region is per call
 /// (a shard's region, [`aws_region`](crate::aws_region)); endpoint and
 /// static credentials are explicit, so the SDK never probes a profile
 /// file or instance metadata.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct RdsConfig {
     /// First part of every instance and snapshot identifier
     /// (`<prefix>-<shard id>`), so installations sharing an AWS account
     /// keep apart. Default `tenantry`.
     pub prefix: String,
-    /// Endpoint override (`http://127.0.0.1:5000` for the local moto
-    /// server, for RDS and KMS alike); `None` uses the regional endpoints.
-    pub endpoint_url: Option<String>,
-    /// Static access key id.
-    pub access_key_id: String,
-    /// Static secret access key (never printed by `Debug`).
-    pub secret_access_key: String,
-    /// Session token for temporary credentials.
-    pub session_token: Option<String>,
+    /// Endpoint override (for RDS and KMS alike) and static credentials.
+    pub account: AwsAccount,
     /// Attempts per SDK call, the first included (the SDK's standard retry
     /// mode: throttling and transient errors, backoff with jitter).
     pub max_attempts: u32,
@@ -60,11 +55,6 @@ impl Default for InstanceSpec {
     }
 }
 
-/// A required environment variable is missing or not Unicode.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("environment variable {0} is not set")]
-pub struct MissingEnv(pub &'static str);
-
 impl RdsConfig {
     /// Reached as `AWS_ENDPOINT_URL` (optional), `AWS_ACCESS_KEY_ID`,
     /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` (optional) say —
@@ -72,29 +62,14 @@ impl RdsConfig {
     ///
     /// Errors: [`MissingEnv`] naming the first required variable not set.
     pub fn from_env() -> Result<Self, MissingEnv> {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        let required = |name: &'static str| var(name).ok_or(MissingEnv(name));
         Ok(Self {
             prefix: "tenantry".into(),
-            endpoint_url: var("AWS_ENDPOINT_URL"),
-            access_key_id: required("AWS_ACCESS_KEY_ID")?,
-            secret_access_key: required("AWS_SECRET_ACCESS_KEY")?,
-            session_token: var("AWS_SESSION_TOKEN"),
+            account: AwsAccount::from_env()?,
             max_attempts: 5,
             available_timeout: Duration::from_secs(15 * 60),
             poll_interval: Duration::from_secs(10),
             instance: InstanceSpec::default(),
         })
-    }
-
-    pub(crate) fn credentials(&self) -> aws_sdk_rds::config::Credentials {
-        aws_sdk_rds::config::Credentials::new(
-            &self.access_key_id,
-            &self.secret_access_key,
-            self.session_token.clone(),
-            None,
-            "tenantry-rds",
-        )
     }
 
     pub(crate) fn retry(&self) -> aws_sdk_rds::config::retry::RetryConfig {
@@ -110,24 +85,5 @@ impl RdsConfig {
             .operation_attempt_timeout(Duration::from_secs(20))
             .operation_timeout(Duration::from_secs(60))
             .build()
-    }
-}
-
-impl fmt::Debug for RdsConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RdsConfig")
-            .field("prefix", &self.prefix)
-            .field("endpoint_url", &self.endpoint_url)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
-            )
-            .field("max_attempts", &self.max_attempts)
-            .field("available_timeout", &self.available_timeout)
-            .field("poll_interval", &self.poll_interval)
-            .field("instance", &self.instance)
-            .finish()
     }
 }

@@ -118,10 +118,10 @@ impl RdsShards {
                 let mut config = aws_sdk_rds::Config::builder()
                     .behavior_version(aws_sdk_rds::config::BehaviorVersion::latest())
                     .region(aws_sdk_rds::config::Region::new(aws_region(region)))
-                    .credentials_provider(self.config.credentials())
+                    .credentials_provider(self.config.account.credentials("tenantry-rds"))
                     .retry_config(self.config.retry())
                     .timeout_config(self.config.timeouts());
-                if let Some(url) = &self.config.endpoint_url {
+                if let Some(url) = &self.config.account.endpoint_url {
                     config = config.endpoint_url(url);
                 }
                 aws_sdk_rds::Client::from_conf(config.build())
@@ -137,10 +137,10 @@ impl RdsShards {
                 let mut config = aws_sdk_kms::Config::builder()
                     .behavior_version(aws_sdk_kms::config::BehaviorVersion::latest())
                     .region(aws_sdk_kms::config::Region::new(aws_region(region)))
-                    .credentials_provider(self.config.credentials())
+                    .credentials_provider(self.config.account.credentials("tenantry-rds"))
                     .retry_config(self.config.retry())
                     .timeout_config(self.config.timeouts());
-                if let Some(url) = &self.config.endpoint_url {
+                if let Some(url) = &self.config.account.endpoint_url {
                     config = config.endpoint_url(url);
                 }
                 aws_sdk_kms::Client::from_conf(config.build())

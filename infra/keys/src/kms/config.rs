@@ -1,70 +1,44 @@
 //! How [`KmsKeyService`](crate::KmsKeyService) reaches KMS and how it behaves.
 
-use std::fmt;
 use std::time::Duration;
 
 use aws_sdk_kms::config::retry::RetryConfig;
 use aws_sdk_kms::config::timeout::TimeoutConfig;
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kms::config::{BehaviorVersion, Region};
+use tenantry_aws::AwsAccount;
+pub use tenantry_aws::MissingEnv;
 
 use super::cache::CacheLimits;
 
 /// Where and as whom to call AWS KMS, given explicitly so the SDK never
 /// probes a profile file or instance metadata.
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct KmsEndpoint {
     /// AWS region, e.g. `us-east-1`.
     pub region: String,
-    /// Endpoint override (`http://127.0.0.1:5000` for the local moto server);
-    /// `None` uses the regional AWS endpoint.
-    pub endpoint_url: Option<String>,
-    /// Static access key id.
-    pub access_key_id: String,
-    /// Static secret access key (never printed by `Debug`).
-    pub secret_access_key: String,
-    /// Session token for temporary credentials.
-    pub session_token: Option<String>,
+    /// Endpoint override and static credentials.
+    pub account: AwsAccount,
 }
 
-/// A required environment variable is missing or not Unicode.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("environment variable {0} is not set")]
-pub struct MissingEnv(pub &'static str);
-
 impl KmsEndpoint {
-    /// Reads `AWS_REGION` (else `AWS_DEFAULT_REGION`), `AWS_ENDPOINT_URL`
-    /// (optional), `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and
-    /// `AWS_SESSION_TOKEN` (optional) — what `infra/local/env` exports.
+    /// Reads `AWS_REGION` (else `AWS_DEFAULT_REGION`) and the account
+    /// ([`AwsAccount::from_env`]) — what `infra/local/env` exports.
     ///
     /// Errors: [`MissingEnv`] naming the first required variable not set.
     pub fn from_env() -> Result<Self, MissingEnv> {
-        let var = |name| std::env::var(name).ok().filter(|v: &String| !v.is_empty());
-        let required = |name: &'static str| var(name).ok_or(MissingEnv(name));
         Ok(Self {
-            region: var("AWS_REGION")
-                .or_else(|| var("AWS_DEFAULT_REGION"))
-                .ok_or(MissingEnv("AWS_REGION"))?,
-            endpoint_url: var("AWS_ENDPOINT_URL"),
-            access_key_id: required("AWS_ACCESS_KEY_ID")?,
-            secret_access_key: required("AWS_SECRET_ACCESS_KEY")?,
-            session_token: var("AWS_SESSION_TOKEN"),
+            region: tenantry_aws::env_region()?,
+            account: AwsAccount::from_env()?,
         })
     }
 
     /// Builds the SDK client: this endpoint, static credentials, the given
     /// retry policy, 3 s connect and 10 s per-attempt timeouts.
     pub fn client(&self, retry: &RetryPolicy) -> aws_sdk_kms::Client {
-        let credentials = Credentials::new(
-            &self.access_key_id,
-            &self.secret_access_key,
-            self.session_token.clone(),
-            None,
-            "tenantry-keys",
-        );
         let mut config = aws_sdk_kms::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(self.region.clone()))
-            .credentials_provider(credentials)
+            .credentials_provider(self.account.credentials("tenantry-keys"))
             .retry_config(retry.to_sdk())
             .timeout_config(
                 TimeoutConfig::builder()
@@ -72,25 +46,10 @@ impl KmsEndpoint {
                     .operation_attempt_timeout(Duration::from_secs(10))
                     .build(),
             );
-        if let Some(url) = &self.endpoint_url {
+        if let Some(url) = &self.account.endpoint_url {
             config = config.endpoint_url(url);
         }
         aws_sdk_kms::Client::from_conf(config.build())
-    }
-}
-
-impl fmt::Debug for KmsEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KmsEndpoint")
-            .field("region", &self.region)
-            .field("endpoint_url", &self.endpoint_url)
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
     }
 }
 

@@ -35,10 +35,12 @@ impl FakeKms {
     pub fn service(&self, attempts: u32, check_key_state: bool) -> KmsKeyService {
         let endpoint = KmsEndpoint {
             region: "us-east-1".into(),
-            endpoint_url: Some(self.url.clone()),
-            access_key_id: "test".into(),
-            secret_access_key: "test".into(),
-            session_token: None,
+            account: tenantry_aws::AwsAccount {
+                endpoint_url: Some(self.url.clone()),
+                access_key_id: "test".into(),
+                secret_access_key: "test".into(),
+                session_token: None,
+            },
         };
         let settings = KmsSettings {
             retry: RetryPolicy {
