@@ -173,29 +173,24 @@ impl TenantContexts for DynamoContexts {
     }
 
     async fn get_by_host(&self, host: &str) -> Result<Option<TenantContext>, ContextsError> {
+        let items: Vec<Item> = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(SITE_HOST_INDEX)
+            .key_condition_expression("#h = :h")
+            .expression_attribute_names("#h", SITE_HOST)
+            .expression_attribute_values(":h", s(host))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.sdk("Query"))?;
         let mut tenants = BTreeSet::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(SITE_HOST_INDEX)
-                .key_condition_expression("#h = :h")
-                .expression_attribute_names("#h", SITE_HOST)
-                .expression_attribute_values(":h", s(host))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(self.sdk("Query"))?;
-            for item in page.items() {
-                let tenant = get_s(item, TENANT).map_err(|reason| self.corrupt("?", reason))?;
-                tenants.insert(tenant.to_owned());
-            }
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                break;
-            }
+        for item in &items {
+            let tenant = get_s(item, TENANT).map_err(|reason| self.corrupt("?", reason))?;
+            tenants.insert(tenant.to_owned());
         }
         // The index may lag: read each again, consistently, and keep what
         // still names the host.

@@ -36,27 +36,19 @@ impl DynamoContexts {
 
     /// Every item of `tenant`, in part order, read consistently.
     pub(super) async fn query_items(&self, tenant: &str) -> Result<Vec<Item>, ContextsError> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .key_condition_expression("#t = :t")
-                .expression_attribute_names("#t", TENANT)
-                .expression_attribute_values(":t", s(tenant))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(self.sdk("Query"))?;
-            items.extend(page.items().iter().cloned());
-            start = page.last_evaluated_key().cloned();
-            if start.is_none() {
-                return Ok(items);
-            }
-        }
+        self.client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("#t = :t")
+            .expression_attribute_names("#t", TENANT)
+            .expression_attribute_values(":t", s(tenant))
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(self.sdk("Query"))
     }
 
     /// The context the items of one tenant hold.
