@@ -16,19 +16,7 @@ async fn the_changelog_holds_every_context_version_in_order_and_converges_to_the
         stack
             .create_tenant(tenant, site, "ada@acme.test", "DE")
             .await;
-        stack
-            .publish(&[
-                "product_activated",
-                "--tenant",
-                tenant,
-                "--sequence",
-                "2",
-                "--product",
-                "jira",
-                "--seats",
-                "5",
-            ])
-            .await;
+        stack.activate(tenant, 2, "jira").await;
     }
     stack
         .publish(&["tenant_destroyed", "--tenant", "c3", "--sequence", "3"])

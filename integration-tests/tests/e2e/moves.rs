@@ -14,19 +14,7 @@ async fn us_tenant_with_data(stack: &Stack, tenant: &str, site: &str) -> String 
     stack
         .create_tenant(tenant, site, "ada@acme.test", "US")
         .await;
-    stack
-        .publish(&[
-            "product_activated",
-            "--tenant",
-            tenant,
-            "--sequence",
-            "2",
-            "--product",
-            "jira",
-            "--seats",
-            "5",
-        ])
-        .await;
+    stack.activate(tenant, 2, "jira").await;
     let ctx = wait_for_product(&stack.api, tenant, "jira", "active").await;
     assert_eq!(ctx["region"]["code"], "us");
     assert_eq!(ctx["region"]["pinned"], false);

@@ -30,19 +30,7 @@ async fn create_and_activate(stack: &Stack, tenant: &str) {
             "ch",
         ])
         .await;
-    stack
-        .publish(&[
-            "product_activated",
-            "--tenant",
-            tenant,
-            "--sequence",
-            "2",
-            "--product",
-            "jira",
-            "--seats",
-            "5",
-        ])
-        .await;
+    stack.activate(tenant, 2, "jira").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

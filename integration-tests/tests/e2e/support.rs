@@ -193,6 +193,23 @@ impl Stack {
         .await;
     }
 
+    /// Publishes `product_activated` of `product` with 5 seats for
+    /// `tenant` at `sequence`.
+    pub async fn activate(&self, tenant: &str, sequence: u32, product: &str) {
+        self.publish(&[
+            "product_activated",
+            "--tenant",
+            tenant,
+            "--sequence",
+            &sequence.to_string(),
+            "--product",
+            product,
+            "--seats",
+            "5",
+        ])
+        .await;
+    }
+
     /// The single `BIGINT` a `SELECT COUNT(*) …` on the store returns.
     pub async fn count(&self, sql: &str) -> i64 {
         let (n,): (i64,) = sqlx::query_as(sql)
