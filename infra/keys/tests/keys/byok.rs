@@ -35,6 +35,17 @@ fn service() -> KmsKeyService {
     KmsKeyService::new(&endpoint(), KmsSettings::default())
 }
 
+/// The customer enables or disables its key `key` (by key id: moto's
+/// `DisableKey` and `EnableKey` fail on an ARN).
+async fn set_enabled(key: &KmsKeyRef, enabled: bool) {
+    let id = key_id(key);
+    if enabled {
+        customer().enable_key().key_id(id).send().await.unwrap();
+    } else {
+        customer().disable_key().key_id(id).send().await.unwrap();
+    }
+}
+
 /// A key the customer creates: `usage` and `spec`, named by its ARN.
 async fn customer_key(usage: KeyUsageType, spec: KeySpec) -> KmsKeyRef {
     let created = customer()
@@ -88,12 +99,7 @@ async fn creation_checks_the_key_and_fails_with_the_reason() {
     assert!(reason(err).contains("NotFoundException"));
 
     let disabled = symmetric_key().await;
-    customer()
-        .disable_key()
-        .key_id(key_id(&disabled))
-        .send()
-        .await
-        .unwrap();
+    set_enabled(&disabled, false).await;
     let tenant = TenantKey::customer(fresh_tenant("byok-disabled"), disabled);
     let err = keys.create_key(&tenant).await.unwrap_err();
     assert_eq!(reason(err), "its key state is Disabled, not Enabled");
@@ -161,12 +167,7 @@ async fn a_key_disabled_later_blocks_the_tenant_until_enabled() {
     keys.create_key(&key).await.unwrap();
     let sealed = keys.seal_with(&key, b"secret").await.unwrap();
 
-    customer()
-        .disable_key()
-        .key_id(key_id(&own))
-        .send()
-        .await
-        .unwrap();
+    set_enabled(&own, false).await;
     let disabled = KeyError::Disabled {
         tenant: tenant.clone(),
         key: own.clone(),
@@ -189,12 +190,7 @@ async fn a_key_disabled_later_blocks_the_tenant_until_enabled() {
     let theirs = keys.seal_with(&other, b"theirs").await.unwrap();
     assert_eq!(keys.open_with(&other, &theirs).await.unwrap(), b"theirs");
 
-    customer()
-        .enable_key()
-        .key_id(key_id(&own))
-        .send()
-        .await
-        .unwrap();
+    set_enabled(&own, true).await;
     assert_eq!(keys.open_with(&key, &sealed).await.unwrap(), b"secret");
     keys.seal_with(&key, b"more").await.unwrap();
 }
@@ -297,12 +293,7 @@ async fn seals_trust_an_enabled_key_for_the_recheck_interval() {
         keys.create_key(&key).await.unwrap();
         keys.seal_with(&key, b"first").await.unwrap();
     }
-    customer()
-        .disable_key()
-        .key_id(key_id(&own))
-        .send()
-        .await
-        .unwrap();
+    set_enabled(&own, false).await;
     let sealed = trusting
         .seal_with(&key, b"within the interval")
         .await
