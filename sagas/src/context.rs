@@ -79,3 +79,19 @@ impl TenantContext {
 
 #[cfg(test)]
 mod tests;
+
+/// A new version of a tenant's context as the store holds it: one record of
+/// the context changelog (`tenant-context.changelog.v1`; key: the tenant id,
+/// value: this as JSON), written by the projector and read by every cache
+/// of the context API.
+///
+/// JSON shape: `{"revision": 3, "context": {...}}` with the
+/// [`TenantContext`] fields as serde writes them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContextChange {
+    /// The store's revision of the context (1, 2, … per tenant): a reader
+    /// keeps the highest it has seen.
+    pub revision: i64,
+    /// The context; a destroyed tenant's says so (`status: destroyed`).
+    pub context: TenantContext,
+}

@@ -39,7 +39,9 @@ mod test_support;
 pub mod work;
 
 pub use admission::{Admission, ParkKind, admit};
-pub use context::{ContextVersion, ProductContext, ProductState, TenantContext, TenantStatus};
+pub use context::{
+    ContextChange, ContextVersion, ProductContext, ProductState, TenantContext, TenantStatus,
+};
 pub use desired::{DesiredState, Goal, Licence, Rejection};
 pub use placement::place;
 pub use ports::{

@@ -127,6 +127,29 @@ pub(crate) const REPLAY_DEFAULTS: &[(&str, &str)] = &[
     ("fetch.wait.max.ms", "100"),
 ];
 
+/// Defaults of the group-less follower behind [`Tail`](crate::Tail).
+pub(crate) const TAIL_DEFAULTS: &[(&str, &str)] = &[
+    // As for the replay reader: assign() needs a group.id, which is never
+    // joined; nothing is committed.
+    ("group.id", "tenantry-tail"),
+    ("enable.auto.commit", "false"),
+    ("enable.auto.offset.store", "false"),
+    // The end of each partition is reported, so the follower knows when it
+    // has caught up with what was written before it started.
+    ("enable.partition.eof", "true"),
+    // A broker answers a fetch as soon as a record arrives (fetch.min.bytes
+    // 1); this only bounds how long an idle fetch is held open. A follower
+    // serves from what it read, so a new record is delivered at once either
+    // way; 100 ms keeps the end-of-partition report prompt at start.
+    ("fetch.wait.max.ms", "100"),
+    // Its topics are fixed; partitions added later are not followed.
+    ("topic.metadata.refresh.interval.ms", "60000"),
+    // Prefetch at most 8 MiB per partition (librdkafka's default, 64 MiB,
+    // stayed about 25 MiB resident in a context sidecar after it caught
+    // up); the reader applies records as fast as they arrive.
+    ("queued.max.messages.kbytes", "8192"),
+];
+
 /// Client context shared by the producer, the admin client and the replay reader:
 /// routes librdkafka's error callback to `tracing` at a level that says whether an
 /// operator must act (STYLE.md, vector: ERROR means an operator must act).

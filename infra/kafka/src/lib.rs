@@ -12,6 +12,7 @@
 //! | [`dead_letter`](mod@dead_letter) | [`dead_letter()`]: copy a record to a dead-letter topic with `dlq.*` headers (case D3) |
 //! | [`admin`] | [`ensure_topics`], [`delete_topics`], [`partition_leaders`] (admin API) |
 //! | [`replay`] | [`read_to_end`]: read a whole topic without a consumer group |
+//! | [`tail`] | [`Tail`]: follow a whole topic from its start without a consumer group (changelog caches) |
 //! | [`transaction`] | [`Transaction`]: records produced and offsets committed atomically (KIP-98, KIP-447) |
 //! | [`embedded`] | [`EmbeddedBroker`]: librdkafka's in-process mock cluster for `tenantry dev` |
 //!
@@ -32,6 +33,7 @@ pub mod error;
 pub mod producer;
 pub mod record;
 pub mod replay;
+pub mod tail;
 pub mod transaction;
 
 pub use admin::{
@@ -45,4 +47,5 @@ pub use error::KafkaError;
 pub use producer::Producer;
 pub use record::Record;
 pub use replay::read_to_end;
+pub use tail::{Tail, TailEvent};
 pub use transaction::Transaction;

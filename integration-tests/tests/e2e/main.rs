@@ -7,6 +7,7 @@ mod batch;
 mod byok;
 mod changelog;
 mod cli;
+mod context_cache;
 mod contract;
 mod dead_letter;
 mod dev;

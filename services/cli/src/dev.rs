@@ -84,6 +84,14 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     };
     let projector = projector_config(&settings)?;
     let auth = settings.api_auth().await?;
+    let contexts: Arc<dyn tenantry_sagas::TenantContexts> =
+        Arc::new(ContextStore::new(context_store.clone()));
+    let source = if settings.cache_mib == 0 {
+        tenantry_context_api::ContextSource::store(contexts)
+    } else {
+        let (cache, follower) = crate::services::follow_changelog(&settings, "dev-api", &shutdown);
+        tenantry_context_api::ContextSource::cached(cache, follower, Some(contexts))
+    };
     let tasks = [
         tokio::spawn(tenantry_provisioner::run(provisioner, shutdown.clone())),
         tokio::spawn(tenantry_projector::run(
@@ -91,9 +99,9 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
             Arc::new(ContextStore::new(context_store.clone())),
             shutdown.clone(),
         )),
-        tokio::spawn(tenantry_context_api::serve_with_auth(
+        tokio::spawn(tenantry_context_api::serve_source(
             listener,
-            context_store.clone(),
+            source,
             auth,
             shutdown.clone(),
         )),

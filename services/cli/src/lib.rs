@@ -1,7 +1,8 @@
 //! The `tenantry` command line: one binary for every role.
 //!
 //! - `publish`: one commerce event from flags, or a JSON-lines batch ([`publish`]).
-//! - `provisioner`, `projector`, `context-api`: run one service ([`services`]).
+//! - `provisioner`, `projector`, `context-api`, `context-sidecar`: run one
+//!   service ([`services`]).
 //! - `replay`: rebuild the context store from the provisioning topic.
 //! - `republish`: publish every tenant's state again from the provisioner's store.
 //! - `dev [--demo]`: everything in one process on the embedded default —
@@ -51,8 +52,12 @@ pub enum Command {
     Provisioner,
     /// Run the projector (events → tenant context store).
     Projector,
-    /// Run the context API (HTTP read side).
+    /// Run the context API (HTTP read side): contexts from a cache kept by the
+    /// changelog topic, misses from the context store.
     ContextApi,
+    /// Run the context API next to an edge with no database: the cache is
+    /// filled from the changelog topic only and every answer comes from memory.
+    ContextSidecar,
     /// Run everything in one process on an embedded broker and SQLite files
     /// (--bootstrap and the database URLs do not apply: dev starts its own).
     Dev(dev::DevArgs),
@@ -61,7 +66,8 @@ pub enum Command {
     /// Inspect and redrive the commerce dead-letter topic.
     Dlq(dlq::DlqArgs),
     /// Benchmark: provision N tenants on the local stack; print throughput, latency, CPU, RSS.
-    /// `bench kms`: KMS calls per seal; `bench contexts`: context store PostgreSQL vs DynamoDB.
+    /// `bench kms`: KMS calls per seal; `bench contexts`: context store PostgreSQL vs DynamoDB;
+    /// `bench api`: context sidecar requests/s and latency under wrk.
     Bench(bench::BenchArgs),
     /// Service tokens for the context API: `keygen` (a key pair and its JWK
     /// set), `mint` (a token signed with a local private key).
@@ -96,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Provisioner => services::provisioner(&cli.settings).await,
         Command::Projector => services::projector(&cli.settings).await,
         Command::ContextApi => services::context_api(&cli.settings).await,
+        Command::ContextSidecar => services::context_sidecar(&cli.settings).await,
         Command::Dev(args) => dev::run(&cli.settings, args).await,
         Command::Sagas(args) => services::sagas(&cli.settings, args).await,
         Command::Dlq(args) => dlq::run(&cli.settings, args).await,

@@ -5,6 +5,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::sync::Arc;
 use std::time::Duration;
+use tenantry_context_api::{ContextCache, ContextSource};
 use tenantry_projector::ProjectorConfig;
 use tenantry_provisioner::{ProvisionerConfig, connect_store};
 use tenantry_sagas::TenantContexts;
@@ -136,15 +137,60 @@ pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
     tenantry_projector::run(projector_config(settings)?, contexts, shutdown).await
 }
 
-/// `tenantry context-api`.
+/// `tenantry context-api`: the cache follows the changelog (unless
+/// `--cache-mib 0`), misses read the context store.
 pub async fn context_api(settings: &Settings) -> anyhow::Result<()> {
     let auth = settings.api_auth().await?;
     let shutdown = shutdown_on_signal();
     let contexts = contexts(settings, &shutdown).await?;
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
+    let listener = bind(settings).await?;
+    let source = if settings.cache_mib == 0 {
+        ContextSource::store(contexts)
+    } else {
+        let (cache, follower) = follow_changelog(settings, "context-api", &shutdown);
+        ContextSource::cached(cache, follower, Some(contexts))
+    };
+    tenantry_context_api::serve_source(listener, source, auth, shutdown).await
+}
+
+/// `tenantry context-sidecar`: the cache alone, filled from the changelog.
+pub async fn context_sidecar(settings: &Settings) -> anyhow::Result<()> {
+    if settings.cache_mib == 0 {
+        anyhow::bail!("cache_mib: the sidecar serves from its cache only; give it 1 MiB or more");
+    }
+    let auth = settings.api_auth().await?;
+    let shutdown = shutdown_on_signal();
+    let listener = bind(settings).await?;
+    let (cache, follower) = follow_changelog(settings, "context-sidecar", &shutdown);
+    let source = ContextSource::cached(cache, follower, None);
+    tenantry_context_api::serve_source(listener, source, auth, shutdown).await
+}
+
+async fn bind(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(&settings.listen)
         .await
-        .with_context(|| format!("listen: cannot bind {}", settings.listen))?;
-    tenantry_context_api::serve_contexts(listener, contexts, auth, shutdown).await
+        .with_context(|| format!("listen: cannot bind {}", settings.listen))
+}
+
+/// A cache of `--cache-mib` following the changelog topic until `shutdown`.
+pub(crate) fn follow_changelog(
+    settings: &Settings,
+    role: &str,
+    shutdown: &CancellationToken,
+) -> (
+    Arc<ContextCache>,
+    tokio::sync::watch::Receiver<tenantry_context_api::changelog::FollowStatus>,
+) {
+    let cache = Arc::new(ContextCache::new(
+        settings.cache_mib.saturating_mul(1024 * 1024),
+    ));
+    let (follower, _task) = tenantry_context_api::changelog::follow(
+        settings.kafka(role),
+        settings.topics().changelog,
+        cache.clone(),
+        shutdown.clone(),
+    );
+    (cache, follower)
 }
 
 /// `tenantry replay`.

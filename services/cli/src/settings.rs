@@ -79,6 +79,17 @@ pub struct Settings {
         default_value = "127.0.0.1:8080"
     )]
     pub listen: String,
+    /// Context API and sidecar: memory bound of the context cache, in MiB
+    /// (about 2 KiB per tenant). The cache is filled from the changelog
+    /// topic; 0 turns it off (`context-api` then reads the store on every
+    /// request; `context-sidecar` needs it).
+    #[arg(
+        long,
+        global = true,
+        env = "TENANTRY_CACHE_MIB",
+        default_value_t = tenantry_context_api::cache::DEFAULT_CAPACITY_BYTES / (1024 * 1024)
+    )]
+    pub cache_mib: u64,
     /// Context API, shared-secret mode: HS256 secret (≥ 32 bytes) that
     /// edges' bearer tokens are signed with. Exclusive with a key set. With
     /// neither, the API is unauthenticated (a warning is logged).

@@ -23,6 +23,10 @@ pub enum ApiError {
     /// Body: `{"error":{"code":"invalid_host","field":"host","reason":…}}`.
     #[error("invalid host: {0}")]
     InvalidHost(ValidationError),
+    /// `400`: a query parameter is malformed or out of range.
+    /// Body: `{"error":{"code":"invalid_query","field":…,"reason":…}}`.
+    #[error("invalid query: {0}")]
+    InvalidQuery(ValidationError),
     /// `404`: no event has touched this tenant.
     /// Body: `{"error":{"code":"tenant_not_found","message":…}}`.
     #[error("no context for tenant {0}")]
@@ -57,20 +61,28 @@ pub enum ApiError {
     /// not returned.
     #[error("tenant context store failed")]
     Store(#[from] ContextsError),
+    /// `503`: a memory-only instance (`tenantry context-sidecar`) cannot
+    /// tell whether the context exists: it is still reading the changelog,
+    /// or it evicted contexts to stay within its bound. Body code
+    /// `context_not_cached`; the edge may retry or ask another instance.
+    #[error("{0}")]
+    NotCached(&'static str),
 }
 
 impl ApiError {
     /// The HTTP status of this error.
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::InvalidTenantId(_) | ApiError::InvalidHost(_) => StatusCode::BAD_REQUEST,
+            ApiError::InvalidTenantId(_) | ApiError::InvalidHost(_) | ApiError::InvalidQuery(_) => {
+                StatusCode::BAD_REQUEST
+            }
             ApiError::Auth(failure) => failure.reason.status(),
             ApiError::TenantNotFound(_)
             | ApiError::SiteNotFound(_)
             | ApiError::RouteNotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::TenantDestroyed(_) => StatusCode::GONE,
-            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::NotCached(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -79,6 +91,7 @@ impl ApiError {
         match self {
             ApiError::InvalidTenantId(_) => "invalid_tenant_id",
             ApiError::InvalidHost(_) => "invalid_host",
+            ApiError::InvalidQuery(_) => "invalid_query",
             ApiError::Auth(failure) if failure.reason.status() == StatusCode::FORBIDDEN => {
                 "forbidden"
             }
@@ -90,6 +103,7 @@ impl ApiError {
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Store(ContextsError::Corrupt(_)) => "context_unreadable",
             ApiError::Store(_) => "store_unavailable",
+            ApiError::NotCached(_) => "context_not_cached",
         }
     }
 }
@@ -99,7 +113,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let code = self.code();
         let body = match &self {
-            ApiError::InvalidTenantId(e) | ApiError::InvalidHost(e) => {
+            ApiError::InvalidTenantId(e) | ApiError::InvalidHost(e) | ApiError::InvalidQuery(e) => {
                 json!({"error": {"code": code, "field": e.field, "reason": e.reason}})
             }
             ApiError::Store(cause) => {

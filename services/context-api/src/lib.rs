@@ -12,6 +12,10 @@
 //!   shared secret), the issuer → route allow-list and tenant scoping;
 //!   `auth::signing` mints tokens for tests and operators.
 //! - `routes`: the handlers; `telemetry`: one tracing span per request.
+//! - [`metrics`]: the Prometheus recorder, the request metrics middleware
+//!   and `GET /metrics`; every metric the API emits is listed there.
+//! - [`openapi`]: the OpenAPI 3.1 document of these routes, derived from
+//!   the handlers and view types, at `GET /openapi.json`.
 //!
 //! Routes (all bodies are JSON, including every error):
 //!
@@ -21,21 +25,30 @@
 //! | `GET /v1/sites/{host}/context` | `200` [`ContextView`] | `400` `invalid_host`, `401`, `403`, `404` `site_not_found`, `410`, `503` |
 //! | `GET /healthz` | `200` `{"status":"ok"}` | — |
 //! | `GET /readyz` | `200` `{"status":"ready"}` | `503` `{"status":"unavailable","reason":…}` |
+//! | `GET /metrics` | `200` Prometheus text format 0.0.4 (not JSON; no token) | — |
+//! | `GET /openapi.json` | `200` this table as an OpenAPI 3.1 document (no token) | — |
 //! | any other path | — | `404` `not_found` |
 //! | other method on a route | — | `405` `method_not_allowed` (with `Allow`) |
 //!
 //! Depends on the store adapter and the domain; nothing depends on it.
 
 pub mod auth;
+pub mod cache;
+pub mod changelog;
 pub mod error;
 pub mod host;
+pub mod metrics;
+pub mod openapi;
+mod reader;
 mod routes;
 mod telemetry;
 pub mod view;
 
 pub use auth::ApiAuth;
+pub use cache::ContextCache;
 pub use error::ApiError;
 pub use host::SiteHost;
+pub use reader::ContextSource;
 pub use view::{ContextView, LicenceView, ProductView, RegionView, SiteView, VersionView};
 
 use anyhow::Context as _;
@@ -65,6 +78,13 @@ pub fn router_with_auth(store: Store, auth: Option<ApiAuth>) -> Router {
 /// [`ContextStore`] or another adapter chosen by configuration); readiness
 /// is its [`TenantContexts::ping`].
 pub fn router_with_contexts(contexts: Arc<dyn TenantContexts>, auth: Option<ApiAuth>) -> Router {
+    router_with_source(ContextSource::store(contexts), auth)
+}
+
+/// The context API over `contexts` (a cache kept by the changelog, the
+/// store, or both: [`ContextSource`]); readiness is
+/// [`ContextSource::ready`].
+pub fn router_with_source(contexts: ContextSource, auth: Option<ApiAuth>) -> Router {
     let state = routes::AppState { contexts, auth };
     Router::new()
         .route(
@@ -74,10 +94,13 @@ pub fn router_with_contexts(contexts: Arc<dyn TenantContexts>, auth: Option<ApiA
         .route("/v1/sites/{host}/context", get(routes::context_by_host))
         .route("/healthz", get(routes::healthz))
         .route("/readyz", get(routes::readyz))
+        .merge(metrics::metrics_routes(metrics::install_recorder()))
+        .merge(openapi::openapi_routes())
         // Must follow the routes: it applies to those already registered.
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::not_found)
         .layer(middleware::from_fn(telemetry::trace))
+        .layer(middleware::from_fn(metrics::record))
         .with_state(state)
 }
 
@@ -115,12 +138,24 @@ pub async fn serve_contexts(
     auth: Option<ApiAuth>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
+    serve_source(listener, ContextSource::store(contexts), auth, shutdown).await
+}
+
+/// [`serve`] with [`router_with_source`].
+///
+/// Errors: when accepting or serving fails at the socket level.
+pub async fn serve_source(
+    listener: TcpListener,
+    contexts: ContextSource,
+    auth: Option<ApiAuth>,
+    shutdown: CancellationToken,
+) -> anyhow::Result<()> {
     let address = listener.local_addr().context("listener has no address")?;
     if auth.is_none() {
         tracing::warn!(%address, "Context API is unauthenticated: any caller can read every tenant's context; set --api-jwks-file, --api-jwks-url or --api-jwt-secret.");
     }
     tracing::info!(%address, "Context API listening.");
-    axum::serve(listener, router_with_contexts(contexts, auth))
+    axum::serve(listener, router_with_source(contexts, auth))
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
         .context("context API server failed")?;

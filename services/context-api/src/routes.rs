@@ -1,19 +1,20 @@
 //! Handlers: parse the path, read the store, answer JSON.
 
 use axum::Json;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
 use serde_json::json;
 use std::time::Duration;
-use tenantry_sagas::{TenantContexts, TenantStatus};
 use tenantry_schemas::{TenantId, ValidationError};
 
 use crate::auth::{ApiAuth, Principal, Route};
+use crate::cache::Served;
 use crate::error::ApiError;
 use crate::host::{SiteHost, truncate};
-use crate::view::ContextView;
+use crate::reader::{ContextSource, Lookup};
 use std::sync::Arc;
 
 /// How long `/readyz` waits for `SELECT 1` before reporting unavailable.
@@ -24,7 +25,7 @@ pub(crate) const READINESS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Shared by every handler; cloning is cheap (shared handles).
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
-    pub(crate) contexts: Arc<dyn TenantContexts>,
+    pub(crate) contexts: ContextSource,
     /// `None`: no authentication configured (logged at start).
     pub(crate) auth: Option<ApiAuth>,
 }
@@ -39,73 +40,185 @@ impl AppState {
     }
 }
 
+/// Longest `wait_ms` a caller may ask for.
+pub(crate) const MAX_WAIT_MS: u64 = 10_000;
+
+/// `wait_ms` when `min_sequence` is given without it.
+pub(crate) const DEFAULT_WAIT_MS: u64 = 1_000;
+
+/// Response header: the commerce sequence the served context reflects
+/// (`version.commerce_sequence`), so a caller that asked for
+/// `min_sequence` sees at once whether it got it.
+pub(crate) const COMMERCE_SEQUENCE_HEADER: &str = "tenantry-commerce-sequence";
+
+/// Query of both context routes (read-your-writes). Unknown parameters are
+/// ignored.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ReadQuery {
+    /// Wait until the context reflects at least this commerce sequence
+    /// (`version.commerce_sequence`), e.g. the sequence of the event the
+    /// caller just published. Integer ≥ 0.
+    min_sequence: Option<i64>,
+    /// Longest wait for `min_sequence`, in milliseconds: 0..=10000, default
+    /// 1000. Without `min_sequence` it has no effect.
+    wait_ms: Option<u64>,
+}
+
+impl ReadQuery {
+    /// `(min_sequence, wait)` when the caller asked to wait.
+    fn wait(
+        query: Result<Query<ReadQuery>, QueryRejection>,
+    ) -> Result<Option<(i64, Duration)>, ApiError> {
+        let Query(query) = query.map_err(|rejection| {
+            ApiError::InvalidQuery(ValidationError::new(
+                "query",
+                format!("could not be parsed: {}", truncate(&rejection.body_text())),
+            ))
+        })?;
+        let wait_ms = query.wait_ms.unwrap_or(DEFAULT_WAIT_MS);
+        if wait_ms > MAX_WAIT_MS {
+            return Err(ApiError::InvalidQuery(ValidationError::new(
+                "wait_ms",
+                format!("must be at most {MAX_WAIT_MS} (milliseconds), got {wait_ms}"),
+            )));
+        }
+        match query.min_sequence {
+            Some(min) if min < 0 => Err(ApiError::InvalidQuery(ValidationError::new(
+                "min_sequence",
+                format!("must be a commerce sequence, 0 or more, got {min}"),
+            ))),
+            Some(min) => Ok(Some((min, Duration::from_millis(wait_ms)))),
+            None => Ok(None),
+        }
+    }
+}
+
 /// `GET /v1/tenants/{tenant_id}/context`.
+#[utoipa::path(
+    get,
+    path = "/v1/tenants/{tenant_id}/context",
+    operation_id = "context_by_tenant",
+    tag = "contexts",
+    summary = "A tenant's context, by tenant id.",
+    params(
+        ("tenant_id" = crate::openapi::schemas::TenantId, Path, description = "Tenant id."),
+        crate::openapi::ContextParams,
+    ),
+    security(("bearer" = [])),
+    responses(crate::openapi::ContextResponses)
+)]
 pub(crate) async fn context_by_tenant(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let caller = state.caller(&headers, Route::TenantContext).await?;
     let raw = path
         .map_err(|e| ApiError::InvalidTenantId(undecodable("tenant_id", &e)))?
         .0;
     let tenant_id = TenantId::parse(&raw).map_err(|e| ApiError::InvalidTenantId(short(e, &raw)))?;
+    let wait = ReadQuery::wait(query)?;
     tracing::Span::current().record("tenant.id", tenant_id.as_str());
     caller.tenants.require(&tenant_id)?;
-    match state.contexts.get(&tenant_id).await? {
-        Some(context) if context.state.status == TenantStatus::Destroyed => {
-            Err(ApiError::TenantDestroyed(tenant_id))
-        }
-        Some(context) => Ok(context_response(&ContextView::from(&context))),
+    match read(&state, Lookup::Tenant(&tenant_id), wait).await? {
+        Some(served) if served.destroyed => Err(ApiError::TenantDestroyed(tenant_id)),
+        Some(served) => Ok(context_response(&served, &headers)),
         None => Err(ApiError::TenantNotFound(tenant_id)),
     }
 }
 
 /// `GET /v1/sites/{host}/context`.
+#[utoipa::path(
+    get,
+    path = "/v1/sites/{host}/context",
+    operation_id = "context_by_host",
+    tag = "contexts",
+    summary = "The context of the tenant a site host belongs to.",
+    params(
+        ("host" = crate::openapi::schemas::SiteHost, Path, description = "Site host."),
+        crate::openapi::ContextParams,
+    ),
+    security(("bearer" = [])),
+    responses(crate::openapi::ContextResponses)
+)]
 pub(crate) async fn context_by_host(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: Result<Path<String>, PathRejection>,
+    query: Result<Query<ReadQuery>, QueryRejection>,
 ) -> Result<Response, ApiError> {
     let caller = state.caller(&headers, Route::SiteContext).await?;
     let raw = path
         .map_err(|e| ApiError::InvalidHost(undecodable("host", &e)))?
         .0;
     let host = SiteHost::parse(&raw).map_err(ApiError::InvalidHost)?;
-    let found = state.contexts.get_by_host(host.as_str()).await?;
+    let wait = ReadQuery::wait(query)?;
+    let found = read(&state, Lookup::Host(&host), wait).await?;
     // The check is on the tenant the host resolves to.
-    if let Some(context) = &found {
-        caller.tenants.require(&context.tenant_id)?;
+    if let Some(served) = &found {
+        caller.tenants.require(&served.tenant_id)?;
     }
     match found {
-        Some(context) if context.state.status == TenantStatus::Destroyed => {
-            Err(ApiError::TenantDestroyed(context.tenant_id))
+        Some(served) if served.destroyed => {
+            Err(ApiError::TenantDestroyed(served.tenant_id.clone()))
         }
-        Some(context) => {
-            tracing::Span::current().record("tenant.id", context.tenant_id.as_str());
-            Ok(context_response(&ContextView::from(&context)))
+        Some(served) => {
+            tracing::Span::current().record("tenant.id", served.tenant_id.as_str());
+            Ok(context_response(&served, &headers))
         }
         None => Err(ApiError::SiteNotFound(host)),
     }
 }
 
+async fn read(
+    state: &AppState,
+    lookup: Lookup<'_>,
+    wait: Option<(i64, Duration)>,
+) -> Result<Option<Arc<Served>>, ApiError> {
+    match wait {
+        Some((min_sequence, wait)) => {
+            state
+                .contexts
+                .get_at_least(lookup, min_sequence, wait)
+                .await
+        }
+        None => state.contexts.get(lookup).await,
+    }
+}
+
 /// `GET /healthz`: the process is up. Touches nothing else.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    operation_id = "healthz",
+    tag = "meta",
+    summary = "Liveness: the process is up.",
+    responses((status = 200, description = "Up.", body = crate::openapi::schemas::Health))
+)]
 pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
-/// `GET /readyz`: the store answers `SELECT 1` within [`READINESS_TIMEOUT`].
+/// `GET /readyz`: the store answers `SELECT 1` within [`READINESS_TIMEOUT`]
+/// (when there is a store) and the cache has read the changelog to its end
+/// (when there is a cache).
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "meta",
+    summary = "Readiness: contexts can be served.",
+    responses(
+        (status = 200, description = "Ready.", body = crate::openapi::schemas::Readiness),
+        (status = 503, description = "Not ready; `reason` says why.", body = crate::openapi::schemas::Readiness)
+    )
+)]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    let ping = state.contexts.ping();
-    let reason = match tokio::time::timeout(READINESS_TIMEOUT, ping).await {
-        Ok(Ok(_)) => return Json(json!({"status": "ready"})).into_response(),
-        Ok(Err(error)) => format!("database error: {error}"),
-        Err(_) => format!(
-            "database did not answer within {} ms",
-            READINESS_TIMEOUT.as_millis()
-        ),
+    let Err(reason) = state.contexts.ready(READINESS_TIMEOUT).await else {
+        return Json(json!({"status": "ready"})).into_response();
     };
-    tracing::warn!(reason, "Store is not ready.");
+    tracing::warn!(reason, "Not ready.");
     (
         StatusCode::SERVICE_UNAVAILABLE,
         Json(json!({"status": "unavailable", "reason": reason})),
@@ -123,13 +236,44 @@ pub(crate) async fn method_not_allowed(method: Method) -> ApiError {
     ApiError::MethodNotAllowed(truncate(method.as_str()))
 }
 
-fn context_response(view: &ContextView) -> Response {
-    let mut response = Json(view).into_response();
-    // Contexts change as sagas run: an edge or proxy must not serve a stale one.
+/// `200` with the encoded context, or `304` when `If-None-Match` names its
+/// `ETag` (weak comparison, RFC 9110 §13.1.2).
+fn context_response(served: &Served, request: &HeaderMap) -> Response {
+    let mut response = if none_match(request, &served.etag) {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            served.body.clone(),
+        )
+            .into_response()
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, served.etag.clone());
+    headers.insert(
+        COMMERCE_SEQUENCE_HEADER,
+        HeaderValue::from(served.commerce_sequence),
+    );
+    // Contexts change as sagas run: a cache in between may keep a copy but
+    // must ask again (with the ETag) before using it.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+}
+
+/// Whether an `If-None-Match` header matches `etag`: `*`, or one of its
+/// comma-separated entity tags equal to it once a `W/` prefix is dropped.
+fn none_match(request: &HeaderMap, etag: &HeaderValue) -> bool {
+    let etag = etag.as_bytes();
+    request
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag).as_bytes() == etag)
 }
 
 /// A path segment axum could not decode (e.g. `%FF`, not UTF-8) is a bad

@@ -1,6 +1,11 @@
 //! One tracing span per request, named with OpenTelemetry HTTP semantic
 //! conventions (`http.request.method`, `http.route`,
 //! `http.response.status_code`).
+//!
+//! The span is at DEBUG: at the API's request rate an INFO span cost about
+//! 3 µs of CPU a request (15 % of the sidecar's CPU in `tenantry bench
+//! api`), mostly the log formatter recording its fields, for no line
+//! logged. `--log tenantry_context_api=debug` turns it on.
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -17,7 +22,7 @@ pub(crate) async fn trace(request: Request, next: Next) -> Response {
         .get::<MatchedPath>()
         .map_or("unmatched", MatchedPath::as_str)
         .to_owned();
-    let span = tracing::info_span!(
+    let span = tracing::debug_span!(
         "http.request",
         http.request.method = %request.method(),
         http.route = %route,

@@ -3,6 +3,9 @@
 //! shape edges parse.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::openapi::schemas;
 use std::collections::BTreeMap;
 use tenantry_sagas::{ProductContext, ProductState, Rejection, TenantContext, TenantStatus};
 use tenantry_schemas::{AppKey, Edition, ProductKey, Region, TenantId};
@@ -65,83 +68,108 @@ use tenantry_schemas::{AppKey, Edition, ProductKey, Region, TenantId};
 ///   wait, `waiting` counts them, and none of them is reflected here.
 /// - `pending_saga`: the saga kind bringing the tenant to the state its
 ///   released events ask for (`provision_product`), while one is needed.
-/// - `version`: `commerce_sequence` is the last commerce sequence the
+/// - `version`: `provisioning_sequence` identifies the version: the same
+///   in every store and every instance, and the `ETag` (`"3"`);
+///   `commerce_sequence` is the last commerce sequence the
 ///   provisioner released (applied or rejected) — events after it are not
 ///   reflected; `provisioning_sequence` is the tenant-state record shown.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(
+    description = "The tenant context as edges see it: where the tenant lives, what it may use and how to reach its data. Every key is always present."
+)]
 pub struct ContextView {
     /// Tenant id.
+    #[schema(value_type = schemas::TenantId)]
     pub tenant_id: TenantId,
     /// Lifecycle status of the tenant.
+    #[schema(value_type = schemas::TenantStatus)]
     pub status: TenantStatus,
     /// The site, once known.
+    #[schema(required = true)]
     pub site: Option<SiteView>,
     /// The region the tenant lives in, once placed.
+    #[schema(required = true)]
     pub region: Option<RegionView>,
     /// Products by product key.
+    #[schema(value_type = BTreeMap<schemas::ProductKey, ProductView>)]
     pub products: BTreeMap<ProductKey, ProductView>,
     /// Identity groups, sorted.
     pub groups: Vec<String>,
     /// Why the latest saga failed, while the tenant is parked on it.
+    #[schema(required = true)]
     pub last_failure: Option<String>,
     /// Commerce events refused by the provisioner (sequence, kind, reason), oldest first.
+    #[schema(value_type = Vec<schemas::Rejection>)]
     pub rejections: Vec<Rejection>,
     /// Why the tenant's later events wait, while they do.
+    #[schema(required = true)]
     pub parked: Option<ParkedView>,
     /// Saga kind under way, while one is needed.
+    #[schema(required = true)]
     pub pending_saga: Option<String>,
     /// What the context reflects.
     pub version: VersionView,
 }
 
 /// `site`: the container of a tenant's products.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct SiteView {
     /// Site name (the first DNS label of the host).
+    #[schema(required = true)]
     pub name: Option<String>,
     /// Site host `<site>.<domain>`, once step 2 created it.
+    #[schema(required = true)]
     pub host: Option<String>,
 }
 
 /// `region`: where the tenant's products live.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct RegionView {
     /// Lower-case region code (`eu`).
+    #[schema(value_type = schemas::Region)]
     pub code: Region,
     /// Whether the region is the tenant's data-residency pin.
     pub pinned: bool,
     /// Region of a newer residency pin the tenant is being moved to.
+    #[schema(value_type = Option<schemas::Region>, required = true)]
     pub moving_to: Option<Region>,
 }
 
 /// One entry of `products`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ProductView {
     /// State of the product.
+    #[schema(value_type = schemas::ProductState)]
     pub state: ProductState,
     /// Licence, once accepted.
+    #[schema(required = true)]
     pub licence: Option<LicenceView>,
     /// Shard (RDS instance) holding the product database.
+    #[schema(required = true)]
     pub shard: Option<String>,
     /// Product database name on the shard.
+    #[schema(required = true)]
     pub database: Option<String>,
     /// Installed apps (step 7).
+    #[schema(value_type = Vec<schemas::AppKey>)]
     pub installed_apps: Vec<AppKey>,
     /// Why the product's latest saga failed, while that failure stands.
+    #[schema(required = true)]
     pub failure: Option<String>,
 }
 
 /// `licence` of a product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct LicenceView {
     /// Licensed seats.
     pub seats: i32,
     /// Edition.
+    #[schema(value_type = schemas::Edition)]
     pub edition: Edition,
 }
 
 /// `parked`: why the tenant's later events wait.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct ParkedView {
     /// `saga_failed` or `sequence_gap`.
     pub kind: String,
@@ -152,7 +180,7 @@ pub struct ParkedView {
 }
 
 /// `version`: what the context reflects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct VersionView {
     /// Last commerce sequence released by the provisioner.
     pub commerce_sequence: i64,

@@ -1,9 +1,8 @@
 //! Decoding a provisioning record and applying records to the store.
 
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use tenantry_kafka::Record;
-use tenantry_sagas::{ContextsError, TenantContext, TenantContexts};
+use tenantry_sagas::{ContextChange, ContextsError, TenantContext, TenantContexts};
 use tenantry_schemas::{Codec, DecodeError, ProvisioningEvent, ProvisioningRecord, TenantId};
 
 /// Decodes a record of the provisioning topic. `Ok(None)`: permanently
@@ -26,16 +25,6 @@ pub async fn decode(
         }
         Err(error) => Err(error),
     }
-}
-
-/// A new version of a tenant's context as the store holds it: what the
-/// changelog carries (value: this as JSON, key: the tenant id).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ContextChange {
-    /// The store's revision of the context (1, 2, … per tenant).
-    pub revision: i64,
-    /// The context; a destroyed tenant's says so (`status: destroyed`).
-    pub context: TenantContext,
 }
 
 /// Folds each tenant's `records` (in arrival order) into its stored

@@ -22,8 +22,9 @@
 mod apply;
 mod replay;
 
-pub use apply::{ContextChange, apply_batch, decode};
+pub use apply::{apply_batch, decode};
 pub use replay::{ReplayReport, replay};
+pub use tenantry_sagas::ContextChange;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

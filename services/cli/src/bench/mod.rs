@@ -20,13 +20,18 @@
 //! `--json` prints the figures as one JSON object on stdout
 //! (`Report::json`), the human report going to stderr.
 //!
-//! Two narrower measurements are subcommands: `bench kms` ([`kms`]: KMS
-//! calls behind the data-key cache) and `bench contexts` ([`contexts`]:
-//! the context store on PostgreSQL beside DynamoDB).
+//! Three narrower measurements are subcommands: `bench kms` ([`kms`]: KMS
+//! calls behind the data-key cache), `bench contexts` ([`contexts`]:
+//! the context store on PostgreSQL beside DynamoDB) and `bench api`
+//! ([`api`]: the context sidecar's requests/s and latency under `wrk`).
+//! `bench propagation` ([`propagation`]) times a context version from the
+//! projector's write to every context API instance serving it.
 
+pub mod api;
 pub mod contexts;
 pub mod kms;
 mod processes;
+pub mod propagation;
 mod report;
 mod statements;
 #[cfg(test)]
@@ -116,6 +121,14 @@ pub enum Measure {
     /// Context store writes/s and reads/s, PostgreSQL (--context-database-url's
     /// server) beside DynamoDB (the AWS_ENDPOINT_URL emulator).
     Contexts(contexts::ContextsArgs),
+    /// Context API requests/s and latency under wrk: a context-sidecar
+    /// serving --tenants synthetic contexts from its cache (a fresh
+    /// changelog topic), every request with a verified bearer token.
+    Api(api::ApiArgs),
+    /// Projector write → served by every context API instance: a projector
+    /// and --instances context-sidecars on a fresh topic suffix, one
+    /// long-poll (min_sequence) per instance for each version published.
+    Propagation(propagation::PropagationArgs),
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {
@@ -132,13 +145,16 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
 ///
 /// Errors: the local stack is unreachable, `--database-url` is not PostgreSQL,
 /// a service exits early, a publish fails, or tenants are not readable in time.
-/// `bench kms` and `bench contexts` run [`kms::run`] and [`contexts::run`] instead.
+/// `bench kms`, `bench contexts` and `bench api` run [`kms::run`],
+/// [`contexts::run`] and [`api::run`] instead.
 pub async fn run(settings: &Settings, mut args: BenchArgs) -> anyhow::Result<()> {
     match args.measure.take() {
         Some(Measure::Kms(args)) => return kms::run(args).await,
         Some(Measure::Contexts(args)) => {
             return contexts::run(settings.context_database_url(), args).await;
         }
+        Some(Measure::Api(args)) => return api::run(settings, args).await,
+        Some(Measure::Propagation(args)) => return propagation::run(settings, args).await,
         None => {}
     }
     let run_id = Uuid::new_v4().simple().to_string()[..12].to_owned();
@@ -172,10 +188,13 @@ pub async fn run(settings: &Settings, mut args: BenchArgs) -> anyhow::Result<()>
         say(format!("kept database {}", database.name));
         database.close().await
     } else {
+        // The changelog is not among `with_partitions` (the projector
+        // creates it, compacted); it is the run's too.
         let names: Vec<&str> = topics
             .with_partitions()
             .iter()
             .map(|(name, _)| *name)
+            .chain([topics.changelog.as_str()])
             .collect();
         if let Err(error) = delete_topics(&settings.kafka("bench"), &names).await {
             eprintln!("topics of the run not deleted: {error}");

@@ -34,8 +34,21 @@ impl Service {
         env: &ServiceEnv<'_>,
         logs: &Path,
     ) -> anyhow::Result<Self> {
+        Self::spawn_with(role, role, env, logs, |_| {})
+    }
+
+    /// [`Service::spawn`] for one of several instances of `role`: its log
+    /// is `<logs>/<name>.log`, and `configure` adds to the command (flags,
+    /// environment) after the run's settings, e.g. a listen address.
+    pub(super) fn spawn_with(
+        role: &'static str,
+        name: &str,
+        env: &ServiceEnv<'_>,
+        logs: &Path,
+        configure: impl FnOnce(&mut Command),
+    ) -> anyhow::Result<Self> {
         let exe = std::env::current_exe().context("path of the tenantry executable")?;
-        let log = logs.join(format!("{role}.log"));
+        let log = logs.join(format!("{name}.log"));
         let mut command = Command::new(&exe);
         // The environment is inherited (TENANTRY_* variables reach the
         // services as they reach this process); what this run must decide,
@@ -62,6 +75,18 @@ impl Service {
             Some(filter) => command.env("TENANTRY_LOG", filter),
             None => command.env_remove("TENANTRY_LOG"),
         };
+        // `--kafka-property` given to `tenantry bench` reaches the services too.
+        let properties: Vec<String> = settings
+            .kafka_properties
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect();
+        if properties.is_empty() {
+            command.env_remove("TENANTRY_KAFKA_PROPERTIES");
+        } else {
+            command.env("TENANTRY_KAFKA_PROPERTIES", properties.join(","));
+        }
+        configure(&mut command);
         let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -70,7 +95,7 @@ impl Service {
             .spawn()
             .with_context(|| format!("start {} {role}", exe.display()))?;
         let pid = child.id().context("child pid")?;
-        tracing::info!(service = role, pid, log = %log.display(), "Service started.");
+        tracing::info!(service = name, pid, log = %log.display(), "Service started.");
         Ok(Self {
             role,
             child,

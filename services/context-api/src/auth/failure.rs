@@ -4,8 +4,8 @@
 use axum::http::StatusCode;
 
 /// Name of the counter of refused requests, labelled `reason` with
-/// [`Reason::code`]. Emitted through the `metrics` facade: it is exported by
-/// whichever recorder the binary installs (none: the calls cost nothing).
+/// [`Reason::code`]. Emitted through the `metrics` facade and exported at
+/// `GET /metrics` with the API's other metrics ([`crate::metrics`]).
 pub const FAILURES_METRIC: &str = "tenantry_api_auth_failures_total";
 
 /// Why authentication (`401`) or authorization (`403`) failed.

@@ -39,8 +39,10 @@ async fn by_tenant_returns_the_view_in_its_own_shape() {
     let response = app.get("/v1/tenants/acme-corp/context").await;
 
     assert_eq!(response.status, StatusCode::OK);
-    assert_eq!(response.header("cache-control"), Some("no-store"));
+    assert_eq!(response.header("cache-control"), Some("no-cache"));
     assert_eq!(response.body, active_view());
+    assert_eq!(response.header("etag"), Some("\"3\""));
+    assert_eq!(response.header("tenantry-commerce-sequence"), Some("2"));
     let text = response.body.to_string();
     for internal in ["site_host", "region_pinned", "event_id"] {
         assert!(!text.contains(internal), "{internal} leaked: {text}");
@@ -58,7 +60,7 @@ async fn by_host_returns_the_same_view_case_insensitively() {
     for host in ["acme.tenantry.test", "ACME.Tenantry.Test"] {
         let response = app.get(&format!("/v1/sites/{host}/context")).await;
         assert_eq!(response.status, StatusCode::OK, "{host}");
-        assert_eq!(response.header("cache-control"), Some("no-store"));
+        assert_eq!(response.header("cache-control"), Some("no-cache"));
         assert_eq!(response.body, active_view(), "{host}");
     }
 }

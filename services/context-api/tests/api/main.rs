@@ -6,7 +6,9 @@ mod auth_metrics;
 mod context;
 mod errors;
 mod fixtures;
+mod freshness;
 mod health;
+mod schemathesis;
 mod service_auth;
 
 use reqwest::StatusCode;

@@ -1,0 +1,334 @@
+//! Prometheus metrics of the context API, served at `GET /metrics` in the
+//! text exposition format 0.0.4 (no bearer token, like `/healthz`).
+//!
+//! Everything is emitted through the `metrics` facade and recorded by the
+//! Prometheus recorder [`install_recorder`] installs once per process.
+//!
+//! | name | type | labels | unit, meaning |
+//! |---|---|---|---|
+//! | `tenantry_api_requests_total` | counter | `route`, `method`, `status` | requests answered ([`record`]) |
+//! | `tenantry_api_request_duration_seconds` | histogram | `route` | seconds from the request reaching the router to its response head ([`REQUEST_DURATION_BUCKETS`]) |
+//! | `tenantry_api_auth_failures_total` | counter | `reason` | requests refused with `401`/`403`, by [`crate::auth::Reason`] code |
+//! | `tenantry_api_cache_lookups_total` | counter | `result` = `hit` \| `miss` | context cache lookups |
+//! | `tenantry_api_cache_entries` | gauge | — | contexts held by the cache |
+//! | `tenantry_api_cache_bytes` | gauge | — | bytes, estimated size of the cached contexts |
+//! | `tenantry_api_changelog_lag_seconds` | histogram | — | seconds from a changelog record's timestamp (the projector's write) to the cache applying it ([`CHANGELOG_LAG_BUCKETS`]) |
+//! | `tenantry_api_changelog_records_total` | counter | `outcome` = `stored` \| `not_newer` \| `undecodable` | changelog records the cache read |
+//!
+//! Labels: `route` is the route template (`/v1/tenants/{tenant_id}/context`,
+//! never the raw path, so ids do not multiply series), `unmatched` for a path
+//! no route matches; `method` is the upper-case HTTP method, `other` for a
+//! non-standard one; `status` is the three-digit response status.
+
+use axum::extract::{MatchedPath, Request};
+use axum::http::{HeaderValue, Method, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Extension, Router};
+use metrics::{Counter, Histogram, Label, SharedString, Unit};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// Counter of answered requests, labelled `route`, `method`, `status`.
+pub const REQUESTS_TOTAL: &str = "tenantry_api_requests_total";
+/// Histogram of request durations in seconds, labelled `route`.
+pub const REQUEST_DURATION: &str = "tenantry_api_request_duration_seconds";
+/// Counter of context cache lookups, labelled `result` (`hit`, `miss`).
+pub const CACHE_LOOKUPS_TOTAL: &str = "tenantry_api_cache_lookups_total";
+/// Gauge of the contexts the cache holds.
+pub const CACHE_ENTRIES: &str = "tenantry_api_cache_entries";
+/// Gauge of the cache's estimated size in bytes.
+pub const CACHE_BYTES: &str = "tenantry_api_cache_bytes";
+/// Histogram of seconds from a changelog record's timestamp to the cache
+/// applying it.
+pub const CHANGELOG_LAG: &str = "tenantry_api_changelog_lag_seconds";
+/// Counter of changelog records the cache read, labelled `outcome`
+/// (`stored`, `not_newer`, `undecodable`).
+pub const CHANGELOG_RECORDS_TOTAL: &str = "tenantry_api_changelog_records_total";
+
+/// Upper bounds (seconds) of [`REQUEST_DURATION`]: 1–2.5–5 steps from
+/// 25 µs (a cache hit answered in-process) to 10 s (the longest `wait_ms` of
+/// a conditional read), three buckets a decade.
+pub const REQUEST_DURATION_BUCKETS: [f64; 18] = [
+    0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Upper bounds (seconds) of [`CHANGELOG_LAG`]: 1–2.5–5 steps from 1 ms to
+/// 10 s.
+pub const CHANGELOG_LAG_BUCKETS: [f64; 13] = [
+    0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// The `Content-Type` of `GET /metrics`: Prometheus text format 0.0.4.
+pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// How often histogram samples are folded into their buckets when nobody
+/// scrapes: the recorder keeps raw samples until then (8 bytes each, about
+/// 2 MB at 50,000 requests/s).
+const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The process's Prometheus recorder, installed as the global `metrics`
+/// recorder on the first call; later calls return the same handle.
+///
+/// When another global recorder was installed first (a test's, an
+/// embedding binary's), that one keeps receiving the facade's metrics and
+/// this handle renders only the metric descriptions; the failure is logged.
+pub fn install_recorder() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = builder().build_recorder();
+            describe(&recorder);
+            let handle = recorder.handle();
+            match metrics::set_global_recorder(recorder) {
+                Ok(()) => spawn_upkeep(handle.clone()),
+                Err(error) => tracing::warn!(
+                    error.message = %error,
+                    "Another metrics recorder is installed; /metrics will not show the API's metrics."
+                ),
+            }
+            handle
+        })
+        .clone()
+}
+
+fn builder() -> PrometheusBuilder {
+    // Both bucket lists are non-empty constants, the only error of these calls.
+    PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(REQUEST_DURATION.into()),
+            &REQUEST_DURATION_BUCKETS,
+        )
+        .and_then(|b| {
+            b.set_buckets_for_metric(Matcher::Full(CHANGELOG_LAG.into()), &CHANGELOG_LAG_BUCKETS)
+        })
+        .expect("bucket lists are not empty")
+}
+
+/// `# HELP` lines, so a scrape documents itself.
+fn describe(recorder: &impl metrics::Recorder) {
+    let count = Some(Unit::Count);
+    let seconds = Some(Unit::Seconds);
+    for (name, unit, help) in [
+        (
+            REQUESTS_TOTAL,
+            count,
+            "Requests answered, by route template, method and status.",
+        ),
+        (
+            crate::auth::FAILURES_METRIC,
+            count,
+            "Requests refused with 401 or 403, by reason.",
+        ),
+        (
+            CACHE_LOOKUPS_TOTAL,
+            count,
+            "Context cache lookups, by result (hit, miss).",
+        ),
+        (
+            CHANGELOG_RECORDS_TOTAL,
+            count,
+            "Changelog records read by the context cache, by outcome.",
+        ),
+    ] {
+        recorder.describe_counter(name.into(), unit, help.into());
+    }
+    recorder.describe_gauge(
+        CACHE_ENTRIES.into(),
+        count,
+        "Contexts held by the cache.".into(),
+    );
+    recorder.describe_gauge(
+        CACHE_BYTES.into(),
+        Some(Unit::Bytes),
+        "Estimated size of the cached contexts.".into(),
+    );
+    recorder.describe_histogram(
+        REQUEST_DURATION.into(),
+        seconds,
+        "Seconds from a request reaching the router to its response, by route template.".into(),
+    );
+    recorder.describe_histogram(
+        CHANGELOG_LAG.into(),
+        seconds,
+        "Seconds from a changelog record's timestamp to the cache applying it.".into(),
+    );
+}
+
+/// A thread, not a task: the recorder outlives any one runtime.
+fn spawn_upkeep(handle: PrometheusHandle) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP_INTERVAL);
+                handle.run_upkeep();
+            }
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(error.message = %error, "Metrics upkeep thread did not start; histogram samples are folded at each scrape only.");
+    }
+}
+
+/// `GET /metrics` rendering `handle`, for any router state.
+pub fn metrics_routes<S>(handle: PrometheusHandle) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    Router::new()
+        .route("/metrics", get(render))
+        .layer(Extension(handle))
+}
+
+/// `GET /metrics`: every metric of the module docs, as Prometheus text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "meta",
+    responses((
+        status = 200,
+        description = "Prometheus text exposition format 0.0.4.",
+        content_type = "text/plain",
+        body = String
+    ))
+)]
+pub(crate) async fn render(Extension(handle): Extension<PrometheusHandle>) -> Response {
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
+        handle.render(),
+    )
+        .into_response()
+}
+
+/// The series of one route template.
+struct RouteSeries {
+    duration: Histogram,
+    /// By method label and status.
+    requests: HashMap<(&'static str, u16), Counter>,
+}
+
+thread_local! {
+    /// Handles by route template. Per worker thread, so the hot path takes
+    /// no lock and builds no label set: `counter!` with labels allocates the
+    /// key twice and hashes it on every call. Bounded by routes × methods ×
+    /// statuses; a handle stays valid for the life of the process.
+    static SERIES: RefCell<HashMap<Box<str>, RouteSeries>> = RefCell::new(HashMap::new());
+}
+
+/// Middleware around every route and the fallbacks: counts the request in
+/// [`REQUESTS_TOTAL`] and times it in [`REQUEST_DURATION`].
+pub(crate) async fn record(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = method_label(request.method());
+    let route = request.extensions().get::<MatchedPath>().cloned();
+    let response = next.run(request).await;
+    let elapsed = started.elapsed();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let status = response.status().as_u16();
+    SERIES.with_borrow_mut(|series| {
+        if !series.contains_key(route) {
+            series.insert(route.into(), RouteSeries::new(route));
+        }
+        let Some(series) = series.get_mut(route) else {
+            return;
+        };
+        series.duration.record(elapsed.as_secs_f64());
+        series
+            .requests
+            .entry((method, status))
+            .or_insert_with(|| {
+                metrics::counter!(
+                    REQUESTS_TOTAL,
+                    vec![
+                        Label::new("route", SharedString::from(route.to_owned())),
+                        Label::new("method", method),
+                        Label::new("status", status.to_string()),
+                    ]
+                )
+            })
+            .increment(1);
+    });
+    response
+}
+
+impl RouteSeries {
+    fn new(route: &str) -> Self {
+        Self {
+            duration: metrics::histogram!(REQUEST_DURATION, "route" => route.to_owned()),
+            requests: HashMap::new(),
+        }
+    }
+}
+
+/// Standard methods by name; anything else is `other`, so a client cannot
+/// create series by inventing methods.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::StatusCode;
+
+    #[test]
+    fn buckets_ascend() {
+        for buckets in [&REQUEST_DURATION_BUCKETS[..], &CHANGELOG_LAG_BUCKETS[..]] {
+            assert!(buckets.windows(2).all(|w| w[0] < w[1]), "{buckets:?}");
+        }
+    }
+
+    #[test]
+    fn install_returns_the_installed_recorder_every_time() {
+        let (first, second) = (install_recorder(), install_recorder());
+        metrics::counter!("tenantry_test_install_total").increment(1);
+        for handle in [first, second] {
+            assert!(handle.render().contains("tenantry_test_install_total 1"));
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_are_counted_by_route_template_method_and_status() {
+        let app: Router = Router::new()
+            .route("/v1/things/{id}", get(|| async { StatusCode::NO_CONTENT }))
+            .merge(metrics_routes(install_recorder()))
+            .layer(axum::middleware::from_fn(record));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let client = reqwest::Client::new();
+        for path in ["/v1/things/a", "/v1/things/b", "/nowhere"] {
+            client.get(format!("{base}{path}")).send().await.unwrap();
+        }
+        let response = client.get(format!("{base}/metrics")).send().await.unwrap();
+        assert_eq!(response.headers()[header::CONTENT_TYPE], CONTENT_TYPE);
+        let text = response.text().await.unwrap();
+        for line in [
+            r#"tenantry_api_requests_total{route="/v1/things/{id}",method="GET",status="204"} 2"#,
+            r#"tenantry_api_requests_total{route="unmatched",method="GET",status="404"} 1"#,
+            r#"tenantry_api_request_duration_seconds_bucket{route="/v1/things/{id}",le="0.000025"} "#,
+            r#"tenantry_api_request_duration_seconds_count{route="/v1/things/{id}"} 2"#,
+            "# HELP tenantry_api_requests_total ",
+            "# TYPE tenantry_api_request_duration_seconds histogram",
+        ] {
+            assert!(text.contains(line), "{line} not in:\n{text}");
+        }
+    }
+}
