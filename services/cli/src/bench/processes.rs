@@ -105,8 +105,17 @@ impl Service {
         })
     }
 
+    /// Its process id, while it runs.
+    ///
+    /// # Errors
+    /// It has exited.
+    pub(super) fn pid(&mut self) -> anyhow::Result<u32> {
+        self.check()?;
+        Ok(self.pid)
+    }
+
     /// Fails when the service has exited.
-    fn check(&mut self) -> anyhow::Result<()> {
+    pub(super) fn check(&mut self) -> anyhow::Result<()> {
         if self.exited.is_none() {
             self.exited = self.child.try_wait()?;
         }

@@ -3,16 +3,13 @@
 //! /proc, `/metrics`, and its stop.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use tokio::process::{Child, Command};
 
 pub use super::usage::Memory;
 
-use super::super::STOP_TIMEOUT;
-use super::super::processes::os;
+use super::super::processes::{Service, ServiceEnv};
 use super::usage;
 use crate::settings::Settings;
 
@@ -42,8 +39,7 @@ pub struct SidecarEnv<'a> {
 
 /// The running sidecar.
 pub struct Sidecar {
-    child: Child,
-    pid: u32,
+    service: Service,
     /// Its stderr: the service log.
     pub log: PathBuf,
     base_url: String,
@@ -56,50 +52,38 @@ impl Sidecar {
     /// # Errors
     /// The executable cannot be started.
     pub fn spawn(settings: &Settings, env: &SidecarEnv<'_>, dir: &Path) -> anyhow::Result<Self> {
-        let exe = std::env::current_exe().context("path of the tenantry executable")?;
-        let log = dir.join("context-sidecar.log");
-        let mut command = Command::new(&exe);
-        let properties: Vec<String> = settings
-            .kafka_properties
-            .iter()
-            .map(|(name, value)| format!("{name}={value}"))
-            .collect();
-        // What the run decides is set; the settings that would change the
-        // mode of authentication are removed (a secret excludes a key set).
-        command
-            .arg("context-sidecar")
-            .env("TENANTRY_BOOTSTRAP", &settings.bootstrap)
-            .env("TENANTRY_KAFKA_PROPERTIES", properties.join(","))
-            .env("TENANTRY_TOPIC_SUFFIX", env.suffix)
-            .env("TENANTRY_LISTEN", env.listen)
-            .env("TENANTRY_CACHE_MIB", env.cache_mib.to_string())
-            .env("TENANTRY_API_JWKS_FILES", env.jwks)
-            .env("TENANTRY_API_ALLOW", env.allow.join(";"))
-            .env("TENANTRY_API_JWT_AUDIENCE", &settings.api_jwt_audience)
-            .env("TENANTRY_API_JWT_KID_BINDING", "asap")
-            .env_remove("TENANTRY_API_JWT_SECRET")
-            .env_remove("TENANTRY_API_JWKS_URL")
-            .env_remove("TENANTRY_API_JWT_ALGORITHMS");
-        if properties.is_empty() {
-            command.env_remove("TENANTRY_KAFKA_PROPERTIES");
-        }
-        match env.log_filter.or(settings.log.as_deref()) {
-            Some(filter) => command.env("TENANTRY_LOG", filter),
-            None => command.env_remove("TENANTRY_LOG"),
+        let service_env = ServiceEnv {
+            settings,
+            database_url: &settings.database_url,
+            suffix: env.suffix,
         };
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log)?)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("start {} context-sidecar", exe.display()))?;
-        let pid = child.id().context("child pid")?;
-        tracing::info!(pid, log = %log.display(), "Context sidecar started.");
+        // Beyond what every service of a run gets: the listener, the cache
+        // and the run's key set; the settings that would change the mode of
+        // authentication are removed (a secret excludes a key set).
+        let service = Service::spawn_with(
+            "context-sidecar",
+            "context-sidecar",
+            &service_env,
+            dir,
+            |command| {
+                command
+                    .env("TENANTRY_LISTEN", env.listen)
+                    .env("TENANTRY_CACHE_MIB", env.cache_mib.to_string())
+                    .env("TENANTRY_API_JWKS_FILES", env.jwks)
+                    .env("TENANTRY_API_ALLOW", env.allow.join(";"))
+                    .env("TENANTRY_API_JWT_AUDIENCE", &settings.api_jwt_audience)
+                    .env("TENANTRY_API_JWT_KID_BINDING", "asap")
+                    .env_remove("TENANTRY_API_JWT_SECRET")
+                    .env_remove("TENANTRY_API_JWKS_URL")
+                    .env_remove("TENANTRY_API_JWT_ALGORITHMS");
+                if let Some(filter) = env.log_filter {
+                    command.env("TENANTRY_LOG", filter);
+                }
+            },
+        )?;
         Ok(Self {
-            child,
-            pid,
-            log,
+            log: service.log.clone(),
+            service,
             base_url: format!("http://{}", env.listen),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(10))
@@ -112,17 +96,6 @@ impl Sidecar {
         &self.base_url
     }
 
-    /// Fails when the sidecar has exited.
-    fn check(&mut self) -> anyhow::Result<()> {
-        if let Some(status) = self.child.try_wait()? {
-            bail!(
-                "context-sidecar exited early ({status}); its log: {}",
-                self.log.display()
-            );
-        }
-        Ok(())
-    }
-
     /// Waits until `/readyz` answers 200: the cache has read the changelog
     /// to the end it had. Returns how long that took from now.
     ///
@@ -133,7 +106,7 @@ impl Sidecar {
         let url = format!("{}/readyz", self.base_url);
         let mut last = String::from("no answer yet");
         while started.elapsed() < READY_TIMEOUT {
-            self.check()?;
+            self.service.check()?;
             match self.http.get(&url).send().await {
                 Ok(response) if response.status().is_success() => return Ok(started.elapsed()),
                 Ok(response) => last = response.text().await.unwrap_or_default(),
@@ -185,8 +158,7 @@ impl Sidecar {
     /// # Errors
     /// The sidecar exited, or /proc cannot be read.
     pub fn memory(&mut self) -> anyhow::Result<Memory> {
-        self.check()?;
-        usage::memory(self.pid).context("read /proc of the context sidecar")
+        usage::memory(self.service.pid()?).context("read /proc of the context sidecar")
     }
 
     /// CPU time (user + system) used so far.
@@ -194,28 +166,14 @@ impl Sidecar {
     /// # Errors
     /// The sidecar exited, or /proc cannot be read.
     pub fn cpu(&mut self) -> anyhow::Result<Duration> {
-        self.check()?;
-        usage::cpu(self.pid).context("read /proc of the context sidecar")
+        usage::cpu(self.service.pid()?).context("read /proc of the context sidecar")
     }
 
-    /// SIGTERM, then SIGKILL after [`STOP_TIMEOUT`].
+    /// SIGTERM, then SIGKILL after the bench's stop timeout (`STOP_TIMEOUT`).
     ///
     /// # Errors
     /// It ignored SIGTERM (then it is killed).
     pub async fn stop(&mut self) -> anyhow::Result<()> {
-        if self.child.try_wait()?.is_some() {
-            return Ok(());
-        }
-        os::terminate(self.pid)?;
-        match tokio::time::timeout(STOP_TIMEOUT, self.child.wait()).await {
-            Ok(status) => {
-                status?;
-                Ok(())
-            }
-            Err(_) => {
-                self.child.kill().await?;
-                bail!("context-sidecar ignored SIGTERM for {STOP_TIMEOUT:?}; killed")
-            }
-        }
+        self.service.stop().await
     }
 }
