@@ -1,6 +1,6 @@
-//! CLI behaviour on bad input and redelivery.
+//! CLI behaviour on bad input and redelivery, and its `--json` documents.
 
-use crate::support::{Stack, bootstrap, fresh_topics, tenantry, wait_for_product};
+use crate::support::{Stack, bootstrap, fresh_database, fresh_topics, tenantry, wait_for_product};
 use std::time::Duration;
 use tenantry_kafka::{KafkaConfig, read_to_end};
 
@@ -172,4 +172,58 @@ async fn a_redelivered_event_is_applied_once() {
         "the duplicate is not appended to the event stream"
     );
     stack.stop().await;
+}
+
+/// The data commands' `--json` on a fresh database and fresh topics: each
+/// prints one JSON document on stdout, `[]` for an empty list and an object
+/// of zero counts for a report (the documents' fields are checked with data
+/// in `parking.rs` and in the CLI crate's `output` tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn data_commands_print_one_json_document_with_json() {
+    let (suffix, _) = fresh_topics().await;
+    let store = fresh_database().await;
+    let contexts = fresh_database().await;
+    let env = [
+        ("TENANTRY_BOOTSTRAP", bootstrap()),
+        ("TENANTRY_TOPIC_SUFFIX", suffix),
+        ("TENANTRY_DATABASE_URL", store),
+        ("TENANTRY_CONTEXT_DATABASE_URL", contexts),
+        ("TENANTRY_CONTEXT_STORE", "sql".to_owned()),
+    ];
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let json = |args: &'static [&'static str]| {
+        let env = env.clone();
+        async move {
+            let output = tenantry(args, &env).await;
+            assert!(
+                output.status.success(),
+                "tenantry {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            serde_json::from_str::<serde_json::Value>(&stdout)
+                .unwrap_or_else(|e| panic!("tenantry {args:?}: one JSON document: {e}: {stdout}"))
+        }
+    };
+    let migrated = json(&["migrate", "--json"]).await;
+    assert!(
+        migrated["store"].as_str().unwrap().contains("tenantry_it_"),
+        "{migrated}"
+    );
+    assert_eq!(migrated["context_store"]["kind"], "sql", "{migrated}");
+    for args in [
+        &["sagas", "list", "--json"][..],
+        &["sagas", "list", "--parked", "--json"],
+        &["dlq", "list", "--json"],
+    ] {
+        assert_eq!(json(args).await, serde_json::json!([]), "{args:?}");
+    }
+    assert_eq!(
+        json(&["republish", "--json"]).await,
+        serde_json::json!({"queued_tenants": 0, "outbox_pending": 0})
+    );
+    assert_eq!(
+        json(&["replay", "--json"]).await,
+        serde_json::json!({"records_read": 0, "events_applied": 0, "skipped": 0, "tenants": 0})
+    );
 }

@@ -96,6 +96,37 @@ async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry()
         ),
         "{shown}"
     );
+    // The same, as JSON documents for scripts.
+    let json = |out: String| -> serde_json::Value {
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("one JSON document: {e}: {out}"))
+    };
+    let parked = json(stack.cli(&["sagas", "list", "--parked", "--json"]).await);
+    let t4 = parked
+        .as_array()
+        .and_then(|rows| rows.iter().find(|p| p["tenant_id"] == "t4"))
+        .unwrap_or_else(|| panic!("t4 in {parked}"));
+    assert_eq!(t4["kind"], "saga_failed", "{t4}");
+    assert_eq!(t4["waiting"], 2, "{t4}");
+    assert!(t4["parked_at_ms"].as_i64().unwrap() > 0, "{t4}");
+    let unfinished = json(stack.cli(&["sagas", "list", "--json"]).await);
+    let failed = unfinished
+        .as_array()
+        .and_then(|rows| rows.iter().find(|s| s["tenant_id"] == "t4"))
+        .unwrap_or_else(|| panic!("t4's saga in {unfinished}"));
+    assert_eq!(failed["kind"], "provision_tenant", "{failed}");
+    assert!(failed["failure"].is_string(), "{failed}");
+    let shown = json(stack.cli(&["sagas", "show", "t4", "--json"]).await);
+    assert_eq!(shown["tenant_id"], "t4");
+    assert_eq!(shown["sagas"][0]["saga_id"], failed["saga_id"]);
+    assert_eq!(
+        shown["events"],
+        serde_json::json!([
+            {"sequence": 1, "kind": "tenant_created", "state": "processed"},
+            {"sequence": 2, "kind": "product_activated", "state": "waiting"},
+            {"sequence": 3, "kind": "licence_updated", "state": "waiting"},
+        ])
+    );
+    assert_eq!(shown["parked"]["waiting"], 2, "{shown}");
     assert_eq!(
         stack
             .count("SELECT COUNT(*) FROM sagas WHERE tenant_id = 't4'")

@@ -1,6 +1,7 @@
 //! `tenantry dlq list|redrive`: inspect the dead-letter topic and republish a
 //! record to the topic it came from once its cause is fixed.
 
+use crate::output;
 use crate::settings::Settings;
 use clap::{Args, Subcommand};
 use std::time::Duration;
@@ -18,7 +19,15 @@ pub struct DlqArgs {
 #[derive(Debug, Subcommand)]
 pub enum DlqCommand {
     /// List dead-lettered records: position, key, source and reason.
-    List,
+    ///
+    /// With --json: an array of `{"partition", "offset", "key", "source_topic",
+    /// "source_partition", "source_offset", "reason"}`; a missing key or
+    /// header is null.
+    List {
+        /// Print one JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Republish one dead-lettered record (same key, payload and headers) to its source topic.
     Redrive {
         /// Partition of the dead-letter topic.
@@ -47,7 +56,11 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
     )
     .await?;
     match args.command {
-        DlqCommand::List => {
+        DlqCommand::List { json: true } => {
+            let rows: Vec<_> = records.iter().map(output::DlqRow::from).collect();
+            output::print(&rows)?;
+        }
+        DlqCommand::List { json: false } => {
             if records.is_empty() {
                 println!("{} is empty", topics.commerce_dlq);
             }

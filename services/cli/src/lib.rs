@@ -10,13 +10,20 @@
 //! - `sagas list|show|retry|skip`: inspect sagas, release parked tenants.
 //! - `dlq list|redrive`: the commerce dead-letter topic.
 //! - `token keygen|mint`: service-token keys and tokens for the context API ([`token`]).
+//! - `completions bash|zsh|fish`: a shell completion script ([`completions`]).
+//!
+//! The commands that print data (`sagas list|show`, `dlq list`, `replay`,
+//! `republish`, `migrate`) take `--json`: one JSON document on stdout instead
+//! of text ([`output`]).
 //!
 //! Settings come from flags, then `TENANTRY_*` environment variables, then
 //! defaults ([`settings::Settings`]).
 
 pub mod bench;
+pub mod completions;
 pub mod dev;
 pub mod dlq;
+pub mod output;
 pub mod publish;
 pub mod services;
 pub mod settings;
@@ -43,10 +50,14 @@ pub enum Command {
     /// Publish commerce events to commerce.lifecycle.v1.
     Publish(Box<publish::PublishArgs>),
     /// Rebuild the tenant context store from the provisioning topic, from the beginning.
-    Replay,
+    ///
+    /// With --json: `{"records_read", "events_applied", "skipped", "tenants"}` (counts).
+    Replay(output::JsonArgs),
     /// Publish every tenant's state again (or the named tenants'), rebuilt from the
     /// provisioner's store: upgrades a store of the previous event contract and
     /// refills a lost context store. The running provisioner's relay sends them.
+    ///
+    /// With --json: `{"queued_tenants", "outbox_pending"}` (counts).
     Republish(services::RepublishArgs),
     /// Run the provisioner (commerce events → sagas → outbox → provisioning events).
     Provisioner,
@@ -76,7 +87,16 @@ pub enum Command {
     /// (--database-url), the context store (--context-database-url, or the
     /// DynamoDB table with --context-store dynamodb). Idempotent; the
     /// services also do it when they start.
-    Migrate,
+    ///
+    /// With --json: `{"store": masked URL, "context_store": {"kind": "sql",
+    /// "url": masked URL} or {"kind": "dynamodb", "table": name}}`.
+    Migrate(output::JsonArgs),
+    /// Print a shell completion script on stdout.
+    ///
+    /// Where to save it: bash, `~/.local/share/bash-completion/completions/tenantry`;
+    /// zsh, `_tenantry` in a directory of `$fpath`; fish,
+    /// `~/.config/fish/completions/tenantry.fish`.
+    Completions(completions::CompletionsArgs),
 }
 
 /// Runs a parsed command line.
@@ -87,17 +107,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         cli.command,
         Command::Dev(_)
             | Command::Publish(_)
-            | Command::Replay
+            | Command::Replay(_)
             | Command::Republish(_)
             | Command::Sagas(_)
             | Command::Dlq(_)
-            | Command::Migrate
+            | Command::Migrate(_)
             | Command::Token(_)
+            | Command::Completions(_)
     );
     settings::init_tracing(&cli.settings, quiet);
     match cli.command {
         Command::Publish(args) => publish::run(&cli.settings, *args).await,
-        Command::Replay => services::replay(&cli.settings).await,
+        Command::Replay(args) => services::replay(&cli.settings, args.json).await,
         Command::Republish(args) => services::republish(&cli.settings, args).await,
         Command::Provisioner => services::provisioner(&cli.settings).await,
         Command::Projector => services::projector(&cli.settings).await,
@@ -107,7 +128,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sagas(args) => services::sagas(&cli.settings, args).await,
         Command::Dlq(args) => dlq::run(&cli.settings, args).await,
         Command::Bench(args) => bench::run(&cli.settings, args).await,
-        Command::Migrate => services::migrate(&cli.settings).await,
+        Command::Migrate(args) => services::migrate(&cli.settings, args.json).await,
         Command::Token(args) => token::run(args),
+        Command::Completions(args) => completions::run(args),
     }
 }

@@ -1,4 +1,14 @@
 //! The `tenantry` binary: parses arguments and hands over to [`tenantry_cli::run`].
+//!
+//! Exit codes (README, "Exit codes"):
+//!
+//! - `0`: the command succeeded; also `--help` and `--version`.
+//! - `1`: [`tenantry_cli::run`] returned an error, printed as one line
+//!   `error: …` on stderr. `publish --wait` with an event not applied, or
+//!   without an outcome before its timeout, is such an error: it has no code
+//!   of its own.
+//! - `2`: clap rejected the command line; one line on stderr naming the
+//!   problem and `tenantry <command> --help`. Nothing was run.
 
 use clap::Parser;
 

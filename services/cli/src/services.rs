@@ -1,5 +1,6 @@
 //! Running one service, `replay`, and saga inspection.
 
+use crate::output;
 use crate::settings::Settings;
 use anyhow::Context;
 use clap::{Args, Subcommand};
@@ -108,9 +109,26 @@ pub(crate) async fn contexts(
 
 /// `tenantry migrate`: connecting a SQL store applies its migrations;
 /// opening the DynamoDB context store creates its table when missing.
-pub async fn migrate(settings: &Settings) -> anyhow::Result<()> {
+/// `json`: print [`output::MigrateRow`] instead of text.
+pub async fn migrate(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
     connect_store(&settings.database_url, 2, &shutdown).await?;
+    if json {
+        contexts(settings, &shutdown).await?;
+        let context_store = if settings.context_store == "dynamodb" {
+            output::ContextStoreRow::Dynamodb {
+                table: settings.dynamodb_table.clone(),
+            }
+        } else {
+            output::ContextStoreRow::Sql {
+                url: tenantry_store::masked(settings.context_database_url()),
+            }
+        };
+        return output::print(&output::MigrateRow {
+            store: tenantry_store::masked(&settings.database_url),
+            context_store,
+        });
+    }
     println!(
         "store {}: migrated",
         tenantry_store::masked(&settings.database_url)
@@ -193,8 +211,8 @@ pub(crate) fn follow_changelog(
     (cache, follower)
 }
 
-/// `tenantry replay`.
-pub async fn replay(settings: &Settings) -> anyhow::Result<()> {
+/// `tenantry replay`; `json`: print [`output::ReplayRow`] instead of text.
+pub async fn replay(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
     let contexts = contexts(settings, &shutdown).await?;
     let codec = settings.codec()?;
@@ -206,6 +224,9 @@ pub async fn replay(settings: &Settings) -> anyhow::Result<()> {
         Duration::from_secs(30),
     )
     .await?;
+    if json {
+        return output::print(&output::ReplayRow::from(&report));
+    }
     println!(
         "replay: read {} records, applied {} tenant states, skipped {} (older, repeated, retired saga records or undecodable), wrote {} tenant contexts",
         report.records_read, report.events_applied, report.skipped, report.tenants
@@ -219,12 +240,15 @@ pub struct RepublishArgs {
     /// Only these tenants (default: every tenant the provisioner knows).
     #[arg(value_name = "TENANT")]
     pub tenants: Vec<String>,
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `tenantry republish`: rebuilds each tenant's record from the provisioner's
 /// tables and queues its tenant state in the outbox, one transaction per
 /// tenant; the provisioner's relay publishes them and the projector replaces
-/// each context with them.
+/// each context with them. With `--json` it prints [`output::RepublishRow`].
 ///
 /// Errors: a tenant id does not parse; the provisioner's store is unreachable.
 pub async fn republish(settings: &Settings, args: RepublishArgs) -> anyhow::Result<()> {
@@ -248,6 +272,12 @@ pub async fn republish(settings: &Settings, args: RepublishArgs) -> anyhow::Resu
     };
     let count = tenantry_store::tenant_states::republish(store.pool(), &tenants).await?;
     let pending = tenantry_store::outbox::pending(store.pool()).await?;
+    if args.json {
+        return output::print(&output::RepublishRow {
+            queued_tenants: count,
+            outbox_pending: pending,
+        });
+    }
     println!(
         "republish: queued the state of {count} tenant(s); {pending} record(s) wait in the outbox \
          for the provisioner's relay (start `tenantry provisioner` if it is not running)"
@@ -267,16 +297,32 @@ pub struct SagasArgs {
 #[derive(Debug, Subcommand)]
 pub enum SagasCommand {
     /// List sagas that are not completed, or with --parked the parked tenants.
+    ///
+    /// With --json: an array of sagas `{"saga_id", "tenant_id", "kind", "status",
+    /// "version", "trigger_sequence", "product", "steps", "compensated",
+    /// "failure", "blocked"}`; with --parked too, an array of `{"tenant_id",
+    /// "kind", "reason", "saga_id", "event_id", "action", "parked_at_ms",
+    /// "waiting"}`. Absent values are null.
     List {
         /// Only parked tenants (failed saga or sequence gap) and what waits behind them.
         #[arg(long)]
         parked: bool,
+        /// Print one JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Show a tenant's sagas (status, steps done and compensated, failure), its commerce events
     /// (processed, stale or waiting), rejections and parking.
+    ///
+    /// With --json: `{"tenant_id", "sagas": [saga as in sagas list], "events":
+    /// [{"sequence", "kind", "state"}], "rejections": [{"sequence", "kind",
+    /// "reason"}], "parked": parked tenant as in sagas list --parked, or null}`.
     Show {
         /// Tenant id.
         tenant: String,
+        /// Print one JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Run a parked tenant's failed saga again, then release its waiting events.
     Retry {
@@ -295,8 +341,12 @@ pub enum SagasCommand {
 pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
     let store = tenantry_store::Store::connect(&settings.database_url, 2).await?;
     match args.command {
-        SagasCommand::List { parked: true } => {
+        SagasCommand::List { parked: true, json } => {
             let parked = parking::list(store.pool()).await?;
+            if json {
+                let rows: Vec<_> = parked.iter().map(output::ParkedRow::from).collect();
+                return output::print(&rows);
+            }
             if parked.is_empty() {
                 println!("no parked tenants");
             }
@@ -311,8 +361,15 @@ pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        SagasCommand::List { parked: false } => {
+        SagasCommand::List {
+            parked: false,
+            json,
+        } => {
             let sagas = saga_store::not_completed(store.pool()).await?;
+            if json {
+                let rows: Vec<_> = sagas.iter().map(output::SagaRow::from).collect();
+                return output::print(&rows);
+            }
             if sagas.is_empty() {
                 println!(
                     "no saga unfinished or failed in {}",
@@ -323,23 +380,32 @@ pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
                 print_saga(&saga);
             }
         }
-        SagasCommand::Show { tenant } => {
+        SagasCommand::Show { tenant, json } => {
             let tenant = TenantId::parse(&tenant)?;
             let sagas = saga_store::for_tenant(store.pool(), tenant.as_str()).await?;
-            let events: Vec<String> = tenantry_store::inbox::stream(store.pool(), &tenant)
-                .await?
-                .into_iter()
-                .map(|(sequence, kind, state)| format!("{sequence} {kind} {state}"))
-                .collect();
+            let stream = tenantry_store::inbox::stream(store.pool(), &tenant).await?;
             let rejections = tenantry_store::inbox::rejections(store.pool(), &tenant).await?;
             let parked = parking::get(store.pool(), &tenant).await?;
             // A tenant whose only events were rejected, or that waits behind a
             // gap, has no saga yet: what is known of it is still shown.
-            if sagas.is_empty() && events.is_empty() && rejections.is_empty() && parked.is_none() {
+            if sagas.is_empty() && stream.is_empty() && rejections.is_empty() && parked.is_none() {
                 anyhow::bail!(
                     "tenant: nothing recorded for {tenant} (no saga, event or rejection)"
                 );
             }
+            if json {
+                return output::print(&output::TenantReport::new(
+                    tenant.as_str(),
+                    &sagas,
+                    &stream,
+                    &rejections,
+                    parked.as_ref(),
+                ));
+            }
+            let events: Vec<String> = stream
+                .into_iter()
+                .map(|(sequence, kind, state)| format!("{sequence} {kind} {state}"))
+                .collect();
             if sagas.is_empty() {
                 println!("no sagas for {tenant}");
             }
