@@ -39,7 +39,7 @@ use tenantry_sagas::{ContextChange, TenantContext, TenantStatus};
 use tenantry_schemas::TenantId;
 use tokio::sync::watch;
 
-use crate::metrics::{CACHE_BYTES, CACHE_ENTRIES, CACHE_LOOKUPS_TOTAL};
+use crate::metrics::{CACHE_BYTES, CACHE_ENTRIES, CACHE_EVICTIONS_TOTAL, CACHE_LOOKUPS_TOTAL};
 use crate::view::ContextView;
 
 /// Bytes counted for a context entry on top of its body: the key, the
@@ -154,6 +154,7 @@ impl ContextCache {
         crate::metrics::install_recorder();
         let evictions = Arc::new(AtomicU64::new(0));
         let evicted = evictions.clone();
+        let evictions_total = metrics::counter!(CACHE_EVICTIONS_TOTAL);
         let entries = moka::sync::Cache::builder()
             .max_capacity(capacity_bytes)
             .weigher(|key: &Key, value: &Value| match (key, value) {
@@ -167,7 +168,10 @@ impl ContextCache {
             })
             .eviction_listener(move |_key, _value, cause| {
                 if cause == RemovalCause::Size {
-                    evicted.fetch_add(1, Ordering::Relaxed);
+                    evictions_total.increment(1);
+                    if evicted.fetch_add(1, Ordering::Relaxed) == 0 {
+                        tracing::warn!(capacity_bytes, "Context cache full: evicting to stay within its bound. A cache without a store (context-sidecar) then answers 503 context_not_cached for what it evicted; raise --cache-mib.");
+                    }
                 }
             })
             .build();
@@ -282,25 +286,30 @@ impl ContextCache {
 
     /// The context of `tenant`, counting a hit or a miss.
     pub fn get(&self, tenant: &TenantId) -> Option<Arc<Served>> {
-        // moka keys are looked up by `Borrow`; the enum key is built from
-        // a clone of the id (one small allocation).
-        match self.entries.get(&Key::Tenant(tenant.clone())) {
-            Some(Value::Context(served)) => {
-                self.hits.increment(1);
-                Some(served)
-            }
-            _ => {
-                self.misses.increment(1);
-                None
-            }
-        }
+        self.count(self.peek(tenant))
     }
 
     /// The context of the tenant whose site host is `host` (lower case),
     /// counting a hit or a miss. Only an entry that names `host` itself is
     /// returned.
     pub fn get_by_host(&self, host: &str) -> Option<Arc<Served>> {
-        let found = match self.entries.get(&Key::Host(host.into())) {
+        self.count(self.peek_by_host(host))
+    }
+
+    /// [`ContextCache::get`] without counting: a second look within one
+    /// request.
+    pub fn peek(&self, tenant: &TenantId) -> Option<Arc<Served>> {
+        // moka keys are looked up by `Borrow`; the enum key is built from
+        // a clone of the id (one small allocation).
+        match self.entries.get(&Key::Tenant(tenant.clone())) {
+            Some(Value::Context(served)) => Some(served),
+            _ => None,
+        }
+    }
+
+    /// [`ContextCache::get_by_host`] without counting.
+    pub fn peek_by_host(&self, host: &str) -> Option<Arc<Served>> {
+        match self.entries.get(&Key::Host(host.into())) {
             Some(Value::Host(tenant)) => match self.entries.get(&Key::Tenant(tenant)) {
                 Some(Value::Context(served)) if served.host.as_deref() == Some(host) => {
                     Some(served)
@@ -308,7 +317,10 @@ impl ContextCache {
                 _ => None,
             },
             _ => None,
-        };
+        }
+    }
+
+    fn count(&self, found: Option<Arc<Served>>) -> Option<Arc<Served>> {
         if found.is_some() {
             self.hits.increment(1);
         } else {

@@ -10,6 +10,7 @@
 //! | `tenantry_api_request_duration_seconds` | histogram | `route` | seconds from the request reaching the router to its response head ([`REQUEST_DURATION_BUCKETS`]) |
 //! | `tenantry_api_auth_failures_total` | counter | `reason` | requests refused with `401`/`403`, by [`crate::auth::Reason`] code |
 //! | `tenantry_api_cache_lookups_total` | counter | `result` = `hit` \| `miss` | context cache lookups |
+//! | `tenantry_api_cache_evictions_total` | counter | — | cache entries evicted to stay within `--cache-mib` |
 //! | `tenantry_api_cache_entries` | gauge | — | contexts held by the cache |
 //! | `tenantry_api_cache_bytes` | gauge | — | bytes, estimated size of the cached contexts |
 //! | `tenantry_api_changelog_lag_seconds` | histogram | — | seconds from a changelog record's timestamp (the projector's write) to the cache applying it ([`CHANGELOG_LAG_BUCKETS`]) |
@@ -39,6 +40,8 @@ pub const REQUESTS_TOTAL: &str = "tenantry_api_requests_total";
 pub const REQUEST_DURATION: &str = "tenantry_api_request_duration_seconds";
 /// Counter of context cache lookups, labelled `result` (`hit`, `miss`).
 pub const CACHE_LOOKUPS_TOTAL: &str = "tenantry_api_cache_lookups_total";
+/// Counter of cache entries evicted to stay within the cache's bound.
+pub const CACHE_EVICTIONS_TOTAL: &str = "tenantry_api_cache_evictions_total";
 /// Gauge of the contexts the cache holds.
 pub const CACHE_ENTRIES: &str = "tenantry_api_cache_entries";
 /// Gauge of the cache's estimated size in bytes.

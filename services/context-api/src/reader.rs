@@ -118,6 +118,20 @@ impl ContextSource {
                 return Ok(hit);
             }
         }
+        self.miss(lookup).await
+    }
+
+    /// The cache only, uncounted: a waiter looking again after an update.
+    fn peek(&self, lookup: Lookup<'_>) -> Option<Arc<Served>> {
+        let cache = self.cache.as_ref()?;
+        match lookup {
+            Lookup::Tenant(tenant) => cache.peek(tenant),
+            Lookup::Host(host) => cache.peek_by_host(host.as_str()),
+        }
+    }
+
+    /// A lookup the cache could not answer (or no cache): the store.
+    async fn miss(&self, lookup: Lookup<'_>) -> Result<Option<Arc<Served>>, ApiError> {
         let Some(store) = &self.store else {
             return self.memory_miss();
         };
@@ -166,32 +180,45 @@ impl ContextSource {
         min_sequence: i64,
         wait: Duration,
     ) -> Result<Option<Arc<Served>>, ApiError> {
-        let deadline = Instant::now() + wait;
-        let mut updates = self.cache.as_ref().map(|cache| cache.subscribe());
-        loop {
-            if let Some(updates) = &mut updates {
-                updates.borrow_and_update();
-            }
-            let found = self.get(lookup).await?;
-            let fresh = found
+        let fresh = |found: &Option<Arc<Served>>| {
+            found
                 .as_ref()
-                .is_some_and(|served| served.commerce_sequence >= min_sequence);
-            let now = Instant::now();
-            if fresh || now >= deadline {
-                return Ok(found);
+                .is_some_and(|served| served.commerce_sequence >= min_sequence)
+        };
+        let deadline = Instant::now() + wait;
+        let Some(cache) = &self.cache else {
+            // No cache to wake the waiter: read the store again now and then.
+            loop {
+                let found = self.get(lookup).await?;
+                let now = Instant::now();
+                if fresh(&found) || now >= deadline {
+                    return Ok(found);
+                }
+                tokio::time::sleep_until((now + STORE_POLL).min(deadline)).await;
             }
-            match &mut updates {
-                // A new version of any tenant wakes the waiter, which looks again.
-                Some(updates) => {
-                    if tokio::time::timeout_at(deadline, updates.changed())
-                        .await
-                        .is_ok_and(|changed| changed.is_err())
-                    {
-                        // The cache is gone (shutdown): answer what there is.
-                        return Ok(found);
+        };
+        let mut updates = cache.subscribe();
+        updates.borrow_and_update();
+        let found = self.get(lookup).await?;
+        if fresh(&found) {
+            return Ok(found);
+        }
+        // New versions reach the cache from the changelog: each one wakes
+        // the waiter, which looks in the cache only (a store read per
+        // wake-up would cost the store one read per waiter per version of
+        // any tenant).
+        loop {
+            match tokio::time::timeout_at(deadline, updates.changed()).await {
+                Ok(Ok(())) => {
+                    updates.borrow_and_update();
+                    let seen = self.peek(lookup);
+                    if fresh(&seen) {
+                        return Ok(seen);
                     }
                 }
-                None => tokio::time::sleep_until((now + STORE_POLL).min(deadline)).await,
+                // Out of time, or the cache is gone (shutdown): one last
+                // ordinary lookup answers with the newest there is.
+                Ok(Err(_)) | Err(_) => return self.get(lookup).await,
             }
         }
     }
@@ -208,3 +235,6 @@ async fn read_store(
     };
     Ok(context.map(|context| Arc::new(Served::new(&context))))
 }
+
+#[cfg(test)]
+mod tests;

@@ -52,16 +52,17 @@ pub(crate) const DEFAULT_WAIT_MS: u64 = 1_000;
 pub(crate) const COMMERCE_SEQUENCE_HEADER: &str = "tenantry-commerce-sequence";
 
 /// Query of both context routes (read-your-writes). Unknown parameters are
-/// ignored.
+/// ignored. The values are taken as text and parsed here, so an error names
+/// the parameter.
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct ReadQuery {
     /// Wait until the context reflects at least this commerce sequence
     /// (`version.commerce_sequence`), e.g. the sequence of the event the
     /// caller just published. Integer ≥ 0.
-    min_sequence: Option<i64>,
+    min_sequence: Option<String>,
     /// Longest wait for `min_sequence`, in milliseconds: 0..=10000, default
-    /// 1000. Without `min_sequence` it has no effect.
-    wait_ms: Option<u64>,
+    /// 1000. Without `min_sequence` it has no effect (it is still checked).
+    wait_ms: Option<String>,
 }
 
 impl ReadQuery {
@@ -69,26 +70,44 @@ impl ReadQuery {
     fn wait(
         query: Result<Query<ReadQuery>, QueryRejection>,
     ) -> Result<Option<(i64, Duration)>, ApiError> {
+        // Only a query string that is not `name=value` pairs at all (or
+        // names a parameter twice) fails here.
         let Query(query) = query.map_err(|rejection| {
             ApiError::InvalidQuery(ValidationError::new(
                 "query",
-                format!("could not be parsed: {}", truncate(&rejection.body_text())),
+                format!(
+                    "must be name=value pairs, each name at most once: {}",
+                    rejection.body_text()
+                ),
             ))
         })?;
-        let wait_ms = query.wait_ms.unwrap_or(DEFAULT_WAIT_MS);
-        if wait_ms > MAX_WAIT_MS {
-            return Err(ApiError::InvalidQuery(ValidationError::new(
-                "wait_ms",
-                format!("must be at most {MAX_WAIT_MS} (milliseconds), got {wait_ms}"),
-            )));
-        }
-        match query.min_sequence {
-            Some(min) if min < 0 => Err(ApiError::InvalidQuery(ValidationError::new(
+        let wait_ms = match &query.wait_ms {
+            None => DEFAULT_WAIT_MS,
+            Some(raw) => match raw.parse::<u64>() {
+                Ok(ms) if ms <= MAX_WAIT_MS => ms,
+                _ => {
+                    return Err(ApiError::InvalidQuery(ValidationError::new(
+                        "wait_ms",
+                        format!(
+                            "must be an integer from 0 to {MAX_WAIT_MS} (milliseconds), got {:?}",
+                            truncate(raw)
+                        ),
+                    )));
+                }
+            },
+        };
+        let Some(raw) = &query.min_sequence else {
+            return Ok(None);
+        };
+        match raw.parse::<i64>() {
+            Ok(min) if min >= 0 => Ok(Some((min, Duration::from_millis(wait_ms)))),
+            _ => Err(ApiError::InvalidQuery(ValidationError::new(
                 "min_sequence",
-                format!("must be a commerce sequence, 0 or more, got {min}"),
+                format!(
+                    "must be a commerce sequence, an integer 0 or more, got {:?}",
+                    truncate(raw)
+                ),
             ))),
-            Some(min) => Ok(Some((min, Duration::from_millis(wait_ms)))),
-            None => Ok(None),
         }
     }
 }

@@ -103,8 +103,11 @@ async fn a_bad_query_is_a_400_naming_the_field() {
         ("min_sequence=-1", "min_sequence"),
         ("min_sequence=1&wait_ms=10001", "wait_ms"),
         ("wait_ms=99999", "wait_ms"),
-        ("min_sequence=abc", "query"),
-        ("wait_ms=-5", "query"),
+        ("min_sequence=abc", "min_sequence"),
+        ("min_sequence=", "min_sequence"),
+        ("wait_ms=-5", "wait_ms"),
+        ("wait_ms=1.5", "wait_ms"),
+        ("min_sequence=1&min_sequence=2", "query"),
     ] {
         let response = app
             .get(&format!("/v1/tenants/acme-corp/context?{query}"))
