@@ -174,9 +174,16 @@ pub(crate) async fn context_by_host(
     let host = SiteHost::parse(&raw).map_err(ApiError::InvalidHost)?;
     let wait = ReadQuery::wait(query)?;
     let found = read(&state, Lookup::Host(&host), wait).await?;
-    // The check is on the tenant the host resolves to.
+    // The check is on the tenant the host resolves to; the refusal names
+    // the host the caller gave, never the tenant that owns it.
     if let Some(served) = &found {
-        caller.tenants.require(&served.tenant_id)?;
+        caller
+            .tenants
+            .require(&served.tenant_id)
+            .map_err(|mut refused| {
+                refused.message = format!("the token may not read the tenant of site host {host}");
+                refused
+            })?;
     }
     match found {
         Some(served) if served.destroyed => {
