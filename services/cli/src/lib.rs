@@ -27,6 +27,7 @@ pub mod output;
 pub mod publish;
 pub mod services;
 pub mod settings;
+pub mod telemetry_args;
 pub mod token;
 
 use clap::{Parser, Subcommand};
