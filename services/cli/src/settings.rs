@@ -268,6 +268,9 @@ pub struct Settings {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `tenantry_provisioner=debug`.
     #[arg(long, global = true, env = "TENANTRY_LOG")]
     pub log: Option<String>,
+    /// Metrics and traces.
+    #[command(flatten)]
+    pub telemetry: crate::telemetry_args::TelemetryArgs,
 }
 
 impl Settings {

@@ -9,6 +9,6 @@ pub struct TelemetryArgs {
     /// Address to serve Prometheus metrics on (`GET /metrics`), e.g.
     /// `127.0.0.1:9464`. Unset: no metrics listener. The context API and
     /// sidecar also serve `/metrics` on their own --listen address.
-    #[arg(long, env = "TENANTRY_METRICS_LISTEN")]
+    #[arg(long, global = true, env = "TENANTRY_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
