@@ -366,6 +366,10 @@ pub struct OutboxRecord {
     pub id: i64,
     /// The record (key = tenant id).
     pub record: ProvisioningRecord,
+    /// The W3C `traceparent` of the span that wrote it (the commerce
+    /// record's processing), so the relay's publish continues that trace;
+    /// `None` when the writer exported no traces.
+    pub traceparent: Option<String>,
 }
 
 /// The outbox as its relay sees it: claim the oldest records, publish them,
@@ -459,6 +463,17 @@ pub trait TenantContexts: std::fmt::Debug + Send + Sync {
     async fn put_many_if(
         &self,
         contexts: &[(TenantContext, Option<i64>)],
+    ) -> Result<BTreeSet<TenantId>, ContextsError>;
+
+    /// Compare-and-set delete by revision, per tenant. Each `(tenant,
+    /// expected)` (a tenant at most once) is deleted when its stored
+    /// context's revision is `expected`; a context that changed since the
+    /// caller read it, or is gone, is left as it is. Returns the tenants
+    /// deleted (a full `tenantry replay` removes the contexts of tenants the
+    /// provisioning topic no longer has). Each tenant is decided on its own.
+    async fn delete_many_if(
+        &self,
+        tenants: &[(TenantId, i64)],
     ) -> Result<BTreeSet<TenantId>, ContextsError>;
 
     /// Writes `context` unconditionally (replay into an empty store); the

@@ -239,6 +239,11 @@ pub struct Changes {
     /// publishes each state under the next one, and conflicts when another
     /// writer took it meanwhile; without an entry the store allocates it.
     pub provisioning_sequences: BTreeMap<TenantId, i64>,
+    /// For tenants of `states`: the W3C `traceparent` of the commerce
+    /// record that changed the state last, stored with its outbox row (see
+    /// [`crate::ports::OutboxRecord::traceparent`]); without an entry the
+    /// store takes the current span's.
+    pub traceparents: BTreeMap<TenantId, String>,
     /// Sagas, inserted in their final state (they ran to their end here).
     pub sagas: Vec<SagaState>,
     /// Step effects.

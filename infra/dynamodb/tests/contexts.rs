@@ -57,6 +57,7 @@ conformance! {
     a_host_names_the_live_tenant_then_the_newest,
     get_many_returns_present_tenants_with_revisions,
     put_many_if_writes_only_at_the_expected_revision,
+    delete_many_if_deletes_only_at_the_expected_revision,
     a_stale_writer_never_overwrites_a_newer_context,
     of_two_concurrent_writers_on_one_tenant_one_wins,
     all_lists_every_context_by_tenant_and_clear_empties_it,

@@ -67,6 +67,13 @@ pub struct ConsumerOptions {
     /// never by the consumer: `enable.auto.commit=false`, and
     /// [`Consumer::store`] is not used. Default `false`.
     pub transactional: bool,
+    /// Name of a gauge to set, per `topic` and `partition` label, to this
+    /// member's lag in records ([`crate::lag::partition_lag`]), from
+    /// librdkafka's statistics every
+    /// [`STATISTICS_INTERVAL_MS`](crate::lag::STATISTICS_INTERVAL_MS)
+    /// unless the overrides set `statistics.interval.ms`. `None` (default):
+    /// no statistics.
+    pub lag_gauge: Option<&'static str>,
 }
 
 impl Default for ConsumerOptions {
@@ -75,6 +82,7 @@ impl Default for ConsumerOptions {
             from_beginning: true,
             instance_id: None,
             transactional: false,
+            lag_gauge: None,
         }
     }
 }
@@ -140,8 +148,18 @@ impl Consumer {
         if options.transactional {
             config.set("enable.auto.commit", "false");
         }
+        if options.lag_gauge.is_some()
+            && !cfg
+                .overrides
+                .iter()
+                .any(|(k, _)| k == "statistics.interval.ms")
+        {
+            config.set("statistics.interval.ms", crate::lag::STATISTICS_INTERVAL_MS);
+        }
         let context = GroupContext {
             group_id: group_id.to_owned(),
+            lag_gauge: options.lag_gauge,
+            transactional: options.transactional,
         };
         let inner: StreamConsumer<GroupContext> = config
             .create_with_context(context)
@@ -260,11 +278,21 @@ impl Consumer {
 /// a revoke (case D2).
 pub(crate) struct GroupContext {
     group_id: String,
+    /// [`ConsumerOptions::lag_gauge`].
+    lag_gauge: Option<&'static str>,
+    /// [`ConsumerOptions::transactional`]: where the lag counts from.
+    transactional: bool,
 }
 
 impl ClientContext for GroupContext {
     fn error(&self, error: RdKafkaError, reason: &str) {
         log_client_error(error, reason);
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        if let Some(gauge) = self.lag_gauge {
+            crate::lag::report(gauge, &statistics, self.transactional);
+        }
     }
 }
 

@@ -9,6 +9,7 @@
 //! | [`producer`] | [`Producer`]: idempotent `FutureProducer` (`enable.idempotence=true`, `acks=all`) |
 //! | [`record`] | [`Record`]: an owned record detached from the client |
 //! | [`consumer`] | [`Consumer`]: group consumer that commits only offsets the caller stores (cases D1, D2) |
+//! | [`lag`] | consumer lag per partition from librdkafka's statistics, as a gauge the consumer's owner names |
 //! | [`dead_letter`](mod@dead_letter) | [`dead_letter()`]: copy a record to a dead-letter topic with `dlq.*` headers (case D3) |
 //! | [`admin`] | [`ensure_topics`], [`delete_topics`], [`partition_leaders`] (admin API) |
 //! | [`replay`] | [`read_to_end`]: read a whole topic without a consumer group |
@@ -30,6 +31,7 @@ pub mod consumer;
 pub mod dead_letter;
 pub mod embedded;
 pub mod error;
+pub mod lag;
 pub mod producer;
 pub mod record;
 pub mod replay;

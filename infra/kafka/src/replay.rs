@@ -109,13 +109,20 @@ fn read_blocking(
                 }
                 if message.offset() >= high - 1 {
                     pending.remove(&partition);
+                    tracing::debug!(topic, partition, end = high, "End of partition reached.");
                 }
             }
             // The end of the log; covers a last offset that is no record (a
             // transaction marker, a compacted-away record).
-            Some(Err(RdKafkaError::PartitionEOF(partition))) => {
-                pending.remove(&partition);
+            // librdkafka reports it as an error value (`enable.partition.eof`);
+            // it is the end this reader waits for, logged as what it is.
+            Some(Err(RdKafkaError::PartitionEOF(partition)))
+                if pending.remove(&partition).is_some() =>
+            {
+                tracing::debug!(topic, partition, "End of partition reached.");
             }
+            // A partition already complete.
+            Some(Err(RdKafkaError::PartitionEOF(_))) => {}
             Some(Err(error)) => {
                 let error = KafkaError::client("consume", error);
                 if !error.is_transient() {

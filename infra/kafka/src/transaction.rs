@@ -18,6 +18,7 @@
 use std::time::Duration;
 
 use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer as _};
 use rdkafka::util::Timeout;
 use rdkafka::{Offset, TopicPartitionList};
@@ -91,7 +92,32 @@ impl Transaction {
         key: &str,
         payload: Option<&[u8]>,
     ) -> Result<(), KafkaError> {
+        self.send_with_headers(topic, key, payload, &[]).await
+    }
+
+    /// [`send`](Transaction::send) with `headers`: (name, value) pairs,
+    /// duplicates allowed (e.g. the W3C `traceparent` of the span that
+    /// wrote the record).
+    ///
+    /// Errors: as [`send`](Transaction::send).
+    pub async fn send_with_headers(
+        &self,
+        topic: &str,
+        key: &str,
+        payload: Option<&[u8]>,
+        headers: &[(&str, &[u8])],
+    ) -> Result<(), KafkaError> {
         let mut record: FutureRecord<'_, str, [u8]> = FutureRecord::to(topic).key(key);
+        if !headers.is_empty() {
+            let mut owned = OwnedHeaders::new_with_capacity(headers.len());
+            for (name, value) in headers {
+                owned = owned.insert(Header {
+                    key: name,
+                    value: Some(*value),
+                });
+            }
+            record = record.headers(owned);
+        }
         if let Some(payload) = payload {
             record = record.payload(payload);
         }

@@ -59,6 +59,10 @@ pub use kms::{
 };
 pub use local::LocalKeyService;
 
+/// The Prometheus metrics of [`KmsKeyService`] (KMS calls, the data-key
+/// cache); [`LocalKeyService`] emits none.
+pub use kms::events::CATALOG;
+
 /// The key that wraps a tenant's data keys.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TenantKey {

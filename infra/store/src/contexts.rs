@@ -139,6 +139,38 @@ impl ContextStore {
         Ok(written)
     }
 
+    /// Deletes each tenant's context whose stored revision is the expected
+    /// one, one statement per 1,000 tenants. Returns the tenants deleted;
+    /// the others changed meanwhile or are gone.
+    ///
+    /// # Errors
+    /// The store's.
+    pub async fn delete_many_if(
+        &self,
+        tenants: &[(TenantId, i64)],
+    ) -> Result<BTreeSet<TenantId>, StoreError> {
+        let mut deleted = BTreeSet::new();
+        for chunk in tenants.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| format!("(tenant_id = ${} AND revision = ${})", 2 * i + 1, 2 * i + 2))
+                .collect();
+            let sql = format!(
+                "DELETE FROM tenant_contexts WHERE {} RETURNING tenant_id",
+                rows.join(" OR ")
+            );
+            let mut query = sqlx::query_as::<_, (String,)>(&sql);
+            for (tenant, expected) in chunk {
+                query = query.bind(tenant.as_str()).bind(*expected);
+            }
+            for (tenant,) in query.fetch_all(self.store.pool()).await? {
+                deleted.insert(
+                    TenantId::parse(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                );
+            }
+        }
+        Ok(deleted)
+    }
+
     /// Upserts `context` unconditionally (replay into an empty store).
     pub async fn put(&self, context: &TenantContext) -> Result<(), StoreError> {
         sqlx::query(
@@ -228,7 +260,18 @@ impl TenantContexts for ContextStore {
         &self,
         contexts: &[(TenantContext, Option<i64>)],
     ) -> Result<BTreeSet<TenantId>, ContextsError> {
-        Ok(ContextStore::put_many_if(self, contexts).await?)
+        use tracing::Instrument as _;
+        let span = crate::spans::context_write(self.store.backend(), contexts.len());
+        Ok(ContextStore::put_many_if(self, contexts)
+            .instrument(span)
+            .await?)
+    }
+
+    async fn delete_many_if(
+        &self,
+        tenants: &[(TenantId, i64)],
+    ) -> Result<BTreeSet<TenantId>, ContextsError> {
+        Ok(ContextStore::delete_many_if(self, tenants).await?)
     }
 
     async fn put(&self, context: &TenantContext) -> Result<(), ContextsError> {

@@ -18,6 +18,8 @@
 //! - [`tenant_states`]: desired and provisioned state per tenant (the reconciler's input).
 //! - `WriteBehind`: tenant states and outbox rows a transaction writes once, before it commits.
 //! - [`contexts`]: the tenant context store read by edges.
+//! - [`timeline`]: one tenant's events, sagas and saga versions for the
+//!   operators' timeline page.
 //! - `step_store`: [`StoreWork`] as the [`tenantry_sagas::step_store::StepStore`]
 //!   — the rows the saga steps write on their own path, per table.
 //! - [`product_db`]: product databases — a PostgreSQL schema per tenant and
@@ -43,9 +45,11 @@ pub mod outbox;
 pub mod parking;
 pub mod product_db;
 pub mod sagas;
+mod spans;
 mod step_store;
 mod store;
 pub mod tenant_states;
+pub mod timeline;
 mod unit_of_work;
 mod write_behind;
 

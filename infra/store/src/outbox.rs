@@ -39,6 +39,19 @@ pub async fn enqueue(
     pending.write(tx).await
 }
 
+/// How many outbox rows wait to be published (the provisioner's
+/// `outbox_backlog` gauge): every row there, since the relay deletes what
+/// it published.
+///
+/// # Errors
+/// The store's.
+pub async fn backlog(pool: &sqlx::AnyPool) -> Result<u64, StoreError> {
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM outbox")
+        .fetch_one(pool)
+        .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// Tenant-state records of one transaction, held in memory and written by
 /// [`Pending::write`] before it commits: one sequence allocation per tenant
 /// and one `INSERT` per [`ROWS_PER_INSERT`] rows. A tenant has at most one
@@ -46,17 +59,31 @@ pub async fn enqueue(
 /// since each record is the whole state and only the last one matters.
 #[derive(Debug, Default)]
 pub struct Pending {
-    states: BTreeMap<TenantId, TenantState>,
+    /// Each tenant's state and the `traceparent` of the span that pushed it.
+    states: BTreeMap<TenantId, (TenantState, Option<String>)>,
 }
 
-/// Most rows in one `INSERT` (4 parameters each; SQLite allows 32 766
+/// Most rows in one `INSERT` (5 parameters each; SQLite allows 32 766
 /// parameters per statement, PostgreSQL 65 535).
 pub const ROWS_PER_INSERT: usize = 1000;
 
 impl Pending {
-    /// Holds `state` as the tenant's record of this transaction.
+    /// Holds `state` as the tenant's record of this transaction, with the
+    /// current span's `traceparent` (when traces are exported): the span of
+    /// the commerce record whose processing changed the state.
     pub fn push_state(&mut self, tenant: &TenantId, state: TenantState) {
-        self.states.insert(tenant.clone(), state);
+        let traceparent = tenantry_telemetry::trace::traceparent_of(&tracing::Span::current());
+        self.push_traced(tenant, state, traceparent);
+    }
+
+    /// [`Pending::push_state`] with the `traceparent` to keep with the row.
+    pub fn push_traced(
+        &mut self,
+        tenant: &TenantId,
+        state: TenantState,
+        traceparent: Option<String>,
+    ) {
+        self.states.insert(tenant.clone(), (state, traceparent));
     }
 
     /// Number of records held.
@@ -83,32 +110,40 @@ impl Pending {
         let now = now_ms();
         let sequences = next_sequences(tx, states.keys()).await?;
         let mut rows = Vec::with_capacity(states.len());
-        for (tenant, state) in states {
+        for (tenant, (state, traceparent)) in states {
             let sequence = *sequences.get(&tenant).ok_or_else(|| {
                 StoreError::Corrupt(format!("no provisioning sequence allocated for {tenant}"))
             })?;
             let (event_id, record) = record_row(&tenant, sequence, state, now)?;
-            rows.push((event_id, record, tenant));
+            rows.push((event_id, record, tenant, traceparent));
         }
         for chunk in rows.chunks(ROWS_PER_INSERT) {
-            // `($1, $2, $3, $4), ($5, …)`.
+            // `($1, $2, $3, $4, $5), ($6, …)`.
             let values: Vec<String> = (0..chunk.len())
                 .map(|i| {
-                    let n = i * 4;
-                    format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4)
+                    let n = i * 5;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${})",
+                        n + 1,
+                        n + 2,
+                        n + 3,
+                        n + 4,
+                        n + 5
+                    )
                 })
                 .collect();
             let sql = format!(
-                "INSERT INTO outbox (event_id, tenant_id, record, created_at) VALUES {}",
+                "INSERT INTO outbox (event_id, tenant_id, record, created_at, traceparent) VALUES {}",
                 values.join(", ")
             );
             let mut query = sqlx::query(&sql);
-            for (event_id, record, tenant) in chunk {
+            for (event_id, record, tenant, traceparent) in chunk {
                 query = query
                     .bind(event_id)
                     .bind(tenant.as_str())
                     .bind(record)
-                    .bind(now);
+                    .bind(now)
+                    .bind(traceparent.clone());
             }
             query.execute(&mut **tx).await?;
         }
@@ -195,6 +230,8 @@ pub struct OutboxRow {
     pub id: i64,
     /// The record to publish (key = tenant id).
     pub record: ProvisioningRecord,
+    /// The `traceparent` of the span that wrote the row, if any.
+    pub traceparent: Option<String>,
 }
 
 /// Claims up to `limit` rows, lowest id first, for the caller to publish;
@@ -225,18 +262,20 @@ pub async fn claim(
         Backend::Postgres => {
             "DELETE FROM outbox WHERE id = ANY(ARRAY(\
              SELECT id FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED)) \
-             RETURNING id, record"
+             RETURNING id, record, traceparent"
         }
-        Backend::Sqlite => "SELECT id, record FROM outbox ORDER BY id LIMIT $1",
+        Backend::Sqlite => "SELECT id, record, traceparent FROM outbox ORDER BY id LIMIT $1",
     };
-    let mut rows: Vec<(i64, String)> = sqlx::query_as(sql).bind(limit).fetch_all(&mut **tx).await?;
+    let mut rows: Vec<(i64, String, Option<String>)> =
+        sqlx::query_as(sql).bind(limit).fetch_all(&mut **tx).await?;
     // RETURNING has no defined order.
-    rows.sort_unstable_by_key(|(id, _)| *id);
+    rows.sort_unstable_by_key(|(id, _, _)| *id);
     rows.into_iter()
-        .map(|(id, record)| {
+        .map(|(id, record, traceparent)| {
             Ok(OutboxRow {
                 id,
                 record: serde_json::from_str(&record)?,
+                traceparent,
             })
         })
         .collect()
@@ -300,6 +339,7 @@ impl OutboxStore for crate::Store {
             .map(|row| OutboxRecord {
                 id: row.id,
                 record: row.record.clone(),
+                traceparent: row.traceparent.clone(),
             })
             .collect();
         Ok(StoreClaim {

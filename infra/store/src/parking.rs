@@ -247,6 +247,17 @@ pub async fn take_requested(
         .collect()
 }
 
+/// How many tenants are parked (the provisioner's `parked_tenants` gauge).
+///
+/// # Errors
+/// The store's.
+pub async fn count(pool: &AnyPool) -> Result<u64, StoreError> {
+    let (count,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM parked_tenants")
+        .fetch_one(pool)
+        .await?;
+    Ok(u64::try_from(count).unwrap_or(0))
+}
+
 /// Every parked tenant with the number of events waiting behind it.
 pub async fn list(pool: &AnyPool) -> Result<Vec<Parked>, StoreError> {
     Ok(sqlx::query_as(

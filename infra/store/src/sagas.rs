@@ -29,6 +29,9 @@ pub async fn insert(
     .execute(&mut **tx)
     .await?
     .rows_affected();
+    if inserted == 1 {
+        record_transition(tx, saga, now).await?;
+    }
     Ok(inserted == 1)
 }
 
@@ -40,6 +43,7 @@ pub async fn compare_and_set(
     saga: &SagaState,
     expected_version: i64,
 ) -> Result<(), StoreError> {
+    let now = now_ms();
     let updated = sqlx::query(
         "UPDATE sagas SET status = $1, version = $2, state = $3, updated_at = $4 \
          WHERE saga_id = $5 AND version = $6",
@@ -47,20 +51,59 @@ pub async fn compare_and_set(
     .bind(saga.status.as_str())
     .bind(saga.version)
     .bind(serde_json::to_string(saga)?)
-    .bind(now_ms())
+    .bind(now)
     .bind(saga.saga_id.to_string())
     .bind(expected_version)
     .execute(&mut **tx)
     .await?
     .rows_affected();
     if updated == 1 {
-        Ok(())
+        record_transition(tx, saga, now).await
     } else {
         Err(StoreError::Stale(format!(
             "saga {} is no longer at version {expected_version}",
             saga.saga_id
         )))
     }
+}
+
+/// The `saga_transitions` columns of `saga` at its version: `(done,
+/// compensated)`, step names comma-separated in the order the saga holds
+/// them (done: step order; compensated: undo order).
+pub fn transition_steps(saga: &SagaState) -> (String, String) {
+    let names = |steps: &mut dyn Iterator<Item = &tenantry_sagas::Step>| {
+        steps.map(|s| s.name()).collect::<Vec<_>>().join(",")
+    };
+    (
+        names(&mut saga.results.keys()),
+        names(&mut saga.compensated.iter()),
+    )
+}
+
+/// Appends `saga`'s version to `saga_transitions` (the operators' timeline),
+/// written at `now` (Unix ms); a version already recorded stays as it was.
+async fn record_transition(
+    tx: &mut Transaction<'static, Any>,
+    saga: &SagaState,
+    now: i64,
+) -> Result<(), StoreError> {
+    let (done, compensated) = transition_steps(saga);
+    sqlx::query(
+        "INSERT INTO saga_transitions (saga_id, version, tenant_id, status, done, compensated, \
+         failure, written_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+         ON CONFLICT (saga_id, version) DO NOTHING",
+    )
+    .bind(saga.saga_id.to_string())
+    .bind(saga.version)
+    .bind(saga.tenant_id.as_str())
+    .bind(saga.status.as_str())
+    .bind(done)
+    .bind(compensated)
+    .bind(saga.failure.clone())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Loads one saga.

@@ -155,9 +155,15 @@ impl UnitOfWork for StoreWork {
     }
 
     async fn commit(mut self) -> Result<(), StoreError> {
-        self.held.write(&mut self.tx).await?;
-        self.tx.commit().await?;
-        Ok(())
+        use tracing::Instrument as _;
+        let span = crate::spans::commit(self.backend);
+        async move {
+            self.held.write(&mut self.tx).await?;
+            self.tx.commit().await?;
+            Ok(())
+        }
+        .instrument(span)
+        .await
     }
 }
 

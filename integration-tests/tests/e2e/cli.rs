@@ -222,8 +222,49 @@ async fn data_commands_print_one_json_document_with_json() {
         json(&["republish", "--json"]).await,
         serde_json::json!({"queued_tenants": 0, "outbox_pending": 0})
     );
+    let published = json(&[
+        "publish",
+        "tenant_created",
+        "--tenant",
+        "j1",
+        "--site",
+        "jay",
+        "--owner-email",
+        "o@jay.test",
+        "--country",
+        "DE",
+        "--sequence",
+        "1",
+        "--json",
+    ])
+    .await;
+    let row = &published["published"][0];
+    assert_eq!(
+        (&row["kind"], &row["tenant_id"], &row["sequence"]),
+        (
+            &serde_json::json!("tenant_created"),
+            &serde_json::json!("j1"),
+            &serde_json::json!(1)
+        ),
+        "{published}"
+    );
+    assert!(
+        row["topic"]
+            .as_str()
+            .unwrap()
+            .starts_with("commerce.lifecycle.v1-"),
+        "{published}"
+    );
+    assert!(row["event_id"].as_str().unwrap().len() == 36, "{published}");
+    assert_eq!(
+        published["outcomes"],
+        serde_json::Value::Null,
+        "{published}"
+    );
     assert_eq!(
         json(&["replay", "--json"]).await,
-        serde_json::json!({"records_read": 0, "events_applied": 0, "skipped": 0, "tenants": 0})
+        serde_json::json!({"dry_run": false, "records_read": 0, "passed_over": 0,
+            "events_applied": 0, "skipped": 0, "tenants": 0, "unchanged": 0, "caught_up": true,
+            "differences": [], "newer_in_store": [], "unknown": []})
     );
 }

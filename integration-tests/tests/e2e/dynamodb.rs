@@ -27,6 +27,7 @@ async fn a_context_projected_to_dynamodb_is_served_as_the_postgresql_one() {
         group_id: format!("it-projector-dynamodb-{}", stack.suffix),
         instance_id: None,
         codec: Arc::new(Codec::embedded()),
+        changelog: tenantry_projector::Changelog::Publish,
     };
     let projected = tokio::spawn(tenantry_projector::run(
         projector,

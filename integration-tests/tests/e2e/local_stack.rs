@@ -86,7 +86,10 @@ async fn tenant_created_and_product_activated_become_a_readable_context() {
         String::from_utf8_lossy(&output.stderr)
     );
     let report = String::from_utf8_lossy(&output.stdout);
-    assert!(report.contains("wrote 1 tenant contexts"), "{report}");
+    assert!(
+        report.contains("1 tenant contexts rebuilt: 0 unchanged, 1 written"),
+        "{report}"
+    );
     let replayed = ContextStore::new(Store::connect(&replay_url, 2).await.unwrap());
     let tenant = tenantry_schemas::TenantId::parse("t1").unwrap();
     assert_eq!(

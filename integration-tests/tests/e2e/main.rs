@@ -3,7 +3,10 @@
 //! `tenantry` binary (`TENANTRY_BIN`). `infra/local/test` sets all three.
 //! Every test gets fresh topics and fresh databases.
 
+mod admin;
 mod batch;
+mod blue_green;
+mod browser;
 mod byok;
 mod changelog;
 mod cli;
@@ -14,10 +17,13 @@ mod dev;
 mod dynamodb;
 mod lifecycle;
 mod local_stack;
+mod metrics;
 mod moves;
 mod parking;
 mod partitioning;
 mod rds;
+mod rebuild;
 mod replay_property;
 mod steps;
 mod support;
+mod traces;

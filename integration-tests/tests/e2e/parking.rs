@@ -140,7 +140,11 @@ async fn d4_failed_tenant_is_parked_and_released_in_order_after_operator_retry()
         .execute(stack.store.pool())
         .await
         .unwrap();
-    stack.cli(&["sagas", "retry", "t4"]).await;
+    let requested = stack.cli(&["sagas", "retry", "t4", "--json"]).await;
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&requested).unwrap(),
+        serde_json::json!({"tenant_id": "t4", "action": "retry"})
+    );
     let context = wait_for(Duration::from_secs(60), "t4 jira with 50 seats", || async {
         let (_, body) = stack.get("/v1/tenants/t4/context").await;
         (body["products"]["jira"]["state"] == "active"

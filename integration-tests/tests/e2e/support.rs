@@ -113,6 +113,7 @@ impl Stack {
             group_id: format!("it-projector-{suffix}"),
             instance_id: None,
             codec,
+            changelog: tenantry_projector::Changelog::Publish,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let api = format!("http://{}", listener.local_addr().unwrap());

@@ -42,7 +42,7 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| temp.path().to_owned());
     std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("data_dir: cannot create {}", data_dir.display()))?;
+        .with_context(|| format!("--data-dir: cannot create {}", data_dir.display()))?;
 
     let topics = settings.topics();
     // The mock cluster has no admin API: the changelog the projector would
@@ -51,21 +51,22 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     all.push((topics.changelog.as_str(), topics.changelog_partitions()));
     let broker = EmbeddedBroker::start(&all)?;
     let mut settings = settings.clone();
-    settings.bootstrap = broker.bootstrap();
-    settings.database_url = format!("sqlite://{}", data_dir.join("provisioner.db").display());
-    settings.context_database_url = Some(format!(
+    settings.broker.bootstrap = broker.bootstrap();
+    settings.store.database_url = format!("sqlite://{}", data_dir.join("provisioner.db").display());
+    settings.contexts.context_database_url = Some(format!(
         "sqlite://{}",
         data_dir.join("context.db").display()
     ));
 
     let shutdown = shutdown_on_signal();
+    let metrics = settings.metrics.serve_metrics(&shutdown).await?;
     let context_store = Store::connect(settings.context_database_url(), 1).await?;
-    let listener = tokio::net::TcpListener::bind(&settings.listen)
+    let listener = tokio::net::TcpListener::bind(&settings.listen.listen)
         .await
         .with_context(|| {
             format!(
-                "listen: cannot bind {} (use --listen 127.0.0.1:0 for any free port)",
-                settings.listen
+                "--listen (TENANTRY_LISTEN): cannot bind {} (use --listen 127.0.0.1:0 for any free port)",
+                settings.listen.listen
             )
         })?;
     let api = format!("http://{}", listener.local_addr()?);
@@ -75,7 +76,7 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     provisioner.keys = Arc::new(tenantry_keys::LocalKeyService::new(data_dir.join("keys"))?);
     // Apps: unless --apps-config names real ones, the demo apps are served by
     // an in-process app that verifies each signed lifecycle callback.
-    let recorder = if settings.apps_config.is_none() {
+    let recorder = if settings.saga.apps_config.is_none() {
         let (recorder, apps) = demo_apps().await?;
         provisioner.apps = apps;
         Some(recorder)
@@ -86,7 +87,7 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     let auth = settings.api_auth().await?;
     let contexts: Arc<dyn tenantry_sagas::TenantContexts> =
         Arc::new(ContextStore::new(context_store.clone()));
-    let source = if settings.cache_mib == 0 {
+    let source = if settings.cache.cache_mib == 0 {
         tenantry_context_api::ContextSource::store(contexts)
     } else {
         let (cache, follower) = crate::services::follow_changelog(&settings, "dev-api", &shutdown);
@@ -111,8 +112,11 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
         "Tenantry dev is running (embedded Kafka broker, SQLite in {}).",
         data_dir.display()
     );
-    println!("  Kafka bootstrap: {}", settings.bootstrap);
+    println!("  Kafka bootstrap: {}", settings.broker.bootstrap);
     println!("  Context API:     {api}");
+    if let Some(metrics) = metrics {
+        println!("  Metrics:         http://{metrics}/metrics (the API's /metrics too)");
+    }
     // The running binary's path: the lines work as printed whether it was
     // started with `cargo run` or installed as `tenantry`.
     let program = std::env::current_exe()
@@ -121,14 +125,14 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     println!("Try:");
     println!(
         "  {program} --bootstrap {} --database-url {} --context-database-url {} publish tenant_created --tenant t9 --sequence 1 --site nine --owner-email owner@nine.test --country DE --wait",
-        settings.bootstrap,
-        settings.database_url,
+        settings.broker.bootstrap,
+        settings.store.database_url,
         settings.context_database_url()
     );
     println!("  curl {api}/v1/tenants/t9/context");
     println!(
         "  {program} --bootstrap {} --database-url {} sagas show t9   # and sagas list, dlq list",
-        settings.bootstrap, settings.database_url
+        settings.broker.bootstrap, settings.store.database_url
     );
 
     if args.demo {
@@ -211,7 +215,7 @@ async fn demo(
         per_tenant.len()
     );
     let started = Instant::now();
-    publish::send(settings, &records).await?;
+    publish::send(settings, &records, false).await?;
     let mut pending: BTreeMap<TenantId, usize> = per_tenant
         .iter()
         .map(|(tenant, events)| {

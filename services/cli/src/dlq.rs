@@ -2,7 +2,7 @@
 //! record to the topic it came from once its cause is fixed.
 
 use crate::output;
-use crate::settings::Settings;
+use crate::settings::{Settings, flags};
 use clap::{Args, Subcommand};
 use std::time::Duration;
 use tenantry_kafka::{Producer, Record, read_to_end};
@@ -27,8 +27,14 @@ pub enum DlqCommand {
         /// Print one JSON document on stdout instead of text.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        flags: flags::Dlq,
     },
     /// Republish one dead-lettered record (same key, payload and headers) to its source topic.
+    ///
+    /// With --json: `{"from": "<partition>:<offset>" in the dead-letter topic,
+    /// "topic", "partition", "offset"}` (where the record was republished).
     Redrive {
         /// Partition of the dead-letter topic.
         #[arg(long, default_value_t = 0)]
@@ -36,6 +42,12 @@ pub enum DlqCommand {
         /// Offset in the dead-letter topic (from `tenantry dlq list`).
         #[arg(long)]
         offset: i64,
+        /// Print one JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        flags: flags::Dlq,
     },
 }
 
@@ -46,8 +58,12 @@ fn header(record: &Record, name: &str) -> String {
         .unwrap_or_else(|| "-".into())
 }
 
-/// Runs `tenantry dlq …`.
-pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
+/// Runs `tenantry dlq …`, with the global `--log` filter.
+pub async fn run(args: DlqArgs, log: Option<&str>) -> anyhow::Result<()> {
+    let flags = match &args.command {
+        DlqCommand::List { flags, .. } | DlqCommand::Redrive { flags, .. } => flags.clone(),
+    };
+    let settings = &Settings::of(flags, log);
     let topics = settings.topics();
     let records = read_to_end(
         &settings.kafka("dlq"),
@@ -56,11 +72,11 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
     )
     .await?;
     match args.command {
-        DlqCommand::List { json: true } => {
+        DlqCommand::List { json: true, .. } => {
             let rows: Vec<_> = records.iter().map(output::DlqRow::from).collect();
             output::print(&rows)?;
         }
-        DlqCommand::List { json: false } => {
+        DlqCommand::List { json: false, .. } => {
             if records.is_empty() {
                 println!("{} is empty", topics.commerce_dlq);
             }
@@ -77,7 +93,12 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        DlqCommand::Redrive { partition, offset } => {
+        DlqCommand::Redrive {
+            partition,
+            offset,
+            json,
+            ..
+        } => {
             let Some(record) = records
                 .iter()
                 .find(|r| r.partition == partition && r.offset == offset)
@@ -109,6 +130,14 @@ pub async fn run(settings: &Settings, args: DlqArgs) -> anyhow::Result<()> {
                 )
                 .await?;
             producer.flush(Duration::from_secs(10)).await?;
+            if json {
+                return crate::output::print(&crate::output::RedrivenRow {
+                    from: position,
+                    topic: target,
+                    partition: p,
+                    offset: o,
+                });
+            }
             println!("redriven {position} to {target} at {p}:{o}");
         }
     }

@@ -8,7 +8,8 @@
 //!   without an outcome before its timeout, is such an error: it has no code
 //!   of its own.
 //! - `2`: clap rejected the command line; one line on stderr naming the
-//!   problem and `tenantry <command> --help`. Nothing was run.
+//!   problem, the flag or `TENANTRY_*` variable the bad value came from, and
+//!   `tenantry <command> --help` ([`tenantry_cli::usage`]). Nothing was run.
 
 use clap::Parser;
 
@@ -23,35 +24,8 @@ async fn main() -> std::process::ExitCode {
         }
         Err(error) => {
             // One readable line; `tenantry <command> --help` has the rest.
-            // clap lists what is missing on the lines after the first; keep
-            // them, drop the usage and tips.
-            let rendered = error.to_string();
-            let message: Vec<&str> = rendered
-                .lines()
-                .map(str::trim)
-                .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
-                .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
-                .collect();
-            let message = if message.is_empty() {
-                "error: invalid arguments".to_owned()
-            } else {
-                message.join(" ")
-            };
-            // The command the error is about, from clap's usage line
-            // (`Usage: tenantry sagas show <TENANT>` → `tenantry sagas show`).
-            let command = rendered
-                .lines()
-                .find_map(|l| l.trim().strip_prefix("Usage:"))
-                .map(|usage| {
-                    usage
-                        .split_whitespace()
-                        .take_while(|w| !w.starts_with(['[', '<', '-']))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                })
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| "tenantry".to_owned());
-            eprintln!("{message} (see {command} --help)");
+            let argv: Vec<String> = std::env::args().collect();
+            eprintln!("{}", tenantry_cli::usage::one_line(&error, &argv));
             return std::process::ExitCode::from(2);
         }
     };

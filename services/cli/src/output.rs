@@ -1,5 +1,6 @@
-//! The `--json` documents of the commands that print data (`sagas list`,
-//! `sagas show`, `dlq list`, `replay`, `republish`, `migrate`).
+//! The `--json` documents of the commands that print data (`sagas list|show|retry|skip`,
+//! `dlq list|redrive`, `republish`, `migrate`, `token keygen|mint`; `replay`'s is in
+//! [`crate::replay`], `publish`'s in [`crate::publish`]).
 //!
 //! Each document is built by a pure function from what the command read, into
 //! a small struct of this module, so the JSON field names (snake_case) are
@@ -12,11 +13,10 @@ use clap::Args;
 use serde::Serialize;
 use std::io::Write;
 use tenantry_kafka::Record;
-use tenantry_projector::ReplayReport;
 use tenantry_sagas::SagaState;
 use tenantry_store::parking::Parked;
 
-/// `--json` for a command with no other arguments (`replay`, `migrate`).
+/// `--json` of a command: one JSON document on stdout instead of text.
 #[derive(Debug, Args)]
 pub struct JsonArgs {
     /// Print one JSON document on stdout instead of text.
@@ -236,30 +236,6 @@ impl From<&Record> for DlqRow {
     }
 }
 
-/// `replay --json`.
-#[derive(Debug, Serialize, PartialEq)]
-pub struct ReplayRow {
-    /// Records read from the provisioning topic.
-    pub records_read: usize,
-    /// Records that changed a tenant context.
-    pub events_applied: usize,
-    /// Records skipped (older, repeated, retired saga records or undecodable).
-    pub skipped: usize,
-    /// Tenant contexts written.
-    pub tenants: usize,
-}
-
-impl From<&ReplayReport> for ReplayRow {
-    fn from(r: &ReplayReport) -> Self {
-        Self {
-            records_read: r.records_read,
-            events_applied: r.events_applied,
-            skipped: r.skipped,
-            tenants: r.tenants,
-        }
-    }
-}
-
 /// `republish --json`.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct RepublishRow {
@@ -293,6 +269,47 @@ pub enum ContextStoreRow {
         /// Table name.
         table: String,
     },
+}
+
+/// `sagas retry|skip --json`: the operator action recorded for a parked
+/// tenant (the provisioner carries it out).
+#[derive(Debug, Serialize, PartialEq)]
+pub struct RequestedRow {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// `retry` or `skip`.
+    pub action: &'static str,
+}
+
+/// `dlq redrive --json`: where a dead-lettered record was republished.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct RedrivenRow {
+    /// `<partition>:<offset>` of the record in the dead-letter topic.
+    pub from: String,
+    /// The source topic it went back to.
+    pub topic: String,
+    /// Partition it was written to.
+    pub partition: i32,
+    /// Offset it was written at.
+    pub offset: i64,
+}
+
+/// `token keygen --json`: the files written.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct KeygenRow {
+    /// Key id.
+    pub kid: String,
+    /// Path of the private key (PKCS#8 PEM, mode 0600).
+    pub private_key: String,
+    /// Path of the JWK set the public key was added to.
+    pub jwks: String,
+}
+
+/// `token mint --json`.
+#[derive(Debug, Serialize, PartialEq)]
+pub struct TokenRow {
+    /// The compact JWS.
+    pub token: String,
 }
 
 #[cfg(test)]

@@ -1,11 +1,10 @@
-//! Running one service, `replay`, and saga inspection.
+//! Running one service, `republish`, and saga inspection.
 
 use crate::output;
-use crate::settings::Settings;
+use crate::settings::{Settings, flags};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use std::sync::Arc;
-use std::time::Duration;
 use tenantry_context_api::{ContextCache, ContextSource};
 use tenantry_projector::ProjectorConfig;
 use tenantry_provisioner::{ProvisionerConfig, connect_store};
@@ -49,13 +48,13 @@ pub fn provisioner_config(settings: &Settings) -> anyhow::Result<ProvisionerConf
     Ok(ProvisionerConfig {
         kafka: settings.kafka("provisioner"),
         topics: settings.topics(),
-        group_id: format!("{}-provisioner", settings.group_prefix),
-        instance_id: settings.instance_id.clone(),
-        database_url: settings.database_url.clone(),
+        group_id: format!("{}-provisioner", settings.consumer.group_prefix),
+        instance_id: settings.consumer.instance_id.clone(),
+        database_url: settings.store.database_url.clone(),
         product_databases: settings.product_databases()?,
         effects: settings.effects(),
         step_attempts: 5,
-        workers: settings.workers,
+        workers: settings.saga.workers,
         codec: settings.codec()?,
         apps: settings.apps()?,
         keys: settings.keys()?,
@@ -67,16 +66,19 @@ pub fn projector_config(settings: &Settings) -> anyhow::Result<ProjectorConfig> 
     Ok(ProjectorConfig {
         kafka: settings.kafka("projector"),
         topics: settings.topics(),
-        group_id: format!("{}-projector", settings.group_prefix),
-        instance_id: settings.instance_id.clone(),
+        group_id: format!("{}-projector", settings.consumer.group_prefix),
+        instance_id: settings.consumer.instance_id.clone(),
         codec: settings.codec()?,
+        changelog: tenantry_projector::Changelog::Publish,
     })
 }
 
-/// `tenantry provisioner`.
+/// `tenantry provisioner`; `/metrics` on `--metrics-listen` when set.
 pub async fn provisioner(settings: &Settings) -> anyhow::Result<()> {
     let config = provisioner_config(settings)?;
-    tenantry_provisioner::run(config, shutdown_on_signal()).await
+    let shutdown = shutdown_on_signal();
+    settings.metrics.serve_metrics(&shutdown).await?;
+    tenantry_provisioner::run(config, shutdown).await
 }
 
 /// The tenant context store `--context-store` names: the SQL database of
@@ -86,19 +88,19 @@ pub(crate) async fn contexts(
     settings: &Settings,
     shutdown: &CancellationToken,
 ) -> anyhow::Result<Arc<dyn TenantContexts>> {
-    if settings.context_store == "dynamodb" {
-        let config = tenantry_dynamodb::DynamoConfig::from_env(settings.dynamodb_table.clone())
+    if settings.contexts.context_store == "dynamodb" {
+        let config = tenantry_dynamodb::DynamoConfig::from_env(settings.contexts.dynamodb_table.clone())
             .map_err(|missing| {
                 anyhow::anyhow!(
-                    "context_store: dynamodb needs the environment variable {}",
+                    "--context-store dynamodb (TENANTRY_CONTEXT_STORE) needs the environment variable {}",
                     missing.0
                 )
             })?;
         let contexts = tenantry_dynamodb::DynamoContexts::new(config);
         contexts.ensure_table().await.with_context(|| {
             format!(
-                "context_store: DynamoDB table {} cannot be used",
-                settings.dynamodb_table
+                "--dynamodb-table (TENANTRY_DYNAMODB_TABLE): DynamoDB table {} cannot be used",
+                settings.contexts.dynamodb_table
             )
         })?;
         return Ok(Arc::new(contexts));
@@ -112,12 +114,12 @@ pub(crate) async fn contexts(
 /// `json`: print [`output::MigrateRow`] instead of text.
 pub async fn migrate(settings: &Settings, json: bool) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
-    connect_store(&settings.database_url, 2, &shutdown).await?;
+    connect_store(&settings.store.database_url, 2, &shutdown).await?;
     if json {
         contexts(settings, &shutdown).await?;
-        let context_store = if settings.context_store == "dynamodb" {
+        let context_store = if settings.contexts.context_store == "dynamodb" {
             output::ContextStoreRow::Dynamodb {
-                table: settings.dynamodb_table.clone(),
+                table: settings.contexts.dynamodb_table.clone(),
             }
         } else {
             output::ContextStoreRow::Sql {
@@ -125,19 +127,19 @@ pub async fn migrate(settings: &Settings, json: bool) -> anyhow::Result<()> {
             }
         };
         return output::print(&output::MigrateRow {
-            store: tenantry_store::masked(&settings.database_url),
+            store: tenantry_store::masked(&settings.store.database_url),
             context_store,
         });
     }
     println!(
         "store {}: migrated",
-        tenantry_store::masked(&settings.database_url)
+        tenantry_store::masked(&settings.store.database_url)
     );
     contexts(settings, &shutdown).await?;
-    if settings.context_store == "dynamodb" {
+    if settings.contexts.context_store == "dynamodb" {
         println!(
             "context store: DynamoDB table {} ready",
-            settings.dynamodb_table
+            settings.contexts.dynamodb_table
         );
     } else {
         println!(
@@ -148,11 +150,16 @@ pub async fn migrate(settings: &Settings, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `tenantry projector`.
-pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
+/// `tenantry projector`; `/metrics` on `--metrics-listen` when set.
+pub async fn projector(
+    settings: &Settings,
+    args: &crate::projector_args::ProjectorArgs,
+) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
+    settings.metrics.serve_metrics(&shutdown).await?;
     let contexts = contexts(settings, &shutdown).await?;
-    tenantry_projector::run(projector_config(settings)?, contexts, shutdown).await
+    let config = args.apply(projector_config(settings)?);
+    tenantry_projector::run(config, contexts, shutdown).await
 }
 
 /// `tenantry context-api`: the cache follows the changelog (unless
@@ -160,9 +167,10 @@ pub async fn projector(settings: &Settings) -> anyhow::Result<()> {
 pub async fn context_api(settings: &Settings) -> anyhow::Result<()> {
     let auth = settings.api_auth().await?;
     let shutdown = shutdown_on_signal();
+    settings.metrics.serve_metrics(&shutdown).await?;
     let contexts = contexts(settings, &shutdown).await?;
     let listener = bind(settings).await?;
-    let source = if settings.cache_mib == 0 {
+    let source = if settings.cache.cache_mib == 0 {
         ContextSource::store(contexts)
     } else {
         let (cache, follower) = follow_changelog(settings, "context-api", &shutdown);
@@ -173,11 +181,14 @@ pub async fn context_api(settings: &Settings) -> anyhow::Result<()> {
 
 /// `tenantry context-sidecar`: the cache alone, filled from the changelog.
 pub async fn context_sidecar(settings: &Settings) -> anyhow::Result<()> {
-    if settings.cache_mib == 0 {
-        anyhow::bail!("cache_mib: the sidecar serves from its cache only; give it 1 MiB or more");
+    if settings.cache.cache_mib == 0 {
+        anyhow::bail!(
+            "--cache-mib (TENANTRY_CACHE_MIB): the sidecar serves from its cache only; give it 1 MiB or more"
+        );
     }
     let auth = settings.api_auth().await?;
     let shutdown = shutdown_on_signal();
+    settings.metrics.serve_metrics(&shutdown).await?;
     let listener = bind(settings).await?;
     let (cache, follower) = follow_changelog(settings, "context-sidecar", &shutdown);
     let source = ContextSource::cached(cache, follower, None);
@@ -185,9 +196,14 @@ pub async fn context_sidecar(settings: &Settings) -> anyhow::Result<()> {
 }
 
 async fn bind(settings: &Settings) -> anyhow::Result<tokio::net::TcpListener> {
-    tokio::net::TcpListener::bind(&settings.listen)
+    tokio::net::TcpListener::bind(&settings.listen.listen)
         .await
-        .with_context(|| format!("listen: cannot bind {}", settings.listen))
+        .with_context(|| {
+            format!(
+                "--listen (TENANTRY_LISTEN): cannot bind {}",
+                settings.listen.listen
+            )
+        })
 }
 
 /// A cache of `--cache-mib` following the changelog topic until `shutdown`.
@@ -200,7 +216,7 @@ pub(crate) fn follow_changelog(
     tokio::sync::watch::Receiver<tenantry_context_api::changelog::FollowStatus>,
 ) {
     let cache = Arc::new(ContextCache::new(
-        settings.cache_mib.saturating_mul(1024 * 1024),
+        settings.cache.cache_mib.saturating_mul(1024 * 1024),
     ));
     let (follower, _task) = tenantry_context_api::changelog::follow(
         settings.kafka(role),
@@ -209,29 +225,6 @@ pub(crate) fn follow_changelog(
         shutdown.clone(),
     );
     (cache, follower)
-}
-
-/// `tenantry replay`; `json`: print [`output::ReplayRow`] instead of text.
-pub async fn replay(settings: &Settings, json: bool) -> anyhow::Result<()> {
-    let shutdown = shutdown_on_signal();
-    let contexts = contexts(settings, &shutdown).await?;
-    let codec = settings.codec()?;
-    let report = tenantry_projector::replay(
-        &settings.kafka("replay"),
-        &settings.topics(),
-        &codec,
-        &*contexts,
-        Duration::from_secs(30),
-    )
-    .await?;
-    if json {
-        return output::print(&output::ReplayRow::from(&report));
-    }
-    println!(
-        "replay: read {} records, applied {} tenant states, skipped {} (older, repeated, retired saga records or undecodable), wrote {} tenant contexts",
-        report.records_read, report.events_applied, report.skipped, report.tenants
-    );
-    Ok(())
 }
 
 /// `tenantry republish` arguments.
@@ -253,7 +246,7 @@ pub struct RepublishArgs {
 /// Errors: a tenant id does not parse; the provisioner's store is unreachable.
 pub async fn republish(settings: &Settings, args: RepublishArgs) -> anyhow::Result<()> {
     let shutdown = shutdown_on_signal();
-    let store = connect_store(&settings.database_url, 2, &shutdown).await?;
+    let store = connect_store(&settings.store.database_url, 2, &shutdown).await?;
     let known = tenantry_store::tenant_states::tenants(store.pool()).await?;
     let tenants = if args.tenants.is_empty() {
         known
@@ -310,6 +303,9 @@ pub enum SagasCommand {
         /// Print one JSON document on stdout instead of text.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        flags: flags::SagaStore,
     },
     /// Show a tenant's sagas (status, steps done and compensated, failure), its commerce events
     /// (processed, stale or waiting), rejections and parking.
@@ -323,25 +319,53 @@ pub enum SagasCommand {
         /// Print one JSON document on stdout instead of text.
         #[arg(long)]
         json: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        flags: flags::SagaStore,
     },
     /// Run a parked tenant's failed saga again, then release its waiting events.
+    ///
+    /// With --json: `{"tenant_id", "action": "retry"}` once requested.
     Retry {
         /// Tenant id.
         tenant: String,
+        /// Print one JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        flags: flags::SagaStore,
     },
     /// Give up a parked tenant's failed change (or its missing sequences) and release its waiting
     /// events; later events that depend on the change are rejected, not re-planned.
+    ///
+    /// With --json: `{"tenant_id", "action": "skip"}` once requested.
     Skip {
         /// Tenant id.
         tenant: String,
+        /// Print one JSON document on stdout instead of text.
+        #[arg(long)]
+        json: bool,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        flags: flags::SagaStore,
     },
 }
 
-/// `tenantry sagas …`.
-pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
-    let store = tenantry_store::Store::connect(&settings.database_url, 2).await?;
+/// `tenantry sagas …`, with the global `--log` filter.
+pub async fn sagas(args: SagasArgs, log: Option<&str>) -> anyhow::Result<()> {
+    let flags = match &args.command {
+        SagasCommand::List { flags, .. }
+        | SagasCommand::Show { flags, .. }
+        | SagasCommand::Retry { flags, .. }
+        | SagasCommand::Skip { flags, .. } => flags.clone(),
+    };
+    let settings = Settings::of(flags, log);
+    let store = tenantry_store::Store::connect(&settings.store.database_url, 2).await?;
     match args.command {
-        SagasCommand::List { parked: true, json } => {
+        SagasCommand::List {
+            parked: true, json, ..
+        } => {
             let parked = parking::list(store.pool()).await?;
             if json {
                 let rows: Vec<_> = parked.iter().map(output::ParkedRow::from).collect();
@@ -364,6 +388,7 @@ pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
         SagasCommand::List {
             parked: false,
             json,
+            ..
         } => {
             let sagas = saga_store::not_completed(store.pool()).await?;
             if json {
@@ -373,14 +398,14 @@ pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
             if sagas.is_empty() {
                 println!(
                     "no saga unfinished or failed in {}",
-                    tenantry_store::masked(&settings.database_url)
+                    tenantry_store::masked(&settings.store.database_url)
                 );
             }
             for saga in sagas {
                 print_saga(&saga);
             }
         }
-        SagasCommand::Show { tenant, json } => {
+        SagasCommand::Show { tenant, json, .. } => {
             let tenant = TenantId::parse(&tenant)?;
             let sagas = saga_store::for_tenant(store.pool(), tenant.as_str()).await?;
             let stream = tenantry_store::inbox::stream(store.pool(), &tenant).await?;
@@ -423,8 +448,12 @@ pub async fn sagas(settings: &Settings, args: SagasArgs) -> anyhow::Result<()> {
                 );
             }
         }
-        SagasCommand::Retry { tenant } => request(&store, &tenant, OperatorAction::Retry).await?,
-        SagasCommand::Skip { tenant } => request(&store, &tenant, OperatorAction::Skip).await?,
+        SagasCommand::Retry { tenant, json, .. } => {
+            request(&store, &tenant, OperatorAction::Retry, json).await?;
+        }
+        SagasCommand::Skip { tenant, json, .. } => {
+            request(&store, &tenant, OperatorAction::Skip, json).await?;
+        }
     }
     Ok(())
 }
@@ -433,10 +462,17 @@ async fn request(
     store: &tenantry_store::Store,
     tenant: &str,
     action: OperatorAction,
+    json: bool,
 ) -> anyhow::Result<()> {
     let tenant = TenantId::parse(tenant)?;
     if !parking::request(store.pool(), &tenant, action).await? {
         anyhow::bail!("tenant: {tenant} is not parked (see tenantry sagas list --parked)");
+    }
+    if json {
+        return output::print(&output::RequestedRow {
+            tenant_id: tenant.to_string(),
+            action: action.as_str(),
+        });
     }
     println!(
         "{} requested for {tenant}; the provisioner carries it out within a second",

@@ -23,9 +23,27 @@ pub enum TokenCommand {
     /// (`<out-dir>/<kid>.pem`, `/` in the kid written as `_`, mode 0600) and
     /// its public JWK added to `<out-dir>/jwks.json` (created, or a key of
     /// the same kid replaced), the file `--api-jwks-file` reads.
-    Keygen(KeygenArgs),
+    ///
+    /// With --json: `{"kid", "private_key", "jwks"}` (paths).
+    Keygen {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        args: KeygenArgs,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        output: crate::output::JsonArgs,
+    },
     /// Print a service token signed with a local private key.
-    Mint(MintArgs),
+    ///
+    /// With --json: `{"token"}`.
+    Mint {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        args: MintArgs,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        output: crate::output::JsonArgs,
+    },
 }
 
 /// `tenantry token keygen` arguments.
@@ -77,14 +95,25 @@ pub struct MintArgs {
 /// A key that cannot be read, made or written.
 pub fn run(args: TokenArgs) -> anyhow::Result<()> {
     match args.command {
-        TokenCommand::Keygen(args) => {
+        TokenCommand::Keygen { args, output } => {
             let (private, jwks) = keygen(&args)?;
+            if output.json {
+                return crate::output::print(&crate::output::KeygenRow {
+                    kid: args.kid,
+                    private_key: private.display().to_string(),
+                    jwks: jwks.display().to_string(),
+                });
+            }
             println!("private key: {}", private.display());
             println!("key set:     {}", jwks.display());
             Ok(())
         }
-        TokenCommand::Mint(args) => {
-            println!("{}", mint(&args)?);
+        TokenCommand::Mint { args, output } => {
+            let token = mint(&args)?;
+            if output.json {
+                return crate::output::print(&crate::output::TokenRow { token });
+            }
+            println!("{token}");
             Ok(())
         }
     }

@@ -50,6 +50,7 @@ fn start_api(dir: &Path, listen: &str, extra: &[&str]) -> Server {
     let store = format!("sqlite://{}", dir.join("contexts.db").display());
     let jwks = dir.join("jwks.json").display().to_string();
     let mut args = vec![
+        "context-api",
         "--context-database-url",
         &store,
         "--listen",
@@ -60,7 +61,6 @@ fn start_api(dir: &Path, listen: &str, extra: &[&str]) -> Server {
         "warn",
     ];
     args.extend_from_slice(extra);
-    args.push("context-api");
     Server(
         tenantry(&args)
             .stdout(Stdio::null())
@@ -90,7 +90,7 @@ async fn keygen_run_with_the_key_set_mint_and_call() {
         &out_dir,
     ]);
     assert!(printed.contains("edge-1_k1.pem"), "{printed}");
-    output(&[
+    let keygen: serde_json::Value = serde_json::from_str(&output(&[
         "token",
         "keygen",
         "--alg",
@@ -99,7 +99,21 @@ async fn keygen_run_with_the_key_set_mint_and_call() {
         "edge-1/k2",
         "--out-dir",
         &out_dir,
-    ]);
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(keygen["kid"], "edge-1/k2", "{keygen}");
+    assert!(
+        keygen["private_key"]
+            .as_str()
+            .unwrap()
+            .ends_with("edge-1_k2.pem"),
+        "{keygen}"
+    );
+    assert!(
+        keygen["jwks"].as_str().unwrap().ends_with("jwks.json"),
+        "{keygen}"
+    );
     let jwks: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("jwks.json")).unwrap())
             .unwrap();
@@ -129,6 +143,26 @@ async fn keygen_run_with_the_key_set_mint_and_call() {
     .output()
     .unwrap();
     assert!(!again.status.success());
+    let key = dir.path().join("edge-1_k1.pem").display().to_string();
+    let minted: serde_json::Value = serde_json::from_str(&output(&[
+        "token",
+        "mint",
+        "--key",
+        &key,
+        "--kid",
+        "edge-1/k1",
+        "--issuer",
+        "edge-1",
+        "--tenants",
+        "t1",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(
+        minted["token"].as_str().unwrap().split('.').count(),
+        3,
+        "a compact JWS: {minted}"
+    );
 
     let listen = free_address();
     let _server = start_api(
@@ -252,9 +286,14 @@ fn contradictory_or_incomplete_auth_settings_stop_the_api_at_start() {
         ),
     ];
     for (flags, fragment) in cases {
-        let mut args = vec!["--context-database-url", &store, "--listen", "127.0.0.1:0"];
+        let mut args = vec![
+            "context-api",
+            "--context-database-url",
+            &store,
+            "--listen",
+            "127.0.0.1:0",
+        ];
         args.extend_from_slice(flags);
-        args.push("context-api");
         let out = tenantry(&args).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{flags:?}");

@@ -217,6 +217,26 @@ impl ContextCache {
         self.offer(Arc::new(Served::new(&change.context)))
     }
 
+    /// Forgets `tenant` (its context was deleted from the store: a
+    /// changelog tombstone), and its host if the host still names it. A
+    /// later version of the tenant is stored again as new.
+    pub fn remove(&self, tenant: &TenantId) {
+        let removed = self.entries.remove(&Key::Tenant(tenant.clone()));
+        if let Some(Value::Context(old)) = removed
+            && let Some(host) = old.host.as_deref()
+        {
+            self.entries
+                .entry(Key::Host(host.into()))
+                .and_compute_with(|current| match current {
+                    Some(entry) if matches!(entry.value(), Value::Host(t) if t == tenant) => {
+                        Op::Remove
+                    }
+                    _ => Op::Nop,
+                });
+        }
+        self.updates.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     /// Stores `served` unless the cache has its version or a newer one;
     /// then points its host at its tenant (see the module docs).
     pub fn offer(&self, served: Arc<Served>) -> Offer {

@@ -1,7 +1,8 @@
 //! Keeping a [`ContextCache`] in step with the context changelog
 //! (`tenant-context.changelog.v1`): every partition is read from its start
 //! (no consumer group: each instance needs every tenant), each record's
-//! [`ContextChange`] offered to the cache, and the cache reported warm once
+//! [`ContextChange`] offered to the cache (a tombstone — key, no value —
+//! removes the tenant: `tenantry replay` deleted its context), and the cache reported warm once
 //! the reader has reached the end the partitions had.
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tenantry_kafka::{KafkaConfig, KafkaError, Tail, TailEvent};
 use tenantry_sagas::ContextChange;
+use tenantry_schemas::TenantId;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -92,6 +94,7 @@ async fn run(
     let stored = metrics::counter!(CHANGELOG_RECORDS_TOTAL, "outcome" => "stored");
     let not_newer = metrics::counter!(CHANGELOG_RECORDS_TOTAL, "outcome" => "not_newer");
     let undecodable = metrics::counter!(CHANGELOG_RECORDS_TOTAL, "outcome" => "undecodable");
+    let removed = metrics::counter!(CHANGELOG_RECORDS_TOTAL, "outcome" => "removed");
     let mut sized_at = Instant::now();
     loop {
         let next = tail.next().await;
@@ -103,6 +106,15 @@ async fn run(
         match next {
             Ok(TailEvent::Record(record)) => {
                 status.send_modify(|s| s.records += 1);
+                // A tombstone: the tenant's context was deleted from the
+                // store (a full `tenantry replay` found no tenant state of it).
+                if record.payload.is_none()
+                    && let Some(tenant) = record.key_str().and_then(|k| TenantId::parse(k).ok())
+                {
+                    cache.remove(&tenant);
+                    removed.increment(1);
+                    continue;
+                }
                 let change = record
                     .payload
                     .as_deref()
@@ -119,7 +131,8 @@ async fn run(
                     });
                 match change {
                     Ok(change) => {
-                        match cache.apply(&change) {
+                        let span = crate::telemetry::changelog_apply(&record);
+                        match span.in_scope(|| cache.apply(&change)) {
                             crate::cache::Offer::Stored => stored.increment(1),
                             crate::cache::Offer::NotNewer => not_newer.increment(1),
                         }

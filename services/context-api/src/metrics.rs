@@ -2,7 +2,8 @@
 //! text exposition format 0.0.4 (no bearer token, like `/healthz`).
 //!
 //! Everything is emitted through the `metrics` facade and recorded by the
-//! Prometheus recorder [`install_recorder`] installs once per process.
+//! Prometheus recorder [`install_recorder`] installs once per process
+//! (`tenantry_telemetry::metrics`, which also serves the route).
 //!
 //! | name | type | labels | unit, meaning |
 //! |---|---|---|---|
@@ -21,18 +22,17 @@
 //! no route matches; `method` is the upper-case HTTP method, `other` for a
 //! non-standard one; `status` is the three-digit response status.
 
+use axum::Router;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::Method;
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Extension, Router};
+use axum::response::Response;
 use metrics::{Counter, Histogram, Label, SharedString, Unit};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+use tenantry_telemetry::metrics::{Catalog, MetricDef, MetricKind};
 
 /// Counter of answered requests, labelled `route`, `method`, `status`.
 pub const REQUESTS_TOTAL: &str = "tenantry_api_requests_total";
@@ -67,128 +67,87 @@ pub const CHANGELOG_LAG_BUCKETS: [f64; 13] = [
     0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 
-/// The `Content-Type` of `GET /metrics`: Prometheus text format 0.0.4.
-pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+pub use tenantry_telemetry::metrics::CONTENT_TYPE;
 
-/// How often histogram samples are folded into their buckets when nobody
-/// scrapes: the recorder keeps raw samples until then (8 bytes each, about
-/// 2 MB at 50,000 requests/s).
-const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
+/// Every metric of the module docs, with its unit, help and buckets, for
+/// [`tenantry_telemetry::metrics::install`].
+pub const CATALOG: Catalog = &[
+    MetricDef {
+        name: REQUESTS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Requests answered, by route template, method and status.",
+    },
+    MetricDef {
+        name: crate::auth::FAILURES_METRIC,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Requests refused with 401 or 403, by reason.",
+    },
+    MetricDef {
+        name: CACHE_LOOKUPS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Context cache lookups, by result (hit, miss).",
+    },
+    MetricDef {
+        name: CACHE_EVICTIONS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Cache entries evicted to stay within the cache's bound.",
+    },
+    MetricDef {
+        name: CHANGELOG_RECORDS_TOTAL,
+        kind: MetricKind::Counter,
+        unit: Some(Unit::Count),
+        help: "Changelog records read by the context cache, by outcome.",
+    },
+    MetricDef {
+        name: CACHE_ENTRIES,
+        kind: MetricKind::Gauge,
+        unit: Some(Unit::Count),
+        help: "Contexts held by the cache.",
+    },
+    MetricDef {
+        name: CACHE_BYTES,
+        kind: MetricKind::Gauge,
+        unit: Some(Unit::Bytes),
+        help: "Estimated size of the cached contexts.",
+    },
+    MetricDef {
+        name: REQUEST_DURATION,
+        kind: MetricKind::Histogram(&REQUEST_DURATION_BUCKETS),
+        unit: Some(Unit::Seconds),
+        help: "Seconds from a request reaching the router to its response, by route template.",
+    },
+    MetricDef {
+        name: CHANGELOG_LAG,
+        kind: MetricKind::Histogram(&CHANGELOG_LAG_BUCKETS),
+        unit: Some(Unit::Seconds),
+        help: "Seconds from a changelog record's timestamp to the cache applying it.",
+    },
+];
 
-/// The process's Prometheus recorder, installed as the global `metrics`
-/// recorder on the first call; later calls return the same handle.
-///
-/// When another global recorder was installed first (a test's, an
-/// embedding binary's), that one keeps receiving the facade's metrics and
-/// this handle renders only the metric descriptions; the failure is logged.
+/// The process's Prometheus recorder
+/// ([`tenantry_telemetry::metrics::install`] with [`CATALOG`]): installed on
+/// the first call, the same handle after. A binary that runs more services
+/// installs every catalog first; this call then only returns the handle.
 pub fn install_recorder() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
-    HANDLE
-        .get_or_init(|| {
-            let recorder = builder().build_recorder();
-            describe(&recorder);
-            let handle = recorder.handle();
-            match metrics::set_global_recorder(recorder) {
-                Ok(()) => spawn_upkeep(handle.clone()),
-                Err(error) => tracing::warn!(
-                    error.message = %error,
-                    "Another metrics recorder is installed; /metrics will not show the API's metrics."
-                ),
-            }
-            handle
-        })
-        .clone()
+    tenantry_telemetry::metrics::install(&[CATALOG])
 }
 
-fn builder() -> PrometheusBuilder {
-    // Both bucket lists are non-empty constants, the only error of these calls.
-    PrometheusBuilder::new()
-        .set_buckets_for_metric(
-            Matcher::Full(REQUEST_DURATION.into()),
-            &REQUEST_DURATION_BUCKETS,
-        )
-        .and_then(|b| {
-            b.set_buckets_for_metric(Matcher::Full(CHANGELOG_LAG.into()), &CHANGELOG_LAG_BUCKETS)
-        })
-        .expect("bucket lists are not empty")
-}
-
-/// `# HELP` lines, so a scrape documents itself.
-fn describe(recorder: &impl metrics::Recorder) {
-    let count = Some(Unit::Count);
-    let seconds = Some(Unit::Seconds);
-    for (name, unit, help) in [
-        (
-            REQUESTS_TOTAL,
-            count,
-            "Requests answered, by route template, method and status.",
-        ),
-        (
-            crate::auth::FAILURES_METRIC,
-            count,
-            "Requests refused with 401 or 403, by reason.",
-        ),
-        (
-            CACHE_LOOKUPS_TOTAL,
-            count,
-            "Context cache lookups, by result (hit, miss).",
-        ),
-        (
-            CHANGELOG_RECORDS_TOTAL,
-            count,
-            "Changelog records read by the context cache, by outcome.",
-        ),
-    ] {
-        recorder.describe_counter(name.into(), unit, help.into());
-    }
-    recorder.describe_gauge(
-        CACHE_ENTRIES.into(),
-        count,
-        "Contexts held by the cache.".into(),
-    );
-    recorder.describe_gauge(
-        CACHE_BYTES.into(),
-        Some(Unit::Bytes),
-        "Estimated size of the cached contexts.".into(),
-    );
-    recorder.describe_histogram(
-        REQUEST_DURATION.into(),
-        seconds,
-        "Seconds from a request reaching the router to its response, by route template.".into(),
-    );
-    recorder.describe_histogram(
-        CHANGELOG_LAG.into(),
-        seconds,
-        "Seconds from a changelog record's timestamp to the cache applying it.".into(),
-    );
-}
-
-/// A thread, not a task: the recorder outlives any one runtime.
-fn spawn_upkeep(handle: PrometheusHandle) {
-    let spawned = std::thread::Builder::new()
-        .name("metrics-upkeep".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(UPKEEP_INTERVAL);
-                handle.run_upkeep();
-            }
-        });
-    if let Err(error) = spawned {
-        tracing::warn!(error.message = %error, "Metrics upkeep thread did not start; histogram samples are folded at each scrape only.");
-    }
-}
-
-/// `GET /metrics` rendering `handle`, for any router state.
+/// `GET /metrics` rendering `handle`, for any router state
+/// ([`tenantry_telemetry::metrics::routes`]).
 pub fn metrics_routes<S>(handle: PrometheusHandle) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    Router::new()
-        .route("/metrics", get(render))
-        .layer(Extension(handle))
+    tenantry_telemetry::metrics::routes(handle)
 }
 
 /// `GET /metrics`: every metric of the module docs, as Prometheus text.
+/// Served by [`tenantry_telemetry::metrics::routes`]; this declaration only
+/// documents the route in `/openapi.json`.
 #[utoipa::path(
     get,
     path = "/metrics",
@@ -201,13 +160,8 @@ where
         body = String
     ))
 )]
-pub(crate) async fn render(Extension(handle): Extension<PrometheusHandle>) -> Response {
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE))],
-        handle.render(),
-    )
-        .into_response()
-}
+#[allow(dead_code)] // Only its `#[utoipa::path]` declaration is used.
+pub(crate) fn render() {}
 
 /// The series of one route template.
 struct RouteSeries {
@@ -289,13 +243,12 @@ fn method_label(method: &Method) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::http::StatusCode;
+    use axum::http::{StatusCode, header};
+    use axum::routing::get;
 
     #[test]
-    fn buckets_ascend() {
-        for buckets in [&REQUEST_DURATION_BUCKETS[..], &CHANGELOG_LAG_BUCKETS[..]] {
-            assert!(buckets.windows(2).all(|w| w[0] < w[1]), "{buckets:?}");
-        }
+    fn catalog_is_well_formed() {
+        tenantry_telemetry::metrics::assert_well_formed(CATALOG);
     }
 
     #[test]

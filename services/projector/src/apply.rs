@@ -1,9 +1,11 @@
 //! Decoding a provisioning record and applying records to the store.
 
+use crate::events::RecordSkipped;
 use std::collections::BTreeMap;
 use tenantry_kafka::Record;
 use tenantry_sagas::{ContextChange, ContextsError, TenantContext, TenantContexts};
 use tenantry_schemas::{Codec, DecodeError, ProvisioningEvent, ProvisioningRecord, TenantId};
+use tenantry_telemetry::metrics::Event;
 
 /// Decodes a record of the provisioning topic. `Ok(None)`: permanently
 /// undecodable — logged and skipped (only Tenantry writes the topic, so this
@@ -14,13 +16,21 @@ pub async fn decode(
     record: &Record,
 ) -> Result<Option<ProvisioningRecord>, DecodeError> {
     let Some(payload) = record.payload.as_deref() else {
+        RecordSkipped {
+            record,
+            error: None,
+        }
+        .emit();
         return Ok(None);
     };
     match codec.decode_provisioning(payload).await {
         Ok(decoded) => Ok(Some(decoded)),
         Err(error) if error.is_permanent() => {
-            tracing::warn!(topic = %record.topic, partition = record.partition,
-                offset = record.offset, %error, "Record skipped by the projector.");
+            RecordSkipped {
+                record,
+                error: Some(&error),
+            }
+            .emit();
             Ok(None)
         }
         Err(error) => Err(error),

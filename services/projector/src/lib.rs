@@ -14,16 +14,29 @@
 //!   offsets, so a `read_committed` reader of the changelog sees every
 //!   version the store took, in order per tenant. Duplicates and older
 //!   records are no-ops (the fold's sequence guard).
-//! - [`replay`]: rebuilds the store from the beginning of the topic.
+//! - [`replay`]: rebuilds chosen tenants' contexts (or all) from the
+//!   beginning of the topic and writes the differences with
+//!   compare-and-set, publishing each on the changelog; or, as a dry run,
+//!   only reports them.
+//! - [`Changelog::Off`]: a projector that keeps a store without publishing
+//!   (the green store of a blue-green rebuild, until the switch).
 //!
 //! Records that do not decode are skipped with a warning: only Tenantry
 //! writes the provisioning topic.
+//!
+//! [`events`]: the notable events, each logged and counted together, and
+//! the catalog of the projector's Prometheus metrics.
 
 mod apply;
+pub mod events;
 mod replay;
+mod spans;
 
 pub use apply::{apply_batch, decode};
-pub use replay::{ReplayReport, replay};
+pub use replay::{
+    ContextDiff, Difference, FieldChange, Mode, ReplayOptions, ReplayReport, Scope, field_changes,
+    replay,
+};
 pub use tenantry_sagas::ContextChange;
 
 use std::collections::BTreeMap;
@@ -32,7 +45,9 @@ use std::time::Duration;
 use tenantry_kafka::{Consumer, KafkaConfig};
 use tenantry_sagas::TenantContexts;
 use tenantry_schemas::{Codec, ProvisioningRecord, TenantId, Topics};
+use tenantry_telemetry::metrics::Event as _;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// Projector settings.
 #[derive(Clone)]
@@ -48,6 +63,24 @@ pub struct ProjectorConfig {
     pub instance_id: Option<String>,
     /// Record codec.
     pub codec: Arc<Codec>,
+    /// Whether context changes go to the changelog topic.
+    pub changelog: Changelog,
+}
+
+/// Whether a projector publishes its context changes on the changelog.
+///
+/// Exactly one projector group publishes the changelog of a set of topics:
+/// the one whose store the context APIs read. Two publishing projectors on
+/// two stores would interleave two revision sequences per tenant. A
+/// projector keeping a second (green) store runs with [`Changelog::Off`]
+/// until it becomes the store the APIs read (README, "Blue-green rebuild").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Changelog {
+    /// Publish every new context version (the default).
+    #[default]
+    Publish,
+    /// Publish nothing; offsets are still committed in the transaction.
+    Off,
 }
 
 /// Records applied per batch at most.
@@ -138,6 +171,7 @@ async fn session(
         tenantry_kafka::ConsumerOptions {
             instance_id: config.instance_id.clone(),
             transactional: true,
+            lag_gauge: Some(events::CONSUMER_LAG),
             ..tenantry_kafka::ConsumerOptions::default()
         },
     )
@@ -152,6 +186,7 @@ async fn session(
             }
         })?;
     tracing::info!(group = %config.group_id, ?topics, changelog = %config.topics.changelog,
+        publish = ?config.changelog,
         "Projector consuming.");
     loop {
         // A batch: what arrives within BATCH_WINDOW of its first record, at
@@ -161,7 +196,13 @@ async fn session(
             record = consumer.recv() => record,
         };
         let mut batch = match first {
-            Ok(record) => vec![record],
+            Ok(record) => {
+                events::RecordConsumed {
+                    topic: &record.topic,
+                }
+                .emit();
+                vec![record]
+            }
             Err(error) if error.is_fatal() => {
                 return Err(Session::Fatal(anyhow::anyhow!(
                     "the Kafka consumer of group {} stopped for good ({}); is another projector \
@@ -179,7 +220,13 @@ async fn session(
         let deadline = tokio::time::Instant::now() + BATCH_WINDOW;
         while batch.len() < BATCH_MAX {
             match tokio::time::timeout_at(deadline, consumer.recv()).await {
-                Ok(Ok(record)) => batch.push(record),
+                Ok(Ok(record)) => {
+                    events::RecordConsumed {
+                        topic: &record.topic,
+                    }
+                    .emit();
+                    batch.push(record);
+                }
                 Ok(Err(error)) => {
                     tracing::warn!(%error, "Kafka receive failed.");
                     break;
@@ -188,7 +235,12 @@ async fn session(
             }
         }
         let mut by_tenant: BTreeMap<TenantId, Vec<ProvisioningRecord>> = BTreeMap::new();
+        // Each record's trace span; by tenant, its last record's.
+        let mut record_spans = Vec::with_capacity(batch.len());
+        let mut tenant_spans: BTreeMap<TenantId, tracing::Span> = BTreeMap::new();
         for record in &batch {
+            let span = spans::record(record, &config.group_id);
+            record_spans.push(span.clone());
             let decoded = loop {
                 match decode(&config.codec, record).await {
                     Ok(decoded) => break decoded,
@@ -202,15 +254,28 @@ async fn session(
                 }
             };
             if let Some(decoded) = decoded {
+                tenant_spans.insert(decoded.envelope.tenant_id.clone(), span);
                 by_tenant
                     .entry(decoded.envelope.tenant_id.clone())
                     .or_default()
                     .push(decoded);
             }
         }
+        let project = spans::project(&record_spans);
         let changes = loop {
-            match apply_batch(store, &by_tenant).await {
-                Ok(changes) => break changes,
+            match apply_batch(store, &by_tenant)
+                .instrument(project.clone())
+                .await
+            {
+                Ok(changes) => {
+                    events::BatchProjected {
+                        records: &batch,
+                        changes: changes.len(),
+                        written_at_ms: events::now_ms(),
+                    }
+                    .emit();
+                    break changes;
+                }
                 Err(error) => {
                     tracing::warn!(%error, "Context store write failed; retrying.");
                     tokio::select! {
@@ -229,7 +294,17 @@ async fn session(
             .into_iter()
             .map(|((topic, partition), offset)| (topic, partition, offset))
             .collect();
-        if let Err(error) = publish(config, &consumer, &transaction, &changes, offsets).await {
+        let published = publish(
+            config,
+            &consumer,
+            &transaction,
+            &changes,
+            &tenant_spans,
+            offsets,
+        )
+        .instrument(project)
+        .await;
+        if let Err(error) = published {
             if let Err(abort) = transaction.abort().await {
                 tracing::debug!(error = %abort, "Abort failed.");
             }
@@ -245,13 +320,18 @@ async fn publish(
     consumer: &Consumer,
     transaction: &tenantry_kafka::Transaction,
     changes: &[ContextChange],
+    tenant_spans: &BTreeMap<TenantId, tracing::Span>,
     offsets: Vec<(String, i32, i64)>,
 ) -> anyhow::Result<()> {
     let group = consumer
         .group_metadata()
         .ok_or_else(|| anyhow::anyhow!("no consumer group metadata yet"))?;
     transaction.begin()?;
-    let payloads: Vec<(String, Vec<u8>)> = changes
+    let publish = match config.changelog {
+        Changelog::Publish => changes,
+        Changelog::Off => &[],
+    };
+    let payloads: Vec<(String, Vec<u8>)> = publish
         .iter()
         .map(|change| {
             let payload = serde_json::to_vec(change).expect("a context encodes as JSON");
@@ -260,9 +340,21 @@ async fn publish(
         .collect();
     // Enqueued in order (a tenant's versions stay in order in its
     // partition), then awaited together.
-    futures::future::try_join_all(payloads.iter().map(|(tenant, payload)| {
-        transaction.send(&config.topics.changelog, tenant, Some(payload))
-    }))
+    futures::future::try_join_all(publish.iter().zip(&payloads).map(
+        |(change, (tenant, payload))| {
+            // The changelog record continues its tenant's record's trace.
+            let trace = tenant_spans
+                .get(&change.context.tenant_id)
+                .map(tenantry_telemetry::trace::headers_of)
+                .unwrap_or_default();
+            async move {
+                let headers: Vec<(&str, &[u8])> = trace.pairs().collect();
+                transaction
+                    .send_with_headers(&config.topics.changelog, tenant, Some(payload), &headers)
+                    .await
+            }
+        },
+    ))
     .await?;
     transaction.commit(&offsets, group).await?;
     Ok(())

@@ -25,6 +25,7 @@ use tenantry_sagas::admission::{Admission, ParkingChange};
 use tenantry_sagas::work::{Changes, EventSource, EventState, Keys, Loaded, NewEvent};
 use tenantry_sagas::{SagaAction, SagaState, SagaStatus, TenantRecord, admit, reconcile};
 use tenantry_schemas::{CommerceEvent, CommerceRecord, TenantId};
+use tracing::Instrument as _;
 
 /// Rounds of settling one tenant before the batch gives up on it (a bug
 /// guard, as on the per-record path).
@@ -68,7 +69,20 @@ pub async fn plan(
     loaded: Loaded,
     records: &[(&Record, CommerceRecord)],
 ) -> Plan {
-    let first = decide(ctx, loaded.clone(), records).await;
+    plan_traced(ctx, loaded, records, &[]).await
+}
+
+/// [`plan`] with each record's trace span (`spans[i]` is `records[i]`'s,
+/// [`crate::spans::record`]; missing ones are none): a record's saga steps
+/// are spans of its trace, and each tenant's outbox row keeps the
+/// `traceparent` of its last record ([`Changes::traceparents`]).
+pub async fn plan_traced(
+    ctx: &StepContext,
+    loaded: Loaded,
+    records: &[(&Record, CommerceRecord)],
+    spans: &[tracing::Span],
+) -> Plan {
+    let first = decide(ctx, loaded.clone(), records, spans).await;
     match first.stop_at {
         None => first,
         Some((0, reason)) => Plan {
@@ -76,7 +90,7 @@ pub async fn plan(
             stop_at: Some((0, reason)),
         },
         Some((k, reason)) => {
-            let again = decide(ctx, loaded, &records[..k]).await;
+            let again = decide(ctx, loaded, &records[..k], spans).await;
             match again.stop_at {
                 None => Plan {
                     changes: again.changes,
@@ -99,10 +113,13 @@ async fn decide(
     ctx: &StepContext,
     mut loaded: Loaded,
     records: &[(&Record, CommerceRecord)],
+    spans: &[tracing::Span],
 ) -> Plan {
     let mut changes = Changes::default();
     let mut working: BTreeMap<TenantId, TenantRecord> = BTreeMap::new();
+    let mut traceparents: BTreeMap<TenantId, String> = BTreeMap::new();
     for (i, (record, commerce)) in records.iter().enumerate() {
+        let span = spans.get(i).cloned().unwrap_or_else(tracing::Span::none);
         let tenant = &commerce.envelope.tenant_id;
         let mut current = working
             .get(tenant)
@@ -117,12 +134,16 @@ async fn decide(
             record,
             commerce,
         )
+        .instrument(span.clone())
         .await
         {
             return Plan {
                 changes,
                 stop_at: Some((i, reason)),
             };
+        }
+        if let Some(traceparent) = tenantry_telemetry::trace::traceparent_of(&span) {
+            traceparents.insert(tenant.clone(), traceparent);
         }
         working.insert(tenant.clone(), current);
     }
@@ -137,6 +158,9 @@ async fn decide(
             changes
                 .provisioning_sequences
                 .insert(tenant.clone(), last.unwrap_or(0));
+            if let Some(traceparent) = traceparents.remove(&tenant) {
+                changes.traceparents.insert(tenant.clone(), traceparent);
+            }
             changes.states.insert(tenant.clone(), state);
         }
         changes.records.insert(tenant, record);
@@ -252,8 +276,10 @@ async fn run_saga(
             loaded,
             effects: &mut changes.effects,
         };
+        let span = crate::spans::step(saga, step.name(), false);
         let output = steps::handler(step)
             .run_in_batch(ctx, &mut work, saga)
+            .instrument(span)
             .await
             .map_err(|error| format!("step {} failed: {}", step.name(), error.reason))?;
         saga.step_succeeded(step, output)

@@ -22,15 +22,20 @@
 use crate::admission;
 use crate::backoff;
 use crate::dead_letter::DeadLetterQueue;
+use crate::events::{
+    DeadLetterReason, RecordDeadLettered, SagaFinished, SagaPath, StepFinished, StepOutcome,
+};
 use crate::runner::{Interrupted, SagaRunner};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tenantry_kafka::Record;
 use tenantry_sagas::admission::{Admission, ParkKind, Waiting, release_waiting};
 use tenantry_sagas::work::{Committed, EventSource, EventState, NewEvent, ParkedTenant};
 use tenantry_sagas::{ProvisionerStore, SagaState, TransactionalEffects, UnitOfWork, reconcile};
 use tenantry_schemas::{Codec, CommerceRecord, DecodeError, TenantId};
+use tenantry_telemetry::metrics::Event;
 use tokio_util::sync::CancellationToken;
+use tracing::{Instrument as _, Span};
 
 /// Shutdown was requested while a record was in flight; its offset must not be stored.
 #[derive(Debug)]
@@ -80,20 +85,26 @@ where
         mut finished: impl FnMut(&Record),
     ) -> Result<(), ShuttingDown> {
         let mut decoded = Vec::with_capacity(records.len());
+        // Each decoded record's trace span (`crate::spans::record`), by index.
+        let mut spans = Vec::with_capacity(records.len());
         for record in records {
             match self.decode(record, shutdown).await? {
-                Ok(commerce) => decoded.push((record, commerce)),
-                Err(reason) => {
-                    self.dead_letter(record, &reason, shutdown).await?;
+                Ok(commerce) => {
+                    spans.push(crate::spans::record(record));
+                    decoded.push((record, commerce));
+                }
+                Err((reason, detail)) => {
+                    self.dead_letter(record, reason, &detail, shutdown).await?;
                     finished(record);
                 }
             }
         }
         let mut rest = &decoded[..];
+        let mut rest_spans = &spans[..];
         while !rest.is_empty() {
             let run = tokio::select! {
                 () = shutdown.cancelled() => return Err(ShuttingDown),
-                run = self.longest_run(rest) => run,
+                run = self.longest_run(rest, rest_spans) => run,
             };
             // How many records were committed together; whether the next
             // one is then handled alone.
@@ -108,10 +119,14 @@ where
                 finished(record);
             }
             rest = &rest[together..];
+            rest_spans = &rest_spans[together..];
             if then_alone && let Some(((record, commerce), after)) = rest.split_first() {
-                self.record_and_settle(record, commerce, shutdown).await?;
+                self.record_and_settle(record, commerce, shutdown)
+                    .instrument(rest_spans[0].clone())
+                    .await?;
                 finished(record);
                 rest = after;
+                rest_spans = &rest_spans[1..];
             }
         }
         Ok(())
@@ -123,14 +138,18 @@ where
     /// record the batch cannot handle; nothing is committed if the store
     /// fails, a row the batch counted on being new was written meanwhile, or
     /// the attempt outlasts [`TOGETHER_DEADLINE`].
-    async fn longest_run(&self, batch: &[(&Record, CommerceRecord)]) -> Run {
-        match tokio::time::timeout(TOGETHER_DEADLINE, self.attempt(batch)).await {
+    async fn longest_run(&self, batch: &[(&Record, CommerceRecord)], spans: &[Span]) -> Run {
+        let attempt = self
+            .attempt(batch, spans)
+            .instrument(crate::spans::batch(spans));
+        match tokio::time::timeout(TOGETHER_DEADLINE, attempt).await {
             Ok(run) => run,
             Err(_) => Run::Failed,
         }
     }
 
-    async fn attempt(&self, batch: &[(&Record, CommerceRecord)]) -> Run {
+    async fn attempt(&self, batch: &[(&Record, CommerceRecord)], spans: &[Span]) -> Run {
+        let started = Instant::now();
         let keys = crate::batch::keys(batch, &self.steps.config.site_domain);
         let loaded = match self.store.load(&keys).await {
             Ok(loaded) => loaded,
@@ -139,7 +158,7 @@ where
                 return Run::Failed;
             }
         };
-        let plan = crate::batch::plan(&self.steps, loaded, batch).await;
+        let plan = crate::batch::plan_traced(&self.steps, loaded, batch, spans).await;
         let end = match &plan.stop_at {
             None => batch.len(),
             Some((k, reason)) => {
@@ -150,7 +169,10 @@ where
         let changes = plan.changes;
         if !changes.is_empty() {
             match self.store.commit(&changes).await {
-                Ok(Committed::Done) => self.runner.wake_relay(),
+                Ok(Committed::Done) => {
+                    self.runner.wake_relay();
+                    emit_batch_sagas(&changes.sagas, started.elapsed());
+                }
                 Ok(Committed::Conflict(reason)) => {
                     tracing::debug!(%reason, "Batch conflicts with another writer; its first record on its own.");
                     return Run::Failed;
@@ -171,15 +193,21 @@ where
     async fn dead_letter(
         &self,
         record: &Record,
-        reason: &str,
+        reason: DeadLetterReason,
+        detail: &str,
         shutdown: &CancellationToken,
     ) -> Result<(), ShuttingDown> {
-        tracing::warn!(topic = %record.topic, partition = record.partition,
-            offset = record.offset, %reason, "Record dead-lettered.");
         self.retry(shutdown, "dead-letter publish", || {
-            self.dead_letters.publish(record, reason)
+            self.dead_letters.publish(record, detail)
         })
-        .await
+        .await?;
+        RecordDeadLettered {
+            record,
+            reason,
+            detail,
+        }
+        .emit();
+        Ok(())
     }
 
     /// Steps 2 and 3 of a decoded record, each transaction on its own.
@@ -199,20 +227,26 @@ where
                 self.record(commerce, &source)
             })
             .await?;
-        if let Recorded::Conflict(reason) = recorded {
-            return self.dead_letter(record, &reason, shutdown).await;
+        if let Recorded::Conflict(detail) = recorded {
+            return self
+                .dead_letter(record, DeadLetterReason::EventIdConflict, &detail, shutdown)
+                .await;
         }
         self.settle(&commerce.envelope.tenant_id, shutdown).await
     }
 
-    /// Decodes; `Ok(Err(reason))` is a permanent failure to dead-letter.
+    /// Decodes; `Ok(Err((reason, detail)))` is a permanent failure to
+    /// dead-letter, `detail` its `dlq.reason` header.
     async fn decode(
         &self,
         record: &Record,
         shutdown: &CancellationToken,
-    ) -> Result<Result<CommerceRecord, String>, ShuttingDown> {
+    ) -> Result<Result<CommerceRecord, (DeadLetterReason, String)>, ShuttingDown> {
         let Some(payload) = record.payload.as_deref() else {
-            return Ok(Err("empty record (tombstone) on the commerce topic".into()));
+            return Ok(Err((
+                DeadLetterReason::Tombstone,
+                "empty record (tombstone) on the commerce topic".into(),
+            )));
         };
         let mut delays = backoff().chain(std::iter::repeat(Duration::from_secs(5)));
         loop {
@@ -224,15 +258,20 @@ where
                             || "(missing or not UTF-8)".to_owned(),
                             |k| format!("{k:?}"),
                         );
-                        return Ok(Err(format!(
-                            "key: record key {key} is not the envelope's tenant_id {:?}; \
-                             keys must be the tenant id so a tenant's events stay in order",
-                            commerce.envelope.tenant_id.as_str()
+                        return Ok(Err((
+                            DeadLetterReason::KeyMismatch,
+                            format!(
+                                "key: record key {key} is not the envelope's tenant_id {:?}; \
+                                 keys must be the tenant id so a tenant's events stay in order",
+                                commerce.envelope.tenant_id.as_str()
+                            ),
                         )));
                     }
                     return Ok(Ok(commerce));
                 }
-                Err(error) if error.is_permanent() => return Ok(Err(reason(&error))),
+                Err(error) if error.is_permanent() => {
+                    return Ok(Err((DeadLetterReason::of(&error), reason(&error))));
+                }
                 Err(error) => {
                     tracing::warn!(%error, "Schema registry unavailable; retrying.");
                     pause(delays.next(), shutdown).await?;
@@ -478,6 +517,30 @@ enum Next {
     Released,
     /// Nothing to do: parked, gap, or no waiting event.
     Blocked,
+}
+
+/// The sagas a batch committed (each completed: a batch stops before a
+/// saga that does not), with their steps, which ran in the batch untimed.
+fn emit_batch_sagas(sagas: &[SagaState], elapsed: Duration) {
+    for saga in sagas {
+        for step in saga.results.keys() {
+            StepFinished {
+                saga,
+                step: *step,
+                outcome: StepOutcome::Succeeded,
+                duration: None,
+                attempt: 1,
+                reason: None,
+            }
+            .emit();
+        }
+        SagaFinished {
+            saga,
+            duration: elapsed,
+            path: SagaPath::Batch,
+        }
+        .emit();
+    }
 }
 
 /// `dlq.reason`: `<code>: <detail>` (`invalid: seats: must be between …`).

@@ -13,6 +13,8 @@
 //!   schedule of failed compensations.
 //! - [`dead_letter`]: where records that cannot be decoded or accepted go.
 //! - [`effects`]: the production step effects.
+//! - [`events`]: the notable events, each logged and counted together, and
+//!   the catalog of the provisioner's Prometheus metrics.
 //!
 //! The ingest, runner, operator and workers reach storage only through
 //! [`tenantry_sagas::ProvisionerStore`] and its
@@ -25,11 +27,13 @@ pub mod batch;
 pub mod dead_letter;
 pub mod dispatch;
 pub mod effects;
+pub mod events;
 pub mod ingest;
 pub mod operator;
 pub mod rds;
 pub mod relay;
 pub mod runner;
+pub mod spans;
 pub mod steps;
 #[cfg(test)]
 mod tests;
@@ -42,6 +46,7 @@ use tenantry_kafka::{Consumer, ConsumerOptions, KafkaConfig, Producer};
 use tenantry_sagas::ProvisionerStore;
 use tenantry_schemas::{Codec, Topics};
 use tenantry_store::{ProductDatabases, Store, StoreError};
+use tenantry_telemetry::metrics::Event as _;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -183,6 +188,7 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         relay_wakeup.clone(),
     );
     let producer = Producer::new(&config.kafka)?;
+    let sampler = tokio::spawn(sample_store(store.clone(), shutdown.clone()));
     let relay = tokio::spawn(relay::run(
         store.clone(),
         producer.clone(),
@@ -212,6 +218,7 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         &[config.topics.commerce.as_str()],
         ConsumerOptions {
             instance_id: config.instance_id.clone(),
+            lag_gauge: Some(events::CONSUMER_LAG),
             ..ConsumerOptions::default()
         },
     )?;
@@ -283,6 +290,7 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
             }
             record = consumer.recv() => match record {
                 Ok(record) => {
+                    events::RecordConsumed { topic: &record.topic }.emit();
                     tracker.begin(&dispatch::Position::of(&record));
                     let queue = route(record.key_str().unwrap_or(""));
                     if queue.send(dispatch::Job::Record(record)).await.is_err() {
@@ -314,6 +322,7 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
         tracing::debug!(%error, "Final offset commit failed.");
     }
     relay.await??;
+    let _ = sampler.await;
     match fatal {
         // Work in flight was abandoned unstored: the member that fenced this one
         // owns those partitions now and redelivery plus dedup cover it.
@@ -323,6 +332,35 @@ pub async fn run(config: ProvisionerConfig, shutdown: CancellationToken) -> anyh
             config.group_id
         ),
         None => Ok(()),
+    }
+}
+
+/// How often the store's counts behind the `parked_tenants` and
+/// `outbox_backlog` gauges are read.
+pub const SAMPLE_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Reads the parked tenants and the outbox backlog every
+/// [`SAMPLE_INTERVAL`] until `shutdown` ([`events::StoreSampled`]); a failed
+/// read leaves the gauges as they were.
+async fn sample_store(store: Store, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(SAMPLE_INTERVAL);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        let pool = store.pool();
+        match tokio::try_join!(
+            tenantry_store::parking::count(pool),
+            tenantry_store::outbox::backlog(pool)
+        ) {
+            Ok((parked_tenants, outbox_backlog)) => events::StoreSampled {
+                parked_tenants,
+                outbox_backlog,
+            }
+            .emit(),
+            Err(error) => tracing::debug!(%error, "Reading the store's counts for metrics failed."),
+        }
     }
 }
 

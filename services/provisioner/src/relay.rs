@@ -7,13 +7,16 @@
 //! id order, which is their per-tenant sequence order.
 
 use crate::backoff;
+use crate::events::{RecordRelayed, now_ms};
 use std::sync::Arc;
 use std::time::Duration;
 use tenantry_kafka::Producer;
 use tenantry_sagas::{OutboxClaim, OutboxStore};
 use tenantry_schemas::{Codec, RecordHeaders};
+use tenantry_telemetry::metrics::Event;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// Rows claimed per batch.
 pub const BATCH: usize = 256;
@@ -78,14 +81,22 @@ pub async fn publish_batch<S: OutboxStore>(
     // records keep their order; the idempotent producer keeps it on retries.
     let sends = rows.iter().zip(&payloads).map(|(row, payload)| async move {
         let headers = RecordHeaders::provisioning(&row.record);
-        producer
-            .send(
-                topic,
-                row.record.envelope.tenant_id.as_str(),
-                payload,
-                &headers.pairs(),
-            )
-            .await
+        let tenant = row.record.envelope.tenant_id.as_str();
+        // The trace of the commerce record whose processing wrote the row
+        // goes on in the record's `traceparent` header.
+        let span = crate::spans::send(topic, tenant, row.traceparent.as_deref());
+        let trace = tenantry_telemetry::trace::headers_of(&span);
+        let mut pairs = headers.pairs().to_vec();
+        pairs.extend(trace.pairs());
+        let sent = producer
+            .send(topic, tenant, payload, &pairs)
+            .instrument(span)
+            .await;
+        if sent.is_ok() {
+            // The envelope's `occurred_at` is the outbox row's write time.
+            RecordRelayed::at(row.record.envelope.occurred_at_ms, now_ms()).emit();
+        }
+        sent
     });
     for result in futures_join(sends).await {
         result?;

@@ -16,16 +16,21 @@
 
 use crate::admission;
 use crate::backoff;
+use crate::events::{
+    CompensationFinished, CompensationOutcome, SagaFinished, SagaPath, StepFinished, StepOutcome,
+};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tenantry_sagas::admission::ParkKind;
 use tenantry_sagas::work::ParkedTenant;
 use tenantry_sagas::{
-    ProvisionerStore, SagaAction, SagaState, SagaStatus, StepError, StepPolicy, StoreFailure,
+    ProvisionerStore, SagaAction, SagaState, SagaStatus, Step, StepError, StepPolicy, StoreFailure,
     TransactionalEffects, UnitOfWork,
 };
+use tenantry_telemetry::metrics::Event;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument as _;
 
 /// Runs sagas with the step effects `E` on the store `S`.
 #[derive(Clone)]
@@ -84,6 +89,7 @@ where
         mut saga: SagaState,
         shutdown: &CancellationToken,
     ) -> Result<(), Interrupted> {
+        let started = Instant::now();
         let mut batch = true;
         loop {
             // Consecutive store-only steps commit at once; after a failed
@@ -100,8 +106,12 @@ where
             }
             match saga.next_action() {
                 SagaAction::Done => {
-                    tracing::info!(saga_id = %saga.saga_id, tenant_id = %saga.tenant_id,
-                        status = saga.status.as_str(), "Saga finished.");
+                    SagaFinished {
+                        saga: &saga,
+                        duration: started.elapsed(),
+                        path: SagaPath::Alone,
+                    }
+                    .emit();
                     return Ok(());
                 }
                 SagaAction::Run(step) => {
@@ -110,18 +120,34 @@ where
                     let mut delays = step_backoff(&policy).take(attempts - 1);
                     let mut attempt = 1;
                     loop {
-                        let result =
-                            tokio::time::timeout(policy.timeout, self.effects.execute(&saga, step))
-                                .await
-                                .unwrap_or_else(|_| {
-                                    Err(StepError::retryable(format!(
-                                        "timed out after {:?}",
-                                        policy.timeout
-                                    )))
-                                });
+                        let attempt_started = Instant::now();
+                        let result = tokio::time::timeout(
+                            policy.timeout,
+                            self.effects
+                                .execute(&saga, step)
+                                .instrument(crate::spans::step(&saga, step.name(), false)),
+                        )
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(StepError::retryable(format!(
+                                "timed out after {:?}",
+                                policy.timeout
+                            )))
+                        });
                         let expected = saga.version;
                         let transition = match result {
-                            Ok(output) => saga.step_succeeded(step, output),
+                            Ok(output) => {
+                                StepFinished {
+                                    saga: &saga,
+                                    step,
+                                    outcome: StepOutcome::Succeeded,
+                                    duration: Some(attempt_started.elapsed()),
+                                    attempt,
+                                    reason: None,
+                                }
+                                .emit();
+                                saga.step_succeeded(step, output)
+                            }
                             Err(error) => {
                                 let delay = if error.unavailable {
                                     // An outage uses up no attempt.
@@ -138,8 +164,19 @@ where
                                     )),
                                     _ => error,
                                 };
-                                tracing::warn!(saga_id = %saga.saga_id, step = step.name(), attempt,
-                                    retryable = error.retryable, reason = %error.reason, "Saga step failed.");
+                                StepFinished {
+                                    saga: &saga,
+                                    step,
+                                    outcome: if error.retryable {
+                                        StepOutcome::Retrying
+                                    } else {
+                                        StepOutcome::Failed
+                                    },
+                                    duration: Some(attempt_started.elapsed()),
+                                    attempt,
+                                    reason: Some(&error.reason),
+                                }
+                                .emit();
                                 let transition = saga.step_failed(step, &error);
                                 self.persist(&saga, expected, transition, shutdown).await?;
                                 if let Some(delay) = delay.filter(|_| error.retryable) {
@@ -163,7 +200,9 @@ where
                         let expected = saga.version;
                         let result = tokio::time::timeout(
                             policy.timeout,
-                            self.effects.compensate(&saga, step),
+                            self.effects
+                                .compensate(&saga, step)
+                                .instrument(crate::spans::step(&saga, step.name(), true)),
                         )
                         .await
                         .unwrap_or_else(|_| {
@@ -174,6 +213,13 @@ where
                         });
                         match result {
                             Ok(()) => {
+                                CompensationFinished {
+                                    saga: &saga,
+                                    step,
+                                    outcome: CompensationOutcome::Compensated,
+                                    reason: None,
+                                }
+                                .emit();
                                 let transition = saga.compensated(step);
                                 self.persist(&saga, expected, transition, shutdown).await?;
                                 break;
@@ -185,14 +231,22 @@ where
                                 } else {
                                     delays.next().filter(|_| error.retryable)
                                 };
+                                let outcome = if delay.is_some() {
+                                    CompensationOutcome::Retrying
+                                } else {
+                                    CompensationOutcome::Failed
+                                };
+                                CompensationFinished {
+                                    saga: &saga,
+                                    step,
+                                    outcome,
+                                    reason: Some(&error.reason),
+                                }
+                                .emit();
                                 if let Some(delay) = delay {
-                                    tracing::warn!(saga_id = %saga.saga_id, step = step.name(),
-                                        reason = %error.reason, "Compensation failed; retrying.");
                                     sleep(delay, shutdown).await?;
                                     continue;
                                 }
-                                tracing::error!(saga_id = %saga.saga_id, step = step.name(),
-                                    reason = %error.reason, "Compensation failed; saga needs an operator.");
                                 let transition = saga.compensation_failed(step, &error);
                                 self.persist(&saga, expected, transition, shutdown).await?;
                                 break;
@@ -222,6 +276,7 @@ where
     ) -> Result<bool, Interrupted> {
         let before = saga.clone();
         let saga_id = saga.saga_id;
+        let mut timings = Vec::new();
         let work = async {
             let mut work = match self.store.begin().await {
                 Ok(work) => work,
@@ -230,7 +285,7 @@ where
                     return None;
                 }
             };
-            self.run_store_steps(&mut work, saga).await?;
+            self.run_store_steps(&mut work, saga, &mut timings).await?;
             Some(work)
         };
         // The longest timeout of a store-only step (`StepPolicy`: step 6, 60 s).
@@ -262,20 +317,47 @@ where
             return Ok(false);
         }
         self.relay_wakeup.notify_one();
+        for (step, duration) in timings {
+            StepFinished {
+                saga,
+                step,
+                outcome: StepOutcome::Succeeded,
+                duration: Some(duration),
+                attempt: 1,
+                reason: None,
+            }
+            .emit();
+        }
         Ok(true)
     }
 
     /// Runs the saga's next steps that are only SQL on the store in `work`,
     /// advancing `saga`. `None` when a step failed (the caller drops `work`,
     /// rolling it back, and restores `saga`: the step runs again on its own,
-    /// where its failure is retried and compensated).
-    async fn run_store_steps(&self, work: &mut S::Work, saga: &mut SagaState) -> Option<()> {
+    /// where its failure is retried and compensated). Each step's duration
+    /// goes to `timings`, reported once the transaction commits.
+    async fn run_store_steps(
+        &self,
+        work: &mut S::Work,
+        saga: &mut SagaState,
+        timings: &mut Vec<(Step, Duration)>,
+    ) -> Option<()> {
         while let SagaAction::Run(step) = saga.next_action() {
             if !self.effects.runs_in_work(saga, step) {
                 break;
             }
-            match self.effects.execute_in(work, saga, step).await {
-                Ok(output) => saga.step_succeeded(step, output).ok()?,
+            let started = Instant::now();
+            let span = crate::spans::step(saga, step.name(), false);
+            match self
+                .effects
+                .execute_in(work, saga, step)
+                .instrument(span)
+                .await
+            {
+                Ok(output) => {
+                    timings.push((step, started.elapsed()));
+                    saga.step_succeeded(step, output).ok()?;
+                }
                 Err(error) => {
                     tracing::debug!(saga_id = %saga.saga_id, step = step.name(), reason = %error.reason,
                         "Step failed in a transaction of several; running the saga a step at a time.");

@@ -110,6 +110,7 @@ enum TxError {
     Fatal(String),
 }
 
+mod delete;
 mod items;
 mod read;
 mod table;
@@ -254,6 +255,27 @@ impl TenantContexts for DynamoContexts {
         Ok(outcomes
             .into_iter()
             .filter_map(|(tenant, written)| written.then_some(tenant))
+            .collect())
+    }
+
+    async fn delete_many_if(
+        &self,
+        tenants: &[(TenantId, i64)],
+    ) -> Result<BTreeSet<TenantId>, ContextsError> {
+        let deletes: Vec<_> = tenants
+            .iter()
+            .map(|(tenant, expected)| async move {
+                let deleted = self.delete_if(tenant.as_str(), *expected).await?;
+                Ok::<_, ContextsError>((tenant.clone(), deleted))
+            })
+            .collect();
+        let outcomes: Vec<(TenantId, bool)> = futures::stream::iter(deletes)
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
+        Ok(outcomes
+            .into_iter()
+            .filter_map(|(tenant, deleted)| deleted.then_some(tenant))
             .collect())
     }
 

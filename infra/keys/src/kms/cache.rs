@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use aes_gcm::Aes256Gcm;
@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 use tenantry_schemas::TenantId;
 use tokio::sync::OnceCell;
 
+use super::events::DataKeyLookup;
 use crate::KeyError;
+use tenantry_telemetry::metrics::Event as _;
 
 /// Usage limits of a cached data key, and the size of the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,12 +102,33 @@ impl DataKeyCache {
 
     /// A data key for one more seal under `key`, calling `generate` on a miss
     /// (at most one call in flight per key). A generation error is returned
-    /// to every waiter of that call and not cached.
+    /// to every waiter of that call and not cached. Emits one
+    /// [`DataKeyLookup`]: a miss when this call ran `generate`, a hit
+    /// otherwise (a waiter on another seal's `generate` makes no KMS call).
     pub async fn data_key<F, Fut>(
         &self,
         key: &CacheKey,
         generate: F,
     ) -> Result<Arc<DataKey>, KeyError>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<DataKey, KeyError>>,
+    {
+        let generated = AtomicBool::new(false);
+        let result = self
+            .lookup(key, || {
+                generated.store(true, Ordering::Relaxed);
+                generate()
+            })
+            .await;
+        DataKeyLookup {
+            hit: !generated.load(Ordering::Relaxed),
+        }
+        .emit();
+        result
+    }
+
+    async fn lookup<F, Fut>(&self, key: &CacheKey, generate: F) -> Result<Arc<DataKey>, KeyError>
     where
         F: Fn() -> Fut,
         Fut: Future<Output = Result<DataKey, KeyError>>,

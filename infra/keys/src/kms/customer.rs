@@ -3,6 +3,7 @@
 //! another AWS account, named by ARN); Tenantry only calls `DescribeKey`,
 //! `GenerateDataKey` and `Decrypt` on it.
 
+use super::events::{KmsOperation, observed};
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::describe_key::DescribeKeyOutput;
 use aws_sdk_kms::primitives::Blob;
@@ -32,13 +33,12 @@ impl KmsKeyService {
             key: own.clone(),
             reason,
         };
-        let described = self
-            .client
-            .describe_key()
-            .key_id(own.as_str())
-            .send()
-            .await
-            .map_err(|e| at_creation(key, own, "DescribeKey", e))?;
+        let described = observed(
+            KmsOperation::DescribeKey,
+            self.client.describe_key().key_id(own.as_str()).send(),
+        )
+        .await
+        .map_err(|e| at_creation(key, own, "DescribeKey", e))?;
         let (state, usage, spec) = metadata(described)?;
         if state != KeyState::Enabled {
             return Err(unusable(format!("its key state is {state}, not Enabled")));
@@ -53,30 +53,34 @@ impl KmsKeyService {
                 "its key spec is {spec}, not SYMMETRIC_DEFAULT"
             )));
         }
-        let generated = self
-            .client
-            .generate_data_key()
-            .key_id(own.as_str())
-            .key_spec(DataKeySpec::Aes256)
-            .set_encryption_context(Some(context(tenant)))
-            .send()
-            .await
-            .map_err(|e| at_creation(key, own, "GenerateDataKey", e))?;
+        let generated = observed(
+            KmsOperation::GenerateDataKey,
+            self.client
+                .generate_data_key()
+                .key_id(own.as_str())
+                .key_spec(DataKeySpec::Aes256)
+                .set_encryption_context(Some(context(tenant)))
+                .send(),
+        )
+        .await
+        .map_err(|e| at_creation(key, own, "GenerateDataKey", e))?;
         let (Some(plaintext), Some(wrapped)) = (generated.plaintext, generated.ciphertext_blob)
         else {
             return Err(KeyError::Unavailable(
                 "KMS GenerateDataKey returned no Plaintext or CiphertextBlob".into(),
             ));
         };
-        let decrypted = self
-            .client
-            .decrypt()
-            .key_id(own.as_str())
-            .ciphertext_blob(Blob::new(wrapped.into_inner()))
-            .set_encryption_context(Some(context(tenant)))
-            .send()
-            .await
-            .map_err(|e| at_creation(key, own, "Decrypt", e))?;
+        let decrypted = observed(
+            KmsOperation::Decrypt,
+            self.client
+                .decrypt()
+                .key_id(own.as_str())
+                .ciphertext_blob(Blob::new(wrapped.into_inner()))
+                .set_encryption_context(Some(context(tenant)))
+                .send(),
+        )
+        .await
+        .map_err(|e| at_creation(key, own, "Decrypt", e))?;
         if decrypted.plaintext.as_ref().map(Blob::as_ref) != Some(plaintext.as_ref()) {
             return Err(unusable(
                 "a data key generated under it did not decrypt to the same bytes".into(),
@@ -97,13 +101,12 @@ impl KmsKeyService {
         own: &KmsKeyRef,
     ) -> Result<(), KeyError> {
         let key = TenantKey::customer(tenant.clone(), own.clone());
-        let described = self
-            .client
-            .describe_key()
-            .key_id(own.as_str())
-            .send()
-            .await
-            .map_err(|e| super::errors::classify_for(&key, "DescribeKey", e))?;
+        let described = observed(
+            KmsOperation::DescribeKey,
+            self.client.describe_key().key_id(own.as_str()).send(),
+        )
+        .await
+        .map_err(|e| super::errors::classify_for(&key, "DescribeKey", e))?;
         let (state, _, _) = metadata(described)?;
         if state == KeyState::Enabled {
             return Ok(());

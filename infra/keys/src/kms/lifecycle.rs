@@ -1,5 +1,6 @@
 //! Key lifecycle calls of [`KmsKeyService`]: describe, create, shred.
 
+use super::events::{KmsOperation, observed};
 use aws_sdk_kms::types::{KeySpec, KeyState, KeyUsageType, Tag};
 use tenantry_schemas::TenantId;
 
@@ -13,12 +14,14 @@ impl KmsKeyService {
         &self,
         tenant: &TenantId,
     ) -> Result<Option<(String, KeyState)>, KeyError> {
-        let described = self
-            .client
-            .describe_key()
-            .key_id(Self::alias(tenant))
-            .send()
-            .await;
+        let described = observed(
+            KmsOperation::DescribeKey,
+            self.client
+                .describe_key()
+                .key_id(Self::alias(tenant))
+                .send(),
+        )
+        .await;
         match described {
             Ok(out) => {
                 let meta = out.key_metadata.ok_or_else(|| {
@@ -39,33 +42,37 @@ impl KmsKeyService {
     }
 
     pub(super) async fn create(&self, tenant: &TenantId) -> Result<(), KeyError> {
-        let created = self
-            .client
-            .create_key()
-            .description(format!("Tenantry data-key wrapping key of tenant {tenant}"))
-            .key_usage(KeyUsageType::EncryptDecrypt)
-            .key_spec(KeySpec::SymmetricDefault)
-            .tags(
-                Tag::builder()
-                    .tag_key(TENANT_CONTEXT_KEY)
-                    .tag_value(tenant.as_str())
-                    .build()
-                    .map_err(|e| KeyError::Unavailable(format!("KMS tag: {e}")))?,
-            )
-            .send()
-            .await
-            .map_err(|e| classify(tenant, "CreateKey", e))?;
+        let created = observed(
+            KmsOperation::CreateKey,
+            self.client
+                .create_key()
+                .description(format!("Tenantry data-key wrapping key of tenant {tenant}"))
+                .key_usage(KeyUsageType::EncryptDecrypt)
+                .key_spec(KeySpec::SymmetricDefault)
+                .tags(
+                    Tag::builder()
+                        .tag_key(TENANT_CONTEXT_KEY)
+                        .tag_value(tenant.as_str())
+                        .build()
+                        .map_err(|e| KeyError::Unavailable(format!("KMS tag: {e}")))?,
+                )
+                .send(),
+        )
+        .await
+        .map_err(|e| classify(tenant, "CreateKey", e))?;
         let key_id = created
             .key_metadata
             .map(|meta| meta.key_id)
             .ok_or_else(|| KeyError::Unavailable("KMS CreateKey returned no KeyMetadata".into()))?;
-        let aliased = self
-            .client
-            .create_alias()
-            .alias_name(Self::alias(tenant))
-            .target_key_id(&key_id)
-            .send()
-            .await;
+        let aliased = observed(
+            KmsOperation::CreateAlias,
+            self.client
+                .create_alias()
+                .alias_name(Self::alias(tenant))
+                .target_key_id(&key_id)
+                .send(),
+        )
+        .await;
         match aliased {
             Ok(_) => Ok(()),
             Err(e) if code(&e) == Some("AlreadyExistsException") => {
@@ -87,14 +94,17 @@ impl KmsKeyService {
         tenant: &TenantId,
         key_id: &str,
     ) -> Result<(), KeyError> {
-        self.client
-            .schedule_key_deletion()
-            .key_id(key_id)
-            .pending_window_in_days(self.settings.deletion_window_days)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| classify(tenant, "ScheduleKeyDeletion", e))
+        observed(
+            KmsOperation::ScheduleKeyDeletion,
+            self.client
+                .schedule_key_deletion()
+                .key_id(key_id)
+                .pending_window_in_days(self.settings.deletion_window_days)
+                .send(),
+        )
+        .await
+        .map(|_| ())
+        .map_err(|e| classify(tenant, "ScheduleKeyDeletion", e))
     }
 
     /// `DisableKey` (unless already disabled), then `ScheduleKeyDeletion`.
@@ -105,7 +115,11 @@ impl KmsKeyService {
             Some(found) => found,
         };
         if state != KeyState::Disabled {
-            let disabled = self.client.disable_key().key_id(&key_id).send().await;
+            let disabled = observed(
+                KmsOperation::DisableKey,
+                self.client.disable_key().key_id(&key_id).send(),
+            )
+            .await;
             match disabled.map_err(|e| classify(tenant, "DisableKey", e)) {
                 Ok(_) | Err(KeyError::Destroyed(_)) => {}
                 Err(e) => return Err(e),

@@ -4,6 +4,7 @@ mod cache;
 mod config;
 mod customer;
 mod errors;
+pub(crate) mod events;
 mod lifecycle;
 
 use std::collections::{HashMap, HashSet};
@@ -24,6 +25,7 @@ use crate::envelope::{self, Wrapping};
 use crate::{KeyError, KeyService, TenantKey};
 use cache::{CacheKey, DataKey, DataKeyCache};
 use errors::classify_for;
+use events::{KmsOperation, observed};
 use lifecycle::is_destroyed;
 
 /// Prefix of the alias naming each tenant's KMS key: `alias/tenantry/<tenant>`.
@@ -203,15 +205,17 @@ impl KmsKeyService {
         }
         let tenant = &key.tenant;
         self.generate_data_key_calls.fetch_add(1, Ordering::Relaxed);
-        let out = self
-            .client
-            .generate_data_key()
-            .key_id(Self::key_id(key))
-            .key_spec(DataKeySpec::Aes256)
-            .set_encryption_context(Some(context(tenant)))
-            .send()
-            .await
-            .map_err(|e| classify_for(key, "GenerateDataKey", e))?;
+        let out = observed(
+            KmsOperation::GenerateDataKey,
+            self.client
+                .generate_data_key()
+                .key_id(Self::key_id(key))
+                .key_spec(DataKeySpec::Aes256)
+                .set_encryption_context(Some(context(tenant)))
+                .send(),
+        )
+        .await
+        .map_err(|e| classify_for(key, "GenerateDataKey", e))?;
         let missing =
             |field| KeyError::Unavailable(format!("KMS GenerateDataKey returned no {field}"));
         let plaintext = Zeroizing::new(
@@ -235,15 +239,17 @@ impl KmsKeyService {
         key: &TenantKey,
         wrapped: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, KeyError> {
-        let out = self
-            .client
-            .decrypt()
-            .key_id(Self::key_id(key))
-            .ciphertext_blob(Blob::new(wrapped))
-            .set_encryption_context(Some(context(&key.tenant)))
-            .send()
-            .await
-            .map_err(|e| classify_for(key, "Decrypt", e))?;
+        let out = observed(
+            KmsOperation::Decrypt,
+            self.client
+                .decrypt()
+                .key_id(Self::key_id(key))
+                .ciphertext_blob(Blob::new(wrapped))
+                .set_encryption_context(Some(context(&key.tenant)))
+                .send(),
+        )
+        .await
+        .map_err(|e| classify_for(key, "Decrypt", e))?;
         Ok(Zeroizing::new(
             out.plaintext
                 .ok_or_else(|| KeyError::Unavailable("KMS Decrypt returned no Plaintext".into()))?

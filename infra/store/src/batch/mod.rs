@@ -169,17 +169,23 @@ impl BatchStore for Store {
     }
 
     async fn commit(&self, changes: &Changes) -> Result<Committed, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        match write::write(&mut tx, self.backend(), changes).await? {
-            Committed::Done => {
-                tx.commit().await?;
-                Ok(Committed::Done)
-            }
-            conflict => {
-                tx.rollback().await?;
-                Ok(conflict)
+        use tracing::Instrument as _;
+        let span = crate::spans::batch_commit(self.backend(), changes.events.len());
+        async {
+            let mut tx = self.pool().begin().await?;
+            match write::write(&mut tx, self.backend(), changes).await? {
+                Committed::Done => {
+                    tx.commit().await?;
+                    Ok(Committed::Done)
+                }
+                conflict => {
+                    tx.rollback().await?;
+                    Ok(conflict)
+                }
             }
         }
+        .instrument(span)
+        .await
     }
 }
 

@@ -101,6 +101,29 @@ pub(super) fn table_writes(changes: &Changes, now: i64) -> Result<Vec<TableWrite
         rows,
         Some("sagas"),
     );
+    // The version each saga ends the batch at, for the operators' timeline
+    // (`crate::sagas::transition_steps`).
+    let mut rows = Vec::with_capacity(sagas.len());
+    for saga in &sagas {
+        let (done, compensated) = crate::sagas::transition_steps(saga);
+        rows.push(vec![
+            saga.saga_id.to_string().into(),
+            saga.version.into(),
+            (&saga.tenant_id).into(),
+            saga.status.as_str().into(),
+            done.into(),
+            compensated.into(),
+            saga.failure.clone().into(),
+            now.into(),
+        ]);
+    }
+    push(
+        "INSERT INTO saga_transitions (saga_id, version, tenant_id, status, done, compensated, \
+         failure, written_at)",
+        "ON CONFLICT (saga_id, version) DO NOTHING",
+        rows,
+        None,
+    );
     let effects = &changes.effects;
     let mut sites = effects.sites.clone();
     sites.sort();

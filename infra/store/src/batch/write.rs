@@ -41,7 +41,7 @@ pub(super) async fn write(
     let effects = &changes.effects;
     let mut pending = outbox::Pending::default();
     for (tenant, state) in &changes.states {
-        pending.push_state(tenant, state.clone());
+        pending.push_traced(tenant, state.clone(), traceparent(changes, tenant));
     }
     let parameters: usize = tables
         .iter()
@@ -111,6 +111,7 @@ fn outbox_writes(changes: &Changes, now: i64) -> Result<Vec<TableWrite>, StoreEr
             tenant.into(),
             record.into(),
             now.into(),
+            traceparent(changes, tenant).into(),
         ]);
     }
     Ok(vec![
@@ -122,12 +123,22 @@ fn outbox_writes(changes: &Changes, now: i64) -> Result<Vec<TableWrite>, StoreEr
             all_new: Some("provisioning sequences"),
         },
         TableWrite {
-            head: "INSERT INTO outbox (event_id, tenant_id, record, created_at)",
+            head: "INSERT INTO outbox (event_id, tenant_id, record, created_at, traceparent)",
             tail: "ON CONFLICT (event_id) DO NOTHING",
             rows: records,
             all_new: Some("outbox records"),
         },
     ])
+}
+
+/// The `traceparent` kept with `tenant`'s outbox row: the one the batch
+/// recorded for the tenant's last record, else the current span's.
+fn traceparent(changes: &Changes, tenant: &tenantry_schemas::TenantId) -> Option<String> {
+    changes
+        .traceparents
+        .get(tenant)
+        .cloned()
+        .or_else(|| tenantry_telemetry::trace::traceparent_of(&tracing::Span::current()))
 }
 
 fn conflict(what: &str, taken: u64, sent: u64) -> Committed {

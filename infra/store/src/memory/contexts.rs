@@ -126,6 +126,25 @@ impl TenantContexts for MemoryContexts {
         Ok(written)
     }
 
+    async fn delete_many_if(
+        &self,
+        tenants: &[(TenantId, i64)],
+    ) -> Result<BTreeSet<TenantId>, ContextsError> {
+        let mut rows = self.rows();
+        let mut deleted = BTreeSet::new();
+        for (tenant, expected) in tenants {
+            if rows
+                .by_tenant
+                .get(tenant)
+                .is_some_and(|row| row.revision == *expected)
+            {
+                rows.by_tenant.remove(tenant);
+                deleted.insert(tenant.clone());
+            }
+        }
+        Ok(deleted)
+    }
+
     async fn put(&self, context: &TenantContext) -> Result<(), ContextsError> {
         let mut rows = self.rows();
         let revision = rows

@@ -317,6 +317,7 @@ impl OutboxStore for MemoryStore {
             .map(|(id, record)| OutboxRecord {
                 id: *id as i64,
                 record: record.clone(),
+                traceparent: None,
             })
             .collect();
         for record in &records {

@@ -20,6 +20,7 @@ harness::conformance! {
     suite::a_host_names_the_live_tenant_then_the_newest,
     suite::get_many_returns_present_tenants_with_revisions,
     suite::put_many_if_writes_only_at_the_expected_revision,
+    suite::delete_many_if_deletes_only_at_the_expected_revision,
     suite::a_stale_writer_never_overwrites_a_newer_context,
     suite::of_two_concurrent_writers_on_one_tenant_one_wins,
     suite::all_lists_every_context_by_tenant_and_clear_empties_it,

@@ -162,6 +162,47 @@ pub(crate) async fn put_many_if_writes_only_at_the_expected_revision(
     assert!(store.put_many_if(&[]).await.unwrap().is_empty());
 }
 
+/// Each context is deleted only at the expected revision; the tenants
+/// deleted are returned, a changed or absent context is left alone, and a
+/// deleted tenant is gone by id and by host.
+pub(crate) async fn delete_many_if_deletes_only_at_the_expected_revision(
+    store: Arc<dyn TenantContexts>,
+) {
+    store
+        .put(&context("t1", 1, Some("one.tenantry.test")))
+        .await
+        .unwrap();
+    store.put(&context("t2", 1, None)).await.unwrap();
+    store.put(&context("t2", 2, None)).await.unwrap();
+    assert_eq!(
+        revisions(store.as_ref(), &["t1", "t2"]).await,
+        [Some(1), Some(2)]
+    );
+    let deleted = store
+        .delete_many_if(&[
+            (tenant("t1"), 1),
+            // Read at revision 1; written again since.
+            (tenant("t2"), 1),
+            // Never stored.
+            (tenant("t3"), 1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(deleted, set(&["t1"]));
+    assert_eq!(store.get(&tenant("t1")).await.unwrap(), None);
+    assert_eq!(store.get_by_host("one.tenantry.test").await.unwrap(), None);
+    assert_eq!(
+        revisions(store.as_ref(), &["t1", "t2", "t3"]).await,
+        [None, Some(2), None]
+    );
+    assert_eq!(
+        store.delete_many_if(&[(tenant("t2"), 2)]).await.unwrap(),
+        set(&["t2"])
+    );
+    assert!(store.all().await.unwrap().is_empty());
+    assert!(store.delete_many_if(&[]).await.unwrap().is_empty());
+}
+
 async fn context_of(store: &Arc<dyn TenantContexts>, tenant_id: &str) -> TenantContext {
     store.get(&tenant(tenant_id)).await.unwrap().unwrap()
 }

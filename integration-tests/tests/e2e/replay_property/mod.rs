@@ -267,7 +267,12 @@ impl Harness<'_> {
             &self.stack.topics,
             &self.codec,
             &self.replayed,
-            Duration::from_secs(60),
+            &tenantry_projector::ReplayOptions {
+                scope: tenantry_projector::Scope::All,
+                mode: tenantry_projector::Mode::Write,
+                timeout: Duration::from_secs(60),
+                changelog: tenantry_projector::Changelog::Off,
+            },
         )
         .await
         .expect("replay");

@@ -39,7 +39,7 @@ mod tests;
 mod workload;
 
 use crate::services::shutdown_on_signal;
-use crate::settings::Settings;
+use crate::settings::{Settings, flags};
 use anyhow::Context;
 use clap::{Args, Subcommand};
 use processes::{Service, ServiceEnv};
@@ -110,6 +110,9 @@ pub struct BenchArgs {
     /// every other line go to stderr.
     #[arg(long)]
     pub json: bool,
+    /// What the provisioner and projector of the run are started with.
+    #[command(flatten)]
+    pub flags: flags::Bench,
 }
 
 /// `tenantry bench <measurement>`.
@@ -120,15 +123,36 @@ pub enum Measure {
     Kms(kms::KmsArgs),
     /// Context store writes/s and reads/s, PostgreSQL (--context-database-url's
     /// server) beside DynamoDB (the AWS_ENDPOINT_URL emulator).
-    Contexts(contexts::ContextsArgs),
+    Contexts {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        args: contexts::ContextsArgs,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        flags: flags::BenchContexts,
+    },
     /// Context API requests/s and latency under wrk: a context-sidecar
     /// serving --tenants synthetic contexts from its cache (a fresh
     /// changelog topic), every request with a verified bearer token.
-    Api(api::ApiArgs),
+    Api {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        args: api::ApiArgs,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        flags: Box<flags::BenchApi>,
+    },
     /// Projector write → served by every context API instance: a projector
     /// and --instances context-sidecars on a fresh topic suffix, one
     /// long-poll (min_sequence) per instance for each version published.
-    Propagation(propagation::PropagationArgs),
+    Propagation {
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        args: propagation::PropagationArgs,
+        #[allow(missing_docs)]
+        #[command(flatten)]
+        flags: Box<flags::BenchPropagation>,
+    },
 }
 
 fn parse_rate(raw: &str) -> Result<f64, String> {
@@ -147,24 +171,38 @@ fn parse_rate(raw: &str) -> Result<f64, String> {
 /// a service exits early, a publish fails, or tenants are not readable in time.
 /// `bench kms`, `bench contexts` and `bench api` run [`kms::run`],
 /// [`contexts::run`] and [`api::run`] instead.
-pub async fn run(settings: &Settings, mut args: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: BenchArgs, log: Option<&str>) -> anyhow::Result<()> {
     match args.measure.take() {
         Some(Measure::Kms(args)) => return kms::run(args).await,
-        Some(Measure::Contexts(args)) => {
+        Some(Measure::Contexts { args, flags }) => {
+            let settings = Settings::of(flags, log);
             return contexts::run(settings.context_database_url(), args).await;
         }
-        Some(Measure::Api(args)) => return api::run(settings, args).await,
-        Some(Measure::Propagation(args)) => return propagation::run(settings, args).await,
+        Some(Measure::Api { args, flags }) => {
+            return api::run(&Settings::of(*flags, log), args).await;
+        }
+        Some(Measure::Propagation { args, flags }) => {
+            return propagation::run(&Settings::of(*flags, log), args).await;
+        }
         None => {}
     }
+    let settings = &Settings::of(args.flags.clone(), log);
     let run_id = Uuid::new_v4().simple().to_string()[..12].to_owned();
     let suffix = format!("bench-{run_id}");
     let topics = Topics::with_suffix(&suffix);
     ensure_topics(&settings.kafka("bench"), &topics.with_partitions())
         .await
-        .with_context(|| format!("bootstrap: cannot create topics on {}", settings.bootstrap))?;
-    let database =
-        BenchDatabase::create(&settings.database_url, &format!("tenantry_bench_{run_id}")).await?;
+        .with_context(|| {
+            format!(
+                "--bootstrap (TENANTRY_BOOTSTRAP): cannot create topics on {}",
+                settings.broker.bootstrap
+            )
+        })?;
+    let database = BenchDatabase::create(
+        &settings.store.database_url,
+        &format!("tenantry_bench_{run_id}"),
+    )
+    .await?;
     let logs = tempfile::Builder::new()
         .prefix("tenantry-bench-")
         .tempdir()?;

@@ -56,18 +56,18 @@ impl Service {
         let settings = env.settings;
         command
             .arg(role)
-            .env("TENANTRY_BOOTSTRAP", &settings.bootstrap)
+            .env("TENANTRY_BOOTSTRAP", &settings.broker.bootstrap)
             .env("TENANTRY_DATABASE_URL", env.database_url)
             .env("TENANTRY_CONTEXT_DATABASE_URL", env.database_url)
             .env("TENANTRY_TOPIC_SUFFIX", env.suffix)
             .env("TENANTRY_GROUP_PREFIX", env.suffix)
-            .env("TENANTRY_SITE_DOMAIN", &settings.site_domain)
+            .env("TENANTRY_SITE_DOMAIN", &settings.saga.site_domain)
             .env(
                 "TENANTRY_SHARD_CAPACITY",
-                settings.shard_capacity.to_string(),
+                settings.saga.shard_capacity.to_string(),
             )
-            .env("TENANTRY_WORKERS", settings.workers.to_string());
-        match &settings.schema_registry_url {
+            .env("TENANTRY_WORKERS", settings.saga.workers.to_string());
+        match &settings.schema.schema_registry_url {
             Some(url) => command.env("TENANTRY_SCHEMA_REGISTRY_URL", url),
             None => command.env_remove("TENANTRY_SCHEMA_REGISTRY_URL"),
         };
@@ -77,6 +77,7 @@ impl Service {
         };
         // `--kafka-property` given to `tenantry bench` reaches the services too.
         let properties: Vec<String> = settings
+            .broker
             .kafka_properties
             .iter()
             .map(|(name, value)| format!("{name}={value}"))

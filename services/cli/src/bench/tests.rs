@@ -132,7 +132,7 @@ fn measurements_are_subcommands_and_the_end_to_end_flags_stay() {
         .unwrap()
         .measure
     {
-        Some(Measure::Contexts(contexts)) => {
+        Some(Measure::Contexts { args: contexts, .. }) => {
             assert_eq!((contexts.contexts, contexts.batch), (50, 100))
         }
         other => panic!("{other:?}"),

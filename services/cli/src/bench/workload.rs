@@ -72,7 +72,7 @@ pub(super) async fn drive(
     tracing::info!(elapsed = ?warm_up_started.elapsed(), tenants = args.tenants, rate = ?args.rate, "Warm-up done; publishing.");
 
     let mut tracker = Tracker::new(&tenants, products);
-    let statements = StatementWindow::open(&settings.database_url, store).await;
+    let statements = StatementWindow::open(&settings.store.database_url, store).await;
     let before = [
         services[0].stats()?,
         services[1].stats()?,
@@ -92,6 +92,7 @@ pub(super) async fn drive(
         args.rate,
     ));
     let mut published = None;
+    let bar = crate::progress::bar(u64::from(args.tenants), "readable");
     let mut ticker = tokio::time::interval(POLL_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while tracker.remaining > 0 {
@@ -102,6 +103,7 @@ pub(super) async fn drive(
             }
             _ = ticker.tick() => {
                 tracker.poll(store).await?;
+                bar.set_position(u64::from(args.tenants) - tracker.remaining as u64);
                 check(services, shutdown)?;
                 if Instant::now() > deadline {
                     bail!(
@@ -116,6 +118,7 @@ pub(super) async fn drive(
         }
     }
     let finished = Instant::now();
+    bar.finish_and_clear();
     // Where the time went: when the provisioner finished its last saga
     // (saga store) against when the projector made the last context readable.
     let (sagas, last_saga_ms): (i64, Option<i64>) = sqlx::query_as(

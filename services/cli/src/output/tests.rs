@@ -183,17 +183,7 @@ fn a_dead_letter_reads_its_headers_and_numbers_its_source_position() {
 }
 
 #[test]
-fn replay_republish_and_migrate_are_objects_of_counts_and_places() {
-    let report = ReplayReport {
-        records_read: 10,
-        events_applied: 6,
-        skipped: 4,
-        tenants: 3,
-    };
-    assert_eq!(
-        to_json(&ReplayRow::from(&report)),
-        json!({"records_read": 10, "events_applied": 6, "skipped": 4, "tenants": 3})
-    );
+fn republish_and_migrate_are_objects_of_counts_and_places() {
     assert_eq!(
         to_json(&RepublishRow {
             queued_tenants: 2,

@@ -13,6 +13,7 @@ use tenantry_kafka::Producer;
 use tenantry_schemas::*;
 use uuid::Uuid;
 
+mod trace;
 mod wait;
 
 pub use wait::{Outcome, released_outcome};
@@ -123,6 +124,12 @@ pub struct PublishArgs {
     /// event was applied.
     #[arg(long)]
     pub wait: bool,
+    /// Print one JSON document on stdout instead of text:
+    /// `{"published": [{"event_id", "kind", "tenant_id", "sequence", "topic"}],
+    /// "outcomes": null or, with --wait, [{"tenant_id", "sequence", "outcome",
+    /// "detail"}]}`.
+    #[arg(long)]
+    pub json: bool,
     /// Seconds `--wait` waits before giving up.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..), requires = "wait")]
     pub wait_timeout: u64,
@@ -285,8 +292,13 @@ pub fn parse_batch(text: &str) -> anyhow::Result<Vec<CommerceRecord>> {
 }
 
 /// Encodes and sends `records` in order (key = tenant id), all in flight at
-/// once, and waits until the broker has acknowledged every one.
-pub async fn send(settings: &Settings, records: &[CommerceRecord]) -> anyhow::Result<()> {
+/// once, and waits until the broker has acknowledged every one. With
+/// `progress`, a bar on stderr counts acknowledgements (on a terminal only).
+pub async fn send(
+    settings: &Settings,
+    records: &[CommerceRecord],
+    progress: bool,
+) -> anyhow::Result<()> {
     let topics = settings.topics();
     let codec = settings.codec()?;
     let producer = Producer::new(&settings.kafka("cli"))?;
@@ -296,7 +308,7 @@ pub async fn send(settings: &Settings, records: &[CommerceRecord]) -> anyhow::Re
         .with_context(|| {
             format!(
                 "topic {} at {} (is the broker running and the topic created? infra/local/up creates it)",
-                topics.commerce, settings.bootstrap
+                topics.commerce, settings.broker.bootstrap
             )
         })?;
     let mut encoded = Vec::with_capacity(records.len());
@@ -310,29 +322,39 @@ pub async fn send(settings: &Settings, records: &[CommerceRecord]) -> anyhow::Re
     // (`join_all` polls in order), so a file goes out in batches rather than
     // one round trip per line; the idempotent producer keeps each tenant's
     // records in order within its partition, retries included.
-    let (producer, topic) = (&producer, topics.commerce.as_str());
+    let bar = if progress {
+        crate::progress::bar(records.len() as u64, "published")
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let (producer, topic, bar) = (&producer, topics.commerce.as_str(), &bar);
     let sends = records
         .iter()
         .zip(&encoded)
         .map(|(record, (bytes, headers))| async move {
-            producer
-                .send(
-                    topic,
-                    record.envelope.tenant_id.as_str(),
-                    bytes,
-                    &headers.pairs(),
-                )
-                .await
+            use tracing::Instrument as _;
+            // Each event starts a trace or continues the caller's (`trace`).
+            let span = trace::send_span(topic, record);
+            let trace = trace::headers(&span);
+            let mut pairs = headers.pairs().to_vec();
+            pairs.extend(trace.iter().map(|(name, value)| (*name, value.as_slice())));
+            let sent = producer
+                .send(topic, record.envelope.tenant_id.as_str(), bytes, &pairs)
+                .instrument(span)
+                .await;
+            bar.inc(1);
+            sent
         });
     for result in futures::future::join_all(sends).await {
         result.with_context(|| {
             format!(
                 "publishing to {} at {}",
-                topics.commerce, settings.bootstrap
+                topics.commerce, settings.broker.bootstrap
             )
         })?;
     }
     producer.flush(Duration::from_secs(10)).await?;
+    bar.finish_and_clear();
     Ok(())
 }
 
@@ -347,21 +369,67 @@ pub async fn run(settings: &Settings, args: PublishArgs) -> anyhow::Result<()> {
         (None, Some(kind)) => vec![args.input.to_record(kind)?],
         (None, None) => anyhow::bail!("kind: give an event kind or --file"),
     };
-    send(settings, &records).await?;
+    send(settings, &records, args.file.is_some()).await?;
     let topic = settings.topics().commerce;
-    for record in &records {
-        println!(
-            "published {} to {topic} tenant={} sequence={} event_id={}",
-            record.event.kind(),
-            record.envelope.tenant_id,
-            record.envelope.sequence,
-            record.envelope.event_id
-        );
+    let published: Vec<Published> = records
+        .iter()
+        .map(|record| Published {
+            event_id: record.envelope.event_id.to_string(),
+            kind: record.event.kind(),
+            tenant_id: record.envelope.tenant_id.to_string(),
+            sequence: record.envelope.sequence,
+            topic: topic.clone(),
+        })
+        .collect();
+    if !args.json {
+        for row in &published {
+            println!(
+                "published {} to {} tenant={} sequence={} event_id={}",
+                row.kind, row.topic, row.tenant_id, row.sequence, row.event_id
+            );
+        }
     }
-    if args.wait {
-        wait::wait(settings, &records, Duration::from_secs(args.wait_timeout)).await?;
+    let mut outcomes = Vec::new();
+    let waited = if args.wait {
+        let timeout = Duration::from_secs(args.wait_timeout);
+        wait::wait(settings, &records, timeout, &mut outcomes, !args.json).await
+    } else {
+        Ok(())
+    };
+    if args.json {
+        // The document first, the error (exit 1) after: a script sees the
+        // outcomes that were known either way.
+        crate::output::print(&PublishDocument {
+            published,
+            outcomes: args.wait.then_some(outcomes),
+        })?;
     }
-    Ok(())
+    waited
+}
+
+/// `publish --json`: what was sent and, with `--wait`, each tenant's outcome.
+#[derive(Debug, serde::Serialize)]
+pub struct PublishDocument {
+    /// Every record sent, in order.
+    pub published: Vec<Published>,
+    /// With `--wait`: one line per tenant whose outcome was known; `null`
+    /// without `--wait`.
+    pub outcomes: Option<Vec<wait::WaitLine>>,
+}
+
+/// One record `publish` sent.
+#[derive(Debug, serde::Serialize)]
+pub struct Published {
+    /// Event id (UUID), the idempotency key.
+    pub event_id: String,
+    /// Event kind (`tenant_created`, …).
+    pub kind: &'static str,
+    /// Tenant id (the record key).
+    pub tenant_id: String,
+    /// The tenant's commerce sequence.
+    pub sequence: i64,
+    /// Topic it went to.
+    pub topic: String,
 }
 
 #[cfg(test)]

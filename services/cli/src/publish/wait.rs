@@ -109,8 +109,23 @@ impl Watch {
     }
 }
 
+/// One tenant's outcome under `--wait`, as printed (text) or in `--json`'s
+/// `outcomes`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct WaitLine {
+    /// Tenant id.
+    pub tenant_id: String,
+    /// Commerce sequence of the tenant's last published event.
+    pub sequence: i64,
+    /// `applied`, `rejected`, `failed`, `waiting`, `stale` or `dead-lettered`.
+    pub outcome: &'static str,
+    /// What the context or the store says about it.
+    pub detail: String,
+}
+
 /// `--wait`: polls until the last published event of every tenant has an
-/// [`Outcome`], printing one line per tenant.
+/// [`Outcome`], adding one [`WaitLine`] per tenant to `lines` as it is known
+/// (and printing it, with `print`).
 ///
 /// Errors: a store is unreachable; the timeout passed (naming the tenants
 /// still pending and what is known of their event); an event was not
@@ -119,6 +134,8 @@ pub(super) async fn wait(
     settings: &Settings,
     records: &[CommerceRecord],
     timeout: Duration,
+    lines: &mut Vec<WaitLine>,
+    print: bool,
 ) -> anyhow::Result<()> {
     let connect = |url: String| async move {
         tenantry_store::Store::connect(&url, 2)
@@ -126,7 +143,7 @@ pub(super) async fn wait(
             .with_context(|| format!("--wait: database {}", tenantry_store::masked(&url)))
     };
     let watch = Watch {
-        provisioner: connect(settings.database_url.clone()).await?,
+        provisioner: connect(settings.store.database_url.clone()).await?,
         // The store `--context-store` names, as the projector writes it;
         // a SQL store that does not answer is waited for until the timeout.
         contexts: {
@@ -180,10 +197,18 @@ pub(super) async fn wait(
                     "not newer than the tenant's last released sequence; nothing changed".to_owned()
                 }
             };
-            println!(
-                "{} tenant={tenant} sequence={sequence}: {detail}",
-                outcome.word()
-            );
+            if print {
+                println!(
+                    "{} tenant={tenant} sequence={sequence}: {detail}",
+                    outcome.word()
+                );
+            }
+            lines.push(WaitLine {
+                tenant_id: tenant.to_string(),
+                sequence,
+                outcome: outcome.word(),
+                detail,
+            });
             if outcome != Outcome::Applied {
                 not_applied += 1;
             }

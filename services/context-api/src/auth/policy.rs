@@ -17,17 +17,33 @@ pub enum Route {
     TenantContext,
     /// `GET /v1/sites/{host}/context`.
     SiteContext,
+    /// `GET /admin/v1/tenants/{tenant_id}/timeline`: the operators'
+    /// timeline of a tenant (`tenantry admin`).
+    AdminTimeline,
+    /// `POST /admin/v1/tenants/{tenant_id}/retry`: `tenantry sagas retry`.
+    AdminRetry,
+    /// `POST /admin/v1/tenants/{tenant_id}/skip`: `tenantry sagas skip`.
+    AdminSkip,
 }
 
 impl Route {
-    /// Every route.
+    /// The context routes edges call: what `*` names in an allow-list and
+    /// what the shared-secret mode allows its issuer without a list.
     pub const ALL: [Route; 2] = [Route::TenantContext, Route::SiteContext];
+
+    /// The operators' routes (`tenantry admin`): named one by one, or all
+    /// three with `/admin/*`, never by `*`, so an allow-list written for
+    /// edges does not let them retry or skip a tenant's saga.
+    pub const ADMIN: [Route; 3] = [Route::AdminTimeline, Route::AdminRetry, Route::AdminSkip];
 
     /// The path template, as written in the allow-list.
     pub fn template(self) -> &'static str {
         match self {
             Route::TenantContext => "/v1/tenants/{tenant_id}/context",
             Route::SiteContext => "/v1/sites/{host}/context",
+            Route::AdminTimeline => "/admin/v1/tenants/{tenant_id}/timeline",
+            Route::AdminRetry => "/admin/v1/tenants/{tenant_id}/retry",
+            Route::AdminSkip => "/admin/v1/tenants/{tenant_id}/skip",
         }
     }
 }
@@ -48,10 +64,23 @@ impl FromStr for Route {
                 Ok(Route::TenantContext)
             }
             "/v1/sites/{host}/context" => Ok(Route::SiteContext),
+            "/admin/v1/tenants/{tenant_id}/timeline" | "/admin/v1/tenants/{id}/timeline" => {
+                Ok(Route::AdminTimeline)
+            }
+            "/admin/v1/tenants/{tenant_id}/retry" | "/admin/v1/tenants/{id}/retry" => {
+                Ok(Route::AdminRetry)
+            }
+            "/admin/v1/tenants/{tenant_id}/skip" | "/admin/v1/tenants/{id}/skip" => {
+                Ok(Route::AdminSkip)
+            }
             other => Err(format!(
-                "unknown route {other:?}; routes are {} and {} (or * for both)",
+                "unknown route {other:?}; routes are {} and {} (or * for both), and the \
+                 operators' {}, {} and {} (or /admin/* for the three)",
                 Route::TenantContext,
-                Route::SiteContext
+                Route::SiteContext,
+                Route::AdminTimeline,
+                Route::AdminRetry,
+                Route::AdminSkip
             )),
         }
     }
@@ -87,7 +116,8 @@ impl RouteAllowList {
     }
 
     /// Parses entries `issuer=route[,route…]` (a route is a path template
-    /// of [`Route`], or `*` for every route) and merges them.
+    /// of [`Route`], `*` for the context routes [`Route::ALL`], or
+    /// `/admin/*` for the operators' routes [`Route::ADMIN`]) and merges them.
     ///
     /// # Errors
     /// The entry, and what is wrong with it: no `=`, an empty issuer, no
@@ -106,6 +136,8 @@ impl RouteAllowList {
             for route in routes.split(',').map(str::trim).filter(|r| !r.is_empty()) {
                 if route == "*" {
                     parsed.extend(Route::ALL);
+                } else if route == "/admin/*" {
+                    parsed.extend(Route::ADMIN);
                 } else {
                     parsed.push(route.parse().map_err(|e| format!("{entry:?}: {e}"))?);
                 }
@@ -214,6 +246,8 @@ mod tests {
             "edge-1=/v1/tenants/{tenant_id}/context,/v1/sites/{host}/context",
             "billing=/v1/tenants/{id}/context",
             "ops=*",
+            "operator=/admin/*",
+            "viewer=/admin/v1/tenants/{id}/timeline",
         ])
         .unwrap();
         // (issuer, route, expected reason or None for allowed)
@@ -229,6 +263,19 @@ mod tests {
                 Some(Reason::IssuerNotAllowed),
             ),
             ("", Route::TenantContext, Some(Reason::IssuerNotAllowed)),
+            // `*` is the edges' routes: no operator action through it.
+            ("ops", Route::AdminRetry, Some(Reason::RouteNotAllowed)),
+            ("ops", Route::AdminTimeline, Some(Reason::RouteNotAllowed)),
+            ("operator", Route::AdminTimeline, None),
+            ("operator", Route::AdminRetry, None),
+            ("operator", Route::AdminSkip, None),
+            (
+                "operator",
+                Route::TenantContext,
+                Some(Reason::RouteNotAllowed),
+            ),
+            ("viewer", Route::AdminTimeline, None),
+            ("viewer", Route::AdminSkip, Some(Reason::RouteNotAllowed)),
         ];
         for (issuer, route, expected) in cases {
             let got = list.check(issuer, route).err().map(|f| f.reason);
@@ -259,6 +306,10 @@ mod tests {
         assert!(list.check("tenantry", Route::SiteContext).is_ok());
         assert!(list.check("tenantry", Route::TenantContext).is_ok());
         assert!(list.check("other", Route::TenantContext).is_err());
+        // Operators' routes only when an allow-list names them.
+        for route in Route::ADMIN {
+            assert!(list.check("tenantry", route).is_err(), "{route}");
+        }
     }
 
     #[test]

@@ -131,3 +131,20 @@ fn counts_hits_and_misses_and_wakes_waiters() {
         "a version not stored wakes nobody"
     );
 }
+
+#[test]
+fn a_removed_tenant_is_gone_by_id_and_host_and_comes_back_with_any_version() {
+    let cache = ContextCache::new(DEFAULT_CAPACITY_BYTES);
+    cache.apply(&change("acme", Some("acme.test"), TenantStatus::Active, 5));
+    cache.apply(&change("beta", Some("beta.test"), TenantStatus::Active, 1));
+    cache.remove(&id("acme"));
+    assert!(cache.peek(&id("acme")).is_none());
+    assert!(cache.peek_by_host("acme.test").is_none());
+    assert!(cache.peek(&id("beta")).is_some(), "other tenants stay");
+    // Rebuilt later from a lower sequence: stored, not refused as older.
+    assert_eq!(
+        cache.apply(&change("acme", Some("acme.test"), TenantStatus::Active, 2)),
+        Offer::Stored
+    );
+    assert_eq!(cache.peek_by_host("acme.test").unwrap().version, 2);
+}

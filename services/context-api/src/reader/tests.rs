@@ -31,6 +31,12 @@ impl TenantContexts for CountingStore {
     ) -> Result<BTreeSet<TenantId>, ContextsError> {
         unreachable!("the API does not write")
     }
+    async fn delete_many_if(
+        &self,
+        _: &[(TenantId, i64)],
+    ) -> Result<BTreeSet<TenantId>, ContextsError> {
+        unreachable!("the API does not delete")
+    }
     async fn put(&self, _: &TenantContext) -> Result<(), ContextsError> {
         unreachable!("the API does not write")
     }

@@ -4,5 +4,6 @@
 //! racing step, or a shutdown at a chosen moment.
 
 mod ingest;
+mod metrics;
 mod runner;
-mod support;
+pub(crate) mod support;

@@ -214,3 +214,28 @@ async fn eviction_and_capacity() {
         .unwrap();
     assert_eq!(generator.calls(), 3, "t2 is still cached");
 }
+
+/// A seal that generated its data key is a miss, every other a hit — a
+/// rotation too is a miss (one `GenerateDataKey` each): five seals with
+/// three to a key are miss, hit, hit, miss, hit.
+#[tokio::test]
+async fn lookups_are_counted_as_hits_and_misses() {
+    use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusRecorder};
+    let recorder: PrometheusRecorder = PrometheusBuilder::new().build_recorder();
+    let _guard = metrics::set_default_local_recorder(&recorder);
+    let cache = DataKeyCache::new(limits(3, 3600));
+    let generator = Generator::default();
+    for _ in 0..5 {
+        cache
+            .data_key(&key("t1"), || generator.generate())
+            .await
+            .unwrap();
+    }
+    let text = recorder.handle().render();
+    for line in [
+        r#"tenantry_keys_data_key_cache_lookups_total{result="miss"} 2"#,
+        r#"tenantry_keys_data_key_cache_lookups_total{result="hit"} 3"#,
+    ] {
+        assert!(text.contains(line), "{line} not in:\n{text}");
+    }
+}

@@ -157,7 +157,7 @@ pub async fn run(settings: &Settings, args: ApiArgs) -> anyhow::Result<()> {
             args.threads
         );
     }
-    let ttl = token_ttl(&args, settings.api_jwt_max_lifetime_secs)?;
+    let ttl = token_ttl(&args, settings.auth.api_jwt_max_lifetime_secs)?;
     let run_id = Uuid::new_v4().simple().to_string()[..12].to_owned();
     let suffix = format!("bench-api-{run_id}");
     let topics = Topics::with_suffix(&suffix);
@@ -167,7 +167,12 @@ pub async fn run(settings: &Settings, args: ApiArgs) -> anyhow::Result<()> {
         &[(topics.changelog.as_str(), topics.changelog_partitions())],
     )
     .await
-    .with_context(|| format!("bootstrap: cannot create topics on {}", settings.bootstrap))?;
+    .with_context(|| {
+        format!(
+            "--bootstrap (TENANTRY_BOOTSTRAP): cannot create topics on {}",
+            settings.broker.bootstrap
+        )
+    })?;
     let dir = tempfile::Builder::new()
         .prefix("tenantry-bench-api-")
         .tempdir()?;
@@ -252,7 +257,7 @@ impl Run<'_> {
     /// (whatever happened).
     async fn measure(&self) -> anyhow::Result<ApiReport> {
         let args = self.args;
-        let domain = &self.settings.site_domain;
+        let domain = &self.settings.saga.site_domain;
         let kafka = self.settings.kafka("bench-api");
         tracing::info!(
             tenants = args.tenants,
@@ -274,7 +279,7 @@ impl Run<'_> {
             listen: &listen,
             jwks: &self.dir.join("keys").join("jwks.json"),
             allow: &allow,
-            cache_mib: self.settings.cache_mib,
+            cache_mib: self.settings.cache.cache_mib,
             log_filter: args.sidecar_log.as_deref(),
         };
         let mut sidecar = Sidecar::spawn(self.settings, &env, self.dir)?;
@@ -315,7 +320,7 @@ impl Run<'_> {
                     key: key.private.clone(),
                     kid: Some(key.kid.clone()),
                     issuer: key.issuer.clone(),
-                    audience: self.settings.api_jwt_audience.clone(),
+                    audience: self.settings.auth.api_jwt_audience.clone(),
                     tenants: vec!["*".to_owned()],
                     ttl_secs: self.ttl,
                     subject: Some(subject.to_owned()),
@@ -341,7 +346,7 @@ impl Run<'_> {
             "Context sidecar ready."
         );
         let tokens = self.tokens(keys)?;
-        check(sidecar, &tokens[0], &self.settings.site_domain).await?;
+        check(sidecar, &tokens[0], &self.settings.saga.site_domain).await?;
         let memory_warm = sidecar.memory()?;
         let script = self.dir.join("load.lua");
         std::fs::write(&script, wrk::script(paths, &tokens, args.host_share))

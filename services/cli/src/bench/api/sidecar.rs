@@ -54,7 +54,7 @@ impl Sidecar {
     pub fn spawn(settings: &Settings, env: &SidecarEnv<'_>, dir: &Path) -> anyhow::Result<Self> {
         let service_env = ServiceEnv {
             settings,
-            database_url: &settings.database_url,
+            database_url: &settings.store.database_url,
             suffix: env.suffix,
         };
         // Beyond what every service of a run gets: the listener, the cache
@@ -71,7 +71,7 @@ impl Sidecar {
                     .env("TENANTRY_CACHE_MIB", env.cache_mib.to_string())
                     .env("TENANTRY_API_JWKS_FILES", env.jwks)
                     .env("TENANTRY_API_ALLOW", env.allow.join(";"))
-                    .env("TENANTRY_API_JWT_AUDIENCE", &settings.api_jwt_audience)
+                    .env("TENANTRY_API_JWT_AUDIENCE", &settings.auth.api_jwt_audience)
                     .env("TENANTRY_API_JWT_KID_BINDING", "asap")
                     .env_remove("TENANTRY_API_JWT_SECRET")
                     .env_remove("TENANTRY_API_JWKS_URL")

@@ -182,7 +182,7 @@ fn tokens_outlive_the_run_within_the_apis_lifetime_limit() {
 }
 
 #[test]
-fn bench_api_parses_its_flags_beside_the_global_ones() {
+fn bench_api_parses_its_own_flags_and_its_groups() {
     use crate::bench::Measure;
     use crate::{Cli, Command};
     use clap::Parser;
@@ -198,10 +198,10 @@ fn bench_api_parses_its_flags_beside_the_global_ones() {
         "512",
     ])
     .unwrap();
-    assert_eq!(cli.settings.cache_mib, 512);
     match cli.command {
         Command::Bench(bench) => match bench.measure {
-            Some(Measure::Api(api)) => {
+            Some(Measure::Api { args: api, flags }) => {
+                assert_eq!(flags.cache.cache_mib, 512);
                 assert_eq!(
                     (api.tenants, api.threads, api.connections),
                     (100_000, 1, 64)

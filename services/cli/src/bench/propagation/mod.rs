@@ -207,7 +207,12 @@ async fn isolated(run: &Run<'_>, dir: &Path) -> anyhow::Result<PropagationReport
         &[(topics.provisioning.as_str(), partitions)],
     )
     .await
-    .with_context(|| format!("bootstrap: cannot create topics on {}", settings.bootstrap))?;
+    .with_context(|| {
+        format!(
+            "--bootstrap (TENANTRY_BOOTSTRAP): cannot create topics on {}",
+            settings.broker.bootstrap
+        )
+    })?;
     if run.args.store == "postgres" {
         let database = BenchDatabase::create(
             settings.context_database_url(),

@@ -1,0 +1,84 @@
+//! The provisioner's trace spans, named and attributed with the
+//! OpenTelemetry semantic conventions (`messaging.*` for Kafka). All at
+//! DEBUG: the default log filter never enables them, only the trace layer
+//! does when an OTLP endpoint is configured ([`tenantry_telemetry::trace`]).
+//!
+//! - `process <topic>`: one commerce record, from decoding to its offset
+//!   being finished; the parent is the producer's span when the record
+//!   carries a `traceparent` header, else it starts a trace.
+//! - `provisioner batch`: the records decided and committed together; a
+//!   child of the first record's span, linked to the others'.
+//! - `saga step <step>` / `saga compensate <step>`: one step's effect or
+//!   compensation, a child of the record's span.
+//! - `send <topic>`: the relay publishing one outbox row, continuing the
+//!   trace of the record whose processing wrote it.
+
+use tenantry_kafka::Record;
+use tenantry_telemetry::trace;
+use tracing::Span;
+
+/// The span of one consumed commerce record (`messaging.operation.type =
+/// process`), continuing the trace in its headers.
+pub fn record(record: &Record) -> Span {
+    let span = tracing::debug_span!(
+        "process",
+        otel.name = %format_args!("process {}", record.topic),
+        otel.kind = "consumer",
+        messaging.system = "kafka",
+        messaging.operation.type = "process",
+        messaging.destination.name = %record.topic,
+        messaging.kafka.message.key = record.key_str().unwrap_or_default(),
+        messaging.kafka.destination.partition = record.partition,
+        messaging.kafka.message.offset = record.offset,
+    );
+    trace::continue_from_kafka(&span, &record.headers);
+    span
+}
+
+/// The span of the records `spans` decided as one unit of work: a child
+/// of the first record's span, linked to the others'.
+pub fn batch(spans: &[Span]) -> Span {
+    let Some((first, rest)) = spans.split_first() else {
+        return Span::none();
+    };
+    let span = tracing::debug_span!(
+        parent: first,
+        "provisioner batch",
+        messaging.batch.message_count = spans.len() as i64,
+    );
+    for other in rest {
+        trace::link(&span, other);
+    }
+    span
+}
+
+/// The span of one saga step's effect (`compensate`: its compensation).
+pub fn step(saga: &tenantry_sagas::SagaState, step: &str, compensate: bool) -> Span {
+    let operation = if compensate { "compensate" } else { "step" };
+    tracing::debug_span!(
+        "saga step",
+        otel.name = %format_args!("saga {operation} {step}"),
+        saga.id = %saga.saga_id,
+        saga.kind = saga.kind.as_str(),
+        saga.step = step,
+        saga.operation = operation,
+    )
+}
+
+/// The span of the relay publishing one outbox row to `topic`
+/// (`messaging.operation.type = send`), continuing `traceparent`.
+pub fn send(topic: &str, key: &str, traceparent: Option<&str>) -> Span {
+    let span = tracing::debug_span!(
+        "send",
+        otel.name = %format_args!("send {topic}"),
+        otel.kind = "producer",
+        messaging.system = "kafka",
+        messaging.operation.type = "send",
+        messaging.destination.name = topic,
+        messaging.kafka.message.key = key,
+    );
+    if let Some(traceparent) = traceparent {
+        trace::continue_from_traceparent(&span, traceparent);
+    }
+    span
+}
