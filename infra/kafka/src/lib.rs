@@ -48,6 +48,6 @@ pub use embedded::EmbeddedBroker;
 pub use error::KafkaError;
 pub use producer::Producer;
 pub use record::Record;
-pub use replay::read_to_end;
+pub use replay::{ReadProgress, read_to_end, read_to_end_reporting};
 pub use tail::{Tail, TailEvent};
 pub use transaction::Transaction;

@@ -13,6 +13,27 @@ use crate::config::{KafkaConfig, LogContext, REPLAY_DEFAULTS};
 use crate::error::KafkaError;
 use crate::record::Record;
 
+/// Told how far a [`read_to_end_reporting`] got: `(records read, records
+/// to read)`, after every record. The second figure is the sum of the
+/// partitions' `high - low` watermarks when the read began, an upper bound
+/// (transaction markers and compacted-away offsets are counted but never
+/// read).
+#[derive(Clone)]
+pub struct ReadProgress(std::sync::Arc<dyn Fn(u64, u64) + Send + Sync>);
+
+impl ReadProgress {
+    /// A progress report calling `report(read, total)`.
+    pub fn new(report: impl Fn(u64, u64) + Send + Sync + 'static) -> Self {
+        Self(std::sync::Arc::new(report))
+    }
+}
+
+impl std::fmt::Debug for ReadProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ReadProgress")
+    }
+}
+
 /// Longest single wait on librdkafka, so the deadline is checked often.
 const POLL_SLICE: Duration = Duration::from_millis(100);
 
@@ -29,9 +50,21 @@ pub async fn read_to_end(
     topic: &str,
     timeout: Duration,
 ) -> Result<Vec<Record>, KafkaError> {
+    read_to_end_reporting(cfg, topic, timeout, None).await
+}
+
+/// [`read_to_end`], telling `progress` how far it got after every record.
+///
+/// Errors: those of [`read_to_end`].
+pub async fn read_to_end_reporting(
+    cfg: &KafkaConfig,
+    topic: &str,
+    timeout: Duration,
+    progress: Option<ReadProgress>,
+) -> Result<Vec<Record>, KafkaError> {
     let cfg = cfg.clone();
     let topic = topic.to_owned();
-    tokio::task::spawn_blocking(move || read_blocking(&cfg, &topic, timeout))
+    tokio::task::spawn_blocking(move || read_blocking(&cfg, &topic, timeout, progress.as_ref()))
         .await
         // The blocking task panicked or the runtime is shutting down.
         .map_err(|_| KafkaError::client("read_to_end", RdKafkaError::Canceled))?
@@ -41,6 +74,7 @@ fn read_blocking(
     cfg: &KafkaConfig,
     topic: &str,
     timeout: Duration,
+    progress: Option<&ReadProgress>,
 ) -> Result<Vec<Record>, KafkaError> {
     let deadline = Instant::now() + timeout;
     let timed_out = || KafkaError::Timeout {
@@ -76,11 +110,13 @@ fn read_blocking(
     // Partition -> high watermark (offset of the next record to be written).
     let mut pending: HashMap<i32, i64> = HashMap::new();
     let mut assignment = TopicPartitionList::new();
+    let (mut total, mut read) = (0u64, 0u64);
     for partition in partitions {
         let (low, high) = consumer
             .fetch_watermarks(topic, partition, Timeout::After(left()?))
             .map_err(|e| KafkaError::client("fetch watermarks", e))?;
         if high > low {
+            total += u64::try_from(high - low).unwrap_or(0);
             pending.insert(partition, high);
             assignment
                 .add_partition_offset(topic, partition, Offset::Offset(low))
@@ -106,6 +142,10 @@ fn read_blocking(
                         .entry(partition)
                         .or_default()
                         .push(Record::from_message(&message));
+                    read += 1;
+                    if let Some(progress) = progress {
+                        (progress.0)(read, total);
+                    }
                 }
                 if message.offset() >= high - 1 {
                     pending.remove(&partition);

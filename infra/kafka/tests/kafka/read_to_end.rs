@@ -65,3 +65,42 @@ async fn read_to_end_of_a_missing_topic_is_a_permanent_error() {
     assert!(matches!(error, KafkaError::UnknownTopic(_)), "{error:?}");
     assert!(!error.is_transient());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn read_to_end_reports_each_record_read_against_the_watermarks() {
+    use std::sync::{Arc, Mutex};
+    let cfg = broker().await;
+    let topic = fresh_topic(&cfg, "replay-progress", 2).await;
+    let producer = Producer::new(&cfg).unwrap();
+    for n in 0..12 {
+        producer
+            .send(&topic, &format!("t{n}"), b"x", &[])
+            .await
+            .unwrap();
+    }
+    let reports: Arc<Mutex<Vec<(u64, u64)>>> = Arc::default();
+    let progress = tenantry_kafka::ReadProgress::new({
+        let reports = Arc::clone(&reports);
+        move |read, total| reports.lock().unwrap().push((read, total))
+    });
+    let records = tenantry_kafka::read_to_end_reporting(
+        &cfg,
+        &topic,
+        Duration::from_secs(30),
+        Some(progress),
+    )
+    .await
+    .unwrap();
+    let reports = reports.lock().unwrap();
+    assert_eq!(records.len(), 12);
+    let read: Vec<u64> = reports.iter().map(|(read, _)| *read).collect();
+    assert_eq!(
+        read,
+        (1..=12).collect::<Vec<u64>>(),
+        "once per record, counting up"
+    );
+    assert!(
+        reports.iter().all(|(_, total)| *total == 12),
+        "the watermarks' sum: {reports:?}"
+    );
+}

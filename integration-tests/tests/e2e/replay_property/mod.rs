@@ -272,6 +272,7 @@ impl Harness<'_> {
                 mode: tenantry_projector::Mode::Write,
                 timeout: Duration::from_secs(60),
                 changelog: tenantry_projector::Changelog::Off,
+                progress: None,
             },
         )
         .await

@@ -16,6 +16,7 @@ use crate::settings::Settings;
 use clap::Args;
 use std::collections::BTreeSet;
 use std::time::Duration;
+use tenantry_kafka::ReadProgress;
 use tenantry_projector::{Mode, ReplayOptions, Scope};
 use tenantry_schemas::TenantId;
 
@@ -74,6 +75,7 @@ impl ReplayArgs {
             },
             timeout: Duration::from_secs(self.read_timeout_secs),
             changelog: self.changelog.into(),
+            progress: None,
         }
     }
 }
@@ -89,14 +91,29 @@ pub async fn run(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
     let contexts = crate::services::contexts(settings, &shutdown).await?;
     let codec = settings.codec()?;
     let topics = settings.topics();
-    let report = tenantry_projector::replay(
+    // Reading the topic is the long part: a bar of records read (on a
+    // terminal only).
+    let bar = crate::progress::bar(0, "read");
+    let options = ReplayOptions {
+        progress: (!bar.is_hidden()).then(|| {
+            let bar = bar.clone();
+            ReadProgress::new(move |read, total| {
+                bar.set_length(total);
+                bar.set_position(read);
+            })
+        }),
+        ..args.options()
+    };
+    let replayed = tenantry_projector::replay(
         &settings.kafka("replay"),
         &topics,
         &codec,
         &*contexts,
-        &args.options(),
+        &options,
     )
-    .await?;
+    .await;
+    bar.finish_and_clear();
+    let report = replayed?;
     let document = ReplayDocument::new(&report);
     if args.json {
         output::print(&document)?;

@@ -2,7 +2,7 @@
 //! and bring the store to them, as the projector would have.
 //!
 //! A replay reads the provisioning topic from its beginning to the end it
-//! has when the replay starts ([`tenantry_kafka::read_to_end`]), folds every
+//! has when the replay starts ([`tenantry_kafka::read_to_end_reporting`]), folds every
 //! record of the tenants in [`Scope`] (DESIGN.md "Replay equals live": the
 //! fold is the projector's), then compares each tenant's rebuilt context
 //! with the stored one ([`diff`]):
@@ -31,7 +31,7 @@ use crate::Changelog;
 use crate::apply::decode;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
-use tenantry_kafka::{KafkaConfig, Record, read_to_end};
+use tenantry_kafka::{KafkaConfig, ReadProgress, Record, read_to_end_reporting};
 use tenantry_sagas::{ContextChange, TenantContext, TenantContexts};
 use tenantry_schemas::{Codec, TenantId, Topics};
 
@@ -70,6 +70,9 @@ pub struct ReplayOptions {
     /// [`Changelog::Off`] for a store they do not read yet (the green store
     /// of a blue-green rebuild, whose projector publishes nothing either).
     pub changelog: Changelog,
+    /// Told how far the read of the topic got (a progress bar); `None`:
+    /// nothing is told.
+    pub progress: Option<ReadProgress>,
 }
 
 /// What a replay found and did.
@@ -139,7 +142,13 @@ pub async fn replay(
             store.get_many(&named).await?.into_keys().collect()
         }
     };
-    let records = read_to_end(kafka, &topics.provisioning, options.timeout).await?;
+    let records = read_to_end_reporting(
+        kafka,
+        &topics.provisioning,
+        options.timeout,
+        options.progress.clone(),
+    )
+    .await?;
     let rebuilt = rebuild(codec, &records, &options.scope).await?;
     let tenants: Vec<TenantId> = match &options.scope {
         Scope::Tenants(named) => named.iter().cloned().collect(),
