@@ -26,6 +26,30 @@ pub struct Record {
 }
 
 impl Record {
+    /// The span of processing this record (DEBUG, OpenTelemetry messaging
+    /// semantic conventions: `process <topic>`, consumer kind, the topic,
+    /// key, partition and offset, and `group` when the consumer has one),
+    /// continuing the trace of its `traceparent` header when it has one.
+    pub fn process_span(&self, group: Option<&str>) -> tracing::Span {
+        let span = tracing::debug_span!(
+            "process",
+            otel.name = %format_args!("process {}", self.topic),
+            otel.kind = "consumer",
+            messaging.system = "kafka",
+            messaging.operation.type = "process",
+            messaging.destination.name = %self.topic,
+            messaging.consumer.group.name = tracing::field::Empty,
+            messaging.kafka.message.key = self.key_str().unwrap_or_default(),
+            messaging.kafka.destination.partition = self.partition,
+            messaging.kafka.message.offset = self.offset,
+        );
+        if let Some(group) = group {
+            span.record("messaging.consumer.group.name", group);
+        }
+        tenantry_telemetry::trace::continue_from_kafka(&span, &self.headers);
+        span
+    }
+
     /// Copies a borrowed librdkafka message.
     pub(crate) fn from_message<M: Message>(message: &M) -> Self {
         let headers = message

@@ -36,6 +36,7 @@ pub use export::{
     layer_with_exporter,
 };
 pub use propagation::{
-    KafkaHeaders, TRACEPARENT, TRACESTATE, TraceHeaders, continue_from_http, continue_from_kafka,
-    continue_from_traceparent, headers_of, link, new_traceparent, traceparent_of,
+    KafkaHeaders, TRACEPARENT, TRACESTATE, TraceHeaders, batch, continue_from_http,
+    continue_from_kafka, continue_from_traceparent, headers_of, link, new_traceparent,
+    traceparent_of,
 };

@@ -131,7 +131,7 @@ async fn run(
                     });
                 match change {
                     Ok(change) => {
-                        let span = crate::telemetry::changelog_apply(&record);
+                        let span = record.process_span(None);
                         match span.in_scope(|| cache.apply(&change)) {
                             crate::cache::Offer::Stored => stored.increment(1),
                             crate::cache::Offer::NotNewer => not_newer.increment(1),

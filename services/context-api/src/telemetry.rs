@@ -12,8 +12,9 @@
 //! too). Without either, the span is disabled and nothing here runs but
 //! the level check.
 //!
-//! [`changelog_apply`]: the cache's apply of a changelog record, a span of
-//! the trace its `traceparent` header names (the commerce event's).
+//! The cache's apply of a changelog record is
+//! [`tenantry_kafka::Record::process_span`], a span of the trace its
+//! `traceparent` header names (the commerce event's).
 
 use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
@@ -49,23 +50,4 @@ pub(crate) async fn trace(request: Request, next: Next) -> Response {
     span.record("http.response.status_code", i64::from(status));
     span.in_scope(|| tracing::debug!(status, "Request completed."));
     response
-}
-
-/// The span of the cache applying one changelog record (`messaging.*`
-/// semantic conventions, `process`), continuing the trace of the record's
-/// `traceparent` header (the projector's).
-pub(crate) fn changelog_apply(record: &tenantry_kafka::Record) -> tracing::Span {
-    let span = tracing::debug_span!(
-        "process",
-        otel.name = %format_args!("process {}", record.topic),
-        otel.kind = "consumer",
-        messaging.system = "kafka",
-        messaging.operation.type = "process",
-        messaging.destination.name = %record.topic,
-        messaging.kafka.message.key = record.key_str().unwrap_or_default(),
-        messaging.kafka.destination.partition = record.partition,
-        messaging.kafka.message.offset = record.offset,
-    );
-    tenantry_telemetry::trace::continue_from_kafka(&span, &record.headers);
-    span
 }

@@ -26,11 +26,19 @@
 //!
 //! [`events`]: the notable events, each logged and counted together, and
 //! the catalog of the projector's Prometheus metrics.
+//!
+//! Trace spans (DEBUG; only the trace layer enables them, when an OTLP
+//! endpoint is configured): `process <topic>` per provisioning record
+//! ([`tenantry_kafka::Record::process_span`]), continuing the relay's `send`
+//! span from its `traceparent` header; `project`, the batch's context write
+//! (its `db.*` span is the store's) and changelog publish, a child of the
+//! first record's span linked to the others' ([`tenantry_telemetry::trace::batch`]).
+//! Each changelog record carries the `traceparent` of its tenant's last
+//! record's span, so the context API's cache continues that trace.
 
 mod apply;
 pub mod events;
 mod replay;
-mod spans;
 
 pub use apply::{apply_batch, decode};
 pub use replay::{
@@ -239,7 +247,7 @@ async fn session(
         let mut record_spans = Vec::with_capacity(batch.len());
         let mut tenant_spans: BTreeMap<TenantId, tracing::Span> = BTreeMap::new();
         for record in &batch {
-            let span = spans::record(record, &config.group_id);
+            let span = record.process_span(Some(&config.group_id));
             record_spans.push(span.clone());
             let decoded = loop {
                 match decode(&config.codec, record).await {
@@ -261,7 +269,7 @@ async fn session(
                     .push(decoded);
             }
         }
-        let project = spans::project(&record_spans);
+        let project = tenantry_telemetry::trace::batch("project", &record_spans);
         let changes = loop {
             match apply_batch(store, &by_tenant)
                 .instrument(project.clone())

@@ -73,7 +73,7 @@ pub async fn plan(
 }
 
 /// [`plan`] with each record's trace span (`spans[i]` is `records[i]`'s,
-/// [`crate::spans::record`]; missing ones are none): a record's saga steps
+/// [`tenantry_kafka::Record::process_span`]; missing ones are none): a record's saga steps
 /// are spans of its trace, and each tenant's outbox row keeps the
 /// `traceparent` of its last record ([`Changes::traceparents`]).
 pub async fn plan_traced(

@@ -85,12 +85,12 @@ where
         mut finished: impl FnMut(&Record),
     ) -> Result<(), ShuttingDown> {
         let mut decoded = Vec::with_capacity(records.len());
-        // Each decoded record's trace span (`crate::spans::record`), by index.
+        // Each decoded record's trace span (`Record::process_span`), by index.
         let mut spans = Vec::with_capacity(records.len());
         for record in records {
             match self.decode(record, shutdown).await? {
                 Ok(commerce) => {
-                    spans.push(crate::spans::record(record));
+                    spans.push(record.process_span(None));
                     decoded.push((record, commerce));
                 }
                 Err((reason, detail)) => {
@@ -141,7 +141,7 @@ where
     async fn longest_run(&self, batch: &[(&Record, CommerceRecord)], spans: &[Span]) -> Run {
         let attempt = self
             .attempt(batch, spans)
-            .instrument(crate::spans::batch(spans));
+            .instrument(tenantry_telemetry::trace::batch("provisioner batch", spans));
         match tokio::time::timeout(TOGETHER_DEADLINE, attempt).await {
             Ok(run) => run,
             Err(_) => Run::Failed,

@@ -13,44 +13,8 @@
 //! - `send <topic>`: the relay publishing one outbox row, continuing the
 //!   trace of the record whose processing wrote it.
 
-use tenantry_kafka::Record;
 use tenantry_telemetry::trace;
 use tracing::Span;
-
-/// The span of one consumed commerce record (`messaging.operation.type =
-/// process`), continuing the trace in its headers.
-pub fn record(record: &Record) -> Span {
-    let span = tracing::debug_span!(
-        "process",
-        otel.name = %format_args!("process {}", record.topic),
-        otel.kind = "consumer",
-        messaging.system = "kafka",
-        messaging.operation.type = "process",
-        messaging.destination.name = %record.topic,
-        messaging.kafka.message.key = record.key_str().unwrap_or_default(),
-        messaging.kafka.destination.partition = record.partition,
-        messaging.kafka.message.offset = record.offset,
-    );
-    trace::continue_from_kafka(&span, &record.headers);
-    span
-}
-
-/// The span of the records `spans` decided as one unit of work: a child
-/// of the first record's span, linked to the others'.
-pub fn batch(spans: &[Span]) -> Span {
-    let Some((first, rest)) = spans.split_first() else {
-        return Span::none();
-    };
-    let span = tracing::debug_span!(
-        parent: first,
-        "provisioner batch",
-        messaging.batch.message_count = spans.len() as i64,
-    );
-    for other in rest {
-        trace::link(&span, other);
-    }
-    span
-}
 
 /// The span of one saga step's effect (`compensate`: its compensation).
 pub fn step(saga: &tenantry_sagas::SagaState, step: &str, compensate: bool) -> Span {

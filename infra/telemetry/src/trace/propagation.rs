@@ -172,6 +172,26 @@ impl Extractor for HttpHeaders<'_> {
     }
 }
 
+/// The span of records handled as one unit (a batch decided, or written,
+/// together), named `name` for OpenTelemetry: a child of the first record's
+/// span, linked to the others' (OTel messaging, "batch receiving"). `Span::none()`
+/// for no records.
+pub fn batch(name: &'static str, spans: &[Span]) -> Span {
+    let Some((first, rest)) = spans.split_first() else {
+        return Span::none();
+    };
+    let span = tracing::debug_span!(
+        parent: first,
+        "batch",
+        otel.name = name,
+        messaging.batch.message_count = spans.len() as i64,
+    );
+    for other in rest {
+        link(&span, other);
+    }
+    span
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
