@@ -179,20 +179,97 @@ pub async fn set_state(tx: &mut Tx, event_id: &Uuid, state: EventState) -> Resul
     Ok(())
 }
 
-/// Requests an operator action on a parked tenant (written by the CLI,
-/// carried out by the provisioner). Returns `false` when it is not parked.
+/// What [`request`] did with an operator's action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requested {
+    /// Recorded on the parking row; the provisioner that consumes the
+    /// tenant's partition carries it out within a second.
+    Recorded,
+    /// The tenant is not parked: nothing recorded.
+    NotParked,
+    /// A retry of a tenant parked without a failed saga (a sequence gap):
+    /// there is nothing to run again, so nothing is recorded.
+    NothingToRetry {
+        /// The parking's kind (`sequence_gap`).
+        kind: ParkKind,
+        /// The parking's reason (which sequence is missing).
+        reason: String,
+    },
+}
+
+impl Requested {
+    /// True when the action was recorded.
+    pub fn is_recorded(&self) -> bool {
+        matches!(self, Requested::Recorded)
+    }
+
+    /// Decides on a parking row: a retry needs a failed saga to run again
+    /// (what the provisioner's operator module retries); a skip applies to
+    /// any parking. `None`: record the action.
+    pub fn refusal(parked: &ParkedTenant, action: OperatorAction) -> Option<Self> {
+        (action == OperatorAction::Retry && parked.saga_id.is_none()).then(|| {
+            Requested::NothingToRetry {
+                kind: parked.kind,
+                reason: parked.reason.clone(),
+            }
+        })
+    }
+
+    /// The operator-facing sentence of [`Requested::NothingToRetry`] (what
+    /// `tenantry sagas retry` prints and the admin's `409` says); `None`
+    /// for the other outcomes.
+    pub fn nothing_to_retry(&self, tenant_id: &TenantId) -> Option<String> {
+        let Requested::NothingToRetry { kind, reason } = self else {
+            return None;
+        };
+        Some(format!(
+            "tenant {tenant_id} is parked on a {} ({reason}), not a failed saga: there is \
+             nothing to retry; skip the missing sequences (tenantry sagas skip {tenant_id}) \
+             or publish them",
+            kind.as_str().replace('_', " ")
+        ))
+    }
+}
+
+/// Requests an operator action on a parked tenant (written by `tenantry
+/// sagas retry|skip` and the admin page, carried out by the provisioner).
+/// A retry of a tenant parked on a sequence gap is refused here, up front,
+/// so neither caller reports success for an action that would do nothing.
+///
+/// # Errors
+/// The store's, or a stored id that does not parse.
 pub async fn request(
     pool: &AnyPool,
     tenant_id: &TenantId,
     action: OperatorAction,
-) -> Result<bool, StoreError> {
-    let updated = sqlx::query("UPDATE parked_tenants SET action = $1 WHERE tenant_id = $2")
+) -> Result<Requested, StoreError> {
+    // Re-parked between the update and the read (a gap filled by a failed
+    // saga): decide again on the new row. A few rounds settle it.
+    for _ in 0..3 {
+        // Retry only where there is a saga to run again, in one statement,
+        // so a refusal never races a recorded request.
+        let updated = sqlx::query(
+            "UPDATE parked_tenants SET action = $1 WHERE tenant_id = $2 \
+             AND ($1 <> 'retry' OR saga_id IS NOT NULL)",
+        )
         .bind(action.as_str())
         .bind(tenant_id.as_str())
         .execute(pool)
         .await?
         .rows_affected();
-    Ok(updated == 1)
+        if updated == 1 {
+            return Ok(Requested::Recorded);
+        }
+        match row(pool, tenant_id).await? {
+            None => return Ok(Requested::NotParked),
+            Some(parked) => {
+                if let Some(refused) = Requested::refusal(&parked, action) {
+                    return Ok(refused);
+                }
+            }
+        }
+    }
+    Ok(Requested::NotParked)
 }
 
 /// Takes the pending operator actions of the tenants whose events were

@@ -85,7 +85,7 @@ async fn a_green_store_rebuilt_by_replay_catches_up_and_serves() {
     let api = format!("http://{}", listener.local_addr().unwrap());
     let served = tokio::spawn(tenantry_context_api::serve_contexts(
         listener,
-        contexts,
+        contexts.clone(),
         None,
         shutdown.clone(),
     ));
@@ -113,8 +113,45 @@ async fn a_green_store_rebuilt_by_replay_catches_up_and_serves() {
     assert!(versions.values().all(|n| *n == 1), "{versions:?}");
     assert_eq!(published.len(), before, "green published nothing");
 
+    // 6. The green projector takes over the changelog: stopped, then
+    //    started with the changelog on under a new group, it reads the topic
+    //    from its start and publishes again each context its store has, so
+    //    caches get green's versions, including any it applied while its
+    //    changelog was off.
     shutdown.cancel();
     projector.await.unwrap().unwrap();
     served.await.unwrap().unwrap();
+    let publishing = tokio_util::sync::CancellationToken::new();
+    let projector = tokio::spawn(tenantry_projector::run(
+        ProjectorConfig {
+            kafka: KafkaConfig::new(bootstrap(), "it-projector-green-on"),
+            topics: stack.topics.clone(),
+            group_id: format!("it-projector-green-on-{}", stack.suffix),
+            instance_id: None,
+            codec: Arc::new(Codec::embedded()),
+            changelog: Changelog::Publish,
+        },
+        contexts.clone(),
+        publishing.clone(),
+    ));
+    let stored = green_store.get(&id("g1")).await.unwrap().unwrap();
+    let last = wait_for(
+        Duration::from_secs(60),
+        "green's g1 on the changelog",
+        || async {
+            let published = changelog(&stack, "g1").await;
+            (published.len() > before)
+                .then(|| published.last().cloned())
+                .flatten()
+        },
+    )
+    .await;
+    let change: ContextChange = serde_json::from_slice(last.payload.as_deref().unwrap()).unwrap();
+    assert_eq!(
+        change.context, stored,
+        "the green store's context, as stored"
+    );
+    publishing.cancel();
+    projector.await.unwrap().unwrap();
     stack.stop().await;
 }

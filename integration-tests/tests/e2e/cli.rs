@@ -265,6 +265,6 @@ async fn data_commands_print_one_json_document_with_json() {
         json(&["replay", "--json"]).await,
         serde_json::json!({"dry_run": false, "records_read": 0, "passed_over": 0,
             "events_applied": 0, "skipped": 0, "tenants": 0, "unchanged": 0, "caught_up": true,
-            "differences": [], "newer_in_store": [], "unknown": []})
+            "differences": [], "newer_in_store": [], "missing": [], "unknown": []})
     );
 }

@@ -19,6 +19,8 @@ async fn dev_mode_provisions_a_tenant_readable_over_http() {
         .expect("tenantry dev starts");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut bootstrap, mut api) = (None, None);
+    // The "Try:" lines: the commands a newcomer copies, as printed.
+    let mut tries: Vec<String> = Vec::new();
     tokio::time::timeout(Duration::from_secs(60), async {
         while let Some(line) = lines.next_line().await.unwrap() {
             if let Some(value) = line.trim().strip_prefix("Kafka bootstrap:") {
@@ -26,12 +28,17 @@ async fn dev_mode_provisions_a_tenant_readable_over_http() {
             }
             if let Some(value) = line.trim().strip_prefix("Context API:") {
                 api = Some(value.trim().to_owned());
-                break;
+            }
+            if line.starts_with("  ") && !tries.is_empty() || line == "Try:" {
+                tries.push(line.trim().to_owned());
+                if tries.len() == 4 {
+                    break;
+                }
             }
         }
     })
     .await
-    .expect("dev prints its addresses");
+    .expect("dev prints its addresses and what to try");
     let (bootstrap, api) = (bootstrap.unwrap(), api.unwrap());
     let env = [("TENANTRY_BOOTSTRAP", bootstrap.as_str())];
     for args in [
@@ -90,5 +97,22 @@ async fn dev_mode_provisions_a_tenant_readable_over_http() {
     let (status, missing) = get_json(&format!("{api}/v1/tenants/nobody/context")).await;
     assert_eq!(status, 404);
     assert!(missing["error"].is_object());
+
+    // The printed publish (with --wait) and sagas lines work as printed.
+    for printed in [&tries[1], &tries[3]] {
+        let words: Vec<&str> = printed
+            .split('#')
+            .next()
+            .unwrap()
+            .split_whitespace()
+            .skip(1)
+            .collect();
+        let output = tenantry(&words, &[]).await;
+        assert!(
+            output.status.success(),
+            "{printed}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
     child.kill().await.ok();
 }

@@ -1,10 +1,11 @@
 //! `tenantry replay` as a targeted and a full rebuild of the context store
 //! on the local stack: compare-and-set writes whose revisions keep rising,
-//! published on the changelog; `--dry-run`, which writes nothing; a full
-//! replay deleting a context the topic has no tenant state of. The
-//! blue-green procedure is in `blue_green.rs`.
+//! published on the changelog; `--dry-run`, which writes nothing; a replay
+//! keeping (and reporting as missing) the contexts the topic has no tenant
+//! state of, even of an empty topic, and one deleting them with
+//! `--delete-missing`. The blue-green procedure is in `blue_green.rs`.
 
-use crate::support::{Stack, bootstrap, tenantry, wait_for};
+use crate::support::{Stack, bootstrap, fresh_topics, tenantry, wait_for};
 use std::time::Duration;
 use tenantry_kafka::{KafkaConfig, Record};
 use tenantry_sagas::{ContextChange, TenantContext, TenantStatus};
@@ -193,8 +194,109 @@ async fn unknown_and_invalid_tenants_are_reported_and_the_end_of_a_partition_is_
     stack.stop().await;
 }
 
+/// The incident `--delete-missing` guards against: a replay of a topic that
+/// lost its records (here an empty one, named by `--topic-suffix`) against
+/// a full store. Every stored context is reported missing and kept, in
+/// text and JSON, `--check` fails saying why, and nothing is published.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_full_replay_deletes_a_context_the_topic_has_no_state_of_and_publishes_a_tombstone() {
+async fn without_delete_missing_contexts_the_topic_has_no_state_of_are_reported_and_kept() {
+    let stack = Stack::start().await;
+    settled(&stack, &["m1", "m2"]).await;
+    let mut ghost = stored(&stack, "m1").await.unwrap().0;
+    ghost.tenant_id = id("ghost");
+    ghost.state.site_host = Some("ghost.example.test".into());
+    stack.contexts.put(&ghost).await.unwrap();
+    let before = [
+        stored(&stack, "m1").await.unwrap(),
+        stored(&stack, "m2").await.unwrap(),
+        stored(&stack, "ghost").await.unwrap(),
+    ];
+    let unchanged = || async {
+        [
+            stored(&stack, "m1").await.unwrap(),
+            stored(&stack, "m2").await.unwrap(),
+            stored(&stack, "ghost").await.unwrap(),
+        ]
+    };
+    let (empty, empty_topics) = fresh_topics().await;
+    let missing_line = |tenant: &str, revision: i64| {
+        format!(
+            "missing {tenant}: stored at revision {revision}, no tenant state in {}\n",
+            empty_topics.provisioning
+        )
+    };
+    let replay_empty = |extra: &'static [&'static str]| {
+        let mut args = vec!["replay", "--topic-suffix", empty.as_str()];
+        args.extend(extra);
+        args
+    };
+
+    for extra in [&["--dry-run"][..], &[]] {
+        let (code, out, err) = run(&stack, &replay_empty(extra), &[]).await;
+        assert_eq!(code, 0, "{extra:?}: {out}{err}");
+        assert!(out.contains("0 unchanged, 0 "), "{extra:?}: {out}");
+        assert!(out.contains(", 3 missing\n"), "{extra:?}: {out}");
+        for (tenant, (_, revision)) in ["m1", "m2", "ghost"].iter().zip(&before) {
+            assert!(
+                out.contains(&missing_line(tenant, *revision)),
+                "{extra:?}: {out}"
+            );
+        }
+        assert!(!out.contains("removed"), "{extra:?}: {out}");
+        assert_eq!(unchanged().await, before, "{extra:?}: nothing deleted");
+    }
+    let (code, out, err) = run(&stack, &replay_empty(&["--json"]), &[]).await;
+    assert_eq!(code, 0, "{err}");
+    let document: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        document["missing"],
+        serde_json::json!(["ghost", "m1", "m2"])
+    );
+    assert_eq!(document["differences"], serde_json::json!([]));
+    assert_eq!(document["caught_up"], false);
+    let (code, out, err) = run(&stack, &replay_empty(&["--check"]), &[]).await;
+    assert_eq!(code, 1, "the store differs from the topic: {out}{err}");
+    assert!(
+        err.contains(&format!(
+            "not caught up: 3 stored context(s) have no tenant state in {}",
+            empty_topics.provisioning
+        )),
+        "{err}"
+    );
+    assert!(err.contains("--delete-missing"), "{err}");
+    // Named: unknown (exit 1), and its context still kept.
+    let (code, out, _) = run(&stack, &replay_empty(&["--tenant", "m1"]), &[]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&missing_line("m1", before[0].1)), "{out}");
+    assert!(out.contains("unknown m1: no tenant state in"), "{out}");
+    assert_eq!(unchanged().await, before, "nothing deleted");
+    let published = tenantry_kafka::read_to_end(
+        &KafkaConfig::new(bootstrap(), "it-rebuild"),
+        &empty_topics.changelog,
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert!(published.is_empty(), "no tombstone: {published:?}");
+
+    // The stack's own topic: m1 and m2 are rebuilt equal, ghost is missing.
+    let (code, out, err) = run(&stack, &["replay"], &[]).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 unchanged, 0 written, 1 missing\n"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "missing ghost: stored at revision 1, no tenant state in {}\n",
+            stack.topics.provisioning
+        )),
+        "{out}"
+    );
+    assert_eq!(unchanged().await, before, "ghost kept");
+    assert!(changelog(&stack, "ghost").await.is_empty(), "no tombstone");
+    stack.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn delete_missing_deletes_a_context_the_topic_has_no_state_of_and_publishes_a_tombstone() {
     let stack = Stack::start().await;
     settled(&stack, &["f1"]).await;
     let mut ghost = stored(&stack, "f1").await.unwrap().0;
@@ -231,7 +333,7 @@ async fn a_full_replay_deletes_a_context_the_topic_has_no_state_of_and_publishes
     })
     .await;
 
-    let (code, out, err) = run(&stack, &["replay", "--dry-run"], &[]).await;
+    let (code, out, err) = run(&stack, &["replay", "--delete-missing", "--dry-run"], &[]).await;
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("removed ghost: stored at revision 1"), "{out}");
     assert!(
@@ -239,7 +341,7 @@ async fn a_full_replay_deletes_a_context_the_topic_has_no_state_of_and_publishes
         "a dry run deletes nothing"
     );
 
-    let (code, out, err) = run(&stack, &["replay"], &[]).await;
+    let (code, out, err) = run(&stack, &["replay", "--delete-missing"], &[]).await;
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("removed ghost: deleted at revision 1, tombstone published"),
@@ -272,7 +374,8 @@ async fn a_full_replay_deletes_a_context_the_topic_has_no_state_of_and_publishes
 
 /// The same rebuild on the DynamoDB context store (the AWS emulator): a
 /// full replay into a table, a targeted one over a tampered context whose
-/// revision keeps rising, a full one deleting a context the topic lacks.
+/// revision keeps rising, a full one keeping a context the topic lacks,
+/// then one deleting it with `--delete-missing`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn replay_rebuilds_a_dynamodb_context_store_with_rising_revisions() {
     use tenantry_dynamodb::{DynamoConfig, DynamoContexts};
@@ -327,6 +430,13 @@ async fn replay_rebuilds_a_dynamodb_context_store_with_rising_revisions() {
     ghost.tenant_id = id("ghost");
     TenantContexts::put(&dynamo, &ghost).await.unwrap();
     let (code, out, err) = run(&stack, &["replay"], &env).await;
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("missing ghost: stored at revision 1, "),
+        "{out}"
+    );
+    assert_eq!(revision("ghost").await, Some(1), "kept");
+    let (code, out, err) = run(&stack, &["replay", "--delete-missing"], &env).await;
     assert_eq!(code, 0, "{err}");
     assert!(
         out.contains("removed ghost: deleted at revision 1\n"),

@@ -34,6 +34,12 @@ pub enum AdminError {
         "tenant {0} is not parked; retry and skip release a parked tenant only (reload the timeline)"
     )]
     NotParked(TenantId),
+    /// `409` `nothing_to_retry`: retry of a tenant parked on a sequence gap,
+    /// which has no failed saga to run again (the sentence of
+    /// [`tenantry_store::parking::Requested::nothing_to_retry`]: skip the
+    /// missing sequences or publish them).
+    #[error("{0}")]
+    NothingToRetry(String),
     /// `503` `store_unavailable`: the saga store failed. Logged, not returned.
     #[error("saga store failed: {0}")]
     Store(#[from] StoreError),
@@ -52,7 +58,7 @@ impl AdminError {
             AdminError::InvalidTenantId(_) => StatusCode::BAD_REQUEST,
             AdminError::Auth(failure) => failure.reason.status(),
             AdminError::TenantNotFound(_) => StatusCode::NOT_FOUND,
-            AdminError::NotParked(_) => StatusCode::CONFLICT,
+            AdminError::NotParked(_) | AdminError::NothingToRetry(_) => StatusCode::CONFLICT,
             AdminError::Store(_) | AdminError::Contexts(_) | AdminError::Unreadable(_) => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -69,6 +75,7 @@ impl IntoResponse for AdminError {
             AdminError::Auth(failure) => return ApiError::Auth(failure).into_response(),
             AdminError::TenantNotFound(_) => field_error("tenant_not_found", "tenant_id", &message),
             AdminError::NotParked(_) => field_error("tenant_not_parked", "tenant_id", &message),
+            AdminError::NothingToRetry(_) => field_error("nothing_to_retry", "tenant_id", &message),
             AdminError::Store(_) | AdminError::Contexts(_) | AdminError::Unreadable(_) => {
                 let code = if matches!(self, AdminError::Unreadable(_)) {
                     "store_unreadable"

@@ -19,13 +19,17 @@
 //! |---|---|---|
 //! | `GET /admin/tenants/{tenant_id}` | `200` the page (HTML, no tenant data; no token needed) | `400` `invalid_tenant_id` |
 //! | `GET /admin/v1/tenants/{tenant_id}/timeline` | `200` [`timeline::Timeline`] | `400`, `401` `unauthorized`, `403` `forbidden`, `404` `tenant_not_found`, `503` |
-//! | `POST /admin/v1/tenants/{tenant_id}/retry` | `202` `{"tenant_id","action":"retry","message"}` | `400`, `401`, `403`, `404`, `409` `tenant_not_parked`, `503` |
-//! | `POST /admin/v1/tenants/{tenant_id}/skip` | `202` as retry, `"action":"skip"` | as retry |
+//! | `POST /admin/v1/tenants/{tenant_id}/retry` | `202` `{"tenant_id","action":"retry","message"}` | `400`, `401`, `403`, `404`, `409` `tenant_not_parked` or `nothing_to_retry` (parked on a sequence gap: skip it or publish the missing sequences), `503` |
+//! | `POST /admin/v1/tenants/{tenant_id}/skip` | `202` as retry, `"action":"skip"` | as retry, without `nothing_to_retry` |
+//! | `GET /healthz` | `200` `{"status":"ok"}` (serving; no token) | — |
 //!
 //! The data and actions are behind the context API's [`ApiAuth`]: a bearer
 //! token (`Authorization: Bearer`) whose issuer the route allow-list lets
 //! call the route (`Route::AdminTimeline`, `AdminRetry`, `AdminSkip`; not
-//! granted by `*`) and whose `tenants` claim covers the tenant. Tokens come
+//! granted by `*`) and whose `tenants` claim covers the tenant. Its `aud`
+//! is the admin's own, [`DEFAULT_AUDIENCE`] unless configured, not the
+//! context API's: an edge's read token (`tenants: ["*"]`) signed by the
+//! same issuer cannot retry or skip. Tokens come
 //! in a header only, never a cookie, so another site cannot make a
 //! browser send one (no CSRF).
 //!
@@ -49,6 +53,11 @@ use tenantry_store::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+/// The `aud` admin tokens carry by default (`tenantry admin
+/// --admin-jwt-audience`); the context API's is `tenantry-context-api`, so
+/// one kind of token is never the other.
+pub const DEFAULT_AUDIENCE: &str = "tenantry-admin";
+
 /// What the admin routes read and write.
 #[derive(Clone)]
 pub struct AdminState {
@@ -56,14 +65,16 @@ pub struct AdminState {
     pub store: Store,
     /// The tenant context store the context API reads.
     pub contexts: Arc<dyn TenantContexts>,
-    /// Bearer-token checks, as the context API's.
+    /// Bearer-token checks, as the context API's, with the admin's own
+    /// audience ([`DEFAULT_AUDIENCE`]).
     pub auth: ApiAuth,
 }
 
 /// The admin routes (see the crate docs). Authentication is not optional:
-/// the routes can retry and skip sagas.
+/// the routes can retry and skip sagas. `/healthz` needs no token.
 pub fn router(state: AdminState) -> Router {
     Router::new()
+        .route("/healthz", get(routes::healthz))
         .route("/admin/tenants/{tenant_id}", get(routes::page))
         .route(
             "/admin/v1/tenants/{tenant_id}/timeline",

@@ -27,7 +27,12 @@ async fn authorize(
 ) -> Result<(TenantId, Option<String>), AdminError> {
     let principal = state.auth.authorize(headers, route).await?;
     let tenant = tenant_id(raw)?;
-    principal.tenants.require(&tenant)?;
+    // Retry and skip act on the tenant; the timeline reads it.
+    let verb = match route {
+        Route::AdminRetry | Route::AdminSkip => "act on",
+        _ => "read",
+    };
+    principal.tenants.require_to(verb, &tenant)?;
     Ok((tenant, principal.issuer.clone()))
 }
 
@@ -111,7 +116,11 @@ async fn request(
 ) -> Result<Response, AdminError> {
     let (tenant, issuer) = authorize(&state, &headers, route, &raw).await?;
     let pool = state.store.pool();
-    if !parking::request(pool, &tenant, action).await? {
+    let requested = parking::request(pool, &tenant, action).await?;
+    if let Some(refusal) = requested.nothing_to_retry(&tenant) {
+        return Err(AdminError::NothingToRetry(refusal));
+    }
+    if !requested.is_recorded() {
         let known = !rows::events(pool, &tenant).await?.is_empty()
             || !rows::sagas(pool, &tenant).await?.is_empty();
         return Err(if known {
@@ -135,6 +144,12 @@ async fn request(
         ),
     };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
+}
+
+/// `GET /healthz`: the admin is serving (as the context API's: no token,
+/// touches nothing else).
+pub(crate) async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
 }
 
 /// Any other path: the context API's `404` `not_found`.

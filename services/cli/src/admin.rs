@@ -1,27 +1,27 @@
 //! `tenantry admin`: the operators' timeline page and its JSON, with saga
-//! retry and skip ([`tenantry_admin`]), on `--listen`. It reads the saga
-//! store (`--database-url`) and the context store the context API reads,
-//! and checks tokens as the context API does (`--api-jwt-secret` or a key
-//! set, `--api-allow`). It refuses to start without authentication: its
-//! routes retry and skip sagas.
+//! retry and skip ([`tenantry_admin`]), on `--listen` (default
+//! 127.0.0.1:8090), with `/healthz`. It reads the saga store
+//! (`--database-url`) and the context store the context API reads, and
+//! checks tokens as the context API does (`--api-jwt-secret` or a key set,
+//! `--api-allow`) but with its own audience (`--admin-jwt-audience`,
+//! `tenantry-admin`). It refuses to start without authentication, or with
+//! an allow-list that lets no issuer call an admin route: its routes retry
+//! and skip sagas, and it would answer every request `403`.
 
 use crate::services::{contexts, shutdown_on_signal};
 use crate::settings::Settings;
 use anyhow::Context as _;
+use tenantry_context_api::ApiAuth;
+use tenantry_context_api::auth::Route;
 use tenantry_provisioner::connect_store;
 
 /// Serves the admin routes until Ctrl-C or SIGTERM.
 ///
-/// Errors: no authentication configured, a store that cannot be opened, a
-/// listen address that cannot be bound.
+/// Errors: no authentication configured, an allow-list naming no admin
+/// route, a store that cannot be opened, a listen address that cannot be
+/// bound.
 pub async fn run(settings: &Settings) -> anyhow::Result<()> {
-    let auth = settings.api_auth().await?.ok_or_else(|| {
-        anyhow::anyhow!(
-            "--api-jwt-secret (TENANTRY_API_JWT_SECRET): the admin retries and skips sagas, \
-             so it needs authentication: set --api-jwt-secret, --api-jwks-file or \
-             --api-jwks-url (and --api-allow naming the /admin routes, e.g. ops=/admin/*)"
-        )
-    })?;
+    let auth = auth(settings).await?;
     let shutdown = shutdown_on_signal();
     settings.metrics.serve_metrics(&shutdown).await?;
     let store = connect_store(&settings.store.database_url, 4, &shutdown).await?;
@@ -40,4 +40,27 @@ pub async fn run(settings: &Settings) -> anyhow::Result<()> {
         auth,
     };
     tenantry_admin::serve(listener, state, shutdown).await
+}
+
+/// The admin's token checks, refused before anything is opened when they
+/// would let nobody in.
+///
+/// Errors: no key setting; an allow-list (or none, with a secret: then the
+/// issuer gets the context routes only) that names no admin route.
+pub async fn auth(settings: &Settings) -> anyhow::Result<ApiAuth> {
+    let auth = settings.admin_auth().await?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "--api-jwt-secret (TENANTRY_API_JWT_SECRET): the admin retries and skips sagas, \
+             so it needs authentication: set --api-jwt-secret, --api-jwks-file or \
+             --api-jwks-url (and --api-allow naming the /admin routes, e.g. ops=/admin/*)"
+        )
+    })?;
+    if !auth.allows_any(&Route::ADMIN) {
+        anyhow::bail!(
+            "--api-allow (TENANTRY_API_ALLOW): no issuer may call an admin route, so every \
+             request would be refused (403 route_not_allowed); name them one by one or with \
+             /admin/*, e.g. --api-allow 'ops=/admin/*' (`*` grants the context routes only)"
+        );
+    }
+    Ok(auth)
 }

@@ -124,15 +124,15 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|_| "tenantry".into());
     println!("Try:");
     println!(
-        "  {program} --bootstrap {} --database-url {} --context-database-url {} publish tenant_created --tenant t9 --sequence 1 --site nine --owner-email owner@nine.test --country DE --wait",
+        "  {program} publish tenant_created --tenant t9 --sequence 1 --site nine --owner-email owner@nine.test --country DE --wait --bootstrap {} --database-url {} --context-database-url {}",
         settings.broker.bootstrap,
         settings.store.database_url,
         settings.context_database_url()
     );
     println!("  curl {api}/v1/tenants/t9/context");
     println!(
-        "  {program} --bootstrap {} --database-url {} sagas show t9   # and sagas list, dlq list",
-        settings.broker.bootstrap, settings.store.database_url
+        "  {program} sagas show t9 --database-url {}   # and sagas list; dlq list --bootstrap {}",
+        settings.store.database_url, settings.broker.bootstrap
     );
 
     if args.demo {

@@ -37,10 +37,10 @@ pub enum DlqCommand {
     /// "topic", "partition", "offset"}` (where the record was republished).
     Redrive {
         /// Partition of the dead-letter topic.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, allow_hyphen_values = true, value_parser = clap::value_parser!(i32).range(0..))]
         partition: i32,
         /// Offset in the dead-letter topic (from `tenantry dlq list`).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true, value_parser = clap::value_parser!(i64).range(0..))]
         offset: i64,
         /// Print one JSON document on stdout instead of text.
         #[arg(long)]

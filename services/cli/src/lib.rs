@@ -43,7 +43,7 @@ use settings::{Settings, flags};
 #[command(name = "tenantry", version, about)]
 pub struct Cli {
     /// Log filter (tracing EnvFilter syntax), e.g. `info` or `tenantry_provisioner=debug`.
-    #[arg(long, global = true, env = "TENANTRY_LOG")]
+    #[arg(long, global = true, env = "TENANTRY_LOG", value_parser = settings::parse_log_filter)]
     pub log: Option<String>,
     /// What to do.
     #[command(subcommand)]

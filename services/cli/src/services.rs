@@ -465,7 +465,11 @@ async fn request(
     json: bool,
 ) -> anyhow::Result<()> {
     let tenant = TenantId::parse(tenant)?;
-    if !parking::request(store.pool(), &tenant, action).await? {
+    let requested = parking::request(store.pool(), &tenant, action).await?;
+    if let Some(refusal) = requested.nothing_to_retry(&tenant) {
+        anyhow::bail!("tenant: {refusal}");
+    }
+    if !requested.is_recorded() {
         anyhow::bail!("tenant: {tenant} is not parked (see tenantry sagas list --parked)");
     }
     if json {

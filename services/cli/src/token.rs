@@ -74,7 +74,8 @@ pub struct MintArgs {
     /// `iss`: the calling service, as named on the API's allow-list.
     #[arg(long)]
     pub issuer: String,
-    /// `aud`: the API's audience.
+    /// `aud`: the API's audience (the context API's by default;
+    /// `tenantry-admin` for `tenantry admin`, its --admin-jwt-audience).
     #[arg(long, default_value = DEFAULT_AUDIENCE)]
     pub audience: String,
     /// `tenants`: comma-separated tenant ids, or `*` for every tenant.

@@ -15,7 +15,7 @@
 //! | `tenantry_api_cache_entries` | gauge | — | contexts held by the cache |
 //! | `tenantry_api_cache_bytes` | gauge | — | bytes, estimated size of the cached contexts |
 //! | `tenantry_api_changelog_lag_seconds` | histogram | — | seconds from a changelog record's timestamp (the projector's write) to the cache applying it ([`CHANGELOG_LAG_BUCKETS`]) |
-//! | `tenantry_api_changelog_records_total` | counter | `outcome` = `stored` \| `not_newer` \| `undecodable` | changelog records the cache read |
+//! | `tenantry_api_changelog_records_total` | counter | `outcome` = `stored` \| `not_newer` \| `removed` \| `undecodable` | changelog records the cache read (`removed`: a tombstone) |
 //!
 //! Labels: `route` is the route template (`/v1/tenants/{tenant_id}/context`,
 //! never the raw path, so ids do not multiply series), `unmatched` for a path
@@ -50,7 +50,7 @@ pub const CACHE_BYTES: &str = "tenantry_api_cache_bytes";
 /// applying it.
 pub const CHANGELOG_LAG: &str = "tenantry_api_changelog_lag_seconds";
 /// Counter of changelog records the cache read, labelled `outcome`
-/// (`stored`, `not_newer`, `undecodable`).
+/// (`stored`, `not_newer`, `removed`, `undecodable`).
 pub const CHANGELOG_RECORDS_TOTAL: &str = "tenantry_api_changelog_records_total";
 
 /// Upper bounds (seconds) of [`REQUEST_DURATION`]: 1–2.5–5 steps from

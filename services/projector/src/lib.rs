@@ -42,8 +42,8 @@ mod replay;
 
 pub use apply::{apply_batch, decode};
 pub use replay::{
-    ContextDiff, Difference, FieldChange, Mode, ReplayOptions, ReplayReport, Scope, field_changes,
-    replay,
+    ContextDiff, Difference, FieldChange, Missing, MissingContext, Mode, ReplayOptions,
+    ReplayReport, Scope, field_changes, replay,
 };
 pub use tenantry_sagas::ContextChange;
 
@@ -194,7 +194,10 @@ async fn session(
             }
         })?;
     tracing::info!(group = %config.group_id, ?topics, changelog = %config.topics.changelog,
-        publish = ?config.changelog,
+        publish = match config.changelog {
+            Changelog::Publish => "on",
+            Changelog::Off => "off",
+        },
         "Projector consuming.");
     loop {
         // A batch: what arrives within BATCH_WINDOW of its first record, at

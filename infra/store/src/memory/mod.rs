@@ -28,6 +28,7 @@ mod work;
 pub use contexts::MemoryContexts;
 pub use work::MemoryWork;
 
+use crate::parking::Requested;
 use crate::store::{StoreError, now_ms};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -186,15 +187,19 @@ impl MemoryStore {
         self.lock().tenants.get(tenant).cloned()
     }
 
-    /// Requests an operator action on a parked tenant (what the CLI does);
-    /// `false` when it is not parked.
-    pub fn request(&self, tenant: &TenantId, action: OperatorAction) -> bool {
+    /// Requests an operator action on a parked tenant, as
+    /// [`crate::parking::request`] does (a retry of a sequence gap is
+    /// refused).
+    pub fn request(&self, tenant: &TenantId, action: OperatorAction) -> Requested {
         match self.lock().parked.get_mut(tenant) {
             Some(row) => {
+                if let Some(refused) = Requested::refusal(&row.parked, action) {
+                    return refused;
+                }
                 row.action = Some(action);
-                true
+                Requested::Recorded
             }
-            None => false,
+            None => Requested::NotParked,
         }
     }
 

@@ -18,6 +18,7 @@ use tenantry_schemas::{
     ProvisioningRecord, SiteName, TenantCreated, TenantId, TenantState,
 };
 use tenantry_store::memory::MemoryStore;
+use tenantry_store::parking::Requested;
 use tenantry_store::{Store, inbox, parking};
 use uuid::Uuid;
 
@@ -31,7 +32,8 @@ pub(crate) trait Subject: ProvisionerStore + OutboxStore {
     /// A tenant's rejections by sequence: `(sequence, reason)`.
     fn rejections(&self, tenant: &TenantId) -> impl Future<Output = Vec<(i64, String)>>;
     /// Requests an operator action (what `tenantry sagas retry|skip` writes).
-    fn request(&self, tenant: &TenantId, action: OperatorAction) -> impl Future<Output = bool>;
+    fn request(&self, tenant: &TenantId, action: OperatorAction)
+    -> impl Future<Output = Requested>;
     /// Adds a shard, committed on its own.
     fn add_shard(&self, region: &str, number: usize, capacity: i64) -> impl Future<Output = Shard>;
 }
@@ -65,7 +67,7 @@ impl Subject for Store {
             .collect()
     }
 
-    async fn request(&self, tenant: &TenantId, action: OperatorAction) -> bool {
+    async fn request(&self, tenant: &TenantId, action: OperatorAction) -> Requested {
         parking::request(self.pool(), tenant, action).await.unwrap()
     }
 
@@ -89,7 +91,7 @@ impl Subject for MemoryStore {
         MemoryStore::rejections(self, tenant)
     }
 
-    async fn request(&self, tenant: &TenantId, action: OperatorAction) -> bool {
+    async fn request(&self, tenant: &TenantId, action: OperatorAction) -> Requested {
         MemoryStore::request(self, tenant, action)
     }
 

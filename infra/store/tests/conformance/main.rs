@@ -27,6 +27,7 @@ harness::conformance! {
     tenants::a_unit_of_work_dropped_without_commit_writes_nothing,
     tenants::outbox_records_are_claimed_oldest_first_and_removed_once_published,
     parking::parking_rows_are_replaced_requested_and_removed,
+    parking::a_retry_of_a_sequence_gap_is_refused_and_records_nothing,
     parking::failed_compensations_are_listed_while_parked_on,
     sagas::a_saga_is_inserted_once,
     sagas::a_compare_and_set_on_an_old_version_is_stale,

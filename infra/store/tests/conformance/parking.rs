@@ -5,6 +5,7 @@ use tenantry_sagas::admission::{OperatorAction, ParkKind};
 use tenantry_sagas::work::{EventState, ParkedTenant};
 use tenantry_sagas::{SagaStatus, StepError, UnitOfWork};
 use tenantry_schemas::TenantId;
+use tenantry_store::parking::Requested;
 use uuid::Uuid;
 
 fn gap(tenant_id: &TenantId) -> ParkedTenant {
@@ -39,7 +40,7 @@ pub(crate) async fn parking_rows_are_replaced_requested_and_removed<S: Subject>(
     assert_eq!(store.parked(&t1).await.unwrap(), Some(first));
     assert_eq!(store.parked(&tenant("t2")).await.unwrap(), None);
 
-    assert!(store.request(&t1, OperatorAction::Skip).await);
+    assert!(store.request(&t1, OperatorAction::Skip).await.is_recorded());
     let second = failed(&t1, Uuid::new_v4());
     let mut work = store.begin().await.unwrap();
     work.park(&second).await.unwrap();
@@ -48,7 +49,12 @@ pub(crate) async fn parking_rows_are_replaced_requested_and_removed<S: Subject>(
     let owned = [("commerce.lifecycle.v1".to_owned(), 0)];
     assert_eq!(store.take_operator_requests(&owned).await.unwrap(), vec![]);
 
-    assert!(store.request(&t1, OperatorAction::Retry).await);
+    assert!(
+        store
+            .request(&t1, OperatorAction::Retry)
+            .await
+            .is_recorded()
+    );
     // A tenant with no events read from the asker's partitions is another
     // replica's: its request stays for that one.
     assert_eq!(store.take_operator_requests(&owned).await.unwrap(), vec![]);
@@ -75,7 +81,49 @@ pub(crate) async fn parking_rows_are_replaced_requested_and_removed<S: Subject>(
     work.unpark(&t1).await.unwrap();
     work.commit().await.unwrap();
     assert_eq!(store.parked(&t1).await.unwrap(), None);
-    assert!(!store.request(&t1, OperatorAction::Retry).await);
+    assert_eq!(
+        store.request(&t1, OperatorAction::Retry).await,
+        Requested::NotParked
+    );
+}
+
+/// A retry of a tenant parked on a sequence gap has no saga to run again:
+/// it is refused with the parking's reason and nothing is recorded (the
+/// provisioner would do nothing with it); a skip of the same gap is recorded.
+pub(crate) async fn a_retry_of_a_sequence_gap_is_refused_and_records_nothing<S: Subject>(
+    store: &S,
+) {
+    let t1 = tenant("t1");
+    let parked = gap(&t1);
+    let mut work = store.begin().await.unwrap();
+    work.append(&event(&created("t1", 1), EventState::Processed))
+        .await
+        .unwrap();
+    work.park(&parked).await.unwrap();
+    work.commit().await.unwrap();
+    let refused = store.request(&t1, OperatorAction::Retry).await;
+    assert_eq!(
+        refused,
+        Requested::NothingToRetry {
+            kind: ParkKind::SequenceGap,
+            reason: parked.reason.clone(),
+        }
+    );
+    let sentence = refused.nothing_to_retry(&t1).unwrap();
+    assert!(
+        sentence.contains("t1")
+            && sentence.contains("sequence gap")
+            && sentence.contains("nothing to retry")
+            && sentence.contains("tenantry sagas skip t1"),
+        "{sentence}"
+    );
+    let owned = [("commerce.lifecycle.v1".to_owned(), 0)];
+    assert_eq!(store.take_operator_requests(&owned).await.unwrap(), vec![]);
+    assert!(store.request(&t1, OperatorAction::Skip).await.is_recorded());
+    assert_eq!(
+        store.take_operator_requests(&owned).await.unwrap(),
+        vec![(t1, OperatorAction::Skip)]
+    );
 }
 
 /// A saga in `compensation_failed` is on the retry schedule while its

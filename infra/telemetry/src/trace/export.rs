@@ -100,8 +100,7 @@ pub struct Traces<S> {
 }
 
 /// Owns the tracer provider; on drop, exports the spans still buffered
-/// and stops the exporter (at most the batch processor's export timeout,
-/// 30 s by default).
+/// and stops the exporter (each export at most [`EXPORT_TIMEOUT`]).
 #[derive(Debug)]
 pub struct TraceGuard {
     provider: Option<SdkTracerProvider>,
@@ -175,6 +174,13 @@ where
     let mut builder = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
         .with_endpoint(endpoint.as_str());
+    // A collector that accepts connections and never answers must not hold
+    // a service's shutdown (Kubernetes' default grace is 30 s) nor add 10 s
+    // (tonic's default) to a `tenantry publish`: each export gives up after
+    // EXPORT_TIMEOUT unless `OTEL_EXPORTER_OTLP_TIMEOUT` says otherwise.
+    if std::env::var_os("OTEL_EXPORTER_OTLP_TIMEOUT").is_none() {
+        builder = builder.with_timeout(EXPORT_TIMEOUT);
+    }
     if endpoint.is_https() {
         use opentelemetry_otlp::WithTonicConfig as _;
         use opentelemetry_otlp::tonic_types::transport::ClientTlsConfig;
@@ -189,12 +195,28 @@ where
             exporter,
             opentelemetry_sdk::runtime::Tokio,
         )
+        .with_batch_config(batch_config())
         .build();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
         .with_resource(resource(service))
         .build();
     Ok(Some(traces(provider)))
+}
+
+/// Longest one export to the collector may take before its spans are
+/// dropped (the SDK's default is 30 s, tonic's 10 s).
+pub const EXPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// The batch processor's settings: the SDK's defaults and `OTEL_BSP_*`,
+/// with [`EXPORT_TIMEOUT`] as the longest export unless
+/// `OTEL_BSP_EXPORT_TIMEOUT` is set.
+fn batch_config() -> opentelemetry_sdk::trace::BatchConfig {
+    let builder = opentelemetry_sdk::trace::BatchConfigBuilder::default();
+    if std::env::var_os("OTEL_BSP_EXPORT_TIMEOUT").is_some() {
+        return builder.build();
+    }
+    builder.with_max_export_timeout(EXPORT_TIMEOUT).build()
 }
 
 /// The trace layer with `exporter` behind a simple (synchronous) span

@@ -270,6 +270,7 @@ impl Harness<'_> {
             &tenantry_projector::ReplayOptions {
                 scope: tenantry_projector::Scope::All,
                 mode: tenantry_projector::Mode::Write,
+                missing: tenantry_projector::Missing::Delete,
                 timeout: Duration::from_secs(60),
                 changelog: tenantry_projector::Changelog::Off,
                 progress: None,
@@ -353,13 +354,22 @@ impl Run<'_, '_> {
             let Some((tenant, kind, parked_at, action)) = next else {
                 return;
             };
-            assert!(
-                parking::request(pool, &tenant, action)
-                    .await
-                    .expect("operator request"),
-                "{tenant} is parked"
-            );
+            let requested = parking::request(pool, &tenant, action)
+                .await
+                .expect("operator request");
             let what = format!("{} {tenant} parked on {kind}", action.as_str());
+            if requested.nothing_to_retry(&tenant).is_some() {
+                // Refused up front, nothing recorded: the tenant stays
+                // parked as it was, with nothing for the provisioner to do.
+                assert_eq!(kind, "sequence_gap", "{what}: {requested:?}");
+                let _ = writeln!(self.log, "batch {batch}: operator: {what}: refused");
+                self.harness.saw(
+                    format!("operator {} on {kind}: refused", action.as_str()),
+                    1,
+                );
+                continue;
+            }
+            assert!(requested.is_recorded(), "{what}: {requested:?}");
             carried_out(self.harness.stack, &tenant, action, &kind, parked_at).await;
             self.settle_and_compare(&format!("batch {batch}, {what}"))
                 .await;

@@ -3,6 +3,8 @@
 //! (`--context-store`, `--context-database-url`, `--dynamodb-table`), as a
 //! write, a dry run or a caught-up check ([`tenantry_projector::replay`]
 //! does the work; this module parses, prints and picks the exit code).
+//! Stored contexts the topic has no tenant state of are reported as missing
+//! and kept unless `--delete-missing` ([`tenantry_projector::Missing`]).
 
 mod render;
 #[cfg(test)]
@@ -17,7 +19,7 @@ use clap::Args;
 use std::collections::BTreeSet;
 use std::time::Duration;
 use tenantry_kafka::ReadProgress;
-use tenantry_projector::{Mode, ReplayOptions, Scope};
+use tenantry_projector::{Missing, Mode, ReplayOptions, Scope};
 use tenantry_schemas::TenantId;
 
 /// `tenantry replay` arguments.
@@ -25,8 +27,7 @@ use tenantry_schemas::TenantId;
 pub struct ReplayArgs {
     /// Rebuild only this tenant's context (repeatable, or comma-separated:
     /// `--tenant t1,t2`); other stored contexts are left as they are.
-    /// Default: every tenant, and stored contexts of tenants the topic has
-    /// no state of are deleted.
+    /// Default: every tenant, the topic's and the store's.
     #[arg(long = "tenant", value_name = "TENANT", value_delimiter = ',', value_parser = parse_tenant)]
     pub tenants: Vec<TenantId>,
     /// Compare only: print how each stored context differs from the rebuilt
@@ -36,9 +37,18 @@ pub struct ReplayArgs {
     pub dry_run: bool,
     /// A dry run that exits 0 only when the store equals the rebuild (a
     /// context newer than the rebuild counts as equal: the store's projector
-    /// is ahead of the replay's read), else 1: "has the green store caught up?".
+    /// is ahead of the replay's read), else 1: "has the green store caught
+    /// up?". A missing context (see `--delete-missing`) fails the check.
     #[arg(long, conflicts_with = "dry_run")]
     pub check: bool,
+    /// Delete stored contexts (of every tenant, or of the `--tenant`s) that
+    /// the topic has no tenant state of, with compare-and-set, and publish a
+    /// tombstone for each. Without it they are reported as `missing` and
+    /// kept: a destroyed tenant keeps its last state in the topic, so a
+    /// context with none usually means the topic lost records (retention, a
+    /// wrong `--topic-suffix`), not a removed tenant.
+    #[arg(long)]
+    pub delete_missing: bool,
     /// Whether the writes are published on the changelog topic (`publish`,
     /// for the store the context APIs read) or not (`off`, for a new store
     /// no API reads yet: the green store of a blue-green rebuild).
@@ -73,6 +83,11 @@ impl ReplayArgs {
             } else {
                 Mode::Write
             },
+            missing: if self.delete_missing {
+                Missing::Delete
+            } else {
+                Missing::Keep
+            },
             timeout: Duration::from_secs(self.read_timeout_secs),
             changelog: self.changelog.into(),
             progress: None,
@@ -82,7 +97,8 @@ impl ReplayArgs {
 
 /// `tenantry replay`: prints the report ([`ReplayDocument`] with `--json`,
 /// else text), then fails (exit 1) when a named tenant has no state in the
-/// topic, or with `--check` when the store differs from the rebuild.
+/// topic, or with `--check` when the store differs from the rebuild
+/// (differences or missing contexts).
 ///
 /// Errors: the broker, store or registry is unreachable; the read took
 /// longer than `--read-timeout-secs`; a publish failed after its write.
@@ -130,8 +146,8 @@ pub async fn run(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
     }
     if args.check && !document.caught_up {
         anyhow::bail!(
-            "not caught up: {} tenant context(s) differ from the rebuild",
-            report.differences.len()
+            "not caught up: {}",
+            render::not_caught_up(&report, &topics.provisioning)
         );
     }
     Ok(())

@@ -16,12 +16,14 @@ use tenantry_schemas::TenantId;
 ///     "fields": [{"field": "status", "stored": "failed", "rebuilt": "active"}]},
 ///    {"tenant_id": "t2", "change": "added", "context": {…}},
 ///    {"tenant_id": "t3", "change": "removed", "revision": 2, "context": {…}}],
-///  "newer_in_store": ["t4"], "unknown": ["t9"]}
+///  "newer_in_store": ["t4"], "missing": ["t5"], "unknown": ["t9"]}
 /// ```
 ///
 /// `revision` is the stored revision the difference was found at; a write
-/// makes it `revision + 1` (an added context starts at 1). `dry_run`:
-/// nothing was written or published. `caught_up`: no differences.
+/// makes it `revision + 1` (an added context starts at 1); a `removed`
+/// difference appears only with `--delete-missing`, else the tenant is in
+/// `missing`. `dry_run`: nothing was written or published. `caught_up`: no
+/// differences and nothing missing.
 #[derive(Debug, Serialize, PartialEq)]
 pub struct ReplayDocument {
     /// Nothing was written (`--dry-run`, `--check`).
@@ -38,12 +40,15 @@ pub struct ReplayDocument {
     pub tenants: usize,
     /// Stored contexts equal to the rebuilt ones.
     pub unchanged: usize,
-    /// The store equals the rebuild: `differences` is empty.
+    /// The store equals the rebuild: `differences` and `missing` are empty.
     pub caught_up: bool,
     /// How stored contexts differ (or differed, before the write), by tenant.
     pub differences: Vec<ContextDiff>,
     /// Tenants whose stored context is newer than the rebuild: kept.
     pub newer_in_store: Vec<TenantId>,
+    /// Tenants whose stored context the topic has no tenant state of: kept
+    /// (deleted, as `removed` differences, only with `--delete-missing`).
+    pub missing: Vec<TenantId>,
     /// `--tenant` ids with no tenant state in the topic.
     pub unknown: Vec<TenantId>,
 }
@@ -59,17 +64,22 @@ impl ReplayDocument {
             skipped: report.skipped,
             tenants: report.tenants,
             unchanged: report.unchanged,
-            caught_up: report.differences.is_empty(),
+            caught_up: report.differences.is_empty() && report.missing.is_empty(),
             differences: report.differences.clone(),
             newer_in_store: report.newer_in_store.clone(),
+            missing: report
+                .missing
+                .iter()
+                .map(|missing| missing.tenant_id.clone())
+                .collect(),
             unknown: report.unknown.clone(),
         }
     }
 }
 
 /// The text report: a summary line, then one line per difference (changed
-/// ones followed by a `  field: stored → rebuilt` line per field), kept
-/// and unknown tenants.
+/// ones followed by a `  field: stored → rebuilt` line per field), then
+/// missing, kept and unknown tenants.
 pub fn text(report: &ReplayReport, topic: &str) -> String {
     let mut out = String::new();
     let (verb, would) = if report.written {
@@ -80,7 +90,7 @@ pub fn text(report: &ReplayReport, topic: &str) -> String {
     let _ = writeln!(
         out,
         "{verb}: read {} records of {topic} ({} of other tenants passed over), applied {} tenant \
-         states, skipped {}; {} tenant contexts rebuilt: {} unchanged, {} {would}",
+         states, skipped {}; {} tenant contexts rebuilt: {} unchanged, {} {would}, {} missing",
         report.records_read,
         report.passed_over,
         report.events_applied,
@@ -88,6 +98,7 @@ pub fn text(report: &ReplayReport, topic: &str) -> String {
         report.tenants,
         report.unchanged,
         report.differences.len(),
+        report.missing.len(),
     );
     for diff in &report.differences {
         let tenant = &diff.tenant_id;
@@ -131,6 +142,13 @@ pub fn text(report: &ReplayReport, topic: &str) -> String {
             }
         }
     }
+    for missing in &report.missing {
+        let _ = writeln!(
+            out,
+            "missing {}: stored at revision {}, no tenant state in {topic}",
+            missing.tenant_id, missing.revision
+        );
+    }
     for tenant in &report.newer_in_store {
         let _ = writeln!(
             out,
@@ -141,4 +159,24 @@ pub fn text(report: &ReplayReport, topic: &str) -> String {
         let _ = writeln!(out, "unknown {tenant}: no tenant state in {topic}");
     }
     out
+}
+
+/// Why `--check` fails: the differences and the missing contexts, counted,
+/// the latter with what they likely mean.
+pub fn not_caught_up(report: &ReplayReport, topic: &str) -> String {
+    let mut reasons = Vec::new();
+    if !report.differences.is_empty() {
+        reasons.push(format!(
+            "{} tenant context(s) differ from the rebuild",
+            report.differences.len()
+        ));
+    }
+    if !report.missing.is_empty() {
+        reasons.push(format!(
+            "{} stored context(s) have no tenant state in {topic} (missing: has the topic lost \
+             records? `--delete-missing` deletes them)",
+            report.missing.len()
+        ));
+    }
+    reasons.join("; ")
 }

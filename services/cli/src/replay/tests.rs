@@ -1,6 +1,6 @@
 use super::*;
 use clap::Parser;
-use tenantry_projector::{ContextDiff, Difference, FieldChange, ReplayReport};
+use tenantry_projector::{ContextDiff, Difference, FieldChange, MissingContext, ReplayReport};
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -51,6 +51,27 @@ fn dry_run_and_check_write_nothing_and_exclude_each_other() {
     assert_eq!(error.kind(), clap::error::ErrorKind::ArgumentConflict);
 }
 
+#[test]
+fn missing_contexts_are_kept_unless_delete_missing() {
+    assert_eq!(parse(&[]).unwrap().options().missing, Missing::Keep);
+    assert_eq!(
+        parse(&["--tenant", "t1"]).unwrap().options().missing,
+        Missing::Keep
+    );
+    for args in [
+        &["--delete-missing"][..],
+        &["--delete-missing", "--tenant", "t1"],
+        &["--delete-missing", "--dry-run"],
+        &["--delete-missing", "--check"],
+    ] {
+        assert_eq!(
+            parse(args).unwrap().options().missing,
+            Missing::Delete,
+            "{args:?}"
+        );
+    }
+}
+
 fn report(written: bool) -> ReplayReport {
     ReplayReport {
         records_read: 9,
@@ -71,6 +92,10 @@ fn report(written: bool) -> ReplayReport {
             },
         }],
         newer_in_store: vec![tenant("t4")],
+        missing: vec![MissingContext {
+            tenant_id: tenant("t5"),
+            revision: 6,
+        }],
         unknown: vec![tenant("t9")],
         written,
         published: written,
@@ -85,12 +110,19 @@ fn the_text_shows_each_changed_field_stored_then_rebuilt() {
         lines[0].starts_with("replay (dry run, nothing written): read 9 records"),
         "{dry}"
     );
-    assert!(lines[0].ends_with("1 unchanged, 1 to write"), "{dry}");
+    assert!(
+        lines[0].ends_with("1 unchanged, 1 to write, 1 missing"),
+        "{dry}"
+    );
     assert_eq!(lines[1], "changed t1: stored at revision 3");
     assert_eq!(lines[2], r#"  status: "failed" → "active""#);
-    assert!(lines[3].starts_with("kept t4:"), "{dry}");
     assert_eq!(
-        lines[4],
+        lines[3],
+        "missing t5: stored at revision 6, no tenant state in provisioning.events.v1"
+    );
+    assert!(lines[4].starts_with("kept t4:"), "{dry}");
+    assert_eq!(
+        lines[5],
         "unknown t9: no tenant state in provisioning.events.v1"
     );
     let written = render::text(&report(true), "provisioning.events.v1");
@@ -112,10 +144,35 @@ fn the_document_says_whether_the_store_caught_up() {
             "fields": [{"field": "status", "stored": "failed", "rebuilt": "active"}]})
     );
     assert_eq!(document["newer_in_store"], serde_json::json!(["t4"]));
+    assert_eq!(document["missing"], serde_json::json!(["t5"]));
     assert_eq!(document["unknown"], serde_json::json!(["t9"]));
-    let mut same = report(true);
-    same.differences.clear();
+    // A missing context alone: the store differs from the topic.
+    let mut only_missing = report(true);
+    only_missing.differences.clear();
+    let document = serde_json::to_value(ReplayDocument::new(&only_missing)).unwrap();
+    assert_eq!(document["caught_up"], false);
+    assert_eq!(document["dry_run"], false);
+    let mut same = only_missing;
+    same.missing.clear();
     let document = serde_json::to_value(ReplayDocument::new(&same)).unwrap();
     assert_eq!(document["caught_up"], true);
-    assert_eq!(document["dry_run"], false);
+}
+
+#[test]
+fn a_failed_check_says_what_differs_and_what_is_missing() {
+    let topic = "provisioning.events.v1";
+    let both = render::not_caught_up(&report(false), topic);
+    assert_eq!(
+        both,
+        "1 tenant context(s) differ from the rebuild; 1 stored context(s) have no tenant state \
+         in provisioning.events.v1 (missing: has the topic lost records? `--delete-missing` \
+         deletes them)"
+    );
+    let mut only_missing = report(false);
+    only_missing.differences.clear();
+    assert!(
+        render::not_caught_up(&only_missing, topic).starts_with("1 stored context(s) have no"),
+        "{}",
+        render::not_caught_up(&only_missing, topic)
+    );
 }

@@ -4,8 +4,8 @@
 
 use super::Settings;
 use super::groups::{
-    ApiAuthArgs, BrokerArgs, CacheArgs, ConsumerArgs, ContextStoreArgs, ListenArgs, SagaArgs,
-    SchemaArgs, StoreArgs,
+    AdminArgs, ApiAuthArgs, BrokerArgs, CacheArgs, ConsumerArgs, ContextStoreArgs, ListenArgs,
+    SagaArgs, SchemaArgs, StoreArgs,
 };
 use crate::telemetry_args::{MetricsArgs, TraceArgs};
 use clap::Args;
@@ -14,9 +14,10 @@ use clap::Args;
 /// The field names are those of [`Settings`].
 macro_rules! command_flags {
     ($($(#[$doc:meta])* $name:ident { $($field:ident: $group:ident = $heading:literal),* $(,)? })*) => {$(
-        $(#[$doc])*
+        // Derive first: a `#[command(…)]` among the attributes is its helper.
         #[derive(Debug, Clone, Args)]
         #[group(skip)]
+        $(#[$doc])*
         pub struct $name {
             $(
                 #[doc = $heading]
@@ -103,12 +104,16 @@ command_flags! {
         traces: TraceArgs = "Telemetry",
     }
     /// `tenantry admin`: the timeline page reads both stores and acts on the
-    /// saga store, behind the context API's authentication.
+    /// saga store, behind the context API's authentication with its own
+    /// audience; it listens on 127.0.0.1:8090 by default, beside a context
+    /// API on 8080.
+    #[command(mut_arg("listen", |arg| arg.default_value("127.0.0.1:8090")))]
     Admin {
         store: StoreArgs = "Saga store",
         contexts: ContextStoreArgs = "Context store",
         listen: ListenArgs = "HTTP",
         auth: ApiAuthArgs = "Authentication",
+        admin: AdminArgs = "Authentication",
         metrics: MetricsArgs = "Telemetry",
         traces: TraceArgs = "Telemetry",
     }
@@ -222,5 +227,39 @@ mod tests {
         // Flags of a command with subcommands are taken after the leaf.
         assert!(flags_of(&["dlq", "redrive"]).contains(&"--bootstrap".to_owned()));
         assert!(flags_of(&["sagas", "retry"]).contains(&"--database-url".to_owned()));
+        // The admin's own audience is the admin's only.
+        assert!(flags_of(&["admin"]).contains(&"--admin-jwt-audience".to_owned()));
+        for other in [&["context-api"][..], &["context-sidecar"], &["dev"]] {
+            assert!(
+                !flags_of(other).contains(&"--admin-jwt-audience".to_owned()),
+                "{other:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_admin_has_its_own_audience_and_listen_default() {
+        use clap::Parser as _;
+        let parsed = |args: &[&str]| {
+            let cli = Cli::try_parse_from(args).unwrap();
+            let crate::Command::Admin(flags) = cli.command else {
+                panic!("admin");
+            };
+            crate::settings::Settings::from(*flags)
+        };
+        let settings = parsed(&["tenantry", "admin"]);
+        assert_eq!(settings.admin.admin_jwt_audience, "tenantry-admin");
+        assert_eq!(settings.auth.api_jwt_audience, "tenantry-context-api");
+        assert_eq!(settings.listen.listen, "127.0.0.1:8090");
+        let settings = parsed(&["tenantry", "admin", "--admin-jwt-audience", "ops-admin"]);
+        assert_eq!(settings.admin.admin_jwt_audience, "ops-admin");
+        let api = Cli::try_parse_from(["tenantry", "context-api"]).unwrap();
+        let crate::Command::ContextApi(flags) = api.command else {
+            panic!("context-api");
+        };
+        assert_eq!(
+            crate::settings::Settings::from(*flags).listen.listen,
+            "127.0.0.1:8080"
+        );
     }
 }

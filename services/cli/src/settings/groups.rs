@@ -90,9 +90,24 @@ pub struct ContextStoreArgs {
 /// Where an HTTP service listens.
 #[derive(Debug, Clone, Args)]
 pub struct ListenArgs {
-    /// Context API listen address.
+    /// HTTP listen address (context API, sidecar, admin). `tenantry admin`
+    /// defaults to 127.0.0.1:8090, so it runs beside a context API on
+    /// 8080; `TENANTRY_LISTEN` applies to both, so give one of them its own
+    /// --listen when they share an environment.
     #[arg(long, env = "TENANTRY_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: String,
+}
+
+/// `tenantry admin`'s own token rule: the `aud` its tokens carry. It
+/// replaces --api-jwt-audience there, so a context API token (an edge's
+/// read token) is never an admin token, even when one issuer signs both.
+#[derive(Debug, Clone, Args)]
+pub struct AdminArgs {
+    /// Required `aud` of the admin's bearer tokens (mint them with
+    /// `tenantry token mint --audience tenantry-admin`); used instead of
+    /// --api-jwt-audience.
+    #[arg(long, env = "TENANTRY_ADMIN_JWT_AUDIENCE", default_value = tenantry_admin::DEFAULT_AUDIENCE)]
+    pub admin_jwt_audience: String,
 }
 
 /// The context cache of the context API and sidecar.
@@ -164,7 +179,8 @@ pub struct ApiAuthArgs {
     /// Context API, shared-secret mode: required `iss` of bearer tokens.
     #[arg(long, env = "TENANTRY_API_JWT_ISSUER", default_value = tenantry_context_api::auth::DEFAULT_ISSUER)]
     pub api_jwt_issuer: String,
-    /// Context API: required `aud` of bearer tokens.
+    /// Context API: required `aud` of bearer tokens (`tenantry admin`
+    /// uses --admin-jwt-audience instead).
     #[arg(long, env = "TENANTRY_API_JWT_AUDIENCE", default_value = tenantry_context_api::auth::DEFAULT_AUDIENCE)]
     pub api_jwt_audience: String,
     /// Context API: clock-skew leeway on `exp`, `nbf` and `iat`, seconds.

@@ -14,8 +14,8 @@ pub mod groups;
 mod parse;
 
 pub use groups::{
-    ApiAuthArgs, BrokerArgs, CacheArgs, ConsumerArgs, ContextStoreArgs, ListenArgs, SagaArgs,
-    SchemaArgs, StoreArgs,
+    AdminArgs, ApiAuthArgs, BrokerArgs, CacheArgs, ConsumerArgs, ContextStoreArgs, ListenArgs,
+    SagaArgs, SchemaArgs, StoreArgs,
 };
 pub use parse::parse_algorithm;
 
@@ -47,6 +47,8 @@ pub struct Settings {
     pub cache: CacheArgs,
     /// Bearer-token verification.
     pub auth: ApiAuthArgs,
+    /// `tenantry admin`'s token audience.
+    pub admin: AdminArgs,
     /// What saga steps do.
     pub saga: SagaArgs,
     /// Where metrics are served.
@@ -79,6 +81,7 @@ impl Default for Settings {
             listen: defaults(),
             cache: defaults(),
             auth: defaults(),
+            admin: defaults(),
             saga: defaults(),
             metrics: defaults(),
             traces: defaults(),
@@ -129,6 +132,27 @@ impl Settings {
     /// Both modes at once; a setting the mode cannot use (named); a key
     /// set that cannot be read or has no usable key.
     pub async fn api_auth(&self) -> anyhow::Result<Option<tenantry_context_api::ApiAuth>> {
+        self.auth_for(&self.auth.api_jwt_audience).await
+    }
+
+    /// [`Settings::api_auth`] for `tenantry admin`: the same keys, issuer
+    /// and allow-list, and tokens whose `aud` is `--admin-jwt-audience`
+    /// (not the context API's, so an edge's read token cannot act).
+    ///
+    /// # Errors
+    /// As [`Settings::api_auth`]; an empty `--admin-jwt-audience`.
+    pub async fn admin_auth(&self) -> anyhow::Result<Option<tenantry_context_api::ApiAuth>> {
+        if self.admin.admin_jwt_audience.trim().is_empty() {
+            anyhow::bail!("--admin-jwt-audience (TENANTRY_ADMIN_JWT_AUDIENCE): must not be empty");
+        }
+        self.auth_for(&self.admin.admin_jwt_audience).await
+    }
+
+    /// Bearer-token verification with `audience` as the required `aud`.
+    async fn auth_for(
+        &self,
+        audience: &str,
+    ) -> anyhow::Result<Option<tenantry_context_api::ApiAuth>> {
         use tenantry_context_api::auth::{
             AuthConfig, JwksConfig, Keys, KidBinding, RouteAllowList,
         };
@@ -167,7 +191,7 @@ impl Settings {
         let config = AuthConfig {
             keys,
             issuer: self.auth.api_jwt_issuer.clone(),
-            audience: self.auth.api_jwt_audience.clone(),
+            audience: audience.to_owned(),
             algorithms: (!self.auth.api_jwt_algorithms.is_empty())
                 .then(|| self.auth.api_jwt_algorithms.clone()),
             leeway_secs: self.auth.api_jwt_leeway_secs,
@@ -180,9 +204,10 @@ impl Settings {
             },
             cache_capacity: self.auth.api_jwt_cache_size,
         };
-        Ok(Some(
-            tenantry_context_api::ApiAuth::from_config(config).await?,
-        ))
+        let auth = tenantry_context_api::ApiAuth::from_config(config)
+            .await
+            .map_err(|error| anyhow::anyhow!(name_the_flag(&error.to_string())))?;
+        Ok(Some(auth))
     }
 
     /// The context store URL.
@@ -298,6 +323,35 @@ impl Settings {
     }
 }
 
+/// An error of the auth configuration names its field (`api_jwt_secret: …`,
+/// the [`tenantry_context_api::auth::AuthConfig`] field); on the command
+/// line that is a flag and its variable (`--api-jwt-secret
+/// (TENANTRY_API_JWT_SECRET): …`). Anything else is returned as it is.
+fn name_the_flag(message: &str) -> String {
+    let Some((field, reason)) = message.split_once(": ") else {
+        return message.to_owned();
+    };
+    if !field.starts_with("api_") || !field.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+        return message.to_owned();
+    }
+    format!(
+        "--{} (TENANTRY_{}): {reason}",
+        field.replace('_', "-"),
+        field.to_ascii_uppercase()
+    )
+}
+
+/// A `--log` value: tracing's `EnvFilter` syntax (`info`,
+/// `tenantry_provisioner=debug,warn`), checked when parsed so a typo is a
+/// usage error instead of a filter silently replaced by the default.
+pub fn parse_log_filter(raw: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(raw)
+        .map(|_| raw.to_owned())
+        .map_err(|error| {
+            format!("not a log filter (e.g. `info` or `tenantry_provisioner=debug`): {error}")
+        })
+}
+
 /// Logs to stderr. `quiet` commands (CLI tools, dev) default to warnings only.
 /// With an OTLP endpoint in `traces`, also exports spans; the returned guard
 /// exports what is still buffered when dropped: keep it until the command ends.
@@ -362,6 +416,23 @@ mod tests {
     struct FromPath {
         #[arg(long, env = "PATH", default_value = "declared")]
         value: String,
+    }
+
+    #[test]
+    fn an_auth_error_names_the_flag_and_its_variable() {
+        assert_eq!(
+            name_the_flag("api_jwt_secret: must be at least 32 bytes"),
+            "--api-jwt-secret (TENANTRY_API_JWT_SECRET): must be at least 32 bytes"
+        );
+        assert_eq!(name_the_flag("keys: bad: x"), "keys: bad: x");
+        assert_eq!(name_the_flag("no field here"), "no field here");
+    }
+
+    #[test]
+    fn a_log_filter_is_checked_when_parsed() {
+        assert!(parse_log_filter("info,tenantry_provisioner=debug").is_ok());
+        let error = parse_log_filter("[[[").unwrap_err();
+        assert!(error.contains("not a log filter"), "{error}");
     }
 
     #[test]

@@ -254,6 +254,14 @@ impl ApiAuth {
         })
     }
 
+    /// True when the route allow-list lets some issuer call one of
+    /// `routes` ([`RouteAllowList::grants_any`]). A service that serves only
+    /// routes no issuer may call answers every request `403`; `tenantry
+    /// admin` asks this with [`Route::ADMIN`] before it starts.
+    pub fn allows_any(&self, routes: &[Route]) -> bool {
+        self.inner.allow.grants_any(routes)
+    }
+
     /// The caller of a request to `route`: its token verified, then the
     /// route allow-list applied. The tenant check is the caller's
     /// ([`TenantScope::require`]), once the tenant is known.

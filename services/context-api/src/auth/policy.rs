@@ -155,6 +155,15 @@ impl RouteAllowList {
         self.issuers.is_empty()
     }
 
+    /// True when some issuer may call one of `routes`: whether a service
+    /// serving only those routes (`tenantry admin`: [`Route::ADMIN`]) can
+    /// answer anything but `403`.
+    pub fn grants_any(&self, routes: &[Route]) -> bool {
+        self.issuers
+            .values()
+            .any(|granted| routes.iter().any(|route| granted.contains(route)))
+    }
+
     /// `Ok` when `issuer` may call `route`.
     ///
     /// # Errors
@@ -196,14 +205,24 @@ impl TenantScope {
     /// `Ok` when `tenant` is in scope.
     ///
     /// # Errors
-    /// [`Reason::TenantNotInScope`], naming the tenant.
+    /// [`Reason::TenantNotInScope`], naming the tenant ("may not read").
     pub fn require(&self, tenant: &TenantId) -> Result<(), AuthFailure> {
+        self.require_to("read", tenant)
+    }
+
+    /// [`TenantScope::require`] for a route that does something other than
+    /// read: the refusal says the token may not `verb` the tenant (`"act
+    /// on"` for the admin's retry and skip).
+    ///
+    /// # Errors
+    /// [`Reason::TenantNotInScope`], naming the tenant.
+    pub fn require_to(&self, verb: &str, tenant: &TenantId) -> Result<(), AuthFailure> {
         match self {
             TenantScope::All => Ok(()),
             TenantScope::Only(tenants) if tenants.contains(tenant.as_str()) => Ok(()),
             TenantScope::Only(_) => Err(AuthFailure::new(
                 Reason::TenantNotInScope,
-                format!("the token may not read tenant {tenant}"),
+                format!("the token may not {verb} tenant {tenant}"),
             )),
         }
     }
@@ -301,6 +320,25 @@ mod tests {
     }
 
     #[test]
+    fn grants_any_says_whether_some_issuer_may_call_one_of_the_routes() {
+        let admin = Route::ADMIN;
+        // (allow-list entries, expected for the admin routes)
+        let cases: [(&[&str], bool); 5] = [
+            (&[], false),
+            (&["tenantry=*"], false),
+            (&["edge=*", "billing=/v1/tenants/{id}/context"], false),
+            (&["edge=*", "ops=/admin/*"], true),
+            (&["viewer=/admin/v1/tenants/{id}/timeline"], true),
+        ];
+        for (entries, expected) in cases {
+            let list = RouteAllowList::parse(entries.iter().copied()).unwrap();
+            assert_eq!(list.grants_any(&admin), expected, "{entries:?}");
+        }
+        assert!(!RouteAllowList::everything_for("tenantry").grants_any(&admin));
+        assert!(RouteAllowList::everything_for("tenantry").grants_any(&Route::ALL));
+    }
+
+    #[test]
     fn shared_secret_mode_allows_its_issuer_everywhere_and_no_one_else() {
         let list = RouteAllowList::everything_for("tenantry");
         assert!(list.check("tenantry", Route::SiteContext).is_ok());
@@ -319,6 +357,14 @@ mod tests {
         let refused = scoped.require(&tenant("t16")).unwrap_err();
         assert_eq!(refused.reason, Reason::TenantNotInScope);
         assert!(refused.message.contains("t16"), "{}", refused.message);
+        assert!(
+            refused.message.contains("may not read"),
+            "{}",
+            refused.message
+        );
+        let acting = scoped.require_to("act on", &tenant("t16")).unwrap_err();
+        assert_eq!(acting.reason, Reason::TenantNotInScope);
+        assert_eq!(acting.message, "the token may not act on tenant t16");
         assert_eq!(
             TenantScope::from_claim(vec!["t1".into(), "*".into()]),
             TenantScope::All

@@ -213,3 +213,18 @@ async fn configurations_that_cannot_be_safe_are_refused() {
         assert!(error.contains(fragment), "{fragment}: {error}");
     }
 }
+
+#[tokio::test]
+async fn allows_any_reads_the_configured_allow_list() {
+    // Without a list the secret's issuer gets the context routes only.
+    assert!(auth().allows_any(&Route::ALL));
+    assert!(!auth().allows_any(&Route::ADMIN));
+    for (entries, admin) in [(["tenantry=*"], false), (["tenantry=/admin/*"], true)] {
+        let config = AuthConfig {
+            allow: Some(RouteAllowList::parse(entries).unwrap()),
+            ..AuthConfig::shared_secret(SECRET, "tenantry", "api", 30)
+        };
+        let auth = ApiAuth::from_config(config).await.unwrap();
+        assert_eq!(auth.allows_any(&Route::ADMIN), admin, "{entries:?}");
+    }
+}

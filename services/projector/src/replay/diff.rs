@@ -1,5 +1,6 @@
 //! Comparing a stored context with a rebuilt one: [`compare`] decides what a
-//! replay does with a tenant, [`field_changes`] says which fields differ.
+//! replay does with a tenant (under a [`Missing`] policy), [`field_changes`]
+//! says which fields differ.
 //!
 //! Field differences come from an RFC 6902 JSON Patch (`json_patch::diff`)
 //! from the stored context's JSON to the rebuilt one's: each operation's JSON
@@ -11,6 +12,30 @@ use serde_json::Value;
 use std::fmt;
 use tenantry_sagas::TenantContext;
 use tenantry_schemas::TenantId;
+
+/// What a replay does with a stored context the topic has no tenant state
+/// of. A destroyed tenant keeps its last state (`destroyed`) in the topic,
+/// so such a context almost always means the topic lost records
+/// (retention, a wrong `--topic-suffix`, an emptied topic), not a removed
+/// tenant: the default keeps it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Missing {
+    /// Leave it as it is and report it ([`MissingContext`]).
+    #[default]
+    Keep,
+    /// Delete it with compare-and-set ([`Difference::Removed`]) and publish
+    /// a tombstone.
+    Delete,
+}
+
+/// A stored context the topic has no tenant state of, kept ([`Missing::Keep`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingContext {
+    /// Whose context.
+    pub tenant_id: TenantId,
+    /// Its stored revision, unchanged.
+    pub revision: i64,
+}
 
 /// One field whose value differs between the stored and the rebuilt
 /// context. JSON: `{"field": "status", "stored": "active", "rebuilt":
@@ -57,7 +82,8 @@ pub enum Difference {
         context: Box<TenantContext>,
     },
     /// Stored (at `revision`), not rebuilt: the topic has no tenant state
-    /// of the tenant. Deleted, and a tombstone published.
+    /// of the tenant, and [`Missing::Delete`] was asked for. Deleted, and a
+    /// tombstone published.
     Removed {
         /// The stored revision.
         revision: i64,
@@ -96,20 +122,30 @@ pub(crate) enum Verdict {
     /// provisioning sequence): a projector applied a record written after
     /// the replay read to the end. Kept.
     NewerInStore,
+    /// Stored (at `revision`), not rebuilt, under [`Missing::Keep`]: left
+    /// as it is and reported.
+    Missing {
+        /// The stored revision.
+        revision: i64,
+    },
     /// Write (or delete) to make the store equal the rebuild.
     Differs(Difference),
 }
 
-/// Compares `stored` (with its revision) and `rebuilt`.
+/// Compares `stored` (with its revision) and `rebuilt`; a stored context
+/// not rebuilt is [`Verdict::Missing`] unless `missing` is
+/// [`Missing::Delete`].
 pub(crate) fn compare(
     stored: Option<(&TenantContext, i64)>,
     rebuilt: Option<&TenantContext>,
+    missing: Missing,
 ) -> Verdict {
     match (stored, rebuilt) {
         (None, None) => Verdict::Absent,
         (None, Some(rebuilt)) => Verdict::Differs(Difference::Added {
             context: Box::new(rebuilt.clone()),
         }),
+        (Some((_, revision)), None) if missing == Missing::Keep => Verdict::Missing { revision },
         (Some((stored, revision)), None) => Verdict::Differs(Difference::Removed {
             revision,
             context: Box::new(stored.clone()),

@@ -10,10 +10,16 @@
 //! - equal: nothing is done;
 //! - the stored one is newer (higher provisioning sequence): a projector
 //!   applied a record written after the replay read to the end; kept;
+//! - stored, not rebuilt (the topic has no tenant state of the tenant):
+//!   kept and reported as missing ([`ReplayReport::missing`]) — a destroyed
+//!   tenant keeps its last state in the topic, so this means lost topic
+//!   records far more often than a removed tenant; deleted only with
+//!   [`Missing::Delete`] (`--delete-missing`);
 //! - otherwise the rebuilt context is written with compare-and-set on the
-//!   stored revision (so revisions keep rising across replays), and a
-//!   stored context the rebuild does not have is deleted the same way; a
-//!   context that changed meanwhile is read and compared again.
+//!   stored revision (so revisions keep rising across replays), and with
+//!   [`Missing::Delete`] a stored context the rebuild does not have is
+//!   deleted the same way; a context that changed meanwhile is read and
+//!   compared again.
 //!
 //! Each write is published on the changelog as the projector publishes it
 //! (a [`ContextChange`] with the new revision, key the tenant id), each
@@ -25,7 +31,7 @@
 mod diff;
 mod write;
 
-pub use diff::{ContextDiff, Difference, FieldChange, field_changes};
+pub use diff::{ContextDiff, Difference, FieldChange, Missing, MissingContext, field_changes};
 
 use crate::Changelog;
 use crate::apply::decode;
@@ -39,11 +45,13 @@ use tenantry_schemas::{Codec, TenantId, Topics};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Scope {
     /// Every tenant: the topic's, and the store's (a stored tenant the
-    /// topic has no tenant state of is deleted).
+    /// topic has no tenant state of is handled as [`ReplayOptions::missing`]
+    /// says).
     All,
     /// Only these tenants; every other stored context is left as it is. A
     /// named tenant the topic has no tenant state of is reported in
-    /// [`ReplayReport::unknown`] (and its stored context, if any, deleted).
+    /// [`ReplayReport::unknown`] (and its stored context, if any, handled
+    /// as [`ReplayOptions::missing`] says).
     Tenants(BTreeSet<TenantId>),
 }
 
@@ -63,6 +71,10 @@ pub struct ReplayOptions {
     pub scope: Scope,
     /// Write or compare.
     pub mode: Mode,
+    /// What becomes of a stored context of the scope that the topic has no
+    /// tenant state of: kept and reported ([`Missing::Keep`], the default),
+    /// or deleted with a tombstone ([`Missing::Delete`]).
+    pub missing: Missing,
     /// Longest the read of the topic may take.
     pub timeout: Duration,
     /// Whether [`Mode::Write`] publishes its writes on the changelog:
@@ -98,6 +110,10 @@ pub struct ReplayReport {
     /// Tenants kept because the store holds a newer tenant state than the
     /// rebuild (see the module docs).
     pub newer_in_store: Vec<TenantId>,
+    /// Stored contexts the topic has no tenant state of, kept as they are
+    /// ([`Missing::Keep`]), by tenant id. With [`Missing::Delete`] they are
+    /// [`Difference::Removed`] instead.
+    pub missing: Vec<MissingContext>,
     /// Tenants named in [`Scope::Tenants`] that have no tenant state in the
     /// topic.
     pub unknown: Vec<TenantId>,
@@ -128,8 +144,8 @@ pub async fn replay(
 ) -> anyhow::Result<ReplayReport> {
     // The stored tenants are listed before the topic is read: each was
     // written from a record already in the topic, so the read has it. A
-    // context a live projector stores after this list is never deleted as
-    // absent from a rebuild that read too early.
+    // context a live projector stores after this list is never deleted (or
+    // reported missing) as absent from a rebuild that read too early.
     let stored: BTreeSet<TenantId> = match &options.scope {
         Scope::All => store
             .all()
@@ -179,22 +195,39 @@ pub async fn replay(
         unchanged: 0,
         differences: Vec::new(),
         newer_in_store: Vec::new(),
+        missing: Vec::new(),
         unknown,
         written: options.mode == Mode::Write,
         published: publisher.is_some(),
     };
     for chunk in tenants.chunks(CHUNK) {
-        let outcome =
-            write::reconcile(store, &rebuilt.contexts, &stored, chunk, options.mode).await?;
+        let outcome = write::reconcile(
+            store,
+            &rebuilt.contexts,
+            &stored,
+            chunk,
+            options.mode,
+            options.missing,
+        )
+        .await?;
         if let Some(publisher) = publisher.as_mut() {
             publisher.publish(&outcome.published).await?;
         }
         report.unchanged += outcome.unchanged;
         report.differences.extend(outcome.differences);
         report.newer_in_store.extend(outcome.newer_in_store);
+        report.missing.extend(outcome.missing);
     }
     if let Some(publisher) = publisher {
         publisher.flush().await?;
+    }
+    if !report.missing.is_empty() {
+        tracing::warn!(
+            missing = report.missing.len(),
+            topic = %topics.provisioning,
+            "Stored contexts with no tenant state in the topic were kept; has the topic lost \
+             records (retention, a wrong topic suffix)? Only --delete-missing deletes them."
+        );
     }
     Ok(report)
 }

@@ -1,7 +1,7 @@
 //! Bringing the store to the rebuilt contexts ([`reconcile`]) and
 //! publishing what was written ([`Publisher`]).
 
-use super::diff::{ContextDiff, Difference, Verdict, compare};
+use super::diff::{ContextDiff, Difference, Missing, MissingContext, Verdict, compare};
 use super::{Mode, Published};
 use anyhow::Context as _;
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,6 +23,9 @@ pub(crate) struct Outcome {
     pub unchanged: usize,
     pub differences: Vec<ContextDiff>,
     pub newer_in_store: Vec<TenantId>,
+    /// Stored contexts the rebuild lacks, kept ([`Missing::Keep`]), by
+    /// tenant id.
+    pub missing: Vec<MissingContext>,
     /// What to publish, in tenant order ([`Mode::Write`] only).
     pub published: Vec<Published>,
 }
@@ -30,10 +33,12 @@ pub(crate) struct Outcome {
 /// Compares the stored contexts of `tenants` with `rebuilt` and, in
 /// [`Mode::Write`], writes each difference with compare-and-set on the
 /// revision read: a rebuilt context is put at `revision + 1` (or inserted
-/// at 1), a stored context the rebuild lacks is deleted at its revision —
-/// if it is one of `stored_before` (stored before the topic was read);
-/// otherwise a projector stored it from a record the read did not reach,
-/// and it is kept as newer. A tenant whose write lost (a projector wrote it
+/// at 1). A stored context the rebuild lacks is kept as newer if it is
+/// not one of `stored_before` (stored before the topic was read: a
+/// projector stored it from a record the read did not reach); otherwise,
+/// with `missing` [`Missing::Delete`], it is deleted at its revision, and
+/// with [`Missing::Keep`] left as it is and reported in
+/// [`Outcome::missing`]. A tenant whose write lost (a projector wrote it
 /// since the read) is read and compared again.
 ///
 /// Errors: the store's; [`ContextsError::Unavailable`] when a tenant kept
@@ -44,6 +49,7 @@ pub(crate) async fn reconcile(
     stored_before: &BTreeSet<TenantId>,
     tenants: &[TenantId],
     mode: Mode,
+    missing: Missing,
 ) -> Result<Outcome, ContextsError> {
     let mut outcome = Outcome::default();
     let mut pending: Vec<TenantId> = tenants.to_vec();
@@ -61,7 +67,7 @@ pub(crate) async fn reconcile(
                 .get(tenant)
                 .map(|(context, revision)| (context, *revision));
             let rebuilt = rebuilt.get(tenant);
-            let difference = match compare(current, rebuilt) {
+            let difference = match compare(current, rebuilt, missing) {
                 Verdict::Absent => continue,
                 Verdict::Same => {
                     outcome.unchanged += 1;
@@ -71,8 +77,17 @@ pub(crate) async fn reconcile(
                     outcome.newer_in_store.push(tenant.clone());
                     continue;
                 }
-                Verdict::Differs(Difference::Removed { .. }) if !stored_before.contains(tenant) => {
+                Verdict::Missing { .. } | Verdict::Differs(Difference::Removed { .. })
+                    if !stored_before.contains(tenant) =>
+                {
                     outcome.newer_in_store.push(tenant.clone());
+                    continue;
+                }
+                Verdict::Missing { revision } => {
+                    outcome.missing.push(MissingContext {
+                        tenant_id: tenant.clone(),
+                        revision,
+                    });
                     continue;
                 }
                 Verdict::Differs(difference) => difference,
@@ -150,6 +165,9 @@ pub(crate) async fn reconcile(
     }
     outcome
         .differences
+        .sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
+    outcome
+        .missing
         .sort_by(|a, b| a.tenant_id.cmp(&b.tenant_id));
     outcome.published.sort_by(|a, b| a.tenant().cmp(b.tenant()));
     Ok(outcome)

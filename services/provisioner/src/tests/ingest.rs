@@ -235,7 +235,7 @@ async fn an_operator_skip_gives_the_failed_change_up_and_releases_what_waited() 
     parked_on_a_failed_activation(&ingest, &effects, "t1").await;
     let t1: TenantId = tenant("t1");
 
-    assert!(store.request(&t1, OperatorAction::Skip));
+    assert!(store.request(&t1, OperatorAction::Skip).is_recorded());
     let owned = [("commerce.lifecycle.v1".to_owned(), 0)];
     let requests = store.take_operator_requests(&owned).await.unwrap();
     assert_eq!(requests, vec![(t1.clone(), OperatorAction::Skip)]);

@@ -73,16 +73,19 @@ fn pointer_escapes_are_undone() {
 #[test]
 fn compare_decides_per_tenant() {
     let stored = context(4);
-    assert_eq!(compare(None, None), Verdict::Absent);
-    assert_eq!(compare(Some((&stored, 7)), Some(&stored)), Verdict::Same);
+    assert_eq!(compare(None, None, Missing::Keep), Verdict::Absent);
     assert_eq!(
-        compare(None, Some(&stored)),
+        compare(Some((&stored, 7)), Some(&stored), Missing::Keep),
+        Verdict::Same
+    );
+    assert_eq!(
+        compare(None, Some(&stored), Missing::Keep),
         Verdict::Differs(Difference::Added {
             context: Box::new(stored.clone())
         })
     );
     assert_eq!(
-        compare(Some((&stored, 7)), None),
+        compare(Some((&stored, 7)), None, Missing::Delete),
         Verdict::Differs(Difference::Removed {
             revision: 7,
             context: Box::new(stored.clone())
@@ -90,20 +93,43 @@ fn compare_decides_per_tenant() {
     );
     // The store ahead of the rebuild: a live projector applied a newer record.
     assert_eq!(
-        compare(Some((&context(5), 7)), Some(&stored)),
+        compare(Some((&context(5), 7)), Some(&stored), Missing::Keep),
         Verdict::NewerInStore
     );
     // Same record, tampered content: rebuilt wins, at the stored revision.
     let mut tampered = stored.clone();
     tampered.state.status = TenantStatus::Destroyed;
     let Verdict::Differs(Difference::Changed { revision, fields }) =
-        compare(Some((&tampered, 7)), Some(&stored))
+        compare(Some((&tampered, 7)), Some(&stored), Missing::Keep)
     else {
         panic!("a tampered context differs");
     };
     assert_eq!(revision, 7);
     assert_eq!(fields.len(), 1);
     assert_eq!(fields[0].field, "status");
+}
+
+#[test]
+fn a_stored_context_the_topic_lacks_is_only_removed_when_asked() {
+    // The topic lost the tenant's records (retention, an empty topic): by
+    // default the context is kept and reported, never deleted.
+    let stored = context(4);
+    assert_eq!(Missing::default(), Missing::Keep);
+    assert_eq!(
+        compare(Some((&stored, 7)), None, Missing::Keep),
+        Verdict::Missing { revision: 7 }
+    );
+    assert!(matches!(
+        compare(Some((&stored, 7)), None, Missing::Delete),
+        Verdict::Differs(Difference::Removed { revision: 7, .. })
+    ));
+    // The policy concerns stored contexts not rebuilt only.
+    for (stored, rebuilt) in [(None, Some(&stored)), (Some((&stored, 7)), Some(&stored))] {
+        assert_eq!(
+            compare(stored, rebuilt, Missing::Keep),
+            compare(stored, rebuilt, Missing::Delete)
+        );
+    }
 }
 
 #[test]

@@ -58,11 +58,18 @@ fn all() -> Vec<TenantId> {
 }
 
 #[tokio::test]
-async fn a_write_raises_revisions_deletes_the_removed_and_keeps_the_newer() {
+async fn with_delete_a_write_raises_revisions_deletes_the_removed_and_keeps_the_newer() {
     let (store, rebuilt) = store_and_rebuild().await;
-    let outcome = reconcile(&store, &rebuilt, &stored_before(), &all(), Mode::Write)
-        .await
-        .unwrap();
+    let outcome = reconcile(
+        &store,
+        &rebuilt,
+        &stored_before(),
+        &all(),
+        Mode::Write,
+        Missing::Delete,
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome.unchanged, 1);
     assert_eq!(outcome.newer_in_store, [tenant("e")]);
     let kinds: Vec<(&str, &str)> = outcome
@@ -101,9 +108,16 @@ async fn a_write_raises_revisions_deletes_the_removed_and_keeps_the_newer() {
         ]
     );
     // Again: nothing left to do.
-    let again = reconcile(&store, &rebuilt, &stored_before(), &all(), Mode::Write)
-        .await
-        .unwrap();
+    let again = reconcile(
+        &store,
+        &rebuilt,
+        &stored_before(),
+        &all(),
+        Mode::Write,
+        Missing::Delete,
+    )
+    .await
+    .unwrap();
     assert!(again.differences.is_empty(), "{:?}", again.differences);
     assert!(again.published.is_empty());
 }
@@ -112,13 +126,64 @@ async fn a_write_raises_revisions_deletes_the_removed_and_keeps_the_newer() {
 async fn a_dry_run_reports_the_same_and_changes_nothing() {
     let (store, rebuilt) = store_and_rebuild().await;
     let before = store.all().await.unwrap();
-    let outcome = reconcile(&store, &rebuilt, &stored_before(), &all(), Mode::DryRun)
-        .await
-        .unwrap();
+    let outcome = reconcile(
+        &store,
+        &rebuilt,
+        &stored_before(),
+        &all(),
+        Mode::DryRun,
+        Missing::Delete,
+    )
+    .await
+    .unwrap();
     assert_eq!(outcome.differences.len(), 3);
     assert!(outcome.published.is_empty());
     assert_eq!(store.all().await.unwrap(), before);
     assert_eq!(revision(&store, "a").await, Some(3));
+}
+
+#[tokio::test]
+async fn by_default_a_context_the_rebuild_lacks_is_kept_and_reported_missing() {
+    let (store, rebuilt) = store_and_rebuild().await;
+    for mode in [Mode::DryRun, Mode::Write] {
+        let outcome = reconcile(
+            &store,
+            &rebuilt,
+            &stored_before(),
+            &all(),
+            mode,
+            Missing::Keep,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            outcome.missing,
+            [MissingContext {
+                tenant_id: tenant("d"),
+                revision: 1
+            }],
+            "{mode:?}"
+        );
+        assert!(
+            !outcome
+                .differences
+                .iter()
+                .any(|d| matches!(d.difference, Difference::Removed { .. })),
+            "{mode:?}: {:?}",
+            outcome.differences
+        );
+        assert!(
+            !outcome
+                .published
+                .iter()
+                .any(|p| matches!(p, Published::Removed(_))),
+            "{mode:?}: no tombstone"
+        );
+        assert_eq!(revision(&store, "d").await, Some(1), "{mode:?}: d is kept");
+    }
+    // The write did the rest: a again at 4, c added; d still reported.
+    assert_eq!(revision(&store, "a").await, Some(4));
+    assert_eq!(revision(&store, "c").await, Some(1));
 }
 
 #[tokio::test]
@@ -130,6 +195,7 @@ async fn tenants_not_named_are_untouched() {
         &stored_before(),
         &[tenant("a")],
         Mode::Write,
+        Missing::Delete,
     )
     .await
     .unwrap();
@@ -205,6 +271,7 @@ async fn a_lost_compare_and_set_reads_again_and_writes_above_the_winner() {
         &stored_before(),
         &[tenant("a")],
         Mode::Write,
+        Missing::Delete,
     )
     .await
     .unwrap();
@@ -231,10 +298,24 @@ async fn a_context_stored_after_the_read_is_kept_not_deleted() {
         &stored_before,
         &[tenant("d")],
         Mode::Write,
+        Missing::Delete,
     )
     .await
     .unwrap();
     assert_eq!(outcome.newer_in_store, [tenant("d")]);
     assert!(outcome.differences.is_empty());
     assert_eq!(revision(&store, "d").await, Some(1));
+    // Kept as newer, not reported missing, by default too.
+    let outcome = reconcile(
+        &store,
+        &rebuilt,
+        &stored_before,
+        &[tenant("d")],
+        Mode::Write,
+        Missing::Keep,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.newer_in_store, [tenant("d")]);
+    assert!(outcome.missing.is_empty());
 }
