@@ -43,6 +43,9 @@ pub enum EndpointError {
     /// Nothing after the scheme.
     #[error("has no host: {0:?}")]
     NoHost(String),
+    /// Not a URL (RFC 3986), e.g. a port that is not a number.
+    #[error("is not a URL ({1}): {0:?}")]
+    Invalid(String, String),
 }
 
 impl Endpoint {
@@ -51,16 +54,35 @@ impl Endpoint {
     /// # Errors
     /// [`EndpointError`] naming what is wrong with the URL.
     pub fn parse(raw: &str) -> Result<Self, EndpointError> {
-        let url = raw.trim();
-        let rest = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .ok_or_else(|| EndpointError::Scheme(url.to_owned()))?;
+        let trimmed = raw.trim();
+        // The scheme is case-insensitive (RFC 3986 §3.1); kept lower-case.
+        let (scheme, rest) = trimmed
+            .split_once("://")
+            .filter(|(scheme, _)| {
+                scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("https")
+            })
+            .ok_or_else(|| EndpointError::Scheme(trimmed.to_owned()))?;
+        let url = format!("{}://{rest}", scheme.to_ascii_lowercase());
         let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if host.is_empty() || host.starts_with(':') {
-            return Err(EndpointError::NoHost(url.to_owned()));
+            return Err(EndpointError::NoHost(trimmed.to_owned()));
         }
-        Ok(Self(url.to_owned()))
+        // What tonic will parse: a bad port or bracket is refused here, at
+        // start, rather than turned into a warning and no traces.
+        url.parse::<http::Uri>()
+            .map_err(|error| EndpointError::Invalid(trimmed.to_owned(), error.to_string()))?;
+        // `http::Uri` keeps any text after the last `:` as the port.
+        let port = match host.rsplit_once(']') {
+            Some((_, after)) => after.strip_prefix(':'),
+            None => host.rsplit_once(':').map(|(_, port)| port),
+        };
+        if port.is_some_and(|port| port.parse::<u16>().is_err()) {
+            return Err(EndpointError::Invalid(
+                trimmed.to_owned(),
+                "the port is not a number from 0 to 65535".to_owned(),
+            ));
+        }
+        Ok(Self(url))
     }
 
     /// The URL as given.
@@ -307,5 +329,20 @@ mod tests {
             Endpoint::parse("http://:4317"),
             Err(EndpointError::NoHost(_))
         ));
+        assert_eq!(
+            Endpoint::parse("HTTP://collector:4317").unwrap().as_str(),
+            "http://collector:4317",
+            "the scheme is case-insensitive"
+        );
+        for bad in [
+            "http://127.0.0.1:notaport",
+            "http://[::1",
+            "http://a b:4317",
+        ] {
+            assert!(
+                matches!(Endpoint::parse(bad), Err(EndpointError::Invalid(..))),
+                "{bad}"
+            );
+        }
     }
 }
