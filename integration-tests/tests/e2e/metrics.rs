@@ -53,6 +53,9 @@ fn free_address() -> String {
     listener.local_addr().unwrap().to_string()
 }
 
+/// The admin's HS256 secret (its routes refuse to run unauthenticated).
+const ADMIN_SECRET: &str = "metrics-test-admin-secret-0123456789abcdef";
+
 async fn scrape(address: &str) -> String {
     let response = reqwest::get(format!("http://{address}/metrics"))
         .await
@@ -102,7 +105,14 @@ async fn every_service_serves_its_metrics() {
     let run = RunDir::new("metrics");
     let database_url = fresh_database().await;
     let (suffix, topics) = fresh_topics().await;
-    let [provisioner_metrics, projector_metrics, api, sidecar] = [(); 4].map(|()| free_address());
+    let [
+        provisioner_metrics,
+        projector_metrics,
+        api,
+        sidecar,
+        admin,
+        admin_metrics,
+    ] = [(); 6].map(|()| free_address());
     let env: Vec<(&str, String)> = vec![
         ("TENANTRY_BOOTSTRAP", bootstrap()),
         ("TENANTRY_TOPIC_SUFFIX", suffix.clone()),
@@ -144,6 +154,15 @@ async fn every_service_serves_its_metrics() {
         ),
         start("context-api", refs(&[("TENANTRY_LISTEN", &api)])),
         start("context-sidecar", refs(&[("TENANTRY_LISTEN", &sidecar)])),
+        start(
+            "admin",
+            refs(&[
+                ("TENANTRY_LISTEN", &admin),
+                ("TENANTRY_METRICS_LISTEN", &admin_metrics),
+                ("TENANTRY_API_JWT_SECRET", ADMIN_SECRET),
+                ("TENANTRY_API_ALLOW", "tenantry=/admin/*"),
+            ]),
+        ),
     ];
 
     // A tenant of this run only: its KMS key is created here (moto keeps
@@ -327,6 +346,35 @@ async fn every_service_serves_its_metrics() {
             "{text}"
         );
     }
+
+    // The admin: a request without a token is answered (401) and counted by
+    // route template, never by tenant id.
+    let refused = reqwest::get(format!("http://{admin}/admin/v1/tenants/{tenant}/timeline"))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let text = scrape_until(&admin_metrics, "admin metrics", |text| {
+        at_least(
+            text,
+            "tenantry_admin_requests_total",
+            &[
+                ("route", "/admin/v1/tenants/{tenant_id}/timeline"),
+                ("status", "401"),
+            ],
+            1.0,
+        )
+    })
+    .await;
+    assert!(
+        at_least(
+            &text,
+            "tenantry_admin_request_duration_seconds_count",
+            &[],
+            1.0
+        ),
+        "{text}"
+    );
+    assert!(!text.contains(&tenant), "no tenant id in a label:\n{text}");
 
     // SIGTERM: each service, its metrics listener included, stops cleanly.
     for service in &mut services {

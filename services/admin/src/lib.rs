@@ -37,6 +37,7 @@
 //! depends on it.
 
 pub mod error;
+pub mod metrics;
 mod page;
 mod routes;
 pub mod timeline;
@@ -84,6 +85,7 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/v1/tenants/{tenant_id}/skip", post(routes::skip))
         .method_not_allowed_fallback(routes::method_not_allowed)
         .fallback(routes::not_found)
+        .layer(axum::middleware::from_fn(metrics::record))
         .with_state(state)
 }
 

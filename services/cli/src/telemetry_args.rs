@@ -64,6 +64,7 @@ const METRIC_CATALOGS: &[tenantry_telemetry::metrics::Catalog] = &[
     tenantry_provisioner::events::CATALOG,
     tenantry_projector::events::CATALOG,
     tenantry_context_api::metrics::CATALOG,
+    tenantry_admin::metrics::CATALOG,
     tenantry_keys::CATALOG,
 ];
 
