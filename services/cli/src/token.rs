@@ -111,6 +111,15 @@ pub fn run(args: TokenArgs) -> anyhow::Result<()> {
         }
         TokenCommand::Mint { args, output } => {
             let token = mint(&args)?;
+            let limit = tenantry_context_api::auth::DEFAULT_MAX_LIFETIME_SECS;
+            if args.ttl_secs > limit {
+                // Still minted: an API may run with a longer limit.
+                tracing::warn!(
+                    "--ttl-secs {} is over {limit} s: a context API or admin with the default \
+                     --api-jwt-max-lifetime-secs refuses this token",
+                    args.ttl_secs
+                );
+            }
             if output.json {
                 return crate::output::print(&crate::output::TokenRow { token });
             }
