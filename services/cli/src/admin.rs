@@ -52,14 +52,35 @@ pub async fn auth(settings: &Settings) -> anyhow::Result<ApiAuth> {
         anyhow::anyhow!(
             "--api-jwt-secret (TENANTRY_API_JWT_SECRET): the admin retries and skips sagas, \
              so it needs authentication: set --api-jwt-secret, --api-jwks-file or \
-             --api-jwks-url (and --api-allow naming the /admin routes, e.g. ops=/admin/*)"
+             --api-jwks-url (and --api-allow naming the /admin routes, e.g. tenantry=/admin/*)"
         )
     })?;
-    if !auth.allows_any(&Route::ADMIN) {
+    // With a shared secret every token's issuer is --api-jwt-issuer: that
+    // issuer, not just any, must be let in.
+    let shared = settings.auth.api_jwt_secret.is_some();
+    let issuer = if shared {
+        settings.auth.api_jwt_issuer.as_str()
+    } else {
+        "ops"
+    };
+    let allowed = if shared {
+        auth.allows_issuer_any(issuer, &Route::ADMIN)
+    } else {
+        auth.allows_any(&Route::ADMIN)
+    };
+    if !allowed {
+        let who = if shared {
+            format!(
+                "the issuer {issuer:?} (--api-jwt-issuer, the only one with a shared secret) \
+                 may not call"
+            )
+        } else {
+            "no issuer may call".to_owned()
+        };
         anyhow::bail!(
-            "--api-allow (TENANTRY_API_ALLOW): no issuer may call an admin route, so every \
-             request would be refused (403 route_not_allowed); name them one by one or with \
-             /admin/*, e.g. --api-allow 'ops=/admin/*' (`*` grants the context routes only)"
+            "--api-allow (TENANTRY_API_ALLOW): {who} an admin route, so every \
+             request would be refused (403); name them one by one or with /admin/*, e.g. \
+             --api-allow '{issuer}=/admin/*' (`*` grants the context routes only)"
         );
     }
     Ok(auth)

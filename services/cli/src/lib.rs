@@ -69,7 +69,7 @@ pub enum Command {
     /// With --json: `{"dry_run", "records_read", "passed_over", "events_applied",
     /// "skipped", "tenants", "unchanged", "caught_up", "differences": [{"tenant_id",
     /// "change": "added"|"removed"|"changed", "revision", "fields": [{"field", "stored",
-    /// "rebuilt"}], "context"}], "newer_in_store": [ids], "unknown": [ids]}`.
+    /// "rebuilt"}], "context"}], "newer_in_store": [ids], "missing": [ids], "unknown": [ids]}`.
     Replay {
         #[allow(missing_docs)]
         #[command(flatten)]

@@ -467,7 +467,8 @@ async fn request(
     let tenant = TenantId::parse(tenant)?;
     let requested = parking::request(store.pool(), &tenant, action).await?;
     if let Some(refusal) = requested.nothing_to_retry(&tenant) {
-        anyhow::bail!("tenant: {refusal}");
+        // The sentence names the tenant already ("tenant t3 is parked …").
+        anyhow::bail!("{refusal}");
     }
     if !requested.is_recorded() {
         anyhow::bail!("tenant: {tenant} is not parked (see tenantry sagas list --parked)");

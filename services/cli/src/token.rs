@@ -66,8 +66,14 @@ pub struct KeygenArgs {
 pub struct MintArgs {
     /// Private key file: PKCS#8 PEM (Ed25519 or P-256), `EC PRIVATE KEY`,
     /// `RSA PRIVATE KEY` (PKCS#1, RS256), or a private JWK.
+    #[arg(long, required_unless_present = "hs256", conflicts_with = "hs256")]
+    pub key: Option<PathBuf>,
+    /// Sign with HS256 and the shared secret in the environment variable
+    /// `TENANTRY_API_JWT_SECRET` (the API's `--api-jwt-secret` mode; read
+    /// from the environment so the secret is not on the command line). The
+    /// issuer must be the API's `--api-jwt-issuer` (`tenantry`).
     #[arg(long)]
-    pub key: PathBuf,
+    pub hs256: bool,
     /// Key id for the header (default: the JWK's `kid`; required for PEM).
     #[arg(long)]
     pub kid: Option<String>,
@@ -161,7 +167,16 @@ pub fn keygen(args: &KeygenArgs) -> anyhow::Result<(PathBuf, PathBuf)> {
 /// # Errors
 /// The key cannot be read or has no kid.
 pub fn mint(args: &MintArgs) -> anyhow::Result<String> {
-    let key = SigningKey::from_file(&args.key, args.kid.clone())?;
+    let key = match &args.key {
+        Some(path) => SigningKey::from_file(path, args.kid.clone())?,
+        None => {
+            let secret = std::env::var("TENANTRY_API_JWT_SECRET").map_err(|_| {
+                anyhow::anyhow!("--hs256: set the shared secret in TENANTRY_API_JWT_SECRET")
+            })?;
+            SigningKey::shared_secret(secret.as_bytes())
+                .map_err(|e| anyhow::anyhow!("--hs256 (TENANTRY_API_JWT_SECRET): {e}"))?
+        }
+    };
     let issued_at = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .context("the clock is before 1970")?

@@ -130,6 +130,15 @@ pub async fn run(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
     .await;
     bar.finish_and_clear();
     let report = replayed?;
+    if report.records_read == 0 {
+        // An empty topic rebuilds nothing, and `--check` against an empty
+        // store passes: say so, in case the suffix or bootstrap is wrong.
+        tracing::warn!(
+            topic = %topics.provisioning,
+            "The provisioning topic has no records: nothing was rebuilt. Are --topic-suffix and \
+             --bootstrap right?"
+        );
+    }
     let document = ReplayDocument::new(&report);
     if args.json {
         output::print(&document)?;
@@ -139,7 +148,7 @@ pub async fn run(settings: &Settings, args: ReplayArgs) -> anyhow::Result<()> {
     if !report.unknown.is_empty() {
         let names: Vec<&str> = report.unknown.iter().map(TenantId::as_str).collect();
         anyhow::bail!(
-            "tenant: {} has no tenant state in {} (the other tenants were replayed)",
+            "tenant: {} has no tenant state in {} (the tenants that have one were replayed)",
             names.join(", "),
             topics.provisioning
         );

@@ -55,7 +55,8 @@ pub struct ConsumerArgs {
 /// The saga and event store.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// Saga and event store (postgres://… or sqlite://…).
+    /// Saga and event store (postgres://… or sqlite://…); also the context
+    /// store when --context-database-url is not set.
     #[arg(
         long,
         env = "TENANTRY_DATABASE_URL",

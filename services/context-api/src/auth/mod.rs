@@ -262,6 +262,14 @@ impl ApiAuth {
         self.inner.allow.grants_any(routes)
     }
 
+    /// Whether `issuer` may call at least one of `routes` (in shared-secret
+    /// mode every token's issuer is the one `--api-jwt-issuer` names).
+    pub fn allows_issuer_any(&self, issuer: &str, routes: &[Route]) -> bool {
+        routes
+            .iter()
+            .any(|route| self.inner.allow.check(issuer, *route).is_ok())
+    }
+
     /// The caller of a request to `route`: its token verified, then the
     /// route allow-list applied. The tenant check is the caller's
     /// ([`TenantScope::require`]), once the tenant is known.

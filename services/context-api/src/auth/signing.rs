@@ -58,6 +58,27 @@ pub struct GeneratedKey {
 }
 
 impl SigningKey {
+    /// The HS256 key of the context API's shared-secret mode
+    /// (`--api-jwt-secret`), which needs no `kid`.
+    ///
+    /// # Errors
+    /// A secret shorter than 32 bytes (RFC 7518 §3.2).
+    pub fn shared_secret(secret: &[u8]) -> Result<Self, KeyError> {
+        if secret.len() < 32 {
+            return Err(error(format!(
+                "the shared secret must be at least 32 bytes (RFC 7518 §3.2), got {}",
+                secret.len()
+            )));
+        }
+        Ok(Self {
+            alg: Algorithm::HS256,
+            key: EncodingKey::from_secret(secret)
+                .map_err(|e| error(format!("not usable as an HS256 key: {e}")))?,
+            kid: None,
+            public: Value::Null,
+        })
+    }
+
     /// A new `EdDSA` (Ed25519) or `ES256` (P-256) key named `kid`.
     ///
     /// # Errors
@@ -262,7 +283,7 @@ impl SigningKey {
     /// # Errors
     /// No `kid` (a key set finds keys by it), or signing failed.
     pub fn mint(&self, request: &MintRequest) -> Result<String, KeyError> {
-        if self.kid.is_none() {
+        if self.kid.is_none() && self.alg != Algorithm::HS256 {
             return Err(error(
                 "the key has no kid; pass --kid (the verifier finds keys by it)",
             ));
@@ -411,6 +432,35 @@ mod tests {
         wrong["x"] = json!(URL_SAFE_NO_PAD.encode([1u8; 32]));
         assert!(SigningKey::from_jwk(&wrong.to_string()).is_err());
         assert!(SigningKey::from_jwk(r#"{"kty":"oct","k":"AAAA"}"#).is_err());
+    }
+
+    #[test]
+    fn a_shared_secret_mints_hs256_tokens_without_a_kid() {
+        assert!(SigningKey::shared_secret(b"too short").is_err());
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let token = SigningKey::shared_secret(secret)
+            .unwrap()
+            .mint(&MintRequest {
+                issuer: "tenantry".into(),
+                audience: "tenantry-admin".into(),
+                subject: None,
+                tenants: vec!["t1".into()],
+                issued_at: 1_700_000_000,
+                ttl_secs: 60,
+            })
+            .unwrap();
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::HS256);
+        validation.set_audience(&["tenantry-admin"]);
+        validation.validate_exp = false;
+        let decoded = jsonwebtoken::decode::<Value>(
+            &token,
+            &jsonwebtoken::DecodingKey::from_secret(secret).unwrap(),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(decoded.header.kid, None);
+        assert_eq!(decoded.claims["iss"], "tenantry");
+        assert_eq!(decoded.claims["tenants"], json!(["t1"]));
     }
 
     #[test]

@@ -317,7 +317,8 @@ impl Run<'_> {
         for key in keys {
             for subject in SUBJECTS {
                 tokens.push(crate::token::mint(&MintArgs {
-                    key: key.private.clone(),
+                    key: Some(key.private.clone()),
+                    hs256: false,
                     kid: Some(key.kid.clone()),
                     issuer: key.issuer.clone(),
                     audience: self.settings.auth.api_jwt_audience.clone(),
