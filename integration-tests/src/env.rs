@@ -142,14 +142,24 @@ pub fn tenantry_bin() -> PathBuf {
         .expect("target dir")
 }
 
-/// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read
-/// it, release it). Another process may take it before the caller binds it;
-/// the caller's readiness check then fails with the port in its message.
+/// Ports [`free_port`] picks from: below Linux's ephemeral range (32768 to
+/// 60999 by default, `net.ipv4.ip_local_port_range`), so an outgoing
+/// connection of another test cannot be given the port between the check
+/// here and the caller's bind (a three-broker cluster failed that way).
+const PICKED_PORTS: std::ops::Range<u16> = 20_000..32_768;
+
+/// A TCP port on 127.0.0.1 that was free a moment ago: a random one of
+/// [`PICKED_PORTS`] that binds, released at once. Another process may still
+/// take it before the caller binds it; the caller's readiness check then
+/// fails with the port in its message.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("bind 127.0.0.1:0")
+    for _ in 0..1_000 {
+        let port = rand::random_range(PICKED_PORTS);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 in {PICKED_PORTS:?} after 1,000 tries")
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! Every test gets fresh topics and fresh databases.
 
 mod admin;
+mod admin_binary;
 mod batch;
 mod blue_green;
 mod browser;
