@@ -47,7 +47,7 @@ pub use dead_letter::dead_letter;
 pub use embedded::EmbeddedBroker;
 pub use error::KafkaError;
 pub use producer::Producer;
-pub use record::Record;
+pub use record::{Record, send_span};
 pub use replay::{ReadProgress, read_to_end, read_to_end_reporting};
 pub use tail::{Tail, TailEvent};
 pub use transaction::Transaction;

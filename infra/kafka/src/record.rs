@@ -25,6 +25,35 @@ pub struct Record {
     pub timestamp_ms: Option<i64>,
 }
 
+/// The span of producing one record with `key` to `topic` (DEBUG,
+/// OpenTelemetry messaging semantic conventions: `send <topic>`, producer
+/// kind, and `messaging.message.id` when the record has an id of its own),
+/// a child of `traceparent` when given (W3C), else of the current span.
+pub fn send_span(
+    topic: &str,
+    key: &str,
+    message_id: Option<&str>,
+    traceparent: Option<&str>,
+) -> tracing::Span {
+    let span = tracing::debug_span!(
+        "send",
+        otel.name = %format_args!("send {topic}"),
+        otel.kind = "producer",
+        messaging.system = "kafka",
+        messaging.operation.type = "send",
+        messaging.destination.name = topic,
+        messaging.kafka.message.key = key,
+        messaging.message.id = tracing::field::Empty,
+    );
+    if let Some(id) = message_id {
+        span.record("messaging.message.id", id);
+    }
+    if let Some(traceparent) = traceparent {
+        tenantry_telemetry::trace::continue_from_traceparent(&span, traceparent);
+    }
+    span
+}
+
 impl Record {
     /// The span of processing this record (DEBUG, OpenTelemetry messaging
     /// semantic conventions: `process <topic>`, consumer kind, the topic,

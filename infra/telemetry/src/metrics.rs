@@ -20,10 +20,11 @@
 
 mod server;
 
+pub use metrics_exporter_prometheus::PrometheusHandle;
 pub use server::{routes, serve};
 
 use metrics::Unit;
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder};
 use std::sync::OnceLock;
 use std::time::Duration;
 

@@ -59,6 +59,9 @@ pub async fn run(settings: &Settings, args: DevArgs) -> anyhow::Result<()> {
     ));
 
     let shutdown = shutdown_on_signal();
+    // Every service's catalog before any emits: dev runs them all in one
+    // process, and its API serves `/metrics` whatever --metrics-listen says.
+    crate::telemetry_args::install_metrics();
     let metrics = settings.metrics.serve_metrics(&shutdown).await?;
     let context_store = Store::connect(settings.context_database_url(), 1).await?;
     let listener = tokio::net::TcpListener::bind(&settings.listen.listen)

@@ -68,20 +68,29 @@ const METRIC_CATALOGS: &[tenantry_telemetry::metrics::Catalog] = &[
     tenantry_keys::CATALOG,
 ];
 
+/// Installs the process's metrics recorder with every service's catalog,
+/// before any service emits (the first install fixes histogram buckets).
+/// The context API, the sidecar and `dev` always serve `/metrics`, so they
+/// call it at start; the other services only through
+/// [`MetricsArgs::serve_metrics`], so without a listener nothing is recorded.
+pub fn install_metrics() -> tenantry_telemetry::metrics::PrometheusHandle {
+    tenantry_telemetry::metrics::install(METRIC_CATALOGS)
+}
+
 impl MetricsArgs {
-    /// Installs the process's metrics recorder with every service's catalog
-    /// (before any service emits), and when `--metrics-listen` is set binds
-    /// it and serves `GET /metrics` there until `shutdown`.
+    /// With `--metrics-listen`: installs the recorder ([`install_metrics`]),
+    /// binds the address and serves `GET /metrics` there until `shutdown`.
+    /// Without it: nothing (a service nobody scrapes records no metrics).
     ///
     /// Errors: the address cannot be bound, named as the flag's field.
     pub async fn serve_metrics(
         &self,
         shutdown: &tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<Option<std::net::SocketAddr>> {
-        let handle = tenantry_telemetry::metrics::install(METRIC_CATALOGS);
         let Some(address) = self.metrics_listen else {
             return Ok(None);
         };
+        let handle = install_metrics();
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .map_err(|error| {

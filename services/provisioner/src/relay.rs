@@ -84,7 +84,7 @@ pub async fn publish_batch<S: OutboxStore>(
         let tenant = row.record.envelope.tenant_id.as_str();
         // The trace of the commerce record whose processing wrote the row
         // goes on in the record's `traceparent` header.
-        let span = crate::spans::send(topic, tenant, row.traceparent.as_deref());
+        let span = tenantry_kafka::send_span(topic, tenant, None, row.traceparent.as_deref());
         let trace = tenantry_telemetry::trace::headers_of(&span);
         let mut pairs = headers.pairs().to_vec();
         pairs.extend(trace.pairs());

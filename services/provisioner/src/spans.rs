@@ -10,10 +10,9 @@
 //!   child of the first record's span, linked to the others'.
 //! - `saga step <step>` / `saga compensate <step>`: one step's effect or
 //!   compensation, a child of the record's span.
-//! - `send <topic>`: the relay publishing one outbox row, continuing the
+//! - `send <topic>` ([`tenantry_kafka::send_span`]): the relay publishing one outbox row, continuing the
 //!   trace of the record whose processing wrote it.
 
-use tenantry_telemetry::trace;
 use tracing::Span;
 
 /// The span of one saga step's effect (`compensate`: its compensation).
@@ -27,22 +26,4 @@ pub fn step(saga: &tenantry_sagas::SagaState, step: &str, compensate: bool) -> S
         saga.step = step,
         saga.operation = operation,
     )
-}
-
-/// The span of the relay publishing one outbox row to `topic`
-/// (`messaging.operation.type = send`), continuing `traceparent`.
-pub fn send(topic: &str, key: &str, traceparent: Option<&str>) -> Span {
-    let span = tracing::debug_span!(
-        "send",
-        otel.name = %format_args!("send {topic}"),
-        otel.kind = "producer",
-        messaging.system = "kafka",
-        messaging.operation.type = "send",
-        messaging.destination.name = topic,
-        messaging.kafka.message.key = key,
-    );
-    if let Some(traceparent) = traceparent {
-        trace::continue_from_traceparent(&span, traceparent);
-    }
-    span
 }

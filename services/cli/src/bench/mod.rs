@@ -192,12 +192,7 @@ pub async fn run(mut args: BenchArgs, log: Option<&str>) -> anyhow::Result<()> {
     let topics = Topics::with_suffix(&suffix);
     ensure_topics(&settings.kafka("bench"), &topics.with_partitions())
         .await
-        .with_context(|| {
-            format!(
-                "--bootstrap (TENANTRY_BOOTSTRAP): cannot create topics on {}",
-                settings.broker.bootstrap
-            )
-        })?;
+        .with_context(|| settings.at_bootstrap("cannot create topics"))?;
     let database = BenchDatabase::create(
         &settings.store.database_url,
         &format!("tenantry_bench_{run_id}"),

@@ -18,20 +18,13 @@ const TRACEPARENT_ENV: &str = "TRACEPARENT";
 /// The span of sending `record` to `topic` (`messaging.operation.type =
 /// send`), a child of the caller's `TRACEPARENT` when set.
 pub(super) fn send_span(topic: &str, record: &CommerceRecord) -> Span {
-    let span = tracing::debug_span!(
-        "send",
-        otel.name = %format_args!("send {topic}"),
-        otel.kind = "producer",
-        messaging.system = "kafka",
-        messaging.operation.type = "send",
-        messaging.destination.name = topic,
-        messaging.kafka.message.key = record.envelope.tenant_id.as_str(),
-        messaging.message.id = %record.envelope.event_id,
-    );
-    if let Some(parent) = caller_traceparent() {
-        trace::continue_from_traceparent(&span, &parent);
-    }
-    span
+    let id = record.envelope.event_id.to_string();
+    tenantry_kafka::send_span(
+        topic,
+        record.envelope.tenant_id.as_str(),
+        Some(&id),
+        caller_traceparent().as_deref(),
+    )
 }
 
 /// The trace headers of the record `span` sends (see the module docs).

@@ -117,6 +117,15 @@ impl Settings {
         }
     }
 
+    /// An error context naming the broker flag, its variable and its value:
+    /// `--bootstrap (TENANTRY_BOOTSTRAP): cannot create topics on …`.
+    pub fn at_bootstrap(&self, failed: &str) -> String {
+        format!(
+            "--bootstrap (TENANTRY_BOOTSTRAP): {failed} on {}",
+            self.broker.bootstrap
+        )
+    }
+
     /// Kafka settings for one role.
     pub fn kafka(&self, role: &str) -> KafkaConfig {
         let mut config = KafkaConfig::new(&self.broker.bootstrap, format!("tenantry-{role}"));

@@ -167,12 +167,7 @@ pub async fn run(settings: &Settings, args: ApiArgs) -> anyhow::Result<()> {
         &[(topics.changelog.as_str(), topics.changelog_partitions())],
     )
     .await
-    .with_context(|| {
-        format!(
-            "--bootstrap (TENANTRY_BOOTSTRAP): cannot create topics on {}",
-            settings.broker.bootstrap
-        )
-    })?;
+    .with_context(|| settings.at_bootstrap("cannot create topics"))?;
     let dir = tempfile::Builder::new()
         .prefix("tenantry-bench-api-")
         .tempdir()?;

@@ -207,12 +207,7 @@ async fn isolated(run: &Run<'_>, dir: &Path) -> anyhow::Result<PropagationReport
         &[(topics.provisioning.as_str(), partitions)],
     )
     .await
-    .with_context(|| {
-        format!(
-            "--bootstrap (TENANTRY_BOOTSTRAP): cannot create topics on {}",
-            settings.broker.bootstrap
-        )
-    })?;
+    .with_context(|| settings.at_bootstrap("cannot create topics"))?;
     if run.args.store == "postgres" {
         let database = BenchDatabase::create(
             settings.context_database_url(),
